@@ -1,0 +1,922 @@
+//! Typed configuration from one TOML file, with every error reported at once.
+//!
+//! The file is read into a spanned TOML tree and walked by hand, so that an
+//! unknown key, a wrong type, a value out of range and a dangling reference
+//! are all collected, each with its line and key path (`position[2].category`),
+//! instead of stopping at the first. Only validated values leave this module.
+//! It reads the config file and nothing else: no sockets, no database.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::address::Address;
+
+/// Where `jobmail` looks when neither `--config` nor `$JOBMAIL_CONFIG` says.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/jobmail/jobmail.toml";
+/// 10 MB, the size limit recruiting tools and helpdesks use.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 10 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from.
+    pub path: PathBuf,
+    pub server: ServerConfig,
+    pub subsidiaries: Vec<Subsidiary>,
+    pub categories: Vec<Category>,
+    pub positions: Vec<Position>,
+}
+
+/// What to do with a mail whose lines end in a bare CR or bare LF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BareLineEndings {
+    /// Refuse the mail with 554 5.5.2 after the final dot (the default, as
+    /// hardened MTAs do against SMTP smuggling).
+    Reject,
+    /// Store the bytes as they came. They still never end the DATA phase.
+    Keep,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: Vec<SocketAddr>,
+    pub hostname: String,
+    /// Resolved against the config file's directory when relative.
+    pub database: PathBuf,
+    pub max_message_size: u64,
+    pub max_connections: usize,
+    pub max_recipients: usize,
+    pub max_errors: usize,
+    pub max_line_length: usize,
+    pub bare_line_endings: BareLineEndings,
+    pub greeting_delay: Duration,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    pub session_timeout: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Subsidiary {
+    pub id: String,
+    pub name: String,
+    pub jobs_address: Address,
+    pub aliases: Vec<Address>,
+    pub language: Option<String>,
+    /// The company's own domains, lowercased; always includes the jobs address's domain.
+    pub domains: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Category {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Position {
+    pub id: String,
+    pub title: String,
+    pub subsidiary: String,
+    pub category: String,
+    pub alias: Option<Address>,
+}
+
+/// One problem in the file: where, which key, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+/// All problems found in one file.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors {
+    pub path: PathBuf,
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.errors.len();
+        writeln!(
+            f,
+            "{}: {n} error{}",
+            self.path.display(),
+            if n == 1 { "" } else { "s" }
+        )?;
+        for e in &self.errors {
+            match e.line {
+                Some(line) => write!(f, "{}:{line}: ", self.path.display())?,
+                None => write!(f, "{}: ", self.path.display())?,
+            }
+            if e.key.is_empty() {
+                writeln!(f, "{}", e.message)?;
+            } else {
+                writeln!(f, "{}: {}", e.key, e.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// The config path a command uses: `--config`, else `$JOBMAIL_CONFIG`, else the default.
+pub fn resolve_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("JOBMAIL_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        path: path.to_path_buf(),
+        errors: vec![ConfigError {
+            line: None,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        }],
+    })?;
+    parse(&text, path)
+}
+
+/// Validates config text; `path` names the file in errors and anchors relative paths.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+    let mut ctx = Ctx {
+        text,
+        errors: Vec::new(),
+    };
+    let (root, syntax_errors) = DeTable::parse_recoverable(text);
+    for e in syntax_errors {
+        let line = e.span().map(|s| ctx.line_of(&s));
+        ctx.errors.push(ConfigError {
+            line,
+            key: String::new(),
+            message: format!("TOML syntax: {}", e.message().trim()),
+        });
+    }
+    let base_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let config = read_root(&mut ctx, root.get_ref(), path, &base_dir);
+    if ctx.errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors {
+            path: path.to_path_buf(),
+            errors: ctx.errors,
+        })
+    }
+}
+
+struct Ctx<'t> {
+    text: &'t str,
+    errors: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn line_of(&self, span: &Range<usize>) -> usize {
+        let end = span.start.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn error(&mut self, span: Option<&Range<usize>>, key: &str, message: impl Into<String>) {
+        let line = span.map(|s| self.line_of(s));
+        self.errors.push(ConfigError {
+            line,
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+}
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+/// A table being read: keys are taken one by one; what is left is unknown.
+struct Section<'a, 'i> {
+    path: String,
+    span: Option<Range<usize>>,
+    entries: Vec<(&'a str, Range<usize>, &'a Value<'i>, bool)>,
+}
+
+impl<'a, 'i> Section<'a, 'i> {
+    fn new(path: impl Into<String>, table: &'a DeTable<'i>, span: Option<Range<usize>>) -> Self {
+        Section {
+            path: path.into(),
+            span,
+            entries: table
+                .iter()
+                .map(|(k, v)| (k.get_ref().as_ref(), k.span(), v, false))
+                .collect(),
+        }
+    }
+
+    fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    fn take(&mut self, key: &str) -> Option<&'a Value<'i>> {
+        self.entries
+            .iter_mut()
+            .find(|(k, _, _, _)| *k == key)
+            .map(|entry| {
+                entry.3 = true;
+                entry.2
+            })
+    }
+
+    fn string(&mut self, ctx: &mut Ctx, key: &str) -> Option<String> {
+        let v = self.take(key)?;
+        match v.get_ref() {
+            DeValue::String(s) => Some(s.to_string()),
+            _ => {
+                ctx.error(Some(&v.span()), &self.key_path(key), "expected a string");
+                None
+            }
+        }
+    }
+
+    fn required_string(&mut self, ctx: &mut Ctx, key: &str) -> Option<String> {
+        let value = self.string(ctx, key);
+        if value.is_none() && !self.entries.iter().any(|(k, _, _, _)| *k == key) {
+            let path = self.key_path(key);
+            ctx.error(self.span.as_ref(), &path, "missing (required)");
+        }
+        value.filter(|s| {
+            if s.trim().is_empty() {
+                let path = self.key_path(key);
+                ctx.error(self.span.as_ref(), &path, "must not be empty");
+                false
+            } else {
+                true
+            }
+        })
+    }
+
+    fn strings(&mut self, ctx: &mut Ctx, key: &str) -> Vec<(String, Range<usize>)> {
+        let Some(v) = self.take(key) else {
+            return Vec::new();
+        };
+        let DeValue::Array(items) = v.get_ref() else {
+            ctx.error(
+                Some(&v.span()),
+                &self.key_path(key),
+                "expected an array of strings",
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match item.get_ref() {
+                DeValue::String(s) => out.push((s.to_string(), item.span())),
+                _ => ctx.error(
+                    Some(&item.span()),
+                    &format!("{}[{i}]", self.key_path(key)),
+                    "expected a string",
+                ),
+            }
+        }
+        out
+    }
+
+    fn integer(&mut self, ctx: &mut Ctx, key: &str, default: u64, range: Range<u64>) -> u64 {
+        let Some(v) = self.take(key) else {
+            return default;
+        };
+        let parsed = match v.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok(),
+            _ => None,
+        };
+        match parsed {
+            Some(n) if n >= 0 && range.contains(&(n as u64)) => n as u64,
+            Some(n) => {
+                ctx.error(
+                    Some(&v.span()),
+                    &self.key_path(key),
+                    format!(
+                        "{n} is out of range ({}..={})",
+                        range.start,
+                        range.end.saturating_sub(1)
+                    ),
+                );
+                default
+            }
+            None => {
+                ctx.error(Some(&v.span()), &self.key_path(key), "expected an integer");
+                default
+            }
+        }
+    }
+
+    fn duration(
+        &mut self,
+        ctx: &mut Ctx,
+        key: &str,
+        default: Duration,
+        range: Range<Duration>,
+    ) -> Duration {
+        let Some(v) = self.take(key) else {
+            return default;
+        };
+        let parsed = match v.get_ref() {
+            DeValue::String(s) => humantime::parse_duration(s).ok(),
+            _ => None,
+        };
+        match parsed {
+            Some(d) if range.contains(&d) => d,
+            Some(_) => {
+                ctx.error(
+                    Some(&v.span()),
+                    &self.key_path(key),
+                    format!(
+                        "out of range ({} to {})",
+                        humantime::format_duration(range.start),
+                        humantime::format_duration(range.end)
+                    ),
+                );
+                default
+            }
+            None => {
+                ctx.error(
+                    Some(&v.span()),
+                    &self.key_path(key),
+                    "expected a duration such as \"30s\", \"5m\" or \"1h\"",
+                );
+                default
+            }
+        }
+    }
+
+    fn address(&mut self, ctx: &mut Ctx, key: &str, required: bool) -> Option<Address> {
+        let span = self.entries.iter().find(|e| e.0 == key).map(|e| e.2.span());
+        let text = if required {
+            self.required_string(ctx, key)?
+        } else {
+            self.string(ctx, key)?
+        };
+        parse_address(ctx, &text, span.as_ref(), &self.key_path(key))
+    }
+
+    /// Reports every key that nobody took.
+    fn finish(self, ctx: &mut Ctx) {
+        for (key, span, _, taken) in &self.entries {
+            if !taken {
+                let path = self.key_path(key);
+                ctx.error(Some(span), &path, "unknown key");
+            }
+        }
+    }
+}
+
+fn parse_address(
+    ctx: &mut Ctx,
+    text: &str,
+    span: Option<&Range<usize>>,
+    key: &str,
+) -> Option<Address> {
+    match Address::parse(text) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            ctx.error(span, key, format!("{text:?} is not a valid address: {e}"));
+            None
+        }
+    }
+}
+
+/// An array of tables (`[[subsidiary]]`), each handed over with its index.
+fn tables<'a, 'i>(
+    ctx: &mut Ctx,
+    root: &mut Section<'a, 'i>,
+    key: &str,
+) -> Vec<(usize, &'a DeTable<'i>, Range<usize>)> {
+    let Some(v) = root.take(key) else {
+        return Vec::new();
+    };
+    let DeValue::Array(items) = v.get_ref() else {
+        ctx.error(
+            Some(&v.span()),
+            key,
+            format!("expected an array of tables ([[{key}]])"),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match item.get_ref() {
+            DeValue::Table(t) => out.push((i, t, item.span())),
+            _ => ctx.error(
+                Some(&item.span()),
+                &format!("{key}[{i}]"),
+                "expected a table",
+            ),
+        }
+    }
+    out
+}
+
+fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) -> Config {
+    let mut root = Section::new("", root_table, None);
+
+    let server = match root.take("server") {
+        Some(v) => match v.get_ref() {
+            DeValue::Table(t) => read_server(ctx, t, Some(v.span()), base_dir),
+            _ => {
+                ctx.error(Some(&v.span()), "server", "expected a table ([server])");
+                read_server(ctx, &DeTable::new(), None, base_dir)
+            }
+        },
+        None => read_server(ctx, &DeTable::new(), None, base_dir),
+    };
+
+    let mut subsidiaries = Vec::new();
+    for (i, table, span) in tables(ctx, &mut root, "subsidiary") {
+        subsidiaries.push((i, span.clone(), read_subsidiary(ctx, i, table, span)));
+    }
+    let mut categories = Vec::new();
+    for (i, table, span) in tables(ctx, &mut root, "category") {
+        let mut s = Section::new(format!("category[{i}]"), table, Some(span.clone()));
+        let id = s.required_string(ctx, "id");
+        let name = s.string(ctx, "name");
+        s.finish(ctx);
+        if let Some(id) = id {
+            check_id(ctx, &id, &span, &format!("category[{i}].id"));
+            categories.push((
+                i,
+                span,
+                Category {
+                    name: name.unwrap_or_else(|| id.clone()),
+                    id,
+                },
+            ));
+        }
+    }
+    let mut positions = Vec::new();
+    for (i, table, span) in tables(ctx, &mut root, "position") {
+        let mut s = Section::new(format!("position[{i}]"), table, Some(span.clone()));
+        let id = s.required_string(ctx, "id");
+        let title = s.required_string(ctx, "title");
+        let subsidiary = s.required_string(ctx, "subsidiary");
+        let category = s.required_string(ctx, "category");
+        let alias = s.address(ctx, "alias", false);
+        s.finish(ctx);
+        if let (Some(id), Some(title), Some(subsidiary), Some(category)) =
+            (id, title, subsidiary, category)
+        {
+            check_id(ctx, &id, &span, &format!("position[{i}].id"));
+            positions.push((
+                i,
+                span,
+                Position {
+                    id,
+                    title,
+                    subsidiary,
+                    category,
+                    alias,
+                },
+            ));
+        }
+    }
+    root.finish(ctx);
+
+    if subsidiaries.is_empty() {
+        ctx.error(
+            None,
+            "subsidiary",
+            "at least one [[subsidiary]] with a jobs_address is required",
+        );
+    }
+    duplicates(
+        ctx,
+        "subsidiary",
+        subsidiaries.iter().map(|(i, s, x)| (*i, s, &x.id)),
+    );
+    duplicates(
+        ctx,
+        "category",
+        categories.iter().map(|(i, s, x)| (*i, s, &x.id)),
+    );
+    duplicates(
+        ctx,
+        "position",
+        positions.iter().map(|(i, s, x)| (*i, s, &x.id)),
+    );
+
+    let subsidiary_ids: HashSet<&str> =
+        subsidiaries.iter().map(|(_, _, s)| s.id.as_str()).collect();
+    let category_ids: HashSet<&str> = categories.iter().map(|(_, _, c)| c.id.as_str()).collect();
+    for (i, span, p) in &positions {
+        if !subsidiary_ids.contains(p.subsidiary.as_str()) {
+            ctx.error(
+                Some(span),
+                &format!("position[{i}].subsidiary"),
+                format!("no [[subsidiary]] has id {:?}", p.subsidiary),
+            );
+        }
+        if !category_ids.contains(p.category.as_str()) {
+            ctx.error(
+                Some(span),
+                &format!("position[{i}].category"),
+                format!("no [[category]] has id {:?}", p.category),
+            );
+        }
+    }
+
+    // Every inbound address must lead to one place only.
+    let mut owners: BTreeMap<String, String> = BTreeMap::new();
+    let mut claim = |ctx: &mut Ctx, addr: &Address, key: String, span: &Range<usize>| {
+        if let Some(previous) = owners.get(&addr.key()) {
+            ctx.error(
+                Some(span),
+                &key,
+                format!("address {addr} is already used by {previous}"),
+            );
+        } else {
+            owners.insert(addr.key(), key);
+        }
+    };
+    for (i, span, s) in &subsidiaries {
+        claim(
+            ctx,
+            &s.jobs_address,
+            format!("subsidiary[{i}].jobs_address"),
+            span,
+        );
+        for (j, alias) in s.aliases.iter().enumerate() {
+            claim(ctx, alias, format!("subsidiary[{i}].aliases[{j}]"), span);
+        }
+    }
+    for (i, span, p) in &positions {
+        if let Some(alias) = &p.alias {
+            claim(ctx, alias, format!("position[{i}].alias"), span);
+            let owner = subsidiaries.iter().find(|(_, _, s)| s.id == p.subsidiary);
+            if let Some((_, _, s)) = owner
+                && !s.domains.iter().any(|d| d == alias.domain())
+            {
+                ctx.error(
+                    Some(span),
+                    &format!("position[{i}].alias"),
+                    format!(
+                        "{alias} is not in a domain of subsidiary {:?} ({})",
+                        s.id,
+                        s.domains.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    Config {
+        path: path.to_path_buf(),
+        server,
+        subsidiaries: subsidiaries.into_iter().map(|(_, _, s)| s).collect(),
+        categories: categories.into_iter().map(|(_, _, c)| c).collect(),
+        positions: positions.into_iter().map(|(_, _, p)| p).collect(),
+    }
+}
+
+fn check_id(ctx: &mut Ctx, id: &str, span: &Range<usize>, key: &str) {
+    let ok = id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !ok {
+        ctx.error(
+            Some(span),
+            key,
+            format!("{id:?}: ids are at most 64 letters, digits, '-', '_' or '.'"),
+        );
+    }
+}
+
+fn duplicates<'x>(
+    ctx: &mut Ctx,
+    kind: &str,
+    items: impl Iterator<Item = (usize, &'x Range<usize>, &'x String)>,
+) {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, span, id) in items {
+        if let Some(first) = seen.get(id.as_str()) {
+            ctx.error(
+                Some(span),
+                &format!("{kind}[{i}].id"),
+                format!("duplicate id {id:?} (first used by {kind}[{first}])"),
+            );
+        } else {
+            seen.insert(id, i);
+        }
+    }
+}
+
+fn read_subsidiary(ctx: &mut Ctx, i: usize, table: &DeTable, span: Range<usize>) -> Subsidiary {
+    let mut s = Section::new(format!("subsidiary[{i}]"), table, Some(span.clone()));
+    let id = s.required_string(ctx, "id").unwrap_or_default();
+    if !id.is_empty() {
+        check_id(ctx, &id, &span, &format!("subsidiary[{i}].id"));
+    }
+    let name = s.string(ctx, "name").unwrap_or_else(|| id.clone());
+    let jobs_address = s.address(ctx, "jobs_address", true);
+    let aliases: Vec<Address> = s
+        .strings(ctx, "aliases")
+        .into_iter()
+        .enumerate()
+        .filter_map(|(j, (text, sp))| {
+            parse_address(
+                ctx,
+                &text,
+                Some(&sp),
+                &format!("subsidiary[{i}].aliases[{j}]"),
+            )
+        })
+        .collect();
+    let language = s.string(ctx, "language");
+    if let Some(lang) = &language
+        && !(2..=8).contains(&lang.len())
+    {
+        ctx.error(
+            Some(&span),
+            &format!("subsidiary[{i}].language"),
+            format!("{lang:?} is not a language tag such as \"de\" or \"en\""),
+        );
+    }
+    let mut domains: Vec<String> = Vec::new();
+    for (j, (d, sp)) in s.strings(ctx, "domains").into_iter().enumerate() {
+        let d = d.to_lowercase();
+        if Address::parse(&format!("x@{d}")).is_err() {
+            ctx.error(
+                Some(&sp),
+                &format!("subsidiary[{i}].domains[{j}]"),
+                format!("{d:?} is not a valid domain"),
+            );
+        } else if !domains.contains(&d) {
+            domains.push(d);
+        }
+    }
+    s.finish(ctx);
+    let jobs_address =
+        jobs_address.unwrap_or_else(|| Address::parse("invalid@invalid.invalid").expect("literal"));
+    for a in std::iter::once(&jobs_address).chain(aliases.iter()) {
+        if !domains.iter().any(|d| d == a.domain()) {
+            domains.push(a.domain().to_string());
+        }
+    }
+    Subsidiary {
+        id,
+        name,
+        jobs_address,
+        aliases,
+        language,
+        domains,
+    }
+}
+
+fn read_server(
+    ctx: &mut Ctx,
+    table: &DeTable,
+    span: Option<Range<usize>>,
+    base_dir: &Path,
+) -> ServerConfig {
+    let mut s = Section::new("server", table, span.clone());
+    let mut listen = Vec::new();
+    let listen_given = s.entries.iter().any(|e| e.0 == "listen");
+    for (j, (text, sp)) in s.strings(ctx, "listen").into_iter().enumerate() {
+        match text.parse::<SocketAddr>() {
+            Ok(a) => listen.push(a),
+            Err(_) => ctx.error(
+                Some(&sp),
+                &format!("server.listen[{j}]"),
+                format!(
+                    "{text:?} is not an address:port such as \"127.0.0.1:2525\" or \"[::]:25\""
+                ),
+            ),
+        }
+    }
+    if !listen_given {
+        listen.push(SocketAddr::from(([127, 0, 0, 1], 2525)));
+    } else if listen.is_empty()
+        && ctx
+            .errors
+            .iter()
+            .all(|e| !e.key.starts_with("server.listen"))
+    {
+        ctx.error(
+            span.as_ref(),
+            "server.listen",
+            "must name at least one address",
+        );
+    }
+    let hostname = s
+        .string(ctx, "hostname")
+        .unwrap_or_else(|| "localhost".to_string());
+    if hostname.is_empty()
+        || !hostname
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
+    {
+        ctx.error(
+            span.as_ref(),
+            "server.hostname",
+            format!("{hostname:?} is not a host name"),
+        );
+    }
+    let database = s
+        .string(ctx, "database")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/jobmail/jobmail.db"));
+    let database = if database.is_relative() {
+        base_dir.join(database)
+    } else {
+        database
+    };
+    let max_message_size = s.integer(
+        ctx,
+        "max_message_size",
+        DEFAULT_MAX_MESSAGE_SIZE,
+        1024..(1 << 30) + 1,
+    );
+    let max_connections = s.integer(ctx, "max_connections", 100, 1..100_001) as usize;
+    let max_recipients = s.integer(ctx, "max_recipients", 100, 1..10_001) as usize;
+    let max_errors = s.integer(ctx, "max_errors", 10, 1..1_001) as usize;
+    let max_line_length = s.integer(ctx, "max_line_length", 4096, 512..65_537) as usize;
+    let bare_line_endings = match s.string(ctx, "bare_line_endings").as_deref() {
+        None | Some("reject") => BareLineEndings::Reject,
+        Some("keep") => BareLineEndings::Keep,
+        Some(other) => {
+            ctx.error(
+                span.as_ref(),
+                "server.bare_line_endings",
+                format!("{other:?}: expected \"reject\" or \"keep\""),
+            );
+            BareLineEndings::Reject
+        }
+    };
+    let secs = Duration::from_secs;
+    let greeting_delay = s.duration(ctx, "greeting_delay", secs(0), secs(0)..secs(31));
+    let command_timeout = s.duration(ctx, "command_timeout", secs(300), secs(1)..secs(3601));
+    let data_timeout = s.duration(ctx, "data_timeout", secs(600), secs(1)..secs(3601));
+    let session_timeout = s.duration(ctx, "session_timeout", secs(1800), secs(1)..secs(86_401));
+    let shutdown_timeout = s.duration(ctx, "shutdown_timeout", secs(30), secs(0)..secs(3601));
+    s.finish(ctx);
+    ServerConfig {
+        listen,
+        hostname,
+        database,
+        max_message_size,
+        max_connections,
+        max_recipients,
+        max_errors,
+        max_line_length,
+        bare_line_endings,
+        greeting_delay,
+        command_timeout,
+        data_timeout,
+        session_timeout,
+        shutdown_timeout,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[server]
+listen = ["127.0.0.1:2525"]
+hostname = "jobs.acme.example"
+database = "var/jobmail.db"
+
+[[subsidiary]]
+id = "acme-de"
+name = "ACME GmbH"
+jobs_address = "jobs@acme.example"
+aliases = ["karriere@acme.example"]
+domains = ["acme-group.example"]
+
+[[category]]
+id = "engineering"
+
+[[position]]
+id = "backend"
+title = "Backend Engineer"
+subsidiary = "acme-de"
+category = "engineering"
+alias = "jobs+backend@acme.example"
+"#;
+
+    #[test]
+    fn good_config_reads_with_defaults() {
+        let c = parse(GOOD, Path::new("/etc/jobmail/jobmail.toml")).unwrap();
+        assert_eq!(
+            c.server.database,
+            PathBuf::from("/etc/jobmail/var/jobmail.db")
+        );
+        assert_eq!(c.server.max_message_size, 10_485_760);
+        assert_eq!(c.server.bare_line_endings, BareLineEndings::Reject);
+        assert_eq!(
+            c.subsidiaries[0].domains,
+            vec!["acme-group.example".to_string(), "acme.example".to_string()]
+        );
+        assert_eq!(
+            c.positions[0].alias.as_ref().unwrap().to_string(),
+            "jobs+backend@acme.example"
+        );
+    }
+
+    #[test]
+    fn every_error_at_once_with_key_and_line() {
+        let bad = r#"
+[server]
+listn = ["127.0.0.1:2525"]
+max_message_size = 0
+command_timeout = "forever"
+
+[[subsidiary]]
+id = "acme"
+jobs_address = "jobs%evil@acme.example"
+
+[[subsidiary]]
+id = "acme"
+jobs_address = "jobs@other.example"
+
+[[category]]
+id = "eng"
+
+[[position]]
+id = "p1"
+title = "X"
+subsidiary = "nope"
+category = "missing"
+"#;
+        let errs = parse(bad, Path::new("bad.toml")).unwrap_err();
+        let keys: Vec<&str> = errs.errors.iter().map(|e| e.key.as_str()).collect();
+        for expected in [
+            "server.listn",
+            "server.max_message_size",
+            "server.command_timeout",
+            "subsidiary[0].jobs_address",
+            "subsidiary[1].id",
+            "position[0].subsidiary",
+            "position[0].category",
+        ] {
+            assert!(keys.contains(&expected), "missing {expected} in {keys:?}");
+        }
+        let unknown = errs
+            .errors
+            .iter()
+            .find(|e| e.key == "server.listn")
+            .unwrap();
+        assert_eq!(unknown.line, Some(3));
+        let text = errs.to_string();
+        assert!(
+            text.contains("bad.toml:3: server.listn: unknown key"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn syntax_error_is_reported_with_line() {
+        let errs = parse("[server\nhostname = 1", Path::new("x.toml")).unwrap_err();
+        assert!(
+            errs.errors
+                .iter()
+                .any(|e| e.message.starts_with("TOML syntax"))
+        );
+    }
+
+    #[test]
+    fn an_address_may_lead_to_one_place_only() {
+        let text = GOOD.replace("karriere@acme.example", "JOBS@acme.example");
+        let errs = parse(&text, Path::new("x.toml")).unwrap_err();
+        assert!(
+            errs.errors
+                .iter()
+                .any(|e| e.key == "subsidiary[0].aliases[0]"),
+            "{errs}"
+        );
+        let text = GOOD.replace(
+            "jobs+backend@acme.example",
+            "jobs+backend@elsewhere.example",
+        );
+        let errs = parse(&text, Path::new("x.toml")).unwrap_err();
+        assert!(
+            errs.errors.iter().any(|e| e.key == "position[0].alias"),
+            "{errs}"
+        );
+    }
+}

@@ -1,0 +1,99 @@
+//! The daemon: wires config, store writer and listener together, handles
+//! signals, readiness (systemd `READY=1`) and an orderly shutdown.
+//!
+//! It owns no protocol or storage logic of its own; it only starts, waits
+//! and stops the parts that do.
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::ingress::{Listener, Settings, recipients::Recipients};
+use crate::store::Writer;
+
+/// Runs `jobmail serve` until SIGTERM or SIGINT.
+pub fn serve(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("jobmail")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let (writer, writer_thread) = Writer::start(&config.server.database)
+        .with_context(|| format!("cannot open the store {}", config.server.database.display()))?;
+    let settings = Settings::new(&config.server, Recipients::from_config(&config));
+    let listener = Listener::bind(
+        &config.server.listen,
+        settings,
+        config.server.max_connections,
+    )
+    .await
+    .context("cannot start the SMTP listener")?;
+    for addr in listener.local_addrs() {
+        tracing::info!(%addr, "listening for SMTP");
+    }
+    tracing::info!(
+        config = %config.path.display(),
+        database = %config.server.database.display(),
+        "jobmail ready"
+    );
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
+
+    let (stop, shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: no new connections, finishing open transactions");
+        notify_systemd(&[sd_notify::NotifyState::Stopping]);
+        let _ = stop.send(true);
+    });
+    listener.serve(writer, shutdown).await;
+
+    // Every session is gone, so are their writer handles: the writer commits
+    // what is waiting and ends.
+    tokio::task::spawn_blocking(move || writer_thread.join())
+        .await
+        .ok();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn notify_systemd(state: &[sd_notify::NotifyState]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(e) = sd_notify::notify(state)
+    {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Sets up logging to stderr (journald keeps it under systemd). `JOBMAIL_LOG`
+/// takes a tracing filter such as `info` or `jobmail=debug`.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("JOBMAIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

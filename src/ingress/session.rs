@@ -1,0 +1,568 @@
+//! One SMTP session: the command loop, its limits and timeouts, and the
+//! hand-over of a complete mail to the store.
+//!
+//! Generic over the stream, so it runs over TCP and in tests alike. Requests
+//! are parsed by smtp-proto one complete line at a time; DATA is read by
+//! [`DotReader`]. A mail is answered 250 only after the store writer reports
+//! its transaction committed. Replies to pipelined commands are batched and
+//! flushed before the session waits for input, so a client that never reads
+//! cannot make our buffers grow. This module never renders or sends mail.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use smtp_proto::{Error as ProtoError, MAIL_BODY_BINARYMIME, MAIL_SMTPUTF8, Request};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::data::DotReader;
+use super::recipients::Recipients;
+use crate::config::{BareLineEndings, ServerConfig};
+use crate::model::Envelope;
+use crate::store::{IncomingMessage, StoreError, Stored, Writer};
+
+/// What a session needs from the configuration, shared by all sessions.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub hostname: String,
+    pub max_message_size: u64,
+    pub max_recipients: usize,
+    pub max_errors: usize,
+    pub max_line_length: usize,
+    pub bare_line_endings: BareLineEndings,
+    pub greeting_delay: Duration,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    pub session_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub recipients: Recipients,
+}
+
+impl Settings {
+    pub fn new(server: &ServerConfig, recipients: Recipients) -> Settings {
+        Settings {
+            hostname: server.hostname.clone(),
+            max_message_size: server.max_message_size,
+            max_recipients: server.max_recipients,
+            max_errors: server.max_errors,
+            max_line_length: server.max_line_length,
+            bare_line_endings: server.bare_line_endings,
+            greeting_delay: server.greeting_delay,
+            command_timeout: server.command_timeout,
+            data_timeout: server.data_timeout,
+            session_timeout: server.session_timeout,
+            shutdown_timeout: server.shutdown_timeout,
+            recipients,
+        }
+    }
+}
+
+/// Why reading stopped.
+enum Stop {
+    /// The client closed or the connection broke: nothing more to say.
+    Closed,
+    /// Say this (a 421) and close.
+    Say(String),
+}
+
+/// Read side chunk size; also the most a session reads ahead.
+const READ_CHUNK: usize = 64 * 1024;
+
+struct Transaction {
+    sender: String,
+    declared_size: u64,
+    recipients: Vec<String>,
+    /// RCPT was tried at least once (refused or not).
+    rcpt_attempted: bool,
+    smtputf8: bool,
+}
+
+pub struct Session<S> {
+    stream: S,
+    peer: SocketAddr,
+    settings: Arc<Settings>,
+    writer: Writer,
+    shutdown: watch::Receiver<bool>,
+    id: String,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    helo: Option<String>,
+    esmtp: bool,
+    transaction: Option<Transaction>,
+    errors: usize,
+    deadline: Instant,
+    messages: usize,
+}
+
+/// A reply line was too long; the rest of it up to LF was thrown away.
+struct LineTooLong;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    pub fn new(
+        stream: S,
+        peer: SocketAddr,
+        settings: Arc<Settings>,
+        writer: Writer,
+        shutdown: watch::Receiver<bool>,
+        id: String,
+    ) -> Self {
+        let deadline = Instant::now() + settings.session_timeout;
+        Session {
+            stream,
+            peer,
+            settings,
+            writer,
+            shutdown,
+            id,
+            input: Vec::with_capacity(4096),
+            output: Vec::with_capacity(1024),
+            helo: None,
+            esmtp: false,
+            transaction: None,
+            errors: 0,
+            deadline,
+            messages: 0,
+        }
+    }
+
+    /// Runs the session to its end. Never panics on client input.
+    pub async fn run(mut self) {
+        let outcome = self.serve().await;
+        if let Err(Stop::Say(reply)) = outcome {
+            self.reply(&reply);
+        }
+        let _ = self.flush().await;
+        let _ = self.stream.shutdown().await;
+        tracing::debug!(session = %self.id, peer = %self.peer, messages = self.messages, "session closed");
+    }
+
+    fn reply(&mut self, line: &str) {
+        self.output.extend_from_slice(line.as_bytes());
+        self.output.extend_from_slice(b"\r\n");
+    }
+
+    /// A 4xx/5xx reply to the client's mistake; too many of them end the session.
+    fn error_reply(&mut self, line: &str) -> Result<(), Stop> {
+        self.reply(line);
+        self.errors += 1;
+        if self.errors >= self.settings.max_errors {
+            return Err(Stop::Say(format!(
+                "421 4.7.0 {} Error: too many errors",
+                self.settings.hostname
+            )));
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Stop> {
+        if self.output.is_empty() {
+            return Ok(());
+        }
+        let write = self.stream.write_all(&self.output);
+        match tokio::time::timeout(self.settings.command_timeout, write).await {
+            Ok(Ok(())) => {
+                self.output.clear();
+                Ok(())
+            }
+            // A client that does not read its replies is dropped, not buffered for.
+            _ => {
+                self.output.clear();
+                Err(Stop::Closed)
+            }
+        }
+    }
+
+    fn timeout_reply(&self) -> Stop {
+        Stop::Say(format!(
+            "421 4.4.2 {} Error: timeout exceeded",
+            self.settings.hostname
+        ))
+    }
+
+    /// Reads more input, waiting at most `timeout` (and never past the session
+    /// deadline). Flushes pending replies first. A shutdown interrupts the wait
+    /// only between transactions.
+    async fn fill(&mut self, timeout: Duration) -> Result<(), Stop> {
+        self.flush().await?;
+        let until = (Instant::now() + timeout).min(self.deadline);
+        let timed_out = self.timeout_reply();
+        let shutting_down = Stop::Say(format!(
+            "421 4.3.2 {} Service shutting down, try again later",
+            self.settings.hostname
+        ));
+        let in_transaction = self.transaction.is_some();
+        self.input.reserve(READ_CHUNK);
+        loop {
+            tokio::select! {
+                read = self.stream.read_buf(&mut self.input) => {
+                    return match read {
+                        Ok(0) | Err(_) => Err(Stop::Closed),
+                        Ok(_) => Ok(()),
+                    };
+                }
+                _ = tokio::time::sleep_until(until) => return Err(timed_out),
+                changed = self.shutdown.changed(), if !in_transaction => {
+                    if changed.is_err() || *self.shutdown.borrow() {
+                        return Err(shutting_down);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next command line, LF included. Lines longer than the limit are
+    /// read to their end without being kept and reported as too long.
+    async fn next_line(&mut self) -> Result<Result<Vec<u8>, LineTooLong>, Stop> {
+        let mut discarding = false;
+        loop {
+            if let Some(pos) = memchr::memchr(b'\n', &self.input) {
+                let line: Vec<u8> = self.input.drain(..=pos).collect();
+                if discarding || line.len() > self.settings.max_line_length {
+                    return Ok(Err(LineTooLong));
+                }
+                return Ok(Ok(line));
+            }
+            if self.input.len() > self.settings.max_line_length {
+                discarding = true;
+                self.input.clear();
+            }
+            self.fill(self.settings.command_timeout).await?;
+        }
+    }
+
+    async fn serve(&mut self) -> Result<(), Stop> {
+        if !self.settings.greeting_delay.is_zero() {
+            // A client that talks before our greeting is not waiting for it: a bot.
+            let early = tokio::time::timeout(self.settings.greeting_delay, async {
+                let mut byte = [0u8; 1];
+                self.stream.read(&mut byte).await
+            })
+            .await;
+            match early {
+                Err(_) => {}
+                Ok(Ok(0)) | Ok(Err(_)) => return Err(Stop::Closed),
+                Ok(Ok(_)) => {
+                    return Err(Stop::Say(format!(
+                        "554 5.5.0 {} Error: talked before the greeting",
+                        self.settings.hostname
+                    )));
+                }
+            }
+        }
+        let greeting = format!("220 {} ESMTP jobmail", self.settings.hostname);
+        self.reply(&greeting);
+        loop {
+            let line = match self.next_line().await? {
+                Ok(line) => line,
+                Err(LineTooLong) => {
+                    self.error_reply("500 5.5.2 Error: line too long")?;
+                    continue;
+                }
+            };
+            if !self.command(&line).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Handles one command line. `Ok(false)` ends the session after the reply.
+    async fn command(&mut self, line: &[u8]) -> Result<bool, Stop> {
+        let request = Request::parse(&mut line.iter());
+        match request {
+            Ok(Request::Ehlo { host }) => self.hello(host, true),
+            Ok(Request::Helo { host }) => self.hello(host, false),
+            Ok(Request::Mail { from }) => {
+                if self.helo.is_none() {
+                    self.error_reply("503 5.5.1 Error: send HELO/EHLO first")?;
+                } else if self.transaction.is_some() {
+                    self.error_reply("503 5.5.1 Error: nested MAIL command")?;
+                } else if from.flags & MAIL_BODY_BINARYMIME != 0 {
+                    self.error_reply(
+                        "555 5.5.4 Error: BODY=BINARYMIME requires CHUNKING, which is not offered",
+                    )?;
+                } else if from.flags & MAIL_SMTPUTF8 != 0 && !self.esmtp {
+                    self.error_reply("555 5.5.4 Error: SMTPUTF8 needs EHLO")?;
+                } else if from.size as u64 > self.settings.max_message_size {
+                    self.error_reply(
+                        "552 5.3.4 Error: message size exceeds fixed maximum message size",
+                    )?;
+                } else {
+                    self.transaction = Some(Transaction {
+                        sender: from.address.to_string(),
+                        declared_size: from.size as u64,
+                        recipients: Vec::new(),
+                        rcpt_attempted: false,
+                        smtputf8: from.flags & MAIL_SMTPUTF8 != 0,
+                    });
+                    self.reply("250 2.1.0 Ok");
+                }
+                Ok(true)
+            }
+            Ok(Request::Rcpt { to }) => {
+                self.recipient(&to.address)?;
+                Ok(true)
+            }
+            Ok(Request::Data) => {
+                self.data().await?;
+                Ok(true)
+            }
+            Ok(Request::Rset) => {
+                self.transaction = None;
+                self.reply("250 2.0.0 Ok");
+                Ok(true)
+            }
+            Ok(Request::Noop { .. }) => {
+                self.reply("250 2.0.0 Ok");
+                Ok(true)
+            }
+            Ok(Request::Quit) => {
+                self.reply("221 2.0.0 Bye");
+                Ok(false)
+            }
+            Ok(Request::Help { .. }) => {
+                self.reply(
+                    "214 2.0.0 See RFC 5321; jobmail accepts mail for its jobs addresses only",
+                );
+                Ok(true)
+            }
+            Ok(Request::Vrfy { .. }) | Ok(Request::Expn { .. }) => {
+                self.error_reply("502 5.5.1 Error: command disabled")?;
+                Ok(true)
+            }
+            Ok(Request::Bdat { .. }) => {
+                // The chunk that follows would be read as commands: refuse and close.
+                Err(Stop::Say(
+                    "503 5.5.1 Error: BDAT (CHUNKING) is not offered".into(),
+                ))
+            }
+            Ok(Request::StartTls) => {
+                self.error_reply("502 5.5.1 Error: STARTTLS is not offered")?;
+                Ok(true)
+            }
+            Ok(Request::Auth { .. }) => {
+                self.error_reply("502 5.5.1 Error: AUTH is not offered")?;
+                Ok(true)
+            }
+            Ok(_) => {
+                self.error_reply("502 5.5.1 Error: command not implemented")?;
+                Ok(true)
+            }
+            Err(e) => {
+                let reply = match e {
+                    ProtoError::UnknownCommand => {
+                        "500 5.5.2 Error: command not recognized".to_string()
+                    }
+                    ProtoError::InvalidSenderAddress => {
+                        "501 5.1.7 Error: bad sender address syntax".to_string()
+                    }
+                    ProtoError::InvalidRecipientAddress => {
+                        "501 5.1.3 Error: bad recipient address syntax".to_string()
+                    }
+                    ProtoError::SyntaxError { syntax } => format!("501 5.5.4 Syntax: {syntax}"),
+                    ProtoError::InvalidParameter { param } => {
+                        format!("501 5.5.4 Error: invalid parameter {param}")
+                    }
+                    ProtoError::UnsupportedParameter { .. } => {
+                        "555 5.5.4 Error: unsupported parameter".to_string()
+                    }
+                    _ => "500 5.5.2 Error: bad syntax".to_string(),
+                };
+                self.error_reply(&reply)?;
+                Ok(true)
+            }
+        }
+    }
+
+    fn hello(&mut self, host: Cow<'_, str>, esmtp: bool) -> Result<bool, Stop> {
+        // RFC 2920: EHLO ends a command group; more input before our reply is
+        // improper pipelining (spam bots, smuggling attempts).
+        if !self.input.is_empty() {
+            return Err(Stop::Say(
+                "554 5.5.0 Error: improper command pipelining after HELO/EHLO".into(),
+            ));
+        }
+        self.transaction = None;
+        self.helo = Some(clean_helo(&host));
+        self.esmtp = esmtp;
+        let name = &self.settings.hostname;
+        if esmtp {
+            let size = self.settings.max_message_size;
+            let reply = format!(
+                "250-{name}\r\n250-PIPELINING\r\n250-SIZE {size}\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8"
+            );
+            self.reply(&reply);
+        } else {
+            let reply = format!("250 {name}");
+            self.reply(&reply);
+        }
+        Ok(true)
+    }
+
+    fn recipient(&mut self, address: &str) -> Result<(), Stop> {
+        let Some(transaction) = &mut self.transaction else {
+            return self.error_reply("503 5.5.1 Error: need MAIL command");
+        };
+        transaction.rcpt_attempted = true;
+        if transaction.recipients.len() >= self.settings.max_recipients {
+            return self.error_reply("452 4.5.3 Error: too many recipients");
+        }
+        if self.settings.recipients.lookup(address).is_none() {
+            let shown: String = address
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(256)
+                .collect();
+            return self.error_reply(&format!(
+                "550 5.1.1 <{shown}>: Recipient address rejected: not a jobs address here"
+            ));
+        }
+        if !transaction
+            .recipients
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(address))
+        {
+            transaction.recipients.push(address.to_string());
+        }
+        self.reply("250 2.1.5 Ok");
+        Ok(())
+    }
+
+    async fn data(&mut self) -> Result<(), Stop> {
+        let Some(transaction) = &self.transaction else {
+            return self.error_reply("503 5.5.1 Error: need MAIL command");
+        };
+        if transaction.recipients.is_empty() {
+            return self.error_reply(if transaction.rcpt_attempted {
+                // RFC 2920: pipelined DATA after every recipient was refused.
+                "554 5.5.1 Error: no valid recipients"
+            } else {
+                "503 5.5.1 Error: need RCPT command"
+            });
+        }
+        let mut reader = DotReader::new(self.settings.max_message_size, transaction.declared_size);
+        self.reply("354 End data with <CR><LF>.<CR><LF>");
+        loop {
+            if let Some(n) = reader.feed(&self.input) {
+                self.input.drain(..n);
+                break;
+            }
+            self.input.clear();
+            if let Err(stop) = self.fill(self.settings.data_timeout).await {
+                return Err(stop);
+            }
+        }
+        let received = reader.finish();
+        let Some(transaction) = self.transaction.take() else {
+            return Ok(());
+        };
+        if received.too_big {
+            tracing::info!(session = %self.id, size = received.size, "refused: over the size limit");
+            return self
+                .error_reply("552 5.3.4 Error: message size exceeds fixed maximum message size");
+        }
+        if received.bare_line_ending && self.settings.bare_line_endings == BareLineEndings::Reject {
+            tracing::info!(session = %self.id, "refused: bare CR or LF line endings");
+            return self.error_reply(
+                "554 5.5.2 Error: bare CR or LF line endings are not allowed; use CRLF",
+            );
+        }
+        match self.store(transaction, received.content).await {
+            Ok(stored) => {
+                self.messages += 1;
+                let reply = match stored {
+                    Stored::New(id) => format!("250 2.0.0 Ok: stored as {id}"),
+                    Stored::Duplicate(id) => format!("250 2.0.0 Ok: already stored as {id}"),
+                };
+                self.reply(&reply);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(session = %self.id, error = %e, "store failed; answering 451");
+                self.reply("451 4.3.0 Error: temporary failure, please try again later");
+                Ok(())
+            }
+        }
+    }
+
+    async fn store(
+        &mut self,
+        transaction: Transaction,
+        content: Vec<u8>,
+    ) -> Result<Stored, StoreError> {
+        let received_at = chrono::Utc::now();
+        let helo = self.helo.clone().unwrap_or_default();
+        let envelope = Envelope {
+            sender: transaction.sender,
+            recipients: transaction.recipients,
+            client_addr: self.peer.ip().to_string(),
+            helo,
+            session_id: self.id.clone(),
+            received_at_ms: received_at.timestamp_millis(),
+        };
+        let protocol = match (self.esmtp, transaction.smtputf8) {
+            (true, true) => "UTF8SMTP",
+            (true, false) => "ESMTP",
+            _ => "SMTP",
+        };
+        let trace = trace_headers(&envelope, &self.settings.hostname, protocol, received_at);
+        let null_sender = envelope.sender.is_empty();
+        // Parsing is CPU work on untrusted input: off the async workers, and a
+        // parser panic costs the parsed fields, never the mail.
+        let (content, sha256, parsed) = tokio::task::spawn_blocking(move || {
+            let sha256 = crate::store::sha256_hex(&content);
+            let parsed =
+                std::panic::catch_unwind(|| crate::parse::parse_message(&content, null_sender))
+                    .ok();
+            (content, sha256, parsed)
+        })
+        .await
+        .map_err(|e| StoreError(format!("parser task failed: {e}")))?;
+        if parsed.is_none() {
+            tracing::warn!(session = %self.id, "parser failed; storing the raw mail only");
+        }
+        self.writer
+            .store(IncomingMessage {
+                envelope,
+                trace,
+                content,
+                sha256,
+                parsed,
+            })
+            .await
+    }
+}
+
+/// The client's HELO name, made safe for a header: printable ASCII, bounded.
+fn clean_helo(host: &str) -> String {
+    host.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(255)
+        .collect()
+}
+
+/// `Return-Path:` and `Received:` for the top of the stored mail.
+pub fn trace_headers(
+    envelope: &Envelope,
+    hostname: &str,
+    protocol: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
+    let date = at.format("%a, %d %b %Y %H:%M:%S +0000");
+    let helo = if envelope.helo.is_empty() {
+        "unknown"
+    } else {
+        &envelope.helo
+    };
+    let mut out = format!(
+        "Return-Path: <{}>\r\nReceived: from {} ([{}])\r\n\tby {} (jobmail) with {} id {}",
+        envelope.sender, helo, envelope.client_addr, hostname, protocol, envelope.session_id
+    );
+    if let [only] = envelope.recipients.as_slice() {
+        out.push_str(&format!("\r\n\tfor <{only}>"));
+    }
+    out.push_str(&format!("; {date}\r\n"));
+    out.into_bytes()
+}

@@ -1,0 +1,13 @@
+//! jobmail: a self-hosted SMTP gateway for recruiting mail.
+//!
+//! Data flows one way: `ingress` (SMTP) → `parse` → `store` (SQLite); the
+//! `cli` reads the store. See `docs/architecture.md` for the code map.
+
+pub mod address;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod ingress;
+pub mod model;
+pub mod parse;
+pub mod store;

@@ -1,0 +1,78 @@
+//! Domain types shared by the ingress, the store and the CLI.
+//!
+//! Plain data only: no I/O, no SQL, no parsing. Everything that crosses a
+//! module boundary is named here, by the recruiting domain's words.
+
+use serde::{Deserialize, Serialize};
+
+/// A mailbox as written in a header: an optional display name and an address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mailbox {
+    pub name: Option<String>,
+    pub address: String,
+}
+
+impl std::fmt::Display for Mailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(name) if !name.is_empty() => write!(f, "{name} <{}>", self.address),
+            _ => f.write_str(&self.address),
+        }
+    }
+}
+
+/// The SMTP envelope and connection facts of one received mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Envelope {
+    /// Reverse path; empty for the null sender `<>` (bounces, auto-replies).
+    pub sender: String,
+    /// Forward paths accepted for this transaction, as the client wrote them.
+    pub recipients: Vec<String>,
+    pub client_addr: String,
+    pub helo: String,
+    pub session_id: String,
+    /// Unix time in milliseconds when the final dot was received.
+    pub received_at_ms: i64,
+}
+
+/// The header fields jobmail reads from a message, decoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ParsedHeaders {
+    pub from: Option<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub reply_to: Vec<Mailbox>,
+    pub subject: Option<String>,
+    /// The `Date:` header as RFC 3339, when it parses.
+    pub date: Option<String>,
+    /// Message-ID without angle brackets.
+    pub message_id: Option<String>,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    pub auto_submitted: Option<String>,
+    pub list_id: Option<String>,
+    pub precedence: Option<String>,
+    /// Written by a robot: auto-reply, list, bulk, bounce (RFC 3834 and common practice).
+    pub automatic: bool,
+    /// A delivery status notification (`multipart/report; report-type=delivery-status`).
+    pub delivery_report: bool,
+}
+
+/// An attachment as a mail client would show it, with its decoded bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentPart {
+    /// Sanitised: no path, no control or bidi characters, bounded length, never empty.
+    pub filename: String,
+    pub content_type: String,
+    /// Where it came from in the MIME tree, e.g. `2`, `3.1` (inside an attached mail),
+    /// `4/tnef:1` (the first file of a winmail.dat).
+    pub part: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Everything jobmail knows of one inbound message once parsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParsedMessage {
+    pub headers: ParsedHeaders,
+    pub documents: Vec<DocumentPart>,
+}

@@ -1,0 +1,2683 @@
+//! Inbound message parsing: the raw RFC 5322 bytes of one received mail become
+//! the header fields jobmail reads, the robot/bounce flags, and the documents
+//! (attachments) a mail client would show, each with its decoded bytes.
+//!
+//! What this module must not do: no I/O (no files, no network, no clock), no
+//! SQL, never panic on input, and only bounded work on hostile input (deep
+//! nesting, huge header blocks, garbage). It is a pure function of the bytes.
+//!
+//! MIME structure, transfer decoding, address, date and encoded-word parsing
+//! come from `mail-parser` 0.11.9. Where that crate falls short it is worked
+//! around here:
+//! - RFC 2231 parameter continuations are merged by mail-parser, but each
+//!   section is decoded on its own: the charset of section 0 is not applied to
+//!   later sections and a UTF-8 sequence split across sections turns into
+//!   U+FFFD. File names are therefore decoded here from the raw header.
+//! - Adjacent RFC 2047 encoded words inside a quoted parameter value get a
+//!   spurious space between them; also decoded here.
+//! - Header bytes that are not UTF-8 (8-bit Latin-1 from old clients) are
+//!   read as windows-1252 instead of being replaced by U+FFFD.
+//! - Text parts are stored by mail-parser as charset-decoded strings; a text
+//!   attachment's original bytes are taken from the raw part instead. Parts
+//!   whose transfer encoding mail-parser could not decode are decoded
+//!   leniently here.
+//! - mail-parser stops unpacking base64/quoted-printable `message/rfc822` after
+//!   3 levels; deeper attached mails are parsed here, up to
+//!   [`MAX_MESSAGE_DEPTH`].
+//! - Every call into mail-parser and tnef runs under `catch_unwind` (they
+//!   contain `unwrap`s and `debug_assert!`s); on a panic that input is treated
+//!   as unparseable rather than bringing the caller down.
+//!
+//! # Part paths
+//!
+//! `DocumentPart::part` names where a document sits, like IMAP body section
+//! numbers: the children of a multipart are numbered from 1 and joined with
+//! `.` (`2`, `2.1`, `3.2.1`); a message whose body is not multipart has its
+//! single body at `1`. An attached `message/rfc822` at path `P` is itself a
+//! document at `P`; its own parts continue below it (`P.1`, `P.2`, ... when
+//! it is multipart, `P.1` when it is not). Files unpacked from an Outlook
+//! `winmail.dat` at path `P` are `P/tnef:1`, `P/tnef:2`, ... in the order
+//! they appear in the TNEF stream.
+//!
+//! Which part counts as a document: every leaf part except the displayed
+//! `text/plain` / `text/html` body (a part mail-parser lists as text or HTML
+//! body that has no `Content-Disposition: attachment` and no file name).
+//! That covers explicit attachments, inline images (with or without
+//! `Content-ID`), named parts, non-text parts without a name, text parts that
+//! are not the body (`text/calendar`, `text/rfc822-headers`, ...) and the
+//! parts of a delivery report.
+//!
+//! For MIME headers of a part (`Content-Type`, `Content-Disposition`,
+//! `Content-Transfer-Encoding`) the last occurrence wins, as in mail-parser, so
+//! that names agree with how the body was decoded. For the message's own
+//! single-valued headers (From, Subject, Date, Message-ID, ...) the first
+//! occurrence wins; To, Cc, Reply-To, In-Reply-To and References are collected
+//! from every occurrence.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use chrono::{FixedOffset, SecondsFormat, TimeZone};
+use mail_parser::decoders::charsets::map::charset_decoder;
+use mail_parser::parsers::MessageStream;
+use mail_parser::{
+    Addr, Encoding, Header, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
+
+use crate::model::{DocumentPart, Mailbox, ParsedHeaders, ParsedMessage};
+
+/// Attached mails inside attached mails are unpacked this deep; a deeper one
+/// is still kept as an `.eml` document, just not opened.
+const MAX_MESSAGE_DEPTH: usize = 10;
+/// Multipart levels followed within one message. Real mail stays far below;
+/// parts nested deeper are not extracted (the raw mail keeps them).
+const MAX_MIME_DEPTH: usize = 100;
+/// Documents returned for one message, at most.
+const MAX_DOCUMENTS: usize = 1000;
+/// File names are cut to this many bytes, keeping the extension.
+const MAX_FILENAME_BYTES: usize = 200;
+/// An extension longer than this (without the dot) is not kept on truncation.
+const MAX_EXTENSION_BYTES: usize = 16;
+/// Addresses per field and message ids per field, at most.
+const MAX_LIST_ENTRIES: usize = 1000;
+/// Parameters read from one `Content-Type` / `Content-Disposition` header.
+const MAX_PARAMS: usize = 2000;
+
+/// Parses one inbound message. `null_sender` is true when the SMTP reverse
+/// path was `<>`. Never panics; on input nothing can be made of, the headers
+/// are empty and there are no documents.
+pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
+    // Everything below is written not to panic; this is the last line of
+    // defence so that a bug here cannot take down the SMTP session.
+    catch_unwind(AssertUnwindSafe(|| parse_unguarded(raw, null_sender))).unwrap_or_else(|_| {
+        ParsedMessage {
+            headers: ParsedHeaders {
+                automatic: null_sender,
+                ..ParsedHeaders::default()
+            },
+            documents: Vec::new(),
+        }
+    })
+}
+
+/// Makes a file name safe to show and to save on common systems: the last
+/// path component only, no control, bidi or other invisible formatting
+/// characters, no leading dots or surrounding whitespace, `:*?"<>|` replaced
+/// by `_`, Windows device names defused, at most 200 bytes with the extension
+/// kept. When nothing is left, a name is made from `content_type`
+/// (`attachment.pdf`, `image.png`, `message.eml`, `attachment.bin`, ...).
+pub fn sanitize_filename(name: &str, content_type: &str) -> String {
+    let visible: String = name.chars().filter(|&c| !is_invisible(c)).collect();
+    let component = visible
+        .rsplit(['/', '\\'])
+        .map(clean_component)
+        .find(|c| !c.is_empty())
+        .unwrap_or_default();
+    let component = defuse_device_name(component);
+    let capped = cap_filename(&component, MAX_FILENAME_BYTES);
+    if capped.is_empty() {
+        default_filename(content_type)
+    } else {
+        capped
+    }
+}
+
+fn parse_unguarded(raw: &[u8], null_sender: bool) -> ParsedMessage {
+    let mut parsed = ParsedMessage::default();
+    parsed.headers.automatic = null_sender;
+    let Some(message) = mp_parse(raw).or_else(|| {
+        // The MIME walk gave up (mail-parser panicked); the header block
+        // alone may still be readable.
+        guarded(|| MessageParser::default().parse_headers(raw)).flatten()
+    }) else {
+        return parsed;
+    };
+    let Some(root) = message.parts.first() else {
+        return parsed;
+    };
+    let buf: &[u8] = &message.raw_message;
+    let mut headers = read_headers(&root.headers, buf);
+    headers.delivery_report = is_delivery_report(&message);
+    headers.automatic = null_sender
+        || headers.delivery_report
+        || has_robot_headers(&root.headers, buf)
+        || is_robot_sender(headers.from.as_ref());
+    let mut walker = Walker { docs: Vec::new() };
+    walker.walk_message(&message, "", 0);
+    ParsedMessage {
+        headers,
+        documents: walker.docs,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Guarded calls into the parsing crates
+
+fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
+    catch_unwind(AssertUnwindSafe(f)).ok()
+}
+
+fn mp_parse(bytes: &[u8]) -> Option<Message<'_>> {
+    guarded(|| MessageParser::default().parse(bytes)).flatten()
+}
+
+// ---------------------------------------------------------------------------
+// Header fields
+
+#[derive(Clone, Copy)]
+enum Form {
+    Address,
+    Text,
+}
+
+fn is_named(header: &Header<'_>, name: &str) -> bool {
+    header.name.as_str().eq_ignore_ascii_case(name)
+}
+
+/// The raw bytes of a header's value (after the colon, folding included).
+fn header_raw<'a>(header: &Header<'_>, buf: &'a [u8]) -> &'a [u8] {
+    buf.get(header.offset_start as usize..header.offset_end as usize)
+        .unwrap_or_default()
+}
+
+/// A header's raw value as one trimmed line: unfolded, control characters
+/// gone, runs of whitespace collapsed.
+fn raw_text(header: &Header<'_>, buf: &[u8]) -> String {
+    clean_text(&decode_8bit(header_raw(header, buf)))
+}
+
+/// Hands `f` the parsed value of a header. mail-parser decodes header bytes
+/// that are not UTF-8 lossily; such a header is re-read as windows-1252 and
+/// parsed again.
+fn with_value<R>(
+    header: &Header<'_>,
+    buf: &[u8],
+    form: Form,
+    f: impl FnOnce(&HeaderValue<'_>) -> R,
+) -> R {
+    let raw = header_raw(header, buf);
+    if std::str::from_utf8(raw).is_ok() {
+        return f(&header.value);
+    }
+    let mut text = decode_8bit(raw);
+    text.push('\n');
+    let value = guarded(|| {
+        let mut stream = MessageStream::new(text.as_bytes());
+        match form {
+            Form::Address => stream.parse_address(),
+            Form::Text => stream.parse_unstructured(),
+        }
+    })
+    .unwrap_or(HeaderValue::Empty);
+    f(&value)
+}
+
+fn read_headers(headers: &[Header<'_>], buf: &[u8]) -> ParsedHeaders {
+    let mut out = ParsedHeaders::default();
+    for header in headers {
+        if is_named(header, "from") {
+            if out.from.is_none() {
+                out.from = with_value(header, buf, Form::Address, |v| {
+                    let mut one = Vec::new();
+                    push_mailboxes(v, &mut one, 1);
+                    one.pop()
+                });
+            }
+        } else if is_named(header, "to") {
+            with_value(header, buf, Form::Address, |v| {
+                push_mailboxes(v, &mut out.to, MAX_LIST_ENTRIES)
+            });
+        } else if is_named(header, "cc") {
+            with_value(header, buf, Form::Address, |v| {
+                push_mailboxes(v, &mut out.cc, MAX_LIST_ENTRIES)
+            });
+        } else if is_named(header, "reply-to") {
+            with_value(header, buf, Form::Address, |v| {
+                push_mailboxes(v, &mut out.reply_to, MAX_LIST_ENTRIES)
+            });
+        } else if is_named(header, "subject") {
+            if out.subject.is_none() {
+                out.subject = read_text(header, buf);
+            }
+        } else if is_named(header, "date") {
+            if out.date.is_none() {
+                out.date = header.value.as_datetime().and_then(rfc3339);
+            }
+        } else if is_named(header, "message-id") {
+            if out.message_id.is_none() {
+                out.message_id = parse_ids(&decode_8bit(header_raw(header, buf)))
+                    .into_iter()
+                    .next();
+            }
+        } else if is_named(header, "in-reply-to") {
+            if out.in_reply_to.len() < MAX_LIST_ENTRIES {
+                out.in_reply_to
+                    .extend(parse_ids(&decode_8bit(header_raw(header, buf))));
+                out.in_reply_to.truncate(MAX_LIST_ENTRIES);
+            }
+        } else if is_named(header, "references") {
+            // Collected in full for now (bounded by the input), capped below.
+            out.references
+                .extend(parse_ids(&decode_8bit(header_raw(header, buf))));
+        } else if is_named(header, "auto-submitted") {
+            if out.auto_submitted.is_none() {
+                out.auto_submitted = Some(raw_text(header, buf)).filter(|v| !v.is_empty());
+            }
+        } else if is_named(header, "list-id") {
+            if out.list_id.is_none() {
+                out.list_id = Some(raw_text(header, buf)).filter(|v| !v.is_empty());
+            }
+        } else if is_named(header, "precedence") && out.precedence.is_none() {
+            out.precedence = Some(raw_text(header, buf)).filter(|v| !v.is_empty());
+        }
+    }
+    cap_keep_ends(&mut out.references, MAX_LIST_ENTRIES);
+    out
+}
+
+/// An unstructured header (Subject), decoded and cleaned.
+fn read_text(header: &Header<'_>, buf: &[u8]) -> Option<String> {
+    with_value(header, buf, Form::Text, |v| v.as_text().map(clean_text)).filter(|s| !s.is_empty())
+}
+
+/// The first Subject of a header block.
+fn read_subject(headers: &[Header<'_>], buf: &[u8]) -> Option<String> {
+    headers
+        .iter()
+        .find(|h| is_named(h, "subject"))
+        .and_then(|h| read_text(h, buf))
+}
+
+/// Keeps the first entry (the thread root) and the last `max - 1` (the
+/// closest ancestors) of an over-long References list.
+fn cap_keep_ends(ids: &mut Vec<String>, max: usize) {
+    if ids.len() > max && max > 0 {
+        let tail_start = ids.len() - (max - 1);
+        let tail = ids.split_off(tail_start);
+        ids.truncate(1);
+        ids.extend(tail);
+    }
+}
+
+fn push_mailboxes(value: &HeaderValue<'_>, out: &mut Vec<Mailbox>, max: usize) {
+    if let HeaderValue::Address(address) = value {
+        // `iter` flattens group syntax.
+        for addr in address.iter() {
+            if out.len() >= max {
+                break;
+            }
+            if let Some(mailbox) = to_mailbox(addr) {
+                out.push(mailbox);
+            }
+        }
+    }
+}
+
+fn to_mailbox(addr: &Addr<'_>) -> Option<Mailbox> {
+    let address: String = addr
+        .address
+        .as_deref()?
+        .chars()
+        .filter(|c| !c.is_whitespace() && !c.is_control())
+        .collect();
+    if address.is_empty() {
+        return None;
+    }
+    let name = addr
+        .name
+        .as_deref()
+        .map(clean_text)
+        .filter(|n| !n.is_empty());
+    Some(Mailbox { name, address })
+}
+
+/// Message ids without angle brackets. Ids in `<...>` are taken when there
+/// are any; otherwise the value is split on whitespace and commas.
+fn parse_ids(text: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut push = |s: &str| {
+        let id: String = s
+            .chars()
+            .filter(|c| !c.is_whitespace() && !c.is_control())
+            .collect();
+        if !id.is_empty() {
+            ids.push(id);
+        }
+    };
+    if text.contains('<') {
+        let mut rest = text;
+        while let Some(start) = rest.find('<') {
+            let after = &rest[start + 1..];
+            match after.find('>') {
+                Some(end) => {
+                    push(&after[..end]);
+                    rest = &after[end + 1..];
+                }
+                None => {
+                    push(after);
+                    rest = "";
+                }
+            }
+        }
+    } else {
+        text.split(|c: char| c.is_whitespace() || c == ',')
+            .for_each(&mut push);
+    }
+    ids
+}
+
+fn rfc3339(dt: &mail_parser::DateTime) -> Option<String> {
+    if !(1900..=9999).contains(&dt.year) {
+        return None;
+    }
+    let offset = (i32::from(dt.tz_hour) * 3600 + i32::from(dt.tz_minute) * 60)
+        * if dt.tz_before_gmt { -1 } else { 1 };
+    FixedOffset::east_opt(offset)?
+        .with_ymd_and_hms(
+            i32::from(dt.year),
+            u32::from(dt.month),
+            u32::from(dt.day),
+            u32::from(dt.hour),
+            u32::from(dt.minute),
+            u32::from(dt.second),
+        )
+        .single()
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// Bytes as text: UTF-8 when they are, windows-1252 otherwise (what 8-bit
+/// headers from old European clients almost always are).
+fn decode_8bit(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => match charset_decoder(b"cp1252") {
+            Some(decode) => decode(bytes),
+            None => bytes.iter().map(|&b| char::from(b)).collect(),
+        },
+    }
+}
+
+/// One line of display text: control characters (CR, LF, NUL, ...) become
+/// spaces, whitespace runs collapse to one space, ends trimmed.
+fn clean_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        if c.is_whitespace() || c.is_control() {
+            space = !out.is_empty();
+        } else {
+            if space {
+                out.push(' ');
+                space = false;
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Flags
+
+fn first_token(value: &str) -> &str {
+    value
+        .split(|c: char| c == ';' || c == '(' || c == ',' || c.is_whitespace())
+        .find(|t| !t.is_empty())
+        .unwrap_or("")
+}
+
+/// RFC 3834 and common practice: headers that only robots, lists and bulk
+/// senders write.
+fn has_robot_headers(headers: &[Header<'_>], buf: &[u8]) -> bool {
+    headers.iter().any(|h| {
+        if is_named(h, "auto-submitted") {
+            !first_token(&raw_text(h, buf)).eq_ignore_ascii_case("no")
+        } else if is_named(h, "precedence") {
+            let value = raw_text(h, buf);
+            let token = first_token(&value);
+            ["bulk", "junk", "list", "auto_reply", "auto-reply"]
+                .iter()
+                .any(|p| token.eq_ignore_ascii_case(p))
+        } else if is_named(h, "x-auto-response-suppress") {
+            // A request not to be answered automatically; as good a sign of
+            // an automatic sender as any (and it never drops a mail).
+            raw_text(h, buf)
+                .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+                .any(|t| {
+                    ["all", "autoreply", "oof"]
+                        .iter()
+                        .any(|p| t.eq_ignore_ascii_case(p))
+                })
+        } else {
+            [
+                "list-id",
+                "list-unsubscribe",
+                "list-post",
+                "x-autoreply",
+                "x-autorespond",
+                "x-loop",
+            ]
+            .iter()
+            .any(|n| is_named(h, n))
+        }
+    })
+}
+
+fn is_robot_sender(from: Option<&Mailbox>) -> bool {
+    let Some(from) = from else {
+        return false;
+    };
+    let local = from
+        .address
+        .rsplit_once('@')
+        .map_or(from.address.as_str(), |(l, _)| l)
+        .trim_matches('"')
+        .to_ascii_lowercase();
+    local == "mailer-daemon"
+        || local == "postmaster"
+        || local.ends_with("-request")
+        || local.starts_with("owner-")
+}
+
+fn eq_mime(ct: &mail_parser::ContentType<'_>, ctype: &str, subtypes: &[&str]) -> bool {
+    ct.ctype().trim().eq_ignore_ascii_case(ctype)
+        && ct
+            .subtype()
+            .is_some_and(|s| subtypes.iter().any(|x| s.trim().eq_ignore_ascii_case(x)))
+}
+
+/// `multipart/report; report-type=delivery-status`, or a multipart/report
+/// with a delivery-status part right below it.
+fn is_delivery_report(message: &Message<'_>) -> bool {
+    let Some(root) = message.parts.first() else {
+        return false;
+    };
+    let Some(ct) = root.content_type() else {
+        return false;
+    };
+    if !eq_mime(ct, "multipart", &["report"]) {
+        return false;
+    }
+    let report_type = ct.attributes().into_iter().flatten().any(|a| {
+        a.name.trim().eq_ignore_ascii_case("report-type")
+            && a.value.trim().eq_ignore_ascii_case("delivery-status")
+    });
+    report_type
+        || match &root.body {
+            PartType::Multipart(children) => children.iter().any(|&id| {
+                message
+                    .parts
+                    .get(id as usize)
+                    .and_then(|p| p.content_type())
+                    .is_some_and(|c| {
+                        eq_mime(c, "message", &["delivery-status", "global-delivery-status"])
+                    })
+            }),
+            _ => false,
+        }
+}
+
+// ---------------------------------------------------------------------------
+// Documents
+
+struct Walker {
+    docs: Vec<DocumentPart>,
+}
+
+fn child_path(prefix: &str, n: usize) -> String {
+    if prefix.is_empty() {
+        n.to_string()
+    } else {
+        format!("{prefix}.{n}")
+    }
+}
+
+impl Walker {
+    fn full(&self) -> bool {
+        self.docs.len() >= MAX_DOCUMENTS
+    }
+
+    fn push(&mut self, part: String, filename: String, content_type: String, bytes: Vec<u8>) {
+        if !self.full() {
+            self.docs.push(DocumentPart {
+                filename,
+                content_type,
+                part,
+                bytes,
+            });
+        }
+    }
+
+    /// Walks one message's MIME tree (without recursion: the tree can be
+    /// thousands of levels deep). `prefix` is the path of the attached
+    /// message, empty for the top level; `depth` counts attached messages.
+    fn walk_message(&mut self, message: &Message<'_>, prefix: &str, depth: usize) {
+        let Some(root) = message.parts.first() else {
+            return;
+        };
+        let mut is_body = vec![false; message.parts.len()];
+        for &id in message.text_body.iter().chain(&message.html_body) {
+            if let Some(flag) = is_body.get_mut(id as usize) {
+                *flag = true;
+            }
+        }
+        let PartType::Multipart(children) = &root.body else {
+            self.leaf(message, &is_body, 0, root, &child_path(prefix, 1), depth);
+            return;
+        };
+        let mut visited = vec![false; message.parts.len()];
+        if let Some(v) = visited.first_mut() {
+            *v = true;
+        }
+        let mut stack: Vec<(u32, String, usize)> = Vec::new();
+        push_children(&mut stack, children, prefix, 1);
+        while let Some((id, path, mime_depth)) = stack.pop() {
+            if self.full() {
+                return;
+            }
+            match visited.get_mut(id as usize) {
+                Some(seen) if !*seen => *seen = true,
+                _ => continue,
+            }
+            let Some(part) = message.parts.get(id as usize) else {
+                continue;
+            };
+            match &part.body {
+                PartType::Multipart(kids) => {
+                    if mime_depth < MAX_MIME_DEPTH {
+                        push_children(&mut stack, kids, &path, mime_depth + 1);
+                    }
+                }
+                _ => self.leaf(message, &is_body, id, part, &path, depth),
+            }
+        }
+    }
+
+    fn leaf(
+        &mut self,
+        message: &Message<'_>,
+        is_body: &[bool],
+        id: u32,
+        part: &MessagePart<'_>,
+        path: &str,
+        depth: usize,
+    ) {
+        let buf: &[u8] = &message.raw_message;
+        let mime = part_mime(part);
+        let filename = part_filename(part, buf);
+        let attachment = part
+            .content_disposition()
+            .is_some_and(|d| d.is_attachment());
+        let is_message = matches!(part.body, PartType::Message(_)) || is_message_mime(&mime);
+        let displayed = is_body.get(id as usize).copied().unwrap_or(false)
+            && (mime == "text/plain" || mime == "text/html");
+        if displayed && !is_message && !attachment && filename.is_none() {
+            return;
+        }
+        if is_message {
+            self.message_document(buf, part, path, depth, filename, mime);
+            return;
+        }
+        let bytes = part_bytes(part, buf);
+        if is_tnef(&mime, filename.as_deref()) {
+            self.tnef_documents(path, bytes, filename, mime);
+            return;
+        }
+        let name = sanitize_filename(filename.as_deref().unwrap_or(""), &mime);
+        self.push(path.to_string(), name, mime, bytes);
+    }
+
+    /// An attached mail: itself as an `.eml` document, then its own documents.
+    fn message_document(
+        &mut self,
+        buf: &[u8],
+        part: &MessagePart<'_>,
+        path: &str,
+        depth: usize,
+        filename: Option<String>,
+        mime: String,
+    ) {
+        let mime = if is_message_mime(&mime) {
+            mime
+        } else {
+            "message/rfc822".to_string()
+        };
+        match &part.body {
+            PartType::Message(nested) => {
+                // Unencoded: parsed in place, the bytes are the part's body in
+                // the parent. Encoded: mail-parser decoded it into its own buffer.
+                let bytes = if part.encoding == Encoding::None {
+                    buf.get(part.offset_body as usize..part.offset_end as usize)
+                        .unwrap_or_default()
+                        .to_vec()
+                } else {
+                    nested.raw_message.to_vec()
+                };
+                let name = message_filename(filename.as_deref(), Some(nested));
+                self.push(path.to_string(), name, mime, bytes);
+                if depth < MAX_MESSAGE_DEPTH {
+                    self.walk_message(nested, path, depth + 1);
+                }
+            }
+            _ => {
+                // mail-parser did not open it (too deep, or broken): try here.
+                let bytes = part_bytes(part, buf);
+                let nested = if depth < MAX_MESSAGE_DEPTH {
+                    mp_parse(&bytes)
+                } else {
+                    None
+                };
+                let name = message_filename(filename.as_deref(), nested.as_ref());
+                self.push(path.to_string(), name, mime, bytes.clone());
+                if let Some(nested) = nested {
+                    self.walk_message(&nested, path, depth + 1);
+                }
+            }
+        }
+    }
+
+    /// An Outlook winmail.dat: the files it carries; the winmail.dat itself
+    /// when it cannot be unpacked or not every file in it could be read.
+    fn tnef_documents(
+        &mut self,
+        path: &str,
+        bytes: Vec<u8>,
+        filename: Option<String>,
+        mime: String,
+    ) {
+        let (files, complete) = unpack_tnef(&bytes);
+        if files.is_empty() || !complete {
+            let name = sanitize_filename(filename.as_deref().unwrap_or(""), &mime);
+            self.push(path.to_string(), name, mime, bytes);
+        }
+        for (k, file) in files.into_iter().enumerate() {
+            self.push(
+                format!("{path}/tnef:{}", k + 1),
+                file.name,
+                file.mime,
+                file.data,
+            );
+        }
+    }
+}
+
+fn push_children(stack: &mut Vec<(u32, String, usize)>, kids: &[u32], prefix: &str, depth: usize) {
+    // Reversed so that the first child is popped first.
+    for (i, &kid) in kids.iter().enumerate().rev() {
+        stack.push((kid, child_path(prefix, i + 1), depth));
+    }
+}
+
+fn is_message_mime(mime: &str) -> bool {
+    mime == "message/rfc822" || mime == "message/global"
+}
+
+fn is_tnef(mime: &str, filename: Option<&str>) -> bool {
+    mime == "application/ms-tnef"
+        || mime == "application/vnd.ms-tnef"
+        || filename.is_some_and(|f| sanitize_filename(f, mime).eq_ignore_ascii_case("winmail.dat"))
+}
+
+fn message_filename(filename: Option<&str>, nested: Option<&Message<'_>>) -> String {
+    if let Some(name) = filename {
+        return sanitize_filename(name, "message/rfc822");
+    }
+    let subject = nested.and_then(|m| {
+        let root = m.parts.first()?;
+        read_subject(&root.headers, &m.raw_message)
+    });
+    match subject {
+        // A subject is not a path: its slashes stay in the name.
+        Some(s) => sanitize_filename(
+            &format!("{}.eml", s.replace(['/', '\\'], "_")),
+            "message/rfc822",
+        ),
+        None => default_filename("message/rfc822"),
+    }
+}
+
+/// `type/subtype` in lower case, without parameters.
+fn part_mime(part: &MessagePart<'_>) -> String {
+    let is_message = matches!(part.body, PartType::Message(_));
+    let Some(ct) = part.content_type() else {
+        return if is_message {
+            "message/rfc822"
+        } else {
+            "text/plain"
+        }
+        .to_string();
+    };
+    let ctype = ct.ctype().trim().to_ascii_lowercase();
+    let subtype = ct.subtype().unwrap_or("").trim().to_ascii_lowercase();
+    if is_message {
+        if ctype == "message" && is_mime_token(&subtype) {
+            return format!("message/{subtype}");
+        }
+        return "message/rfc822".to_string();
+    }
+    if ctype == "multipart" {
+        // A multipart whose boundary never showed up; mail-parser keeps its
+        // body as text.
+        return "text/plain".to_string();
+    }
+    if is_mime_token(&ctype) && is_mime_token(&subtype) {
+        format!("{ctype}/{subtype}")
+    } else {
+        "application/octet-stream".to_string()
+    }
+}
+
+fn is_mime_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 127
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+}
+
+fn last_header<'a, 'x>(part: &'a MessagePart<'x>, name: &str) -> Option<&'a Header<'x>> {
+    part.headers.iter().rev().find(|h| is_named(h, name))
+}
+
+/// The part's file name, decoded but not yet sanitised: Content-Disposition
+/// `filename`, else Content-Type `name`; RFC 2231 and RFC 2047 decoded here,
+/// with mail-parser's reading as a fallback.
+fn part_filename(part: &MessagePart<'_>, buf: &[u8]) -> Option<String> {
+    last_header(part, "content-disposition")
+        .and_then(|h| param_value(header_raw(h, buf), "filename"))
+        .or_else(|| {
+            part.content_disposition()
+                .and_then(|d| d.attribute("filename"))
+                .map(str::to_string)
+        })
+        .or_else(|| {
+            last_header(part, "content-type").and_then(|h| param_value(header_raw(h, buf), "name"))
+        })
+        .or_else(|| {
+            part.content_type()
+                .and_then(|c| c.attribute("name"))
+                .map(str::to_string)
+        })
+        .filter(|n| !n.trim().is_empty())
+}
+
+/// The decoded content of a leaf part.
+fn part_bytes(part: &MessagePart<'_>, buf: &[u8]) -> Vec<u8> {
+    match &part.body {
+        PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+        PartType::Multipart(_) => Vec::new(),
+        // Text (charset-decoded by mail-parser), a body mail-parser could not
+        // transfer-decode, or a message: back to the raw part.
+        PartType::Text(_) | PartType::Html(_) | PartType::Message(_) => {
+            let raw = buf
+                .get(part.offset_body as usize..part.offset_end as usize)
+                .unwrap_or_default();
+            let cte = part
+                .content_transfer_encoding()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            match cte.as_str() {
+                "base64" => decode_base64_lenient(raw),
+                "quoted-printable" => decode_qp_lenient(raw),
+                _ => raw.to_vec(),
+            }
+        }
+    }
+}
+
+/// Base64, skipping anything outside the alphabet (line breaks, stray
+/// characters, padding).
+fn decode_base64_lenient(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len() / 4 * 3);
+    let mut acc: u32 = 0;
+    let mut bits: u32 = 0;
+    for &b in input {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => continue,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Quoted-printable, keeping malformed escapes as they are.
+fn decode_qp_lenient(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        if b != b'=' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        // Soft line break: '=' [spaces] (CR)LF, or '=' [spaces] at the end.
+        let mut j = i + 1;
+        while matches!(input.get(j), Some(b' ' | b'\t')) {
+            j += 1;
+        }
+        match (input.get(j), input.get(j + 1)) {
+            (None, _) => break,
+            (Some(b'\n'), _) => {
+                i = j + 1;
+                continue;
+            }
+            (Some(b'\r'), Some(b'\n')) => {
+                i = j + 2;
+                continue;
+            }
+            _ => {}
+        }
+        let hi = input.get(i + 1).copied().and_then(hex_value);
+        let lo = input.get(i + 2).copied().and_then(hex_value);
+        if let (Some(hi), Some(lo)) = (hi, lo) {
+            out.push((hi << 4) | lo);
+            i += 3;
+        } else {
+            out.push(b'=');
+            i += 1;
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// MIME parameters (RFC 2045, RFC 2231, RFC 2047 inside values)
+
+struct Param {
+    /// Lower case, without the `*N` / `*` suffixes.
+    name: String,
+    section: Option<u32>,
+    /// Written as `name*` or `name*N*`: percent-encoded, maybe with charset.
+    extended: bool,
+    value: Vec<u8>,
+}
+
+impl Param {
+    fn new(name: &str, value: Vec<u8>) -> Param {
+        let (base, extended) = match name.strip_suffix('*') {
+            Some(base) => (base, true),
+            None => (name, false),
+        };
+        let (base, section) = match base.rsplit_once('*') {
+            Some((b, n))
+                if !n.is_empty() && n.len() <= 9 && n.bytes().all(|c| c.is_ascii_digit()) =>
+            {
+                (b, n.parse::<u32>().ok())
+            }
+            _ => (base, None),
+        };
+        Param {
+            name: base.to_string(),
+            section,
+            extended,
+            value,
+        }
+    }
+}
+
+/// The parameters of a raw `Content-Type` / `Content-Disposition` value.
+fn parse_params(raw: &[u8]) -> Vec<Param> {
+    // Unfolding: a line break followed by whitespace is just the whitespace.
+    let v: Vec<u8> = raw
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect();
+    let next_semicolon = |from: usize| {
+        v.get(from..)
+            .and_then(|rest| rest.iter().position(|&b| b == b';'))
+            .map_or(v.len(), |p| from + p)
+    };
+    let mut params = Vec::new();
+    let mut i = next_semicolon(0);
+    while i < v.len() && params.len() < MAX_PARAMS {
+        i += 1; // the ';'
+        let name_start = i;
+        while i < v.len() && v[i] != b'=' && v[i] != b';' {
+            i += 1;
+        }
+        let name = String::from_utf8_lossy(&v[name_start..i])
+            .trim()
+            .to_ascii_lowercase();
+        if i >= v.len() || v[i] == b';' {
+            continue;
+        }
+        i += 1; // the '='
+        while i < v.len() && (v[i] == b' ' || v[i] == b'\t') {
+            i += 1;
+        }
+        let mut value = Vec::new();
+        if v.get(i) == Some(&b'"') {
+            i += 1;
+            while let Some(&b) = v.get(i) {
+                match b {
+                    b'\\' if i + 1 < v.len() => {
+                        value.push(v[i + 1]);
+                        i += 2;
+                    }
+                    b'"' => {
+                        i += 1;
+                        break;
+                    }
+                    _ => {
+                        value.push(b);
+                        i += 1;
+                    }
+                }
+            }
+            i = next_semicolon(i);
+        } else {
+            let start = i;
+            i = next_semicolon(i);
+            value = v[start..i].trim_ascii().to_vec();
+        }
+        if !name.is_empty() {
+            params.push(Param::new(&name, value));
+        }
+    }
+    params
+}
+
+/// One parameter's value, fully decoded: RFC 2231 (`name*=`, `name*0*=`,
+/// `name*1=`, ... with the charset of section 0 applied to the joined
+/// bytes), else a plain value with RFC 2047 encoded words decoded.
+fn param_value(raw: &[u8], key: &str) -> Option<String> {
+    let params = parse_params(raw);
+    if let Some(p) = params
+        .iter()
+        .find(|p| p.name == key && p.section.is_none() && p.extended)
+    {
+        let (charset, rest) = split_charset(&p.value);
+        return Some(decode_charset(&percent_decode(rest), charset));
+    }
+    let mut sections: Vec<&Param> = params
+        .iter()
+        .filter(|p| p.name == key && p.section.is_some())
+        .collect();
+    if !sections.is_empty() {
+        sections.sort_by_key(|p| p.section);
+        sections.dedup_by_key(|p| p.section);
+        let mut charset = None;
+        let mut bytes = Vec::new();
+        for p in &sections {
+            if p.extended {
+                let mut value: &[u8] = &p.value;
+                if p.section == Some(0) {
+                    let (cs, rest) = split_charset(value);
+                    charset = cs;
+                    value = rest;
+                }
+                bytes.extend(percent_decode(value));
+            } else {
+                bytes.extend_from_slice(&p.value);
+            }
+        }
+        return Some(decode_charset(&bytes, charset));
+    }
+    let p = params
+        .iter()
+        .find(|p| p.name == key && p.section.is_none() && !p.extended)?;
+    let text = decode_8bit(&p.value);
+    if text.contains("=?") {
+        Some(decode_encoded_words(&text))
+    } else {
+        Some(text)
+    }
+}
+
+/// `charset'language'rest` -> (charset, rest); the value as is without two quotes.
+fn split_charset(value: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    let mut quotes = value.iter().enumerate().filter(|&(_, &b)| b == b'\'');
+    match (quotes.next(), quotes.next()) {
+        (Some((first, _)), Some((second, _))) => {
+            let charset = &value[..first];
+            (
+                (!charset.is_empty()).then_some(charset),
+                &value[second + 1..],
+            )
+        }
+        _ => (None, value),
+    }
+}
+
+fn percent_decode(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while let Some(&b) = value.get(i) {
+        if b == b'%' {
+            let hi = value.get(i + 1).copied().and_then(hex_value);
+            let lo = value.get(i + 2).copied().and_then(hex_value);
+            if let (Some(hi), Some(lo)) = (hi, lo) {
+                out.push((hi << 4) | lo);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
+fn decode_charset(bytes: &[u8], charset: Option<&[u8]>) -> String {
+    let decoder = charset.and_then(|cs| {
+        let cs = cs.trim_ascii();
+        let utf8 = cs.eq_ignore_ascii_case(b"utf-8") || cs.eq_ignore_ascii_case(b"utf8");
+        if utf8 { None } else { charset_decoder(cs) }
+    });
+    match decoder {
+        Some(decode) => guarded(|| decode(bytes)).unwrap_or_else(|| decode_8bit(bytes)),
+        None => decode_8bit(bytes),
+    }
+}
+
+/// RFC 2047 encoded words in a parameter value. mail-parser's unstructured
+/// parser joins adjacent encoded words without the space between them.
+fn decode_encoded_words(text: &str) -> String {
+    let line = format!("{text}\n");
+    guarded(|| {
+        MessageStream::new(line.as_bytes())
+            .parse_unstructured()
+            .as_text()
+            .map(str::to_string)
+    })
+    .flatten()
+    .unwrap_or_else(|| text.to_string())
+}
+
+// ---------------------------------------------------------------------------
+// TNEF (winmail.dat)
+
+struct TnefFile {
+    name: String,
+    mime: String,
+    data: Vec<u8>,
+}
+
+const TNEF_SIGNATURE: [u8; 4] = [0x78, 0x9f, 0x3e, 0x22];
+const ATT_ATTACH_REND_DATA: u32 = 0x0006_9002;
+const ATT_ATTACH_DATA: u32 = 0x0006_800F;
+const ATT_ATTACH_TITLE: u32 = 0x0001_8010;
+const ATT_ATTACH_TRANSPORT_FILENAME: u32 = 0x0006_9001;
+const ATT_ATTACHMENT: u32 = 0x0006_9005;
+
+/// The files in a TNEF stream, and whether that is all of them. The `tnef`
+/// crate reads the stream first (it checks the checksums); it refuses whole
+/// streams over attributes it does not know and skips files it finds
+/// incomplete, so a lenient scan of the attribute records (ignoring unknown
+/// ones) counts the files and takes over when the crate fails or misses some.
+fn unpack_tnef(data: &[u8]) -> (Vec<TnefFile>, bool) {
+    let scan = tnef_scan(data);
+    if let Some(Ok(list)) = guarded(|| tnef::read_attachments(data))
+        && !list.is_empty()
+        && list.len() == scan.groups
+    {
+        let files = list
+            .iter()
+            .take(MAX_DOCUMENTS)
+            .map(|a| {
+                tnef_file(
+                    Some(a.title.clone()),
+                    a.transport_filename.clone(),
+                    Some(a.props),
+                    a.data,
+                )
+            })
+            .collect();
+        return (files, true);
+    }
+    let complete = scan.clean_end && scan.groups > 0 && scan.files.len() == scan.groups;
+    (scan.files, complete)
+}
+
+#[derive(Default)]
+struct TnefScan {
+    files: Vec<TnefFile>,
+    /// Attachments begun (attAttachRendData records seen).
+    groups: usize,
+    /// The records ran exactly to the end of the data.
+    clean_end: bool,
+}
+
+#[derive(Default)]
+struct RawTnefAttachment<'a> {
+    data: Option<&'a [u8]>,
+    title: Option<&'a [u8]>,
+    transport_filename: Option<&'a [u8]>,
+    props: Option<&'a [u8]>,
+}
+
+fn tnef_scan(data: &[u8]) -> TnefScan {
+    let mut scan = TnefScan::default();
+    if data.get(..4) != Some(&TNEF_SIGNATURE[..]) {
+        return scan;
+    }
+    let finish = |scan: &mut TnefScan, att: RawTnefAttachment<'_>| {
+        if let Some(bytes) = att.data {
+            scan.files.push(tnef_file(
+                att.title.map(tnef_string),
+                att.transport_filename.map(tnef_string),
+                att.props,
+                bytes,
+            ));
+        }
+    };
+    let mut pos: usize = 6; // signature, legacy key
+    let mut current: Option<RawTnefAttachment<'_>> = None;
+    while scan.files.len() < MAX_DOCUMENTS {
+        if pos == data.len() {
+            scan.clean_end = true;
+            break;
+        }
+        let Some(head) = data.get(pos..pos.saturating_add(9)) else {
+            break;
+        };
+        let level = head[0];
+        let id = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
+        let len = u32::from_le_bytes([head[5], head[6], head[7], head[8]]) as usize;
+        let start = pos + 9;
+        let Some(end) = start.checked_add(len) else {
+            break;
+        };
+        let Some(value) = data.get(start..end) else {
+            break;
+        };
+        if data.len() < end.saturating_add(2) {
+            break; // no room for the checksum
+        }
+        pos = end + 2;
+        if level != 2 {
+            continue;
+        }
+        match id {
+            ATT_ATTACH_REND_DATA => {
+                if let Some(att) = current.take() {
+                    finish(&mut scan, att);
+                }
+                scan.groups += 1;
+                current = Some(RawTnefAttachment::default());
+            }
+            ATT_ATTACH_DATA => current.get_or_insert_with(Default::default).data = Some(value),
+            ATT_ATTACH_TITLE => current.get_or_insert_with(Default::default).title = Some(value),
+            ATT_ATTACH_TRANSPORT_FILENAME => {
+                current
+                    .get_or_insert_with(Default::default)
+                    .transport_filename = Some(value)
+            }
+            ATT_ATTACHMENT => current.get_or_insert_with(Default::default).props = Some(value),
+            _ => {}
+        }
+    }
+    if let Some(att) = current.take() {
+        finish(&mut scan, att);
+    }
+    scan
+}
+
+/// A NUL-terminated 8-bit TNEF string.
+fn tnef_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    decode_8bit(&bytes[..end])
+}
+
+fn tnef_file(
+    title: Option<String>,
+    transport_filename: Option<String>,
+    props: Option<&[u8]>,
+    data: &[u8],
+) -> TnefFile {
+    let mapi = props.map(mapi_attach_props).unwrap_or_default();
+    // The title is often an 8.3 name; the MAPI long file name is the real one.
+    let raw_name = [mapi.long_name, transport_filename, mapi.short_name, title]
+        .into_iter()
+        .flatten()
+        .find(|n| !n.trim().is_empty());
+    let mime = mapi
+        .mime_tag
+        .map(|m| m.trim().to_ascii_lowercase())
+        .filter(|m| {
+            m.split_once('/')
+                .is_some_and(|(t, s)| is_mime_token(t) && is_mime_token(s))
+        })
+        .or_else(|| {
+            raw_name
+                .as_deref()
+                .and_then(mime_from_filename)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "application/octet-stream".to_string());
+    let name = sanitize_filename(raw_name.as_deref().unwrap_or(""), &mime);
+    TnefFile {
+        name,
+        mime,
+        data: data.to_vec(),
+    }
+}
+
+#[derive(Default)]
+struct MapiAttachProps {
+    long_name: Option<String>,
+    short_name: Option<String>,
+    mime_tag: Option<String>,
+}
+
+const PR_ATTACH_FILENAME: u16 = 0x3704;
+const PR_ATTACH_LONG_FILENAME: u16 = 0x3707;
+const PR_ATTACH_MIME_TAG: u16 = 0x370E;
+
+/// Reads the MAPI properties of a TNEF attachment (attAttachment, MS-OXTNEF
+/// 2.1.3.5) for its long file name and MIME type. Stops quietly at anything
+/// it does not understand.
+fn mapi_attach_props(props: &[u8]) -> MapiAttachProps {
+    let mut out = MapiAttachProps::default();
+    let _ = read_mapi_props(props, &mut out);
+    out
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let slice = self.bytes.get(self.pos..end)?;
+        self.pos = end;
+        Some(slice)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        let b = self.take(2)?;
+        Some(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        let b = self.take(4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    /// `n` bytes and the padding to a multiple of 4 after them.
+    fn take_padded(&mut self, n: usize) -> Option<&'a [u8]> {
+        let value = self.take(n)?;
+        self.take((4 - n % 4) % 4)?;
+        Some(value)
+    }
+}
+
+fn read_mapi_props(props: &[u8], out: &mut MapiAttachProps) -> Option<()> {
+    let mut c = Cursor {
+        bytes: props,
+        pos: 0,
+    };
+    let count = c.u32()?;
+    for _ in 0..count {
+        let ptype = c.u16()?;
+        let pid = c.u16()?;
+        if pid >= 0x8000 {
+            // Named property: GUID, kind, then an id or a name.
+            c.take(16)?;
+            if c.u32()? == 0 {
+                c.take(4)?;
+            } else {
+                let n = c.u32()? as usize;
+                c.take_padded(n)?;
+            }
+        }
+        let multi = ptype & 0x1000 != 0;
+        let base = ptype & 0x0FFF;
+        let variable = matches!(base, 0x001E | 0x001F | 0x0102 | 0x000D);
+        let values = if multi || variable { c.u32()? } else { 1 };
+        for index in 0..values {
+            if variable {
+                let n = c.u32()? as usize;
+                let value = c.take_padded(n)?;
+                if index == 0 && pid < 0x8000 {
+                    let text = match base {
+                        0x001F => Some(utf16le(value)),
+                        0x001E => Some(tnef_string(value)),
+                        _ => None,
+                    };
+                    match (pid, text) {
+                        (PR_ATTACH_LONG_FILENAME, Some(t)) => out.long_name = Some(t),
+                        (PR_ATTACH_FILENAME, Some(t)) => out.short_name = Some(t),
+                        (PR_ATTACH_MIME_TAG, Some(t)) => out.mime_tag = Some(t),
+                        _ => {}
+                    }
+                }
+            } else {
+                let size = match base {
+                    0x0001..=0x0004 | 0x000A | 0x000B => 4,
+                    0x0005..=0x0007 | 0x0014 | 0x0040 => 8,
+                    0x0048 => 16,
+                    _ => return None,
+                };
+                c.take(size)?;
+            }
+        }
+    }
+    Some(())
+}
+
+fn utf16le(bytes: &[u8]) -> String {
+    let units = bytes
+        .chunks_exact(2)
+        .map(|p| u16::from_le_bytes([p[0], p[1]]))
+        .take_while(|&u| u != 0);
+    char::decode_utf16(units)
+        .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// File names
+
+/// Characters that must not reach a file name: controls (C0, DEL, C1), bidi
+/// embeddings, overrides, isolates and marks, BOM, line/paragraph separators.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200E}'
+                | '\u{200F}'
+                | '\u{061C}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+fn clean_component(component: &str) -> String {
+    let replaced: String = component
+        .chars()
+        .map(|c| {
+            if matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    replaced
+        .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+        .trim_end_matches(|c: char| c == '.' || c.is_whitespace())
+        .to_string()
+}
+
+/// `CON`, `NUL`, `COM1`, ... (with any extension) cannot be created on
+/// Windows; such names get a leading `_`.
+fn defuse_device_name(name: String) -> String {
+    let stem = name.split('.').next().unwrap_or("").trim_end();
+    let upper = stem.to_ascii_uppercase();
+    let reserved = matches!(upper.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((upper.starts_with("COM") || upper.starts_with("LPT"))
+            && upper.len() == 4
+            && upper.as_bytes()[3].is_ascii_digit()
+            && upper.as_bytes()[3] != b'0');
+    if reserved { format!("_{name}") } else { name }
+}
+
+fn floor_boundary(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn cap_filename(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let trim = |s: &str| {
+        s.trim_end_matches(|c: char| c == '.' || c.is_whitespace())
+            .to_string()
+    };
+    if let Some(dot) = name.rfind('.') {
+        let ext = &name[dot..];
+        if dot > 0
+            && ext.len() > 1
+            && ext.len() <= MAX_EXTENSION_BYTES + 1
+            && !ext.chars().any(char::is_whitespace)
+        {
+            let stem = trim(floor_boundary(&name[..dot], max - ext.len()));
+            if !stem.is_empty() {
+                return format!("{stem}{ext}");
+            }
+        }
+    }
+    trim(floor_boundary(name, max))
+}
+
+/// MIME type -> file extension, for naming unnamed parts and typing files
+/// from winmail.dat.
+const MIME_EXTENSIONS: &[(&str, &str)] = &[
+    ("application/pdf", "pdf"),
+    ("application/msword", "doc"),
+    (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "docx",
+    ),
+    ("application/vnd.ms-excel", "xls"),
+    (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "xlsx",
+    ),
+    ("application/vnd.ms-powerpoint", "ppt"),
+    (
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "pptx",
+    ),
+    ("application/vnd.oasis.opendocument.text", "odt"),
+    ("application/vnd.oasis.opendocument.spreadsheet", "ods"),
+    ("application/vnd.oasis.opendocument.presentation", "odp"),
+    ("application/rtf", "rtf"),
+    ("text/rtf", "rtf"),
+    ("application/zip", "zip"),
+    ("application/x-zip-compressed", "zip"),
+    ("application/x-7z-compressed", "7z"),
+    ("application/vnd.rar", "rar"),
+    ("application/x-rar-compressed", "rar"),
+    ("application/gzip", "gz"),
+    ("application/json", "json"),
+    ("application/xml", "xml"),
+    ("text/xml", "xml"),
+    ("application/pkcs7-signature", "p7s"),
+    ("application/x-pkcs7-signature", "p7s"),
+    ("application/pkcs7-mime", "p7m"),
+    ("application/x-pkcs7-mime", "p7m"),
+    ("application/pgp-signature", "asc"),
+    ("application/pgp-encrypted", "asc"),
+    ("application/pgp-keys", "asc"),
+    ("application/vnd.ms-outlook", "msg"),
+    ("application/ms-tnef", "dat"),
+    ("application/vnd.ms-tnef", "dat"),
+    ("image/png", "png"),
+    ("image/jpeg", "jpg"),
+    ("image/jpg", "jpg"),
+    ("image/pjpeg", "jpg"),
+    ("image/gif", "gif"),
+    ("image/webp", "webp"),
+    ("image/tiff", "tif"),
+    ("image/bmp", "bmp"),
+    ("image/svg+xml", "svg"),
+    ("image/heic", "heic"),
+    ("image/x-icon", "ico"),
+    ("text/plain", "txt"),
+    ("text/html", "html"),
+    ("text/csv", "csv"),
+    ("text/calendar", "ics"),
+    ("text/vcard", "vcf"),
+    ("text/x-vcard", "vcf"),
+    ("text/markdown", "md"),
+    ("text/rfc822-headers", "txt"),
+    ("message/rfc822", "eml"),
+    ("message/global", "eml"),
+    ("message/delivery-status", "txt"),
+    ("message/global-delivery-status", "txt"),
+    ("message/disposition-notification", "txt"),
+    ("audio/mpeg", "mp3"),
+    ("audio/wav", "wav"),
+    ("video/mp4", "mp4"),
+    ("video/quicktime", "mov"),
+];
+
+fn default_filename(content_type: &str) -> String {
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let base = match mime.as_str() {
+        "application/ms-tnef" | "application/vnd.ms-tnef" => return "winmail.dat".to_string(),
+        "message/delivery-status" | "message/global-delivery-status" => "delivery-status",
+        "message/disposition-notification" => "disposition-notification",
+        "text/rfc822-headers" => "headers",
+        "message/rfc822" | "message/global" => "message",
+        m if m.starts_with("image/") => "image",
+        _ => "attachment",
+    };
+    let ext = MIME_EXTENSIONS
+        .iter()
+        .find(|(m, _)| *m == mime)
+        .map(|(_, e)| *e)
+        .unwrap_or(if mime.starts_with("text/") {
+            "txt"
+        } else {
+            "bin"
+        });
+    format!("{base}.{ext}")
+}
+
+/// The MIME type a file name's extension suggests, if it is a known one.
+fn mime_from_filename(name: &str) -> Option<&'static str> {
+    let (_, ext) = name.rsplit_once('.')?;
+    let ext = ext.trim().to_ascii_lowercase();
+    match ext.as_str() {
+        "jpeg" | "jpe" => return Some("image/jpeg"),
+        "tiff" => return Some("image/tiff"),
+        "htm" => return Some("text/html"),
+        "dat" | "bin" => return None,
+        _ => {}
+    }
+    MIME_EXTENSIONS
+        .iter()
+        .find(|(_, e)| *e == ext)
+        .map(|(m, _)| *m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    fn sha(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    /// (part, filename, content type, size, sha256) of each document.
+    fn docs(parsed: &ParsedMessage) -> Vec<(String, String, String, usize, String)> {
+        parsed
+            .documents
+            .iter()
+            .map(|d| {
+                (
+                    d.part.clone(),
+                    d.filename.clone(),
+                    d.content_type.clone(),
+                    d.bytes.len(),
+                    sha(&d.bytes),
+                )
+            })
+            .collect()
+    }
+
+    fn doc(
+        part: &str,
+        name: &str,
+        ct: &str,
+        size: usize,
+        digest: &str,
+    ) -> (String, String, String, usize, String) {
+        (part.into(), name.into(), ct.into(), size, digest.into())
+    }
+
+    fn mb(name: Option<&str>, address: &str) -> Mailbox {
+        Mailbox {
+            name: name.map(str::to_string),
+            address: address.to_string(),
+        }
+    }
+
+    /// What every result must satisfy, whatever the input.
+    fn check_invariants(parsed: &ParsedMessage) {
+        let h = &parsed.headers;
+        let mut texts: Vec<&str> = Vec::new();
+        for m in h.from.iter().chain(&h.to).chain(&h.cc).chain(&h.reply_to) {
+            texts.push(&m.address);
+            assert!(!m.address.is_empty());
+            if let Some(n) = &m.name {
+                texts.push(n);
+            }
+        }
+        texts.extend(h.subject.as_deref());
+        texts.extend(h.message_id.as_deref());
+        texts.extend(h.in_reply_to.iter().map(String::as_str));
+        texts.extend(h.references.iter().map(String::as_str));
+        texts.extend(h.auto_submitted.as_deref());
+        texts.extend(h.list_id.as_deref());
+        texts.extend(h.precedence.as_deref());
+        for t in texts {
+            assert!(!t.chars().any(char::is_control), "control char in {t:?}");
+        }
+        if h.delivery_report {
+            assert!(h.automatic);
+        }
+        assert!(parsed.documents.len() <= MAX_DOCUMENTS);
+        for d in &parsed.documents {
+            assert!(!d.filename.is_empty());
+            assert!(d.filename.len() <= MAX_FILENAME_BYTES, "{:?}", d.filename);
+            assert!(!d.filename.chars().any(is_invisible), "{:?}", d.filename);
+            assert!(
+                !d.filename
+                    .contains(['/', '\\', ':', '*', '?', '"', '<', '>', '|']),
+                "{:?}",
+                d.filename
+            );
+            assert!(!d.filename.starts_with('.'), "{:?}", d.filename);
+            assert!(!d.part.is_empty());
+            assert_eq!(d.content_type, d.content_type.to_ascii_lowercase());
+            assert!(d.content_type.contains('/'), "{:?}", d.content_type);
+        }
+    }
+
+    fn parse(raw: &[u8], null_sender: bool) -> ParsedMessage {
+        // The unguarded path, so that a panic here fails the test.
+        let parsed = parse_unguarded(raw, null_sender);
+        check_invariants(&parsed);
+        parsed
+    }
+
+    const APPLICATION_PDF: &[u8] = include_bytes!("../fixtures/application-pdf.eml");
+    const RFC2231: &[u8] = include_bytes!("../fixtures/rfc2231-filename.eml");
+    const ENCODED_WORD: &[u8] = include_bytes!("../fixtures/encoded-word-filename.eml");
+    const FORWARDED: &[u8] = include_bytes!("../fixtures/forwarded-rfc822.eml");
+    const INLINE_IMAGE: &[u8] = include_bytes!("../fixtures/inline-image.eml");
+    const WINMAIL: &[u8] = include_bytes!("../fixtures/winmail-dat.eml");
+    const DSN: &[u8] = include_bytes!("../fixtures/dsn-bounce.eml");
+    const AUTO_REPLY: &[u8] = include_bytes!("../fixtures/auto-reply.eml");
+    const HOSTILE: &[u8] = include_bytes!("../fixtures/hostile-filenames.eml");
+    const NO_MESSAGE_ID: &[u8] = include_bytes!("../fixtures/no-message-id.eml");
+    const PART_WITHOUT_NAME: &[u8] = include_bytes!("../fixtures/part-without-name.eml");
+
+    const ALL_FIXTURES: &[(&str, &[u8])] = &[
+        ("application-pdf", APPLICATION_PDF),
+        ("rfc2231-filename", RFC2231),
+        ("encoded-word-filename", ENCODED_WORD),
+        ("forwarded-rfc822", FORWARDED),
+        ("inline-image", INLINE_IMAGE),
+        ("winmail-dat", WINMAIL),
+        ("dsn-bounce", DSN),
+        ("auto-reply", AUTO_REPLY),
+        ("hostile-filenames", HOSTILE),
+        ("no-message-id", NO_MESSAGE_ID),
+        ("part-without-name", PART_WITHOUT_NAME),
+    ];
+
+    #[test]
+    fn fixtures_use_crlf() {
+        for (name, raw) in ALL_FIXTURES {
+            for (i, &b) in raw.iter().enumerate() {
+                if b == b'\n' {
+                    assert!(i > 0 && raw[i - 1] == b'\r', "{name}: bare LF at {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn application_pdf() {
+        let p = parse(APPLICATION_PDF, false);
+        let h = &p.headers;
+        assert_eq!(
+            h.from,
+            Some(mb(Some("Anna Schmidt"), "anna.schmidt@posteo.de"))
+        );
+        assert_eq!(
+            h.to,
+            vec![mb(Some("Jobs Example GmbH"), "jobs@example-company.de")]
+        );
+        assert!(h.cc.is_empty() && h.reply_to.is_empty());
+        assert_eq!(
+            h.subject.as_deref(),
+            Some("Bewerbung als Softwareentwicklerin (Ref. 2026-17)")
+        );
+        assert_eq!(h.date.as_deref(), Some("2026-03-02T09:14:37+01:00"));
+        assert_eq!(
+            h.message_id.as_deref(),
+            Some("8f3c2a1e-5b7d-4e2a-9c1f-3d2e1a0b9c8d@posteo.de")
+        );
+        assert!(h.in_reply_to.is_empty() && h.references.is_empty());
+        assert!(!h.automatic && !h.delivery_report);
+        assert_eq!(
+            docs(&p),
+            vec![doc(
+                "2",
+                "Lebenslauf_Anna_Schmidt.pdf",
+                "application/pdf",
+                689,
+                "732261b098863ba1aee96a49f47ce1b58ea47e8d4da4ab1cab0230400e792639"
+            )]
+        );
+        assert!(p.documents[0].bytes.starts_with(b"%PDF-1.4"));
+        assert!(p.documents[0].bytes.ends_with(b"%%EOF\n"));
+        // The null sender alone makes a mail automatic.
+        assert!(parse(APPLICATION_PDF, true).headers.automatic);
+    }
+
+    #[test]
+    fn rfc2231_filename() {
+        let p = parse(RFC2231, false);
+        let h = &p.headers;
+        assert_eq!(
+            h.from,
+            Some(mb(Some("Jürgen Müller"), "juergen.mueller@gmx.de"))
+        );
+        assert_eq!(
+            h.cc,
+            vec![
+                mb(Some("Personalabteilung"), "hr@example-company.de"),
+                mb(None, "recruiting@example-company.de"),
+            ]
+        );
+        assert_eq!(
+            h.reply_to,
+            vec![mb(Some("Jürgen Müller"), "jm.privat@example.org")]
+        );
+        assert_eq!(
+            h.subject.as_deref(),
+            Some("Bewerbung – Softwareentwickler (m/w/d)")
+        );
+        assert!(!h.automatic);
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc(
+                    "2",
+                    "Lebenslauf_Jürgen_Müller_Softwareentwicklung_März_2026.pdf",
+                    "application/pdf",
+                    658,
+                    "f273ce692eab48a3a4b7fc3696b4f9c042b1acc55bbb8c4bc5f7fefa133997d3"
+                ),
+                doc(
+                    "3",
+                    "Zeugnisse_Jörg_Weiß.pdf",
+                    "application/pdf",
+                    643,
+                    "0fa74402bc06d7544b52b23e500cabb9bd59959678de9b4e2d0fd430f8dbe93c"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn encoded_word_filename() {
+        let p = parse(ENCODED_WORD, false);
+        let h = &p.headers;
+        assert_eq!(
+            h.from,
+            Some(mb(Some("Elif Özdemir"), "elif.oezdemir@gmail.com"))
+        );
+        assert_eq!(
+            h.subject.as_deref(),
+            Some("Bewerbung als Kauffrau für Büromanagement")
+        );
+        assert_eq!(h.date.as_deref(), Some("2026-03-04T07:50:48+01:00"));
+        assert_eq!(
+            h.message_id.as_deref(),
+            Some("CAF3x9k+Jq2vB0dTn8Lw5yQh1rZ7sUoE4mPaXc6Gi9N_u2e=Vw@mail.gmail.com")
+        );
+        assert_eq!(
+            docs(&p),
+            vec![
+                // Two adjacent encoded words: no space between them.
+                doc(
+                    "2",
+                    "Bewerbungsunterlagen_Özdemir_Gül_2026.pdf",
+                    "application/pdf",
+                    642,
+                    "fb907678f7868db866419a7fcdf0e5228812ad97638589b04c0bbe812ef6795e"
+                ),
+                // Q encoding: "_" is a space.
+                doc(
+                    "3",
+                    "Arbeitszeugnis Müller GmbH.pdf",
+                    "application/pdf",
+                    638,
+                    "6f2aee55d4f8e2833d01297739b33a7b55d74a06bb138c81007be3bc51db5601"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn forwarded_rfc822() {
+        let p = parse(FORWARDED, false);
+        assert_eq!(
+            p.headers.subject.as_deref(),
+            Some("Fwd: Bewerbung als Backend-Entwickler")
+        );
+        assert!(!p.headers.automatic);
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc(
+                    "2",
+                    "Bewerbung als Backend-Entwickler.eml",
+                    "message/rfc822",
+                    1786,
+                    "c0a10e012acf7a18852cd8096dab86b1aabcb06ac774819a2b0a290c9768f96a"
+                ),
+                doc(
+                    "2.2",
+                    "CV_Max_Mustermann.pdf",
+                    "application/pdf",
+                    670,
+                    "2f96d3ffddfce7f435bd85d82130656cadad5c5ca74251c0e98b55e5790f62a6"
+                ),
+                // base64-encoded message/rfc822 (not allowed, but sent)
+                doc(
+                    "3",
+                    "Nachreichung_ Zeugnisse.eml",
+                    "message/rfc822",
+                    1504,
+                    "47b5e91ae6fbb0efc8c9584d85a35f074589ee6e47ff8974c40cb9f44004a88a"
+                ),
+                doc(
+                    "3.2",
+                    "Arbeitszeugnis.pdf",
+                    "application/pdf",
+                    646,
+                    "c43d8a58cfa377400cbd1265cbec08a7b486d4b96e4ad3aac5d03c533d8d1d5a"
+                ),
+            ]
+        );
+        // The attached mail is a whole mail again.
+        let inner = parse(&p.documents[0].bytes, false);
+        assert_eq!(
+            inner.headers.from,
+            Some(mb(Some("Max Mustermann"), "max.mustermann@web.de"))
+        );
+        assert_eq!(inner.documents.len(), 1);
+        assert_eq!(inner.documents[0].bytes, p.documents[1].bytes);
+    }
+
+    #[test]
+    fn inline_image() {
+        let p = parse(INLINE_IMAGE, false);
+        assert_eq!(
+            p.headers.message_id.as_deref(),
+            Some("7A2B9C4D-1E3F-4A5B-9C8D-7E6F5A4B3C2D@icloud.com")
+        );
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc(
+                    "1.2",
+                    "logo.png",
+                    "image/png",
+                    93,
+                    "f0c0c8ab080ea47658748d25487dc6373e1f8d8dee936cb8825b0936af37828a"
+                ),
+                // Content-ID only, no name.
+                doc(
+                    "1.3",
+                    "image.png",
+                    "image/png",
+                    74,
+                    "5b09c7e9bc10501645ed1cc1430a281e13dfd8c047ce8e40a327ca5be5fd8ab1"
+                ),
+                doc(
+                    "2",
+                    "Portfolio_Sophie_Keller.pdf",
+                    "application/pdf",
+                    654,
+                    "3f13af3e10d438b5680eb9c83a88831ca04a8b5b44e0c33c2ea6cbfbd924d4cc"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn winmail_dat() {
+        let p = parse(WINMAIL, false);
+        assert_eq!(
+            p.headers.from,
+            Some(mb(Some("Jörg Weiß"), "joerg.weiss@weiss-logistik.de"))
+        );
+        assert_eq!(p.headers.date.as_deref(), Some("2026-03-06T10:40:01Z"));
+        assert_eq!(
+            docs(&p),
+            vec![
+                // Long name and MIME type from the MAPI properties; the TNEF
+                // title is the 8.3 name LEBENS~1.PDF.
+                doc(
+                    "2/tnef:1",
+                    "Lebenslauf Jörg Weiß.pdf",
+                    "application/pdf",
+                    657,
+                    "0356916de6bf69e5bc2749c61b58cee33cff458b014a6699c8d3efccbf5b0f17"
+                ),
+                // Title only; type from the extension.
+                doc(
+                    "2/tnef:2",
+                    "Anschreiben.txt",
+                    "text/plain",
+                    67,
+                    "06c5c79195a0d8f56c5046724f01245e8b302c70462d400bcdf4118ecef08ec4"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn dsn_bounce() {
+        for null_sender in [true, false] {
+            let p = parse(DSN, null_sender);
+            let h = &p.headers;
+            assert!(h.delivery_report);
+            assert!(h.automatic);
+            assert_eq!(
+                h.from,
+                Some(mb(
+                    Some("Mail Delivery System"),
+                    "MAILER-DAEMON@mail.example-company.de"
+                ))
+            );
+            assert_eq!(h.auto_submitted.as_deref(), Some("auto-replied"));
+            assert_eq!(h.date.as_deref(), Some("2026-03-02T10:02:11+01:00"));
+            assert_eq!(
+                docs(&p),
+                vec![
+                    doc(
+                        "2",
+                        "delivery-status.txt",
+                        "message/delivery-status",
+                        462,
+                        "b2bc78e8dba17bd825118a7345c2554cab2ef621ed0ed644d958f424f3740ea4"
+                    ),
+                    doc(
+                        "3",
+                        "Ihre Bewerbung ist eingegangen.eml",
+                        "message/rfc822",
+                        408,
+                        "18414009d38a367018f59b3a5bdbbc564123825d7044f93401aaad1958c822df"
+                    ),
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn auto_reply() {
+        let p = parse(AUTO_REPLY, false);
+        let h = &p.headers;
+        assert!(h.automatic);
+        assert!(!h.delivery_report);
+        assert_eq!(h.auto_submitted.as_deref(), Some("auto-replied"));
+        assert_eq!(
+            h.subject.as_deref(),
+            Some("Automatische Antwort: Ihre Nachricht an Herrn Becker")
+        );
+        assert_eq!(
+            h.in_reply_to,
+            vec!["interview-20260306-1514@example-company.de".to_string()]
+        );
+        assert_eq!(
+            h.references,
+            vec![
+                "ack-20260301-1100@example-company.de".to_string(),
+                "interview-20260306-1514@example-company.de".to_string()
+            ]
+        );
+        assert_eq!(h.date.as_deref(), Some("2026-03-07T08:00:11Z"));
+        assert!(p.documents.is_empty());
+    }
+
+    #[test]
+    fn hostile_filenames() {
+        let p = parse(HOSTILE, false);
+        let h = &p.headers;
+        // Encoded CR LF NUL in a display name and a subject stay harmless.
+        assert_eq!(
+            h.from,
+            Some(mb(
+                Some("Evil Bcc: victim@example.org"),
+                "attacker@example.net"
+            ))
+        );
+        assert_eq!(h.subject.as_deref(), Some("Bewerbung Bcc: x@example.org"));
+        let payload = "fd52546bba00351567fb775260ac731aba7fc976dca851232f043dae973d0779";
+        let long = format!("{}.pdf", "A".repeat(196));
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc("2", "passwd", "application/octet-stream", 18, payload),
+                doc("3", "root", "application/octet-stream", 18, payload),
+                doc("4", "hosts", "application/x-msdownload", 18, payload),
+                doc("5", "Rechnung_fdp.exe", "application/pdf", 18, payload),
+                doc("6", "CV_final.pdf", "application/pdf", 18, payload),
+                doc("7", &long, "application/pdf", 18, payload),
+                doc(
+                    "8",
+                    "report_1___final____.pdf",
+                    "application/pdf",
+                    18,
+                    payload
+                ),
+                doc("9", "hidden.pdf", "application/pdf", 18, payload),
+                doc("10", "attachment.pdf", "application/pdf", 18, payload),
+                doc("11", "_CON.txt", "text/plain", 18, payload),
+            ]
+        );
+        assert_eq!(p.documents[5].filename.len(), 200);
+    }
+
+    #[test]
+    fn no_message_id_latin1() {
+        let p = parse(NO_MESSAGE_ID, false);
+        let h = &p.headers;
+        assert_eq!(h.message_id, None);
+        assert_eq!(h.from, Some(mb(Some("Jürgen Weiß"), "jw@example.org")));
+        assert_eq!(h.to, vec![mb(None, "jobs@example-company.de")]);
+        assert_eq!(
+            h.subject.as_deref(),
+            Some("Bewerbung für die Stelle als Lagerist")
+        );
+        assert_eq!(h.date.as_deref(), Some("2026-03-02T11:00:00+01:00"));
+        assert!(!h.automatic);
+        assert!(p.documents.is_empty());
+    }
+
+    #[test]
+    fn part_without_name() {
+        let p = parse(PART_WITHOUT_NAME, false);
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc(
+                    "2",
+                    "attachment.pdf",
+                    "application/pdf",
+                    642,
+                    "b36e5da7fdaca51f6c0c11344fa135eb3cb9f55613d7d6befc335e60949ccd73"
+                ),
+                doc(
+                    "3",
+                    "attachment.bin",
+                    "application/octet-stream",
+                    1024,
+                    "785b0751fc2c53dc14a4ce3d800e69ef9ce1009eb327ccf458afe09c242c26c9"
+                ),
+            ]
+        );
+    }
+
+    // ---- sanitize_filename
+
+    #[test]
+    fn sanitize_paths_and_characters() {
+        let s = |n: &str| sanitize_filename(n, "application/pdf");
+        assert_eq!(s("../../etc/passwd"), "passwd");
+        assert_eq!(s("/etc/shadow"), "shadow");
+        assert_eq!(s("C:\\Users\\x\\cv.pdf"), "cv.pdf");
+        assert_eq!(s("dir/"), "dir");
+        assert_eq!(s("..\\..\\"), "attachment.pdf");
+        assert_eq!(s("evil\u{202E}fdp.exe"), "evilfdp.exe");
+        assert_eq!(
+            s("a\u{2066}b\u{2069}\u{200E}\u{200F}\u{061C}c.pdf"),
+            "abc.pdf"
+        );
+        assert_eq!(s("a\0b\r\nc\td\u{7f}\u{85}.pdf"), "abcd.pdf");
+        assert_eq!(s("   .bashrc  "), "bashrc");
+        assert_eq!(s("report.pdf..."), "report.pdf");
+        assert_eq!(s("a:b*c?d\"e<f>g|h.pdf"), "a_b_c_d_e_f_g_h.pdf");
+        assert_eq!(s(""), "attachment.pdf");
+        assert_eq!(s("...."), "attachment.pdf");
+        assert_eq!(s("\u{202E}"), "attachment.pdf");
+        assert_eq!(s("nul.txt"), "_nul.txt");
+        assert_eq!(s("COM1"), "_COM1");
+        assert_eq!(s("COM10.txt"), "COM10.txt");
+        assert_eq!(s("Lebenslauf Jörg Weiß.pdf"), "Lebenslauf Jörg Weiß.pdf");
+    }
+
+    #[test]
+    fn sanitize_length() {
+        let long = format!("{}.pdf", "x".repeat(10_000));
+        let out = sanitize_filename(&long, "application/pdf");
+        assert_eq!(out.len(), 200);
+        assert!(out.ends_with("x.pdf"));
+
+        // Multi-byte characters are never split.
+        let long = format!("{}.docx", "ü".repeat(5_000));
+        let out = sanitize_filename(&long, "application/pdf");
+        assert!(out.len() <= 200);
+        assert!(out.ends_with("ü.docx"));
+
+        // No usable extension: plain cut at a char boundary.
+        let long = "€".repeat(1_000);
+        let out = sanitize_filename(&long, "application/pdf");
+        assert!(out.len() <= 200 && out.len() > 190);
+        assert!(out.chars().all(|c| c == '€'));
+
+        let long = format!("{}.{}", "a".repeat(300), "e".repeat(40));
+        let out = sanitize_filename(&long, "application/pdf");
+        assert_eq!(out.len(), 200);
+    }
+
+    #[test]
+    fn default_names() {
+        assert_eq!(sanitize_filename("", "application/pdf"), "attachment.pdf");
+        assert_eq!(sanitize_filename("", "image/png"), "image.png");
+        assert_eq!(sanitize_filename("", "image/x-unknown"), "image.bin");
+        assert_eq!(sanitize_filename("", "message/rfc822"), "message.eml");
+        assert_eq!(
+            sanitize_filename("", "application/octet-stream"),
+            "attachment.bin"
+        );
+        assert_eq!(
+            sanitize_filename("", "APPLICATION/PDF; name=x"),
+            "attachment.pdf"
+        );
+        assert_eq!(sanitize_filename("", "text/x-whatever"), "attachment.txt");
+        assert_eq!(sanitize_filename("", "application/ms-tnef"), "winmail.dat");
+        assert_eq!(sanitize_filename("", ""), "attachment.bin");
+    }
+
+    // ---- headers and flags on small hand-made messages
+
+    fn msg(headers: &str) -> ParsedMessage {
+        let raw = format!("{headers}\r\n\r\nbody\r\n")
+            .replace("\n", "\r\n")
+            .replace("\r\r", "\r");
+        parse(raw.as_bytes(), false)
+    }
+
+    #[test]
+    fn automatic_flags() {
+        let base = "From: a@example.org\nTo: b@example.org\nSubject: x";
+        assert!(!msg(base).headers.automatic);
+        for extra in [
+            "Auto-Submitted: auto-generated",
+            "Auto-Submitted: auto-replied (vacation)",
+            "Precedence: bulk",
+            "Precedence: JUNK",
+            "Precedence: list",
+            "Precedence: auto_reply",
+            "List-Id: Jobs <jobs.lists.example.org>",
+            "List-Unsubscribe: <mailto:leave@example.org>",
+            "List-Post: <mailto:list@example.org>",
+            "X-Autoreply: yes",
+            "X-Autorespond: yes",
+            "X-Auto-Response-Suppress: DR, OOF, AutoReply",
+            "X-Auto-Response-Suppress: All",
+            "X-Loop: jobs@example.org",
+        ] {
+            assert!(
+                msg(&format!("{base}\n{extra}")).headers.automatic,
+                "{extra}"
+            );
+        }
+        for extra in [
+            "Auto-Submitted: no",
+            "Auto-Submitted: No (really)",
+            "Precedence: first-class",
+            "X-Auto-Response-Suppress: DR, RN, NRN",
+        ] {
+            assert!(
+                !msg(&format!("{base}\n{extra}")).headers.automatic,
+                "{extra}"
+            );
+        }
+        for from in [
+            "MAILER-DAEMON@example.org",
+            "Postmaster <postmaster@example.org>",
+            "jobs-request@lists.example.org",
+            "owner-jobs@lists.example.org",
+        ] {
+            let p = msg(&format!("From: {from}\nSubject: x"));
+            assert!(p.headers.automatic, "{from}");
+        }
+        let p = msg(&format!(
+            "{base}\nList-Id: \"Jobs\"\n <jobs.lists.example.org>\nPrecedence:  bulk "
+        ));
+        assert_eq!(
+            p.headers.list_id.as_deref(),
+            Some("\"Jobs\" <jobs.lists.example.org>")
+        );
+        assert_eq!(p.headers.precedence.as_deref(), Some("bulk"));
+    }
+
+    #[test]
+    fn address_lists_and_ids() {
+        let p = msg(concat!(
+            "From: \"Doe, Jane\" <jane@example.org>, second@example.org\n",
+            "To: Recruiting: a@example.org, \"B\" <b@example.org>;, c@example.org\n",
+            "To: d@example.org\n",
+            "Cc: undisclosed-recipients:;\n",
+            "Message-ID: <id-1@example.org> <id-2@example.org>\n",
+            "In-Reply-To: <x@example.org>\n",
+            "References: <r1@example.org>\n <r2@example.org>\n\t<r3@\n example.org>\n",
+            "Date: Fri, 30 Feb 2026 10:00:00 +0000\n",
+            "Subject: =?UTF-8?Q?a=00b=0Dc?=",
+        ));
+        let h = &p.headers;
+        assert_eq!(h.from, Some(mb(Some("Doe, Jane"), "jane@example.org")));
+        assert_eq!(
+            h.to,
+            vec![
+                mb(None, "a@example.org"),
+                mb(Some("B"), "b@example.org"),
+                mb(None, "c@example.org"),
+                mb(None, "d@example.org"),
+            ]
+        );
+        assert!(h.cc.is_empty());
+        assert_eq!(h.message_id.as_deref(), Some("id-1@example.org"));
+        assert_eq!(h.in_reply_to, vec!["x@example.org".to_string()]);
+        assert_eq!(
+            h.references,
+            vec!["r1@example.org", "r2@example.org", "r3@example.org"]
+        );
+        assert_eq!(h.date, None, "30 February does not parse");
+        assert_eq!(h.subject.as_deref(), Some("a b c"));
+
+        let p = msg("Message-ID: bare-id@example.org\nReferences: a@x, b@y c@z");
+        assert_eq!(p.headers.message_id.as_deref(), Some("bare-id@example.org"));
+        assert_eq!(p.headers.references, vec!["a@x", "b@y", "c@z"]);
+    }
+
+    #[test]
+    fn references_are_capped_keeping_root_and_parents() {
+        let mut refs = String::from("References:");
+        for i in 0..3000 {
+            refs.push_str(&format!("\n <r{i}@example.org>"));
+        }
+        let p = msg(&refs);
+        let r = &p.headers.references;
+        assert_eq!(r.len(), MAX_LIST_ENTRIES);
+        assert_eq!(r[0], "r0@example.org");
+        assert_eq!(r[1], "r2001@example.org");
+        assert_eq!(r[r.len() - 1], "r2999@example.org");
+    }
+
+    #[test]
+    fn garbage_and_empty_input() {
+        for raw in [
+            &b""[..],
+            b"\r\n",
+            b"no header here",
+            b"\xff\xfe\x00\x01",
+            b"From: a@b\r\n",
+            b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n",
+            b"Content-Type: message/rfc822\r\n\r\n",
+            b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!!",
+        ] {
+            let p = parse(raw, true);
+            assert!(p.headers.automatic);
+            assert_eq!(parse_message(raw, false), parse(raw, false));
+        }
+    }
+
+    #[test]
+    fn broken_base64_is_decoded_leniently() {
+        let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/pdf; name=cv.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBE\r\nRi0x*LjQK\r\n--b--\r\n";
+        let p = parse(raw, false);
+        assert_eq!(p.documents.len(), 1);
+        assert_eq!(p.documents[0].filename, "cv.pdf");
+        assert_eq!(p.documents[0].bytes, b"%PDF-1.4\n");
+    }
+
+    #[test]
+    fn text_attachment_keeps_its_original_bytes() {
+        let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Disposition: attachment; filename=notes.txt\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nGr=FC=DFe=\r\n!\r\n--b\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\nBEGIN:VCALENDAR\r\n--b--\r\n";
+        let p = parse(raw, false);
+        assert_eq!(docs(&p).len(), 2);
+        assert_eq!(p.documents[0].filename, "notes.txt");
+        assert_eq!(p.documents[0].content_type, "text/plain");
+        assert_eq!(p.documents[0].bytes, b"Gr\xfc\xdfe!");
+        assert_eq!(p.documents[1].filename, "attachment.ics");
+        assert_eq!(p.documents[1].part, "3");
+        assert_eq!(p.documents[1].bytes, b"BEGIN:VCALENDAR");
+    }
+
+    #[test]
+    fn single_part_message_bodies() {
+        // A message whose whole body is a PDF.
+        let raw = b"From: a@b.c\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n";
+        let p = parse(raw, false);
+        assert_eq!(docs(&p)[0].0, "1");
+        assert_eq!(p.documents[0].filename, "attachment.pdf");
+        assert_eq!(p.documents[0].bytes, b"%PDF-1.4\n");
+        // A plain text mail has no documents.
+        assert!(
+            parse(b"From: a@b.c\r\n\r\nhello\r\n", false)
+                .documents
+                .is_empty()
+        );
+    }
+
+    // ---- TNEF edge cases
+
+    fn tnef_attr(level: u8, id: u32, data: &[u8]) -> Vec<u8> {
+        let mut out = vec![level];
+        out.extend(id.to_le_bytes());
+        out.extend((data.len() as u32).to_le_bytes());
+        out.extend(data);
+        let sum = data.iter().fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
+        out.extend(sum.to_le_bytes());
+        out
+    }
+
+    fn tnef_stream(extra_message_attr: bool, files: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+        let mut out = vec![0x78, 0x9f, 0x3e, 0x22, 0x01, 0x00];
+        out.extend(tnef_attr(1, 0x0008_9006, &[0, 0, 1, 0]));
+        let mut cp = 1252u32.to_le_bytes().to_vec();
+        cp.extend([0, 0, 0, 0]);
+        out.extend(tnef_attr(1, 0x0006_9007, &cp));
+        if extra_message_attr {
+            // attParentID: valid TNEF, unknown to the tnef crate.
+            out.extend(tnef_attr(1, 0x0001_800A, b"parent\0"));
+        }
+        let date = [0xEA, 0x07, 3, 0, 2, 0, 9, 0, 0, 0, 0, 0, 1, 0];
+        let rend = [
+            1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
+        ];
+        for (title, data) in files {
+            out.extend(tnef_attr(2, 0x0006_9002, &rend));
+            let mut t = title.as_bytes().to_vec();
+            t.push(0);
+            out.extend(tnef_attr(2, 0x0001_8010, &t));
+            out.extend(tnef_attr(2, 0x0003_8012, &date));
+            out.extend(tnef_attr(2, 0x0003_8013, &date));
+            if let Some(data) = data {
+                out.extend(tnef_attr(2, 0x0006_800F, data));
+            }
+            out.extend(tnef_attr(2, 0x0006_9005, &0u32.to_le_bytes()));
+        }
+        out
+    }
+
+    fn base64(data: &[u8]) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut s = String::new();
+        for chunk in data.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    s.push(char::from(A[(n >> (18 - 6 * i) & 63) as usize]));
+                } else {
+                    s.push('=');
+                }
+            }
+        }
+        s
+    }
+
+    fn mail_with_winmail(tnef: &[u8]) -> Vec<u8> {
+        format!(
+            "From: a@b.c\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+            base64(tnef)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn tnef_lenient_fallback_and_nothing_lost() {
+        // The crate reads this one.
+        let tnef = tnef_stream(
+            false,
+            &[("a.pdf", Some(b"%PDF-A")), ("b.docx", Some(b"PK"))],
+        );
+        assert_eq!(tnef::read_attachments(&tnef).map(|v| v.len()).ok(), Some(2));
+        let p = parse(&mail_with_winmail(&tnef), false);
+        let names: Vec<_> = p
+            .documents
+            .iter()
+            .map(|d| {
+                (
+                    d.part.as_str(),
+                    d.filename.as_str(),
+                    d.content_type.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("2/tnef:1", "a.pdf", "application/pdf"),
+                (
+                    "2/tnef:2",
+                    "b.docx",
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+                ),
+            ]
+        );
+
+        // The crate refuses an attribute it does not know; the lenient scan
+        // still finds the files.
+        let tnef = tnef_stream(true, &[("a.pdf", Some(b"%PDF-A"))]);
+        assert!(tnef::read_attachments(&tnef).is_err());
+        let p = parse(&mail_with_winmail(&tnef), false);
+        assert_eq!(p.documents.len(), 1);
+        assert_eq!(p.documents[0].part, "2/tnef:1");
+        assert_eq!(p.documents[0].bytes, b"%PDF-A");
+
+        // One file without data: the other is extracted and winmail.dat kept.
+        let tnef = tnef_stream(false, &[("a.pdf", Some(b"%PDF-A")), ("lost.bin", None)]);
+        let p = parse(&mail_with_winmail(&tnef), false);
+        let parts: Vec<_> = p
+            .documents
+            .iter()
+            .map(|d| (d.part.as_str(), d.filename.as_str()))
+            .collect();
+        assert_eq!(parts, vec![("2", "winmail.dat"), ("2/tnef:1", "a.pdf")]);
+        assert_eq!(p.documents[0].bytes, tnef);
+
+        // Not TNEF at all: kept as it is.
+        let p = parse(&mail_with_winmail(b"garbage, not tnef"), false);
+        assert_eq!(docs(&p).len(), 1);
+        assert_eq!(p.documents[0].filename, "winmail.dat");
+        assert_eq!(p.documents[0].content_type, "application/ms-tnef");
+        assert_eq!(p.documents[0].bytes, b"garbage, not tnef");
+
+        // Truncated in the middle of the data.
+        let tnef = tnef_stream(false, &[("a.pdf", Some(b"%PDF-A-long-enough"))]);
+        let cut = &tnef[..tnef.len() - 30];
+        let p = parse(&mail_with_winmail(cut), false);
+        assert_eq!(p.documents[0].part, "2");
+        assert_eq!(p.documents[0].bytes, cut);
+    }
+
+    #[test]
+    fn mapi_props_are_bounded() {
+        // Counts far beyond the data must not loop or allocate.
+        let mut props = u32::MAX.to_le_bytes().to_vec();
+        props.extend([0x1F, 0x10, 0x07, 0x37]); // multi-valued unicode
+        props.extend(u32::MAX.to_le_bytes());
+        props.extend(u32::MAX.to_le_bytes());
+        let out = mapi_attach_props(&props);
+        assert!(out.long_name.is_none());
+        let _ = mapi_attach_props(&[]);
+        let _ = mapi_attach_props(&[1, 0, 0, 0, 0x03, 0, 0x05, 0x37]);
+    }
+
+    // ---- hostile structure
+
+    #[test]
+    fn deeply_nested_multiparts_return() {
+        let depth = 5_000;
+        let mut raw = String::from("From: a@b.c\r\nSubject: deep\r\n");
+        for i in 0..depth {
+            raw.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+            ));
+        }
+        raw.push_str("Content-Type: application/pdf\r\n\r\n%PDF\r\n");
+        for i in (0..depth).rev() {
+            raw.push_str(&format!("--b{i}--\r\n"));
+        }
+        let p = parse(raw.as_bytes(), false);
+        assert_eq!(p.headers.subject.as_deref(), Some("deep"));
+        // Too deep to follow; nothing else breaks.
+        assert!(p.documents.is_empty());
+
+        // Unclosed, and the same boundary at every level.
+        let mut raw = String::from("Subject: deep\r\n");
+        for _ in 0..depth {
+            raw.push_str("Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n");
+        }
+        let _ = parse(raw.as_bytes(), false);
+    }
+
+    #[test]
+    fn deeply_nested_messages_return() {
+        let depth = 5_000;
+        let mut raw = String::new();
+        for i in 0..depth {
+            raw.push_str(&format!(
+                "Subject: level {i}\r\nContent-Type: multipart/mixed; boundary=\"m{i}\"\r\n\r\n--m{i}\r\nContent-Type: message/rfc822\r\n\r\n"
+            ));
+        }
+        raw.push_str("Subject: bottom\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n");
+        let p = parse(raw.as_bytes(), false);
+        assert_eq!(p.headers.subject.as_deref(), Some("level 0"));
+        // Attached mails are opened MAX_MESSAGE_DEPTH deep; the deepest one
+        // opened still yields its attached mail as a document.
+        assert_eq!(p.documents.len(), MAX_MESSAGE_DEPTH + 1);
+        assert_eq!(p.documents[0].part, "1");
+        assert_eq!(p.documents[0].filename, "level 1.eml");
+        assert_eq!(p.documents[1].part, "1.1");
+
+        // base64-encoded attached mails, deeper than mail-parser unpacks them.
+        let mut inner =
+            b"Subject: bottom\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n".to_vec();
+        for i in 0..6 {
+            inner = format!(
+                "Subject: level {i}\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--m--\r\n",
+                base64(&inner)
+            )
+            .into_bytes();
+        }
+        let p = parse(&inner, false);
+        let parts: Vec<_> = p.documents.iter().map(|d| d.part.as_str()).collect();
+        assert_eq!(
+            parts,
+            vec![
+                "1",
+                "1.1",
+                "1.1.1",
+                "1.1.1.1",
+                "1.1.1.1.1",
+                "1.1.1.1.1.1",
+                "1.1.1.1.1.1.1"
+            ]
+        );
+        assert_eq!(p.documents[6].filename, "attachment.pdf");
+        // A single-part body runs to the end of its message.
+        assert_eq!(p.documents[6].bytes, b"%PDF\r\n");
+        assert_eq!(p.documents[5].filename, "bottom.eml");
+    }
+
+    #[test]
+    fn many_headers_return() {
+        let mut raw = String::from("From: a@b.c\r\nSubject: many\r\n");
+        for i in 0..100_000 {
+            raw.push_str(&format!("X-Header-{i}: value {i}\r\n"));
+        }
+        for i in 0..5_000 {
+            raw.push_str(&format!("To: r{i}@example.org\r\n"));
+        }
+        raw.push_str("\r\nbody\r\n");
+        let p = parse(raw.as_bytes(), false);
+        assert_eq!(p.headers.subject.as_deref(), Some("many"));
+        assert_eq!(p.headers.to.len(), MAX_LIST_ENTRIES);
+    }
+
+    #[test]
+    fn many_parts_are_capped() {
+        let mut raw = String::from("Content-Type: multipart/mixed; boundary=b\r\n\r\n");
+        for _ in 0..20_000 {
+            raw.push_str("--b\r\nContent-Type: application/octet-stream\r\n\r\nx\r\n");
+        }
+        raw.push_str("--b--\r\n");
+        let p = parse(raw.as_bytes(), false);
+        assert_eq!(p.documents.len(), MAX_DOCUMENTS);
+        assert_eq!(p.documents[999].part, "1000");
+    }
+
+    /// Deterministic mutations of every fixture: no panic, invariants hold.
+    #[test]
+    fn mutated_fixtures_never_panic() {
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            // xorshift64*
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        };
+        const TOKENS: &[&[u8]] = &[
+            b"\r\n",
+            b"\r\n\r\n",
+            b"--",
+            b"\"",
+            b";",
+            b"=?UTF-8?B?",
+            b"=?",
+            b"?=",
+            b"*0*=",
+            b"*1=",
+            b"%",
+            b"\\",
+            b"(",
+            b")",
+            b"<",
+            b">",
+            b"\0",
+            b"\xc3",
+            b"\xff",
+            b"Content-Type: message/rfc822\r\n\r\n",
+            b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n",
+            b"Content-Transfer-Encoding: base64\r\n",
+            b"Content-Type: application/ms-tnef\r\n",
+            b"\x78\x9f\x3e\x22",
+        ];
+        let mut runs = 0;
+        for (_, fixture) in ALL_FIXTURES {
+            for _ in 0..120 {
+                let mut data = fixture.to_vec();
+                for _ in 0..1 + next() % 8 {
+                    let len = data.len().max(1) as u64;
+                    let at = (next() % len) as usize;
+                    match next() % 6 {
+                        0 => {
+                            if let Some(b) = data.get_mut(at) {
+                                *b ^= 1 << (next() % 8);
+                            }
+                        }
+                        1 => {
+                            let token = TOKENS[(next() % TOKENS.len() as u64) as usize];
+                            let at = at.min(data.len());
+                            data.splice(at..at, token.iter().copied());
+                        }
+                        2 => {
+                            let end = (at + (next() % 64) as usize).min(data.len());
+                            if at < end {
+                                data.drain(at..end);
+                            }
+                        }
+                        3 => {
+                            let end = (at + (next() % 256) as usize).min(data.len());
+                            if at < end {
+                                let copy = data[at..end].to_vec();
+                                data.splice(at..at, copy);
+                            }
+                        }
+                        4 => data.truncate(at),
+                        _ => {
+                            if let Some(b) = data.get_mut(at) {
+                                *b = (next() & 0xff) as u8;
+                            }
+                        }
+                    }
+                }
+                let _ = parse(&data, next() % 2 == 0);
+                runs += 1;
+            }
+        }
+        assert_eq!(runs, ALL_FIXTURES.len() * 120);
+    }
+}

@@ -1,0 +1,608 @@
+//! The SQLite store: schema, migrations, the durable write path and the reads
+//! the CLI needs.
+//!
+//! This is the only module that opens SQLite or holds SQL, so that another
+//! backend can be added later without touching the rest. Writes go through a
+//! single writer thread that commits whatever mails are waiting in one
+//! transaction (group commit) with `synchronous=FULL`, and only then answers
+//! each waiting session: nothing is reported stored before its commit.
+//! It must not parse mail or speak SMTP.
+
+use std::io::Write;
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::model::{Envelope, Mailbox, ParsedMessage};
+
+/// A store error: the mail was not stored, the client must try again later.
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts how many ran.
+/// Append only: never edit a migration that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: inbound messages, their envelope recipients, raw bytes and documents.
+    r#"
+    CREATE TABLE messages (
+        id              INTEGER PRIMARY KEY,
+        direction       TEXT    NOT NULL DEFAULT 'inbound',
+        received_at     INTEGER NOT NULL,           -- unix ms, final dot received
+        session_id      TEXT    NOT NULL,
+        envelope_sender TEXT    NOT NULL,           -- '' for the null sender
+        client_addr     TEXT    NOT NULL,
+        helo            TEXT    NOT NULL,
+        size            INTEGER NOT NULL,           -- bytes as stored (trace headers included)
+        sha256          TEXT    NOT NULL,           -- of the bytes the client sent: dedup key
+        from_name       TEXT,
+        from_addr       TEXT,
+        to_json         TEXT    NOT NULL DEFAULT '[]',
+        cc_json         TEXT    NOT NULL DEFAULT '[]',
+        reply_to_json   TEXT    NOT NULL DEFAULT '[]',
+        subject         TEXT,
+        date            TEXT,
+        message_id      TEXT,
+        in_reply_to_json TEXT   NOT NULL DEFAULT '[]',
+        references_json TEXT    NOT NULL DEFAULT '[]',
+        auto_submitted  TEXT,
+        list_id         TEXT,
+        precedence      TEXT,
+        automatic       INTEGER NOT NULL DEFAULT 0,
+        delivery_report INTEGER NOT NULL DEFAULT 0,
+        parsed          INTEGER NOT NULL DEFAULT 1  -- 0: parser failed, raw kept
+    );
+    CREATE UNIQUE INDEX messages_sha256 ON messages(sha256);
+    CREATE INDEX messages_message_id ON messages(message_id);
+    CREATE INDEX messages_from_addr ON messages(from_addr);
+
+    CREATE TABLE message_recipients (
+        message_id INTEGER NOT NULL REFERENCES messages(id),
+        address    TEXT    NOT NULL,
+        PRIMARY KEY (message_id, address)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE message_raw (
+        message_id INTEGER PRIMARY KEY REFERENCES messages(id),
+        trace_len  INTEGER NOT NULL,                -- bytes of our Return-Path/Received
+        raw        BLOB    NOT NULL
+    );
+
+    CREATE TABLE documents (
+        id           INTEGER PRIMARY KEY,
+        message_id   INTEGER REFERENCES messages(id),
+        part         TEXT    NOT NULL,
+        filename     TEXT    NOT NULL,
+        content_type TEXT    NOT NULL,
+        size         INTEGER NOT NULL,
+        sha256       TEXT    NOT NULL,
+        category     TEXT    NOT NULL DEFAULT 'unsorted',
+        content      BLOB    NOT NULL
+    );
+    CREATE INDEX documents_message ON documents(message_id);
+    "#,
+];
+
+/// The document category given to attachments as they arrive.
+pub const DEFAULT_DOCUMENT_CATEGORY: &str = "unsorted";
+
+/// Opens (creating if needed) the database file and brings its schema up to date.
+pub fn open(path: &Path) -> Result<Connection> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut conn = Connection::open(path)
+        .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError(format!(
+            "database schema version {version} is newer than this jobmail ({known}); upgrade jobmail"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// A complete mail as received, handed to the writer.
+#[derive(Debug)]
+pub struct IncomingMessage {
+    pub envelope: Envelope,
+    /// Our `Return-Path:` and `Received:` lines, stored in front of `content`.
+    pub trace: Vec<u8>,
+    /// The bytes the client meant, dot-unstuffed, exactly as sent.
+    pub content: Vec<u8>,
+    /// SHA-256 of `content`, hex.
+    pub sha256: String,
+    /// `None` when the parser failed: the raw bytes are still stored.
+    pub parsed: Option<ParsedMessage>,
+}
+
+/// What the writer did with a mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    New(i64),
+    /// The same bytes were stored before (a client retrying after a lost 250).
+    Duplicate(i64),
+}
+
+impl Stored {
+    pub fn id(self) -> i64 {
+        match self {
+            Stored::New(id) | Stored::Duplicate(id) => id,
+        }
+    }
+}
+
+struct WriteJob {
+    message: IncomingMessage,
+    reply: oneshot::Sender<Result<Stored>>,
+}
+
+/// Most mails or bytes committed in one transaction.
+const MAX_BATCH_MESSAGES: usize = 256;
+const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+
+/// Handle to the writer thread. Cloning is cheap; the thread ends when the
+/// last handle is dropped and the waiting mails are committed.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<WriteJob>,
+}
+
+impl Writer {
+    /// Opens the database and starts the writer thread.
+    pub fn start(path: &Path) -> Result<(Writer, std::thread::JoinHandle<()>)> {
+        let conn = open(path)?;
+        let (tx, rx) = mpsc::channel::<WriteJob>(1024);
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer_loop(conn, rx))?;
+        Ok((Writer { tx }, handle))
+    }
+
+    /// Stores one mail; returns only after the transaction holding it has committed.
+    pub async fn store(&self, message: IncomingMessage) -> Result<Stored> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(WriteJob { message, reply })
+            .await
+            .map_err(|_| StoreError("store writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError("store writer dropped the mail".into()))?
+    }
+}
+
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut bytes = first.message.content.len();
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH_MESSAGES && bytes < MAX_BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(job) => {
+                    bytes += job.message.content.len();
+                    batch.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let results = commit_batch(&mut conn, &batch);
+        for (job, result) in batch.into_iter().zip(results) {
+            // A session that went away no longer waits; its mail is stored all the same.
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// One transaction for the whole batch; each mail in its own savepoint so that
+/// one failure does not take the others down. If the commit fails, all fail.
+fn commit_batch(conn: &mut Connection, batch: &[WriteJob]) -> Vec<Result<Stored>> {
+    let mut tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::error!(error = %e, "store: cannot begin a transaction");
+            return batch
+                .iter()
+                .map(|_| Err(StoreError(format!("begin failed: {e}"))))
+                .collect();
+        }
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        let outcome = (|| {
+            let sp = tx.savepoint()?;
+            let stored = insert_message(&sp, &job.message)?;
+            sp.commit()?;
+            Ok::<_, StoreError>(stored)
+        })();
+        if let Err(e) = &outcome {
+            tracing::error!(session = %job.message.envelope.session_id, error = %e, "store: insert failed");
+        }
+        results.push(outcome);
+    }
+    match tx.commit() {
+        Ok(()) => results,
+        Err(e) => {
+            tracing::error!(error = %e, "store: commit failed");
+            batch
+                .iter()
+                .map(|_| Err(StoreError(format!("commit failed: {e}"))))
+                .collect()
+        }
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+fn insert_message(conn: &Connection, m: &IncomingMessage) -> Result<Stored> {
+    let existing: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM messages WHERE sha256 = ?1",
+            params![m.sha256],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(id) = existing {
+        // Same bytes again: keep one copy, but lose no envelope recipient.
+        add_recipients(conn, id, &m.envelope.recipients)?;
+        return Ok(Stored::Duplicate(id));
+    }
+    let default = ParsedMessage::default();
+    let p = m.parsed.as_ref().unwrap_or(&default);
+    let h = &p.headers;
+    let size = (m.trace.len() + m.content.len()) as i64;
+    conn.execute(
+        "INSERT INTO messages (received_at, session_id, envelope_sender, client_addr, helo, size, sha256,
+            from_name, from_addr, to_json, cc_json, reply_to_json, subject, date, message_id,
+            in_reply_to_json, references_json, auto_submitted, list_id, precedence,
+            automatic, delivery_report, parsed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+        params![
+            m.envelope.received_at_ms,
+            m.envelope.session_id,
+            m.envelope.sender,
+            m.envelope.client_addr,
+            m.envelope.helo,
+            size,
+            m.sha256,
+            h.from.as_ref().and_then(|f| f.name.clone()),
+            h.from.as_ref().map(|f| f.address.clone()),
+            to_json(&h.to),
+            to_json(&h.cc),
+            to_json(&h.reply_to),
+            h.subject,
+            h.date,
+            h.message_id,
+            to_json(&h.in_reply_to),
+            to_json(&h.references),
+            h.auto_submitted,
+            h.list_id,
+            h.precedence,
+            h.automatic || (m.parsed.is_none() && m.envelope.sender.is_empty()),
+            h.delivery_report,
+            m.parsed.is_some(),
+        ],
+    )?;
+    let id = conn.last_insert_rowid();
+    add_recipients(conn, id, &m.envelope.recipients)?;
+
+    // Raw bytes: reserve the blob, then write trace and content into it, so
+    // that a 10 MB mail is not copied into one more buffer first.
+    conn.execute(
+        "INSERT INTO message_raw (message_id, trace_len, raw) VALUES (?1, ?2, zeroblob(?3))",
+        params![id, m.trace.len() as i64, size],
+    )?;
+    let rowid = conn.last_insert_rowid();
+    let mut blob = conn.blob_open(rusqlite::MAIN_DB, c"message_raw", c"raw", rowid, false)?;
+    blob.write_all(&m.trace)?;
+    blob.write_all(&m.content)?;
+    drop(blob);
+
+    let mut insert_doc = conn.prepare_cached(
+        "INSERT INTO documents (message_id, part, filename, content_type, size, sha256, category, content)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for d in &p.documents {
+        insert_doc.execute(params![
+            id,
+            d.part,
+            d.filename,
+            d.content_type,
+            d.bytes.len() as i64,
+            sha256_hex(&d.bytes),
+            DEFAULT_DOCUMENT_CATEGORY,
+            d.bytes,
+        ])?;
+    }
+    Ok(Stored::New(id))
+}
+
+fn add_recipients(conn: &Connection, id: i64, recipients: &[String]) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO message_recipients (message_id, address) VALUES (?1, ?2)",
+    )?;
+    for r in recipients {
+        stmt.execute(params![id, r])?;
+    }
+    Ok(())
+}
+
+/// SHA-256 as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+// ---------------------------------------------------------------- reads
+
+/// An attachment as listed (without its bytes).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DocumentSummary {
+    pub id: i64,
+    pub part: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub category: String,
+}
+
+/// One line of `jobmail inbox`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InboxEntry {
+    pub id: i64,
+    /// RFC 3339, UTC.
+    pub received_at: String,
+    pub envelope_sender: String,
+    pub from: Option<Mailbox>,
+    pub subject: Option<String>,
+    pub size: i64,
+    pub automatic: bool,
+    pub delivery_report: bool,
+    pub attachments: Vec<DocumentSummary>,
+}
+
+/// Everything stored about one message except its raw bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageDetail {
+    pub id: i64,
+    pub direction: String,
+    pub received_at: String,
+    pub session_id: String,
+    pub envelope_sender: String,
+    pub envelope_recipients: Vec<String>,
+    pub client_addr: String,
+    pub helo: String,
+    pub size: i64,
+    pub sha256: String,
+    pub from: Option<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub reply_to: Vec<Mailbox>,
+    pub subject: Option<String>,
+    pub date: Option<String>,
+    pub message_id: Option<String>,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    pub auto_submitted: Option<String>,
+    pub list_id: Option<String>,
+    pub precedence: Option<String>,
+    pub automatic: bool,
+    pub delivery_report: bool,
+    pub parsed: bool,
+    pub attachments: Vec<DocumentSummary>,
+}
+
+/// Read access for the CLI and the tests.
+pub struct Reader {
+    conn: Connection,
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+fn mailbox(name: Option<String>, address: Option<String>) -> Option<Mailbox> {
+    address.map(|address| Mailbox { name, address })
+}
+
+fn from_json<T: serde::de::DeserializeOwned + Default>(text: String) -> T {
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader> {
+        if !path.exists() {
+            return Err(StoreError(format!(
+                "no database at {} (has `jobmail serve` run with this config?)",
+                path.display()
+            )));
+        }
+        Ok(Reader { conn: open(path)? })
+    }
+
+    /// The latest mails, newest first; `before` pages on (ids below it).
+    pub fn inbox(&self, limit: usize, before: Option<i64>) -> Result<Vec<InboxEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, received_at, envelope_sender, from_name, from_addr, subject, size,
+                    automatic, delivery_report
+             FROM messages WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![before.unwrap_or(i64::MAX), limit as i64], |r| {
+            Ok(InboxEntry {
+                id: r.get(0)?,
+                received_at: rfc3339(r.get(1)?),
+                envelope_sender: r.get(2)?,
+                from: mailbox(r.get(3)?, r.get(4)?),
+                subject: r.get(5)?,
+                size: r.get(6)?,
+                automatic: r.get(7)?,
+                delivery_report: r.get(8)?,
+                attachments: Vec::new(),
+            })
+        })?;
+        let mut entries = rows.collect::<std::result::Result<Vec<_>, _>>()?;
+        for e in &mut entries {
+            e.attachments = self.documents(e.id)?;
+        }
+        Ok(entries)
+    }
+
+    pub fn documents(&self, message_id: i64) -> Result<Vec<DocumentSummary>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, part, filename, content_type, size, sha256, category
+             FROM documents WHERE message_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![message_id], |r| {
+            Ok(DocumentSummary {
+                id: r.get(0)?,
+                part: r.get(1)?,
+                filename: r.get(2)?,
+                content_type: r.get(3)?,
+                size: r.get(4)?,
+                sha256: r.get(5)?,
+                category: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
+    pub fn message(&self, id: i64) -> Result<Option<MessageDetail>> {
+        let detail = self
+            .conn
+            .query_row(
+                "SELECT id, direction, received_at, session_id, envelope_sender, client_addr, helo,
+                        size, sha256, from_name, from_addr, to_json, cc_json, reply_to_json, subject,
+                        date, message_id, in_reply_to_json, references_json, auto_submitted, list_id,
+                        precedence, automatic, delivery_report, parsed
+                 FROM messages WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(MessageDetail {
+                        id: r.get(0)?,
+                        direction: r.get(1)?,
+                        received_at: rfc3339(r.get(2)?),
+                        session_id: r.get(3)?,
+                        envelope_sender: r.get(4)?,
+                        envelope_recipients: Vec::new(),
+                        client_addr: r.get(5)?,
+                        helo: r.get(6)?,
+                        size: r.get(7)?,
+                        sha256: r.get(8)?,
+                        from: mailbox(r.get(9)?, r.get(10)?),
+                        to: from_json(r.get(11)?),
+                        cc: from_json(r.get(12)?),
+                        reply_to: from_json(r.get(13)?),
+                        subject: r.get(14)?,
+                        date: r.get(15)?,
+                        message_id: r.get(16)?,
+                        in_reply_to: from_json(r.get(17)?),
+                        references: from_json(r.get(18)?),
+                        auto_submitted: r.get(19)?,
+                        list_id: r.get(20)?,
+                        precedence: r.get(21)?,
+                        automatic: r.get(22)?,
+                        delivery_report: r.get(23)?,
+                        parsed: r.get(24)?,
+                        attachments: Vec::new(),
+                    })
+                },
+            )
+            .optional()?;
+        let Some(mut detail) = detail else {
+            return Ok(None);
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT address FROM message_recipients WHERE message_id = ?1 ORDER BY address",
+        )?;
+        detail.envelope_recipients = stmt
+            .query_map(params![id], |r| r.get(0))?
+            .collect::<std::result::Result<Vec<String>, _>>()?;
+        detail.attachments = self.documents(id)?;
+        Ok(Some(detail))
+    }
+
+    /// The stored bytes: our trace headers followed by the mail as sent.
+    pub fn raw(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT raw FROM message_raw WHERE message_id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// A document's bytes.
+    pub fn document_content(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT content FROM documents WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn count_messages(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?)
+    }
+
+    /// (sha256 of the content as sent, message id) for every stored mail, for checks.
+    pub fn content_hashes(&self) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sha256, id FROM messages ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+}

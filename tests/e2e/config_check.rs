@@ -1,0 +1,129 @@
+//! `jobmail config check` lists every error at once; `serve` refuses the same config.
+
+use crate::harness::*;
+
+fn write(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("jobmail.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_example_config_checks_ok() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/jobmail.example.toml");
+    let out = cli(&path, &["config", "check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with(": ok\n"));
+}
+
+#[test]
+fn every_error_is_listed_and_serve_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        r#"
+[server]
+listen = ["127.0.0.1:99999"]
+max_message_size = 100
+max_connections = 0
+shutdown_timeout = "soon"
+bare_line_endings = "maybe"
+colour = "blue"
+
+[[subsidiary]]
+id = "acme"
+jobs_address = "jobs%evil.example@acme.example"
+
+[[subsidiary]]
+id = "acme"
+jobs_address = "jobs@acme.example"
+aliases = ["not an address"]
+
+[[category]]
+id = "eng"
+
+[[category]]
+id = "eng"
+
+[[position]]
+id = "backend"
+title = "Backend"
+subsidiary = "nowhere"
+category = "missing"
+alias = "jobs+backend@elsewhere.example"
+"#,
+    );
+    let out = cli(&path, &["config", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    for key in [
+        "server.listen[0]",
+        "server.max_message_size",
+        "server.max_connections",
+        "server.shutdown_timeout",
+        "server.bare_line_endings",
+        "server.colour: unknown key",
+        "subsidiary[0].jobs_address",
+        "subsidiary[1].id: duplicate id",
+        "subsidiary[1].aliases[0]",
+        "category[1].id: duplicate id",
+        "position[0].subsidiary",
+        "position[0].category",
+    ] {
+        assert!(text.contains(key), "{key} missing from:\n{text}");
+    }
+    assert!(
+        text.contains(":3: server.listen[0]"),
+        "line numbers:\n{text}"
+    );
+
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        text,
+        "serve prints the same errors"
+    );
+}
+
+#[test]
+fn config_path_from_the_environment_and_a_missing_file() {
+    let out = std::process::Command::new(BIN)
+        .args(["config", "check"])
+        .env("JOBMAIL_CONFIG", "/nonexistent/jobmail.toml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/jobmail.toml: cannot read")
+    );
+    // --config may come after the subcommand or before it.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/jobmail.example.toml");
+    let out = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn serve_refuses_a_port_in_use() {
+    let d = Daemon::start();
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&d.config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on"));
+}

@@ -1,0 +1,173 @@
+//! Nothing lost: kill -9 under load, graceful SIGTERM, and a store that
+//! cannot write (451, never 250).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::harness::*;
+
+/// Eight clients send as fast as they can; every Message-ID answered 250 is recorded.
+fn flood(
+    addr: std::net::SocketAddr,
+    round: usize,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<String>>>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..8)
+        .map(|client| {
+            let stop = stop.clone();
+            let acked = acked.clone();
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    // Any I/O failure is the kill: this client stops.
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let mut c = Conn::open(addr);
+                        c.expect(220);
+                        c.ehlo();
+                        for _ in 0..5 {
+                            n += 1;
+                            let id = format!("r{round}-c{client}-m{n}");
+                            let (code, _) = c.transaction(
+                                "load@example.org",
+                                "jobs@acme.example",
+                                &simple_mail(&id, &format!("load {id}")),
+                            );
+                            if code == 250 {
+                                acked.lock().unwrap().push(format!("{id}@example.org"));
+                            }
+                        }
+                        c.cmd("QUIT");
+                    }));
+                    if result.is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn kill_9_under_load_loses_no_acknowledged_mail() {
+    let mut d = Daemon::start();
+    let mut all_acked: Vec<String> = Vec::new();
+    for round in 0..4 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let clients = flood(d.addr, round, stop.clone(), acked.clone());
+        std::thread::sleep(Duration::from_millis(400 + 150 * round as u64));
+        d.kill9();
+        stop.store(true, Ordering::Relaxed);
+        for c in clients {
+            let _ = c.join();
+        }
+        let round_acked = acked.lock().unwrap().clone();
+        assert!(
+            !round_acked.is_empty(),
+            "round {round}: no mail got through before the kill"
+        );
+        all_acked.extend(round_acked);
+        d.spawn();
+    }
+    let reader = d.reader();
+    let stored: Vec<String> = reader
+        .inbox(100_000, None)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .map(|id| {
+            reader
+                .message(id)
+                .unwrap()
+                .unwrap()
+                .message_id
+                .unwrap_or_default()
+        })
+        .collect();
+    let unique: HashSet<&String> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len(), "a mail was stored twice");
+    for id in &all_acked {
+        assert!(
+            unique.contains(id),
+            "{id} was answered 250 but is not in the store"
+        );
+    }
+    eprintln!(
+        "kill -9: 4 rounds, {} mails acknowledged, {} stored (the rest were in flight, never acknowledged)",
+        all_acked.len(),
+        stored.len()
+    );
+}
+
+#[test]
+fn sigterm_lets_an_open_transaction_finish_and_closes_idle_sessions() {
+    let mut d = Daemon::start_with("shutdown_timeout = \"20s\"");
+    let mut idle = d.connect();
+    idle.ehlo();
+    let mut busy = d.connect();
+    busy.ehlo();
+    busy.expect_cmd("MAIL FROM:<a@example.org>", 250);
+    busy.expect_cmd("RCPT TO:<jobs@acme.example>", 250);
+    busy.expect_cmd("DATA", 354);
+    busy.send(b"Subject: sent during shutdown\r\n\r\nfirst half\r\n");
+
+    let mut child = d.terminate();
+    // The idle session is told, the listener stops accepting.
+    let (code, text) = idle.reply();
+    assert_eq!(code, 421, "{text}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(d.addr).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepting after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The open transaction completes and is acknowledged.
+    busy.send(b"second half\r\n.\r\n");
+    busy.expect(250);
+    let (code, _) = busy.reply();
+    assert_eq!(code, 421, "closed after its transaction");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    let inbox = d.reader().inbox(10, None).unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].subject.as_deref(), Some("sent during shutdown"));
+}
+
+#[test]
+fn a_store_that_cannot_write_answers_451_and_the_retry_succeeds() {
+    let d = Daemon::start();
+    // Prove the store works, then lock it against writers from outside.
+    let (code, _) = d.connect().send_mail(
+        "a@example.org",
+        "jobs@acme.example",
+        &simple_mail("before-lock", "before"),
+    );
+    assert_eq!(code, 250);
+    let locker = rusqlite::Connection::open(d.db()).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let mail = simple_mail("during-lock", "during");
+    let mut c = d.connect();
+    let (code, text) = c.send_mail("a@example.org", "jobs@acme.example", &mail);
+    assert_eq!(code, 451, "{text}");
+    assert!(text.starts_with("451 4.3.0"), "{text}");
+
+    locker.execute_batch("ROLLBACK").unwrap();
+    drop(locker);
+    // The client retries the same mail: now it is stored, once.
+    let (code, text) = c.transaction("a@example.org", "jobs@acme.example", &mail);
+    assert_eq!(code, 250, "{text}");
+    let subjects: Vec<_> = d
+        .reader()
+        .inbox(10, None)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.subject)
+        .collect();
+    assert_eq!(subjects, vec!["during", "before"]);
+}

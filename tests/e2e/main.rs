@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `jobmail` binary, real clients over loopback,
+//! the real SQLite store. One test binary, one module per concern.
+
+mod harness;
+
+mod clients;
+mod config_check;
+mod dialogs;
+mod durability;
+mod limits;
+mod systemd;
