@@ -23,10 +23,15 @@
 //!   leniently here.
 //! - mail-parser stops unpacking base64/quoted-printable `message/rfc822` after
 //!   3 levels; deeper attached mails are parsed here, up to
-//!   [`MAX_MESSAGE_DEPTH`].
-//! - Every call into mail-parser and tnef runs under `catch_unwind` (they
-//!   contain `unwrap`s and `debug_assert!`s); on a panic that input is treated
-//!   as unparseable rather than bringing the caller down.
+//!   `MAX_MESSAGE_DEPTH` (10).
+//! - Every call into mail-parser and tnef runs under `catch_unwind` (both
+//!   have `unwrap`s, and mail-parser `debug_assert!`s that fire on malformed
+//!   MIME in debug builds). A panic there degrades the result: a failed MIME
+//!   parse falls back to the header block alone, a failed TNEF read keeps
+//!   winmail.dat as it is. Code in this module itself is not wrapped; see
+//!   [`parse_message`].
+//! - Dropping mail-parser's tree of nested messages recurses once per level;
+//!   it is taken apart iteratively instead (see `dismantle`).
 //!
 //! # Part paths
 //!
@@ -83,20 +88,40 @@ const MAX_LIST_ENTRIES: usize = 1000;
 const MAX_PARAMS: usize = 2000;
 
 /// Parses one inbound message. `null_sender` is true when the SMTP reverse
-/// path was `<>`. Never panics; on input nothing can be made of, the headers
+/// path was `<>`. Does not panic: on input nothing can be made of, the headers
 /// are empty and there are no documents.
+///
+/// There is deliberately no `catch_unwind` around this function itself: the
+/// ingress catches a panic and stores the raw mail with `parsed = 0`, so a bug
+/// here stays visible (and the mail can be parsed again) instead of turning
+/// into an empty parse.
 pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
-    // Everything below is written not to panic; this is the last line of
-    // defence so that a bug here cannot take down the SMTP session.
-    catch_unwind(AssertUnwindSafe(|| parse_unguarded(raw, null_sender))).unwrap_or_else(|_| {
-        ParsedMessage {
-            headers: ParsedHeaders {
-                automatic: null_sender,
-                ..ParsedHeaders::default()
-            },
-            documents: Vec::new(),
-        }
-    })
+    let mut parsed = ParsedMessage::default();
+    parsed.headers.automatic = null_sender;
+    let Some(message) = mp_parse(raw).or_else(|| {
+        // The MIME walk gave up (mail-parser panicked); the header block
+        // alone may still be readable.
+        guarded(|| MessageParser::default().parse_headers(raw)).flatten()
+    }) else {
+        return parsed;
+    };
+    let Some(root) = message.parts.first() else {
+        return parsed;
+    };
+    let buf: &[u8] = &message.raw_message;
+    let mut headers = read_headers(&root.headers, buf);
+    headers.delivery_report = is_delivery_report(&message);
+    headers.automatic = null_sender
+        || headers.delivery_report
+        || has_robot_headers(&root.headers, buf)
+        || is_robot_sender(headers.from.as_ref());
+    let mut walker = Walker { docs: Vec::new() };
+    walker.walk_message(&message, "", 0);
+    dismantle(message);
+    ParsedMessage {
+        headers,
+        documents: walker.docs,
+    }
 }
 
 /// Makes a file name safe to show and to save on common systems: the last
@@ -121,34 +146,6 @@ pub fn sanitize_filename(name: &str, content_type: &str) -> String {
     }
 }
 
-fn parse_unguarded(raw: &[u8], null_sender: bool) -> ParsedMessage {
-    let mut parsed = ParsedMessage::default();
-    parsed.headers.automatic = null_sender;
-    let Some(message) = mp_parse(raw).or_else(|| {
-        // The MIME walk gave up (mail-parser panicked); the header block
-        // alone may still be readable.
-        guarded(|| MessageParser::default().parse_headers(raw)).flatten()
-    }) else {
-        return parsed;
-    };
-    let Some(root) = message.parts.first() else {
-        return parsed;
-    };
-    let buf: &[u8] = &message.raw_message;
-    let mut headers = read_headers(&root.headers, buf);
-    headers.delivery_report = is_delivery_report(&message);
-    headers.automatic = null_sender
-        || headers.delivery_report
-        || has_robot_headers(&root.headers, buf)
-        || is_robot_sender(headers.from.as_ref());
-    let mut walker = Walker { docs: Vec::new() };
-    walker.walk_message(&message, "", 0);
-    ParsedMessage {
-        headers,
-        documents: walker.docs,
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Guarded calls into the parsing crates
 
@@ -158,6 +155,24 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
 
 fn mp_parse(bytes: &[u8]) -> Option<Message<'_>> {
     guarded(|| MessageParser::default().parse(bytes)).flatten()
+}
+
+/// Drops a parsed message without recursion. mail-parser nests attached
+/// messages by value and parses unencoded ones to any depth; the drop the
+/// compiler writes for that tree recurses once per level, and a 20 MB mail of
+/// 200,000 nested `message/rfc822` parts overflows a 2 MiB stack (an abort,
+/// not a panic).
+fn dismantle(message: Message<'_>) {
+    let mut stack = vec![message];
+    while let Some(mut m) = stack.pop() {
+        for part in &mut m.parts {
+            if matches!(part.body, PartType::Message(_))
+                && let PartType::Message(inner) = std::mem::take(&mut part.body)
+            {
+                stack.push(inner);
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -244,20 +259,21 @@ fn read_headers(headers: &[Header<'_>], buf: &[u8]) -> ParsedHeaders {
             }
         } else if is_named(header, "message-id") {
             if out.message_id.is_none() {
-                out.message_id = parse_ids(&decode_8bit(header_raw(header, buf)))
-                    .into_iter()
-                    .next();
+                let mut ids = Vec::new();
+                push_ids(header, buf, &mut ids, 1);
+                out.message_id = ids.pop();
             }
         } else if is_named(header, "in-reply-to") {
-            if out.in_reply_to.len() < MAX_LIST_ENTRIES {
-                out.in_reply_to
-                    .extend(parse_ids(&decode_8bit(header_raw(header, buf))));
-                out.in_reply_to.truncate(MAX_LIST_ENTRIES);
-            }
+            push_ids(header, buf, &mut out.in_reply_to, MAX_LIST_ENTRIES);
         } else if is_named(header, "references") {
-            // Collected in full for now (bounded by the input), capped below.
-            out.references
-                .extend(parse_ids(&decode_8bit(header_raw(header, buf))));
+            // Root and closest ancestors are kept: compacted as it grows.
+            let refs = &mut out.references;
+            for_each_id(&decode_8bit(header_raw(header, buf)), |id| {
+                refs.push(id);
+                if refs.len() >= 2 * MAX_LIST_ENTRIES {
+                    cap_keep_ends(refs, MAX_LIST_ENTRIES);
+                }
+            });
         } else if is_named(header, "auto-submitted") {
             if out.auto_submitted.is_none() {
                 out.auto_submitted = Some(raw_text(header, buf)).filter(|v| !v.is_empty());
@@ -330,17 +346,17 @@ fn to_mailbox(addr: &Addr<'_>) -> Option<Mailbox> {
     Some(Mailbox { name, address })
 }
 
-/// Message ids without angle brackets. Ids in `<...>` are taken when there
-/// are any; otherwise the value is split on whitespace and commas.
-fn parse_ids(text: &str) -> Vec<String> {
-    let mut ids = Vec::new();
+/// Message ids without angle brackets, each handed to `f`. Ids in `<...>`
+/// are taken when there are any; otherwise the value is split on whitespace
+/// and commas.
+fn for_each_id(text: &str, mut f: impl FnMut(String)) {
     let mut push = |s: &str| {
         let id: String = s
             .chars()
             .filter(|c| !c.is_whitespace() && !c.is_control())
             .collect();
         if !id.is_empty() {
-            ids.push(id);
+            f(id);
         }
     };
     if text.contains('<') {
@@ -360,9 +376,17 @@ fn parse_ids(text: &str) -> Vec<String> {
         }
     } else {
         text.split(|c: char| c.is_whitespace() || c == ',')
-            .for_each(&mut push);
+            .for_each(push);
     }
-    ids
+}
+
+/// Appends the ids of a header to `ids`, keeping at most `max` (the first ones).
+fn push_ids(header: &Header<'_>, buf: &[u8], ids: &mut Vec<String>, max: usize) {
+    for_each_id(&decode_8bit(header_raw(header, buf)), |id| {
+        if ids.len() < max {
+            ids.push(id);
+        }
+    });
 }
 
 fn rfc3339(dt: &mail_parser::DateTime) -> Option<String> {
@@ -667,9 +691,13 @@ impl Walker {
                     None
                 };
                 let name = message_filename(filename.as_deref(), nested.as_ref());
-                self.push(path.to_string(), name, mime, bytes.clone());
-                if let Some(nested) = nested {
-                    self.walk_message(&nested, path, depth + 1);
+                match nested {
+                    Some(nested) => {
+                        self.push(path.to_string(), name, mime, bytes.clone());
+                        self.walk_message(&nested, path, depth + 1);
+                        dismantle(nested);
+                    }
+                    None => self.push(path.to_string(), name, mime, bytes),
                 }
             }
         }
@@ -726,7 +754,7 @@ fn message_filename(filename: Option<&str>, nested: Option<&Message<'_>>) -> Str
         read_subject(&root.headers, &m.raw_message)
     });
     match subject {
-        // A subject is not a path: its slashes stay in the name.
+        // A subject is not a path: its slashes must not cut the name short.
         Some(s) => sanitize_filename(
             &format!("{}.eml", s.replace(['/', '\\'], "_")),
             "message/rfc822",
@@ -1671,8 +1699,7 @@ mod tests {
     }
 
     fn parse(raw: &[u8], null_sender: bool) -> ParsedMessage {
-        // The unguarded path, so that a panic here fails the test.
-        let parsed = parse_unguarded(raw, null_sender);
+        let parsed = parse_message(raw, null_sender);
         check_invariants(&parsed);
         parsed
     }
@@ -2155,6 +2182,47 @@ mod tests {
     }
 
     #[test]
+    fn sanitize_random_names() {
+        const ALPHABET: &[char] = &[
+            'a', 'Z', '0', '.', ' ', '/', '\\', ':', '*', '?', '"', '<', '>', '|', '\0', '\n',
+            '\t', '\u{7f}', '\u{85}', '\u{202E}', '\u{2066}', '\u{200F}', '\u{FEFF}', '\u{2028}',
+            'ü', '€', '𝄞', '\u{3000}', '-', '_', '~',
+        ];
+        let mut state: u64 = 0x0123_4567_89AB_CDEF;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..5_000 {
+            let len = (next() % 400) as usize;
+            let name: String = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            let out = sanitize_filename(&name, "application/pdf");
+            assert!(
+                !out.is_empty() && out.len() <= MAX_FILENAME_BYTES,
+                "{name:?} -> {out:?}"
+            );
+            assert!(!out.chars().any(is_invisible), "{name:?} -> {out:?}");
+            assert!(
+                !out.contains(['/', '\\', ':', '*', '?', '"', '<', '>', '|']),
+                "{out:?}"
+            );
+            assert!(
+                !out.starts_with(['.', ' ']) && !out.ends_with(['.', ' ']),
+                "{out:?}"
+            );
+            assert_eq!(
+                sanitize_filename(&out, "application/pdf"),
+                out,
+                "idempotent"
+            );
+        }
+    }
+
+    #[test]
     fn default_names() {
         assert_eq!(sanitize_filename("", "application/pdf"), "attachment.pdf");
         assert_eq!(sanitize_filename("", "image/png"), "image.png");
@@ -2302,9 +2370,8 @@ mod tests {
             b"Content-Type: message/rfc822\r\n\r\n",
             b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!!",
         ] {
-            let p = parse(raw, true);
-            assert!(p.headers.automatic);
-            assert_eq!(parse_message(raw, false), parse(raw, false));
+            assert!(parse(raw, true).headers.automatic);
+            let _ = parse(raw, false);
         }
     }
 
@@ -2569,6 +2636,22 @@ mod tests {
         // A single-part body runs to the end of its message.
         assert_eq!(p.documents[6].bytes, b"%PDF\r\n");
         assert_eq!(p.documents[5].filename, "bottom.eml");
+    }
+
+    #[test]
+    fn very_deep_attached_mails_do_not_overflow_the_stack() {
+        // Parsed in place to any depth by mail-parser; dropping that tree
+        // recursively would overflow this thread's stack.
+        let depth = 50_000;
+        let level = "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n";
+        let raw = format!("Subject: top\r\n{}", level.repeat(depth));
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || parse_message(raw.as_bytes(), false))
+            .expect("spawn");
+        let p = handle.join().expect("no panic, no overflow");
+        assert_eq!(p.headers.subject.as_deref(), Some("top"));
+        assert_eq!(p.documents.len(), MAX_MESSAGE_DEPTH + 1);
     }
 
     #[test]
