@@ -115,7 +115,10 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
         || headers.delivery_report
         || has_robot_headers(&root.headers, buf)
         || is_robot_sender(headers.from.as_ref());
-    let mut walker = Walker { docs: Vec::new() };
+    let mut walker = Walker {
+        docs: Vec::new(),
+        budget: document_budget(raw.len()),
+    };
     walker.walk_message(&message, "", 0);
     dismantle(message);
     ParsedMessage {
@@ -545,6 +548,18 @@ fn is_delivery_report(message: &Message<'_>) -> bool {
 
 struct Walker {
     docs: Vec<DocumentPart>,
+    /// Bytes still allowed for documents (see [`document_budget`]).
+    budget: usize,
+}
+
+/// Most bytes all documents of one mail may hold together: three times the
+/// mail, plus a little. Decoding never makes a part bigger than its encoding,
+/// so the top-level attachments always fit; what the budget stops is an
+/// attached mail nested in an attached mail nested in …, each level a full
+/// copy of the one below. Documents past the budget stay readable inside the
+/// stored raw mail and the outer `.eml` document.
+fn document_budget(raw_len: usize) -> usize {
+    raw_len.saturating_mul(3).saturating_add(64 * 1024)
 }
 
 fn child_path(prefix: &str, n: usize) -> String {
@@ -561,7 +576,8 @@ impl Walker {
     }
 
     fn push(&mut self, part: String, filename: String, content_type: String, bytes: Vec<u8>) {
-        if !self.full() {
+        if !self.full() && bytes.len() <= self.budget {
+            self.budget -= bytes.len();
             self.docs.push(DocumentPart {
                 filename,
                 content_type,
@@ -2601,9 +2617,12 @@ mod tests {
         raw.push_str("Subject: bottom\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n");
         let p = parse(raw.as_bytes(), false);
         assert_eq!(p.headers.subject.as_deref(), Some("level 0"));
-        // Attached mails are opened MAX_MESSAGE_DEPTH deep; the deepest one
-        // opened still yields its attached mail as a document.
-        assert_eq!(p.documents.len(), MAX_MESSAGE_DEPTH + 1);
+        // Attached mails are opened at most MAX_MESSAGE_DEPTH deep; here each
+        // level is a near-complete copy of the mail, so the document budget
+        // stops first, after three copies.
+        let total: usize = p.documents.iter().map(|d| d.bytes.len()).sum();
+        assert!(total <= document_budget(raw.len()));
+        assert_eq!(p.documents.len(), 3);
         assert_eq!(p.documents[0].part, "1");
         assert_eq!(p.documents[0].filename, "level 1.eml");
         assert_eq!(p.documents[1].part, "1.1");
@@ -2651,7 +2670,27 @@ mod tests {
             .expect("spawn");
         let p = handle.join().expect("no panic, no overflow");
         assert_eq!(p.headers.subject.as_deref(), Some("top"));
-        assert_eq!(p.documents.len(), MAX_MESSAGE_DEPTH + 1);
+        assert!(!p.documents.is_empty() && p.documents.len() <= MAX_MESSAGE_DEPTH + 1);
+    }
+
+    #[test]
+    fn nested_copies_stay_within_the_document_budget() {
+        // A 200 KB file inside 8 levels of attached mails: every level is a
+        // full copy of the one below, so without a budget the documents would
+        // hold about 9 copies of the file.
+        let file = "A".repeat(200 * 1024);
+        let mut raw = format!("Subject: bottom\r\nContent-Type: application/pdf\r\n\r\n{file}\r\n");
+        for i in 0..8 {
+            raw = format!(
+                "Subject: level {i}\r\nContent-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\nContent-Type: message/rfc822\r\n\r\n{raw}\r\n--b{i}--\r\n"
+            );
+        }
+        let p = parse(raw.as_bytes(), false);
+        let total: usize = p.documents.iter().map(|d| d.bytes.len()).sum();
+        assert!(total <= document_budget(raw.len()), "{total} > budget");
+        // The outermost attached mail, which holds everything, is kept.
+        assert_eq!(p.documents[0].part, "1");
+        assert!(p.documents[0].bytes.len() > file.len());
     }
 
     #[test]

@@ -296,3 +296,76 @@ fn cli_shows_a_message_for_humans_and_as_json() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no message 99"));
 }
+
+/// Dot-stuffs a mail for DATA.
+fn stuff(mail: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(mail.len() + 16);
+    for line in mail.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b".") {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
+
+#[test]
+fn every_fixture_is_stored_byte_exact_with_every_document() {
+    let d = Daemon::start();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".eml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 10, "{names:?}");
+    let mut c = d.connect();
+    c.ehlo();
+    for name in &names {
+        let mail = fixture(name);
+        let (code, text) = c.transaction("sender@example.org", "jobs@acme.example", &stuff(&mail));
+        assert_eq!(code, 250, "{name}: {text}");
+        let id: i64 = text.trim().rsplit(' ').next().unwrap().parse().unwrap();
+        assert_eq!(d.content(id), mail, "{name}: stored bytes");
+        let expected = jobmail::parse::parse_message(&mail, false).documents;
+        let stored = d.reader().documents(id).unwrap();
+        let got: Vec<_> = stored
+            .iter()
+            .map(|s| (s.part.clone(), s.filename.clone(), s.sha256.clone()))
+            .collect();
+        let want: Vec<_> = expected
+            .iter()
+            .map(|e| {
+                (
+                    e.part.clone(),
+                    e.filename.clone(),
+                    jobmail::store::sha256_hex(&e.bytes),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{name}: documents");
+    }
+    // Outlook's winmail.dat arrives as the files it carries.
+    let inbox = d.inbox_json(100);
+    let winmail = inbox["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| {
+            m["attachments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["part"].as_str().unwrap().contains("/tnef:"))
+        })
+        .expect("a mail with files unpacked from winmail.dat");
+    let tnef_files = winmail["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["part"].as_str().unwrap().contains("/tnef:"))
+        .count();
+    assert!(tnef_files >= 2, "{winmail}");
+}
