@@ -232,6 +232,15 @@ impl<'a, 'i> Section<'a, 'i> {
         }
     }
 
+    /// Where the value of `key` is, else where the table is.
+    fn span_of(&self, key: &str) -> Option<Range<usize>> {
+        self.entries
+            .iter()
+            .find(|e| e.0 == key)
+            .map(|e| e.2.span())
+            .or_else(|| self.span.clone())
+    }
+
     fn take(&mut self, key: &str) -> Option<&'a Value<'i>> {
         self.entries
             .iter_mut()
@@ -475,6 +484,11 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         let subsidiary = s.required_string(ctx, "subsidiary");
         let category = s.required_string(ctx, "category");
         let alias = s.address(ctx, "alias", false);
+        let spans = PositionSpans {
+            subsidiary: s.span_of("subsidiary"),
+            category: s.span_of("category"),
+            alias: s.span_of("alias"),
+        };
         s.finish(ctx);
         if let (Some(id), Some(title), Some(subsidiary), Some(category)) =
             (id, title, subsidiary, category)
@@ -483,6 +497,7 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
             positions.push((
                 i,
                 span,
+                spans,
                 Position {
                     id,
                     title,
@@ -515,23 +530,23 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
     duplicates(
         ctx,
         "position",
-        positions.iter().map(|(i, s, x)| (*i, s, &x.id)),
+        positions.iter().map(|(i, s, _, x)| (*i, s, &x.id)),
     );
 
     let subsidiary_ids: HashSet<&str> =
         subsidiaries.iter().map(|(_, _, s)| s.id.as_str()).collect();
     let category_ids: HashSet<&str> = categories.iter().map(|(_, _, c)| c.id.as_str()).collect();
-    for (i, span, p) in &positions {
+    for (i, _, spans, p) in &positions {
         if !subsidiary_ids.contains(p.subsidiary.as_str()) {
             ctx.error(
-                Some(span),
+                spans.subsidiary.as_ref(),
                 &format!("position[{i}].subsidiary"),
                 format!("no [[subsidiary]] has id {:?}", p.subsidiary),
             );
         }
         if !category_ids.contains(p.category.as_str()) {
             ctx.error(
-                Some(span),
+                spans.category.as_ref(),
                 &format!("position[{i}].category"),
                 format!("no [[category]] has id {:?}", p.category),
             );
@@ -562,8 +577,9 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
             claim(ctx, alias, format!("subsidiary[{i}].aliases[{j}]"), span);
         }
     }
-    for (i, span, p) in &positions {
+    for (i, span, spans, p) in &positions {
         if let Some(alias) = &p.alias {
+            let span = spans.alias.as_ref().unwrap_or(span);
             claim(ctx, alias, format!("position[{i}].alias"), span);
             let owner = subsidiaries.iter().find(|(_, _, s)| s.id == p.subsidiary);
             if let Some((_, _, s)) = owner
@@ -587,8 +603,15 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         server,
         subsidiaries: subsidiaries.into_iter().map(|(_, _, s)| s).collect(),
         categories: categories.into_iter().map(|(_, _, c)| c).collect(),
-        positions: positions.into_iter().map(|(_, _, p)| p).collect(),
+        positions: positions.into_iter().map(|(_, _, _, p)| p).collect(),
     }
+}
+
+/// Where a position's references are, for errors found after reading.
+struct PositionSpans {
+    subsidiary: Option<Range<usize>>,
+    category: Option<Range<usize>>,
+    alias: Option<Range<usize>>,
 }
 
 fn check_id(ctx: &mut Ctx, id: &str, span: &Range<usize>, key: &str) {

@@ -476,3 +476,88 @@ fn connection_limit_421_and_the_others_keep_working() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Protocol soup: fragments of commands, dots, bare CR/LF, NULs and random
+/// bytes from many connections. The daemon never panics and keeps serving.
+#[test]
+fn random_protocol_soup_never_takes_the_daemon_down() {
+    let mut d = Daemon::start_with("max_errors = 1000\ncommand_timeout = \"2s\"");
+    let tokens: &[&[u8]] = &[
+        b"EHLO x\r\n",
+        b"HELO y\r\n",
+        b"MAIL FROM:<a@b.example>\r\n",
+        b"MAIL FROM:<>\r\n",
+        b"RCPT TO:<jobs@acme.example>\r\n",
+        b"RCPT TO:<\"a@b\"@acme.example>\r\n",
+        b"DATA\r\n",
+        b"BDAT 10\r\n",
+        b"RSET\r\n",
+        b"NOOP\r\n",
+        b".\r\n",
+        b"\r\n.\r\n",
+        b"\n.\n",
+        b"\r.\r",
+        b"..\r\n",
+        b"\x00",
+        b"\xff\xfe",
+        b"MAIL FROM:<a@b.example> SIZE=99999999999999999999\r\n",
+        b"RCPT TO:<@a:b@c>\r\n",
+        b"AUTH LOGIN\r\n",
+        b"STARTTLS\r\n",
+        b"\r",
+        b"\n",
+        b"x",
+    ];
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut scripts = Vec::new();
+    for _ in 0..24 {
+        let mut script = Vec::new();
+        for _ in 0..(next() % 400) {
+            if next() % 5 == 0 {
+                let n = (next() % 64) as usize;
+                script.extend((0..n).map(|_| next() as u8));
+            } else {
+                script.extend_from_slice(tokens[(next() % tokens.len() as u64) as usize]);
+            }
+        }
+        scripts.push(script);
+    }
+    let addr = d.addr;
+    let clients: Vec<_> = scripts
+        .into_iter()
+        .map(|script| {
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+                    return;
+                };
+                s.set_read_timeout(Some(Duration::from_millis(200))).ok();
+                for chunk in script.chunks(97) {
+                    if s.write_all(chunk).is_err() {
+                        return;
+                    }
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let alive = d.child.as_mut().unwrap().try_wait().unwrap().is_none();
+    assert!(alive, "daemon died: {}", d.log());
+    let (code, _) = d.connect().send_mail(
+        "a@example.org",
+        "jobs@acme.example",
+        &simple_mail("after-soup", "after"),
+    );
+    assert_eq!(code, 250);
+    assert!(!d.log().contains("panicked"), "{}", d.log());
+}
