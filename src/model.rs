@@ -52,6 +52,13 @@ pub struct ParsedHeaders {
     pub auto_submitted: Option<String>,
     pub list_id: Option<String>,
     pub precedence: Option<String>,
+    /// `X-Original-From`: the author before a list or group rewrote `From`.
+    pub x_original_from: Option<Mailbox>,
+    /// `X-Microsoft-Original-Message-ID`: the id the sender's client chose,
+    /// before Outlook's servers replaced the Message-ID (brackets removed).
+    pub original_message_id: Option<String>,
+    /// The primary language subtag of `Content-Language` (`de` for `de-DE`), lowercase.
+    pub content_language: Option<String>,
     /// Written by a robot: auto-reply, list, bulk, bounce (RFC 3834 and common practice).
     pub automatic: bool,
     /// A delivery status notification (`multipart/report; report-type=delivery-status`).
@@ -75,4 +82,11 @@ pub struct DocumentPart {
 pub struct ParsedMessage {
     pub headers: ParsedHeaders,
     pub documents: Vec<DocumentPart>,
+    /// The displayed text body (HTML turned into text when there is no
+    /// plain part), at most [`crate::parse::MAX_TEXT_BYTES`]; for finding
+    /// inline forwarded blocks.
+    pub text: String,
+    /// `From` of each mail attached directly (`message/rfc822` at the top
+    /// level), in MIME order: the authors of mails a colleague forwarded as attachments.
+    pub attached_authors: Vec<Mailbox>,
 }

@@ -118,12 +118,18 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
     let mut walker = Walker {
         docs: Vec::new(),
         budget: document_budget(raw.len()),
+        attached_authors: Vec::new(),
     };
     walker.walk_message(&message, "", 0);
+    let text = guarded(|| message.body_text(0).map(|t| truncate_text(&t)))
+        .flatten()
+        .unwrap_or_default();
     dismantle(message);
     ParsedMessage {
         headers,
         documents: walker.docs,
+        text,
+        attached_authors: walker.attached_authors,
     }
 }
 
@@ -285,12 +291,45 @@ fn read_headers(headers: &[Header<'_>], buf: &[u8]) -> ParsedHeaders {
             if out.list_id.is_none() {
                 out.list_id = Some(raw_text(header, buf)).filter(|v| !v.is_empty());
             }
+        } else if is_named(header, "x-original-from") {
+            if out.x_original_from.is_none() {
+                out.x_original_from = address_from_raw(header, buf);
+            }
+        } else if is_named(header, "x-microsoft-original-message-id") {
+            if out.original_message_id.is_none() {
+                let mut ids = Vec::new();
+                for_each_id(&decode_8bit(header_raw(header, buf)), |id| ids.push(id));
+                out.original_message_id = ids.into_iter().next();
+            }
+        } else if is_named(header, "content-language") {
+            if out.content_language.is_none() {
+                out.content_language = primary_language(&raw_text(header, buf));
+            }
         } else if is_named(header, "precedence") && out.precedence.is_none() {
             out.precedence = Some(raw_text(header, buf)).filter(|v| !v.is_empty());
         }
     }
     cap_keep_ends(&mut out.references, MAX_LIST_ENTRIES);
     out
+}
+
+/// The first mailbox of a header mail-parser does not know as an address
+/// header (`X-Original-From`), parsed from its raw bytes.
+fn address_from_raw(header: &Header<'_>, buf: &[u8]) -> Option<Mailbox> {
+    let mut text = decode_8bit(header_raw(header, buf));
+    text.push('\n');
+    let value = guarded(|| MessageStream::new(text.as_bytes()).parse_address())?;
+    let mut one = Vec::new();
+    push_mailboxes(&value, &mut one, 1);
+    one.pop()
+}
+
+/// `de-DE, en` → `de`: the primary subtag of the first language, if it looks like one.
+fn primary_language(value: &str) -> Option<String> {
+    let first = value.split(',').next()?.trim();
+    let primary = first.split(['-', '_']).next()?.trim().to_ascii_lowercase();
+    ((2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_lowercase()))
+        .then_some(primary)
 }
 
 /// An unstructured header (Subject), decoded and cleaned.
@@ -546,8 +585,26 @@ fn is_delivery_report(message: &Message<'_>) -> bool {
 // ---------------------------------------------------------------------------
 // Documents
 
+/// Most bytes of body text kept for the matcher.
+pub const MAX_TEXT_BYTES: usize = 256 * 1024;
+
+fn truncate_text(text: &str) -> String {
+    let mut end = text.len().min(MAX_TEXT_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+/// The `From` of an attached mail.
+fn author_of(nested: &Message<'_>) -> Option<Mailbox> {
+    let root = nested.parts.first()?;
+    read_headers(&root.headers, &nested.raw_message).from
+}
+
 struct Walker {
     docs: Vec<DocumentPart>,
+    attached_authors: Vec<Mailbox>,
     /// Bytes still allowed for documents (see [`document_budget`]).
     budget: usize,
 }
@@ -694,6 +751,11 @@ impl Walker {
                 };
                 let name = message_filename(filename.as_deref(), Some(nested));
                 self.push(path.to_string(), name, mime, bytes);
+                if depth == 0
+                    && let Some(author) = author_of(nested)
+                {
+                    self.attached_authors.push(author);
+                }
                 if depth < MAX_MESSAGE_DEPTH {
                     self.walk_message(nested, path, depth + 1);
                 }
@@ -710,6 +772,11 @@ impl Walker {
                 match nested {
                     Some(nested) => {
                         self.push(path.to_string(), name, mime, bytes.clone());
+                        if depth == 0
+                            && let Some(author) = author_of(&nested)
+                        {
+                            self.attached_authors.push(author);
+                        }
                         self.walk_message(&nested, path, depth + 1);
                         dismantle(nested);
                     }
@@ -2691,6 +2758,40 @@ mod tests {
         // The outermost attached mail, which holds everything, is kept.
         assert_eq!(p.documents[0].part, "1");
         assert!(p.documents[0].bytes.len() > file.len());
+    }
+
+    #[test]
+    fn matcher_inputs_are_read() {
+        let p = parse(include_bytes!("../fixtures/forwarded-rfc822.eml"), false);
+        let authors: Vec<&str> = p
+            .attached_authors
+            .iter()
+            .map(|m| m.address.as_str())
+            .collect();
+        assert_eq!(authors.first(), Some(&"max.mustermann@web.de"));
+        assert!(!p.text.is_empty());
+
+        let raw = b"From: 'Jonas Becker' via Bewerbungen <bewerbungen@acme-group.example>\r\n\
+X-Original-From: Jonas Becker <jonas.becker@gmx.example>\r\n\
+X-Microsoft-Original-Message-ID: <AM0PR01MB1234@outlook.example>\r\n\
+Content-Language: de-DE\r\n\
+Subject: Bewerbung\r\n\r\n<p>Hallo &amp; guten Tag</p>\r\n";
+        let p = parse(raw, false);
+        let h = &p.headers;
+        assert_eq!(
+            h.x_original_from.as_ref().map(|m| m.address.as_str()),
+            Some("jonas.becker@gmx.example")
+        );
+        assert_eq!(
+            h.x_original_from.as_ref().and_then(|m| m.name.as_deref()),
+            Some("Jonas Becker")
+        );
+        assert_eq!(
+            h.original_message_id.as_deref(),
+            Some("AM0PR01MB1234@outlook.example")
+        );
+        assert_eq!(h.content_language.as_deref(), Some("de"));
+        assert!(p.text.contains("Hallo"));
     }
 
     #[test]
