@@ -1,4 +1,5 @@
-//! The command-line front end: `serve`, `config check`, `inbox`, `message show`.
+//! The command-line front end: `serve`, `config check`, `inbox`, `message`,
+//! `candidate`, `application`.
 //!
 //! Each command is a thin layer over library calls (config, store, daemon)
 //! that the tests call too; this module only parses arguments and formats
@@ -13,7 +14,10 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::config::{self, Config};
-use crate::store::{InboxEntry, MessageDetail, Reader};
+use crate::directory::Directory;
+use crate::matcher::{self, MatchInput};
+use crate::store::candidates::{CandidateDetail, CandidateSummary, FormApplication};
+use crate::store::{InboxEntry, InboxFilter, MessageDetail, Store};
 
 #[derive(Debug, Parser)]
 #[command(name = "jobmail", version, about = "SMTP gateway for recruiting mail")]
@@ -37,6 +41,68 @@ pub enum Command {
     /// Stored messages
     #[command(subcommand)]
     Message(MessageCommand),
+    /// Candidates and their threads
+    #[command(subcommand)]
+    Candidate(CandidateCommand),
+    /// Applications (the online form's entry point)
+    #[command(subcommand)]
+    Application(ApplicationCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CandidateCommand {
+    /// Candidates, newest first
+    List {
+        /// Only candidates whose name or address contains this
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        limit: u32,
+        /// Print JSON: {"candidates": [...]}
+        #[arg(long)]
+        json: bool,
+    },
+    /// One candidate: addresses, applications and the whole thread
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Merge candidate FROM into INTO (two records of one person)
+    Merge { into: i64, from: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApplicationCommand {
+    /// Record an application from the online form
+    Add {
+        /// An existing candidate
+        #[arg(long, conflicts_with_all = ["email", "name"])]
+        candidate: Option<i64>,
+        /// The applicant's e-mail address (with --name)
+        #[arg(long, requires = "name")]
+        email: Option<String>,
+        /// The applicant's name, "First Last" or "Last, First"
+        #[arg(long)]
+        name: Option<String>,
+        /// The position applied for (its id in the config)
+        #[arg(long)]
+        position: Option<String>,
+        /// For a general application: the subsidiary (its id)
+        #[arg(long, conflicts_with = "position")]
+        subsidiary: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the status of an application, or of all of a candidate's
+    Status {
+        /// new, in-review, interview, offer, hired, rejected or withdrawn
+        status: String,
+        #[arg(long, conflicts_with = "candidate")]
+        application: Option<i64>,
+        #[arg(long)]
+        candidate: Option<i64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +119,12 @@ pub struct InboxArgs {
     /// Show mails older than this message id (to page on)
     #[arg(long, value_name = "ID")]
     pub before: Option<i64>,
+    /// Only mails waiting for a human to file them
+    #[arg(long)]
+    pub unassigned: bool,
+    /// Only mails in this candidate's thread
+    #[arg(long, value_name = "ID")]
+    pub candidate: Option<i64>,
     /// Print JSON: {"messages": [...]}
     #[arg(long)]
     pub json: bool,
@@ -69,6 +141,12 @@ pub enum MessageCommand {
         /// Print the parsed message as JSON
         #[arg(long)]
         json: bool,
+    },
+    /// File a mail under a candidate by hand; its author's address becomes known for them
+    Assign {
+        id: i64,
+        #[arg(long)]
+        candidate: i64,
     },
 }
 
@@ -93,6 +171,11 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Inbox(args) => inbox(&config, &args),
         Command::Message(MessageCommand::Show { id, raw, json }) => show(&config, id, raw, json),
+        Command::Message(MessageCommand::Assign { id, candidate }) => {
+            assign(&config, id, candidate)
+        }
+        Command::Candidate(c) => candidate_command(&config, c),
+        Command::Application(a) => application_command(&config, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,8 +192,13 @@ struct InboxJson<'a> {
 }
 
 fn inbox(config: &Config, args: &InboxArgs) -> anyhow::Result<()> {
-    let reader = Reader::open(&config.server.database)?;
-    let entries = reader.inbox(args.limit as usize, args.before)?;
+    let store = Store::open(&config.server.database)?;
+    let entries = store.inbox(&InboxFilter {
+        limit: args.limit as usize,
+        before: args.before,
+        unassigned: args.unassigned,
+        candidate: args.candidate,
+    })?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &InboxJson { messages: &entries })?;
@@ -127,8 +215,8 @@ pub fn format_inbox(entries: &[InboxEntry]) -> String {
         return "no mail yet\n".to_string();
     }
     let mut out = format!(
-        "{:>7}  {:<20}  {:<32}  {:<40}  {:>9}  {}\n",
-        "ID", "RECEIVED (UTC)", "FROM", "SUBJECT", "SIZE", "ATTACHMENTS"
+        "{:>7}  {:<20}  {:<32}  {:<40}  {:<24}  {:<22}  {:>9}  {}\n",
+        "ID", "RECEIVED (UTC)", "FROM", "SUBJECT", "CANDIDATE", "REASON", "SIZE", "ATTACHMENTS"
     );
     for e in entries {
         let from = e
@@ -153,12 +241,20 @@ pub fn format_inbox(entries: &[InboxEntry]) -> String {
             .map(|d| d.filename.as_str())
             .collect::<Vec<_>>()
             .join(", ");
+        let candidate = match (&e.candidate, e.assignment.as_str()) {
+            (Some(c), _) => format!("#{} {}", c.id, c.name),
+            (None, "unassigned") => "(unassigned)".to_string(),
+            (None, "pending") => "(pending)".to_string(),
+            (None, _) => "-".to_string(),
+        };
         out.push_str(&format!(
-            "{:>7}  {:<20}  {:<32}  {:<40}  {:>9}  {}\n",
+            "{:>7}  {:<20}  {:<32}  {:<40}  {:<24}  {:<22}  {:>9}  {}\n",
             e.id,
             received,
             clip(&from, 32),
             clip(&subject, 40),
+            clip(&candidate, 24),
+            e.reason.as_deref().unwrap_or(""),
             e.size,
             attachments
         ));
@@ -182,7 +278,7 @@ fn clip(s: &str, n: usize) -> String {
 }
 
 fn show(config: &Config, id: i64, raw: bool, json: bool) -> anyhow::Result<()> {
-    let reader = Reader::open(&config.server.database)?;
+    let reader = Store::open(&config.server.database)?;
     let mut out = std::io::stdout().lock();
     if raw {
         let bytes = reader
@@ -263,6 +359,32 @@ pub fn format_message(m: &MessageDetail) -> String {
         lines.push(("Flags", flags.join(", ")));
     }
     lines.push(("Size", format!("{} bytes, sha256 {}", m.size, m.sha256)));
+    let filed = match (&m.candidate, m.assignment.as_str()) {
+        (Some(c), _) => format!("candidate #{} {}", c.id, c.name),
+        (None, other) => other.to_string(),
+    };
+    lines.push((
+        "Filed",
+        format!(
+            "{filed}: {} ({})",
+            m.reason.as_deref().unwrap_or("-"),
+            m.detail.as_deref().unwrap_or("")
+        ),
+    ));
+    if m.closed_thread {
+        lines.push((
+            "Note",
+            "the candidate's applications are all closed".to_string(),
+        ));
+    }
+    if !m.suggestions.is_empty() {
+        let s: Vec<String> = m
+            .suggestions
+            .iter()
+            .map(|c| format!("#{} {}", c.id, c.name))
+            .collect();
+        lines.push(("Could be", s.join(", ")));
+    }
     let mut out = String::new();
     for (k, v) in lines {
         out.push_str(&format!("{k:<12} {}\n", clip(&v, 500)));
@@ -282,4 +404,239 @@ pub fn format_message(m: &MessageDetail) -> String {
         }
     }
     out
+}
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn assign(config: &Config, id: i64, candidate: i64) -> anyhow::Result<()> {
+    let mut store = Store::open(&config.server.database)?;
+    let (envelope, content) = store
+        .envelope_and_content(id)?
+        .ok_or_else(|| anyhow::anyhow!("no message {id}"))?;
+    // The author as the matcher sees it: the original author of a forward.
+    let parsed = crate::parse::parse_message(&content, envelope.sender.is_empty());
+    let directory = Directory::from_config(config);
+    let input = MatchInput {
+        headers: &parsed.headers,
+        text: &parsed.text,
+        attached_authors: &parsed.attached_authors,
+        recipients: &envelope.recipients,
+    };
+    let author = matcher::author_of(&input, &directory);
+    store.assign(id, candidate, author.as_ref().map(|m| m.address.as_str()))?;
+    match author {
+        Some(a) => println!(
+            "message {id} filed under candidate {candidate}; {} is now known for them",
+            a.address
+        ),
+        None => println!("message {id} filed under candidate {candidate}"),
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct CandidatesJson<'a> {
+    candidates: &'a [CandidateSummary],
+}
+
+fn candidate_name(first: &str, last: &str) -> String {
+    let name = format!("{first} {last}");
+    let name = name.trim();
+    if name.is_empty() {
+        "(no name)".to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+fn candidate_command(config: &Config, command: CandidateCommand) -> anyhow::Result<()> {
+    match command {
+        CandidateCommand::List {
+            search,
+            limit,
+            json,
+        } => {
+            let store = Store::open(&config.server.database)?;
+            let list = store.candidates(search.as_deref(), limit as usize)?;
+            if json {
+                return print_json(&CandidatesJson { candidates: &list });
+            }
+            if list.is_empty() {
+                println!("no candidates");
+                return Ok(());
+            }
+            println!(
+                "{:>6}  {:<30}  {:<40}  {:>5}  {:>5}",
+                "ID", "NAME", "ADDRESSES", "APPL.", "MAILS"
+            );
+            for c in &list {
+                println!(
+                    "{:>6}  {:<30}  {:<40}  {:>5}  {:>5}",
+                    c.id,
+                    clip(&candidate_name(&c.first_name, &c.last_name), 30),
+                    clip(&c.addresses.join(", "), 40),
+                    c.applications,
+                    c.messages
+                );
+            }
+            Ok(())
+        }
+        CandidateCommand::Show { id, json } => {
+            let store = Store::open(&config.server.database)?;
+            let detail = store
+                .candidate(id)?
+                .ok_or_else(|| anyhow::anyhow!("no candidate {id}"))?;
+            if json {
+                return print_json(&detail);
+            }
+            print!("{}", format_candidate(&detail));
+            Ok(())
+        }
+        CandidateCommand::Merge { into, from } => {
+            let mut store = Store::open(&config.server.database)?;
+            store.merge(into, from)?;
+            println!("candidate {from} merged into {into}");
+            Ok(())
+        }
+    }
+}
+
+/// The human view of `jobmail candidate show`.
+pub fn format_candidate(c: &CandidateDetail) -> String {
+    let s = &c.summary;
+    let mut out = format!(
+        "Candidate #{} {}\nAddresses   {}\nGender      {}\nLanguage    {}\nSince       {}\n",
+        s.id,
+        clip(&candidate_name(&s.first_name, &s.last_name), 100),
+        s.addresses.join(", "),
+        s.gender,
+        s.language.as_deref().unwrap_or("-"),
+        s.created_at
+    );
+    out.push_str("Applications:\n");
+    for a in &c.applications {
+        out.push_str(&format!(
+            "  #{:<5} {:<12} {:<28} {:<6} {:<10} {}\n",
+            a.id,
+            a.subsidiary,
+            a.position.as_deref().unwrap_or("(general application)"),
+            a.source,
+            a.status,
+            a.received_at
+        ));
+    }
+    out.push_str("Thread:\n");
+    for t in &c.thread {
+        let from = t.from.as_ref().map(|m| m.address.as_str()).unwrap_or("");
+        out.push_str(&format!(
+            "  #{:<6} {} {:<8} {:<30} {:<40} {}{}\n",
+            t.id,
+            t.received_at
+                .get(..19)
+                .unwrap_or(&t.received_at)
+                .replace('T', " "),
+            t.direction,
+            clip(from, 30),
+            clip(t.subject.as_deref().unwrap_or(""), 40),
+            t.reason.as_deref().unwrap_or(""),
+            if t.closed_thread { " [closed]" } else { "" }
+        ));
+        for d in &t.attachments {
+            out.push_str(&format!(
+                "           {} ({}, {} bytes)\n",
+                clip(&d.filename, 60),
+                d.content_type,
+                d.size
+            ));
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct AddedApplication {
+    candidate: i64,
+    application: i64,
+    candidate_created: bool,
+}
+
+fn application_command(config: &Config, command: ApplicationCommand) -> anyhow::Result<()> {
+    match command {
+        ApplicationCommand::Add {
+            candidate,
+            email,
+            name,
+            position,
+            subsidiary,
+            json,
+        } => {
+            let (subsidiary, position) = match (position, subsidiary) {
+                (Some(p), _) => {
+                    let found = config
+                        .positions
+                        .iter()
+                        .find(|x| x.id == p)
+                        .ok_or_else(|| anyhow::anyhow!("no position {p:?} in the config"))?;
+                    (found.subsidiary.clone(), Some(p))
+                }
+                (None, Some(s)) => {
+                    if !config.subsidiaries.iter().any(|x| x.id == s) {
+                        anyhow::bail!("no subsidiary {s:?} in the config");
+                    }
+                    (s, None)
+                }
+                (None, None) => {
+                    anyhow::bail!("name a --position, or a --subsidiary for a general application")
+                }
+            };
+            if let Some(e) = &email {
+                crate::address::Address::parse(e)
+                    .map_err(|err| anyhow::anyhow!("--email {e:?}: {err}"))?;
+            }
+            if candidate.is_none() && email.is_none() {
+                anyhow::bail!("name a --candidate, or an --email with --name");
+            }
+            let (first, last) = name
+                .as_deref()
+                .map(|n| matcher::split_name(n, email.as_deref().unwrap_or("")))
+                .unwrap_or_default();
+            let mut store = Store::open(&config.server.database)?;
+            let (candidate, application, created) =
+                store.add_form_application(&FormApplication {
+                    candidate,
+                    email: email.as_deref(),
+                    first_name: &first,
+                    last_name: &last,
+                    subsidiary: &subsidiary,
+                    position: position.as_deref(),
+                })?;
+            if json {
+                return print_json(&AddedApplication {
+                    candidate,
+                    application,
+                    candidate_created: created,
+                });
+            }
+            println!(
+                "application {application} recorded for {} candidate {candidate}",
+                if created { "new" } else { "existing" }
+            );
+            Ok(())
+        }
+        ApplicationCommand::Status {
+            status,
+            application,
+            candidate,
+        } => {
+            let store = Store::open(&config.server.database)?;
+            let n = store.set_status(candidate, application, &status)?;
+            println!("{n} application(s) set to {status}");
+            Ok(())
+        }
+    }
 }

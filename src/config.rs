@@ -49,6 +49,9 @@ pub struct ServerConfig {
     pub hostname: String,
     /// Resolved against the config file's directory when relative.
     pub database: PathBuf,
+    /// Where jobmail keeps its secrets (the reply-token key); default: the
+    /// database's directory.
+    pub state_dir: PathBuf,
     pub max_message_size: u64,
     pub max_connections: usize,
     pub max_recipients: usize,
@@ -767,6 +770,14 @@ fn read_server(
     } else {
         database
     };
+    let state_dir = match s.string(ctx, "state_dir") {
+        Some(dir) if Path::new(&dir).is_relative() => base_dir.join(dir),
+        Some(dir) => PathBuf::from(dir),
+        None => database
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| base_dir.to_path_buf()),
+    };
     let max_message_size = s.integer(
         ctx,
         "max_message_size",
@@ -800,6 +811,7 @@ fn read_server(
         listen,
         hostname,
         database,
+        state_dir,
         max_message_size,
         max_connections,
         max_recipients,

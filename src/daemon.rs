@@ -7,8 +7,14 @@
 use anyhow::Context;
 use tokio::sync::watch;
 
+use std::path::Path;
+use std::sync::Arc;
+
 use crate::config::Config;
-use crate::ingress::{Listener, Settings, recipients::Recipients};
+use crate::directory::Directory;
+use crate::ingress::{Listener, Settings};
+use crate::matcher::Matching;
+use crate::store::Store;
 use crate::store::Writer;
 
 /// Runs `jobmail serve` until SIGTERM or SIGINT.
@@ -22,9 +28,26 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let (writer, writer_thread) = Writer::start(&config.server.database)
+    let directory = Directory::from_config(&config);
+    let key = crate::state::load_or_create_key(&config.server.state_dir).with_context(|| {
+        format!(
+            "cannot read or create the reply-token key in {}",
+            config.server.state_dir.display()
+        )
+    })?;
+    let matching = Arc::new(Matching {
+        directory: directory.clone(),
+        key,
+    });
+    let (writer, writer_thread) = Writer::start(&config.server.database, matching.clone())
         .with_context(|| format!("cannot open the store {}", config.server.database.display()))?;
-    let settings = Settings::new(&config.server, Recipients::from_config(&config));
+    // Mail stays stored either way; a failure here only leaves it pending.
+    match match_pending(&config.server.database, &matching) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "matched mails left pending"),
+        Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot match the mails left pending"),
+    }
+    let settings = Settings::new(&config.server, directory);
     let listener = Listener::bind(
         &config.server.listen,
         settings,
@@ -58,6 +81,30 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .ok();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Matches every stored mail still `pending` (stored before matching
+/// existed, or whose matching failed), oldest first.
+pub fn match_pending(database: &Path, matching: &Matching) -> anyhow::Result<usize> {
+    let mut store = Store::open(database)?;
+    let mut done = 0;
+    loop {
+        let ids = store.pending(500)?;
+        if ids.is_empty() {
+            return Ok(done);
+        }
+        for id in ids {
+            let Some((envelope, content)) = store.envelope_and_content(id)? else {
+                continue;
+            };
+            let null_sender = envelope.sender.is_empty();
+            let parsed =
+                std::panic::catch_unwind(|| crate::parse::parse_message(&content, null_sender))
+                    .unwrap_or_default();
+            store.record_match(id, &parsed, &envelope, matching)?;
+            done += 1;
+        }
+    }
 }
 
 fn notify_systemd(state: &[sd_notify::NotifyState]) {

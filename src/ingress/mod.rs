@@ -9,7 +9,6 @@
 //! sends mail and holds no SQL.
 
 pub mod data;
-pub mod recipients;
 pub mod session;
 
 use std::net::SocketAddr;

@@ -19,8 +19,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::data::DotReader;
-use super::recipients::Recipients;
 use crate::config::{BareLineEndings, ServerConfig};
+use crate::directory::Directory;
 use crate::model::Envelope;
 use crate::store::{IncomingMessage, StoreError, Stored, Writer};
 
@@ -38,11 +38,11 @@ pub struct Settings {
     pub data_timeout: Duration,
     pub session_timeout: Duration,
     pub shutdown_timeout: Duration,
-    pub recipients: Recipients,
+    pub directory: Directory,
 }
 
 impl Settings {
-    pub fn new(server: &ServerConfig, recipients: Recipients) -> Settings {
+    pub fn new(server: &ServerConfig, directory: Directory) -> Settings {
         Settings {
             hostname: server.hostname.clone(),
             max_message_size: server.max_message_size,
@@ -55,7 +55,7 @@ impl Settings {
             data_timeout: server.data_timeout,
             session_timeout: server.session_timeout,
             shutdown_timeout: server.shutdown_timeout,
-            recipients,
+            directory,
         }
     }
 }
@@ -409,7 +409,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if transaction.recipients.len() >= self.settings.max_recipients {
             return self.error_reply("452 4.5.3 Error: too many recipients");
         }
-        if self.settings.recipients.lookup(address).is_none() {
+        if self.settings.directory.lookup(address).is_none() {
             let shown: String = address
                 .chars()
                 .filter(|c| !c.is_control())

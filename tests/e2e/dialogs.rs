@@ -117,9 +117,7 @@ fn smuggling_payload(variant: &[u8]) -> Vec<u8> {
 }
 
 fn stored_subjects(d: &Daemon) -> Vec<String> {
-    d.reader()
-        .inbox(100, None)
-        .unwrap()
+    latest(&d.reader(), 100)
         .into_iter()
         .map(|e| e.subject.unwrap_or_default())
         .collect()
@@ -179,7 +177,7 @@ fn bare_line_ending_dots_never_end_data_when_kept() {
             before + 1,
             "{variant:?}: one mail only"
         );
-        let id = d.reader().inbox(1, None).unwrap()[0].id;
+        let id = latest(&d.reader(), 1)[0].id;
         // The second "transaction" is part of the first mail's body, its bytes
         // kept exactly; only a dot right after CRLF is unstuffed.
         let payload = smuggling_payload(variant);

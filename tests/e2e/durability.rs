@@ -73,9 +73,7 @@ fn kill_9_under_load_loses_no_acknowledged_mail() {
         d.spawn();
     }
     let reader = d.reader();
-    let stored: Vec<String> = reader
-        .inbox(100_000, None)
-        .unwrap()
+    let stored: Vec<String> = latest(&reader, 100_000)
         .into_iter()
         .map(|e| e.id)
         .map(|id| {
@@ -133,7 +131,7 @@ fn sigterm_lets_an_open_transaction_finish_and_closes_idle_sessions() {
     assert_eq!(code, 421, "closed after its transaction");
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status}");
-    let inbox = d.reader().inbox(10, None).unwrap();
+    let inbox = latest(&d.reader(), 10);
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].subject.as_deref(), Some("sent during shutdown"));
 }
@@ -162,10 +160,7 @@ fn a_store_that_cannot_write_answers_451_and_the_retry_succeeds() {
     // The client retries the same mail: now it is stored, once.
     let (code, text) = c.transaction("a@example.org", "jobs@acme.example", &mail);
     assert_eq!(code, 250, "{text}");
-    let subjects: Vec<_> = d
-        .reader()
-        .inbox(10, None)
-        .unwrap()
+    let subjects: Vec<_> = latest(&d.reader(), 10)
         .into_iter()
         .filter_map(|e| e.subject)
         .collect();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use jobmail::store::Reader;
+use jobmail::store::{InboxFilter, Store};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_jobmail");
 
@@ -132,8 +132,8 @@ impl Daemon {
         self.dir.path().join("jobmail.db")
     }
 
-    pub fn reader(&self) -> Reader {
-        Reader::open(&self.db()).expect("open store")
+    pub fn reader(&self) -> Store {
+        Store::open(&self.db()).expect("open store")
     }
 
     /// Runs the CLI with this daemon's config.
@@ -327,4 +327,14 @@ pub fn fixture(name: &str) -> Vec<u8> {
         .join("fixtures")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The newest `limit` mails, as `jobmail inbox` lists them.
+pub fn latest(store: &Store, limit: usize) -> Vec<jobmail::store::InboxEntry> {
+    store
+        .inbox(&InboxFilter {
+            limit,
+            ..InboxFilter::default()
+        })
+        .expect("inbox")
 }

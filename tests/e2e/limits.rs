@@ -53,10 +53,7 @@ fn ten_megabytes_accepted_one_byte_more_refused_in_data_and_session_reused() {
     c.expect_cmd("QUIT", 221);
 
     assert_eq!(d.reader().count_messages().unwrap(), 2);
-    let id = d
-        .reader()
-        .inbox(10, None)
-        .unwrap()
+    let id = latest(&d.reader(), 10)
         .iter()
         .find(|e| e.subject.as_deref() == Some("big"))
         .unwrap()

@@ -1,15 +1,18 @@
-//! Which forward paths the listener accepts: the configured jobs addresses,
-//! their aliases, position aliases and plus-forms (`jobs+anything@…`).
+//! The company as configured, for questions about addresses: which forward
+//! paths are ours (jobs addresses, their aliases, position aliases and
+//! plus-forms `jobs+anything@…`), which senders are colleagues, which
+//! positions a subsidiary has.
 //!
-//! Everything else is refused, whatever the trick: addresses are parsed by
+//! The listener accepts a recipient only if [`Directory::lookup`] finds it;
+//! everything else is refused, whatever the trick: addresses are parsed by
 //! [`crate::address::Address`], which refuses quoted local parts holding `@`,
 //! `%` and `!` relay hacks, trailing dots and overlong parts. Lookups ignore
-//! case. No I/O: built once from the config.
+//! case. Pure: built once from the config, no I/O.
 
 use std::collections::HashMap;
 
 use crate::address::Address;
-use crate::config::Config;
+use crate::config::{Config, Position};
 
 /// Where an accepted recipient leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,16 +22,32 @@ pub struct Target {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Recipients {
+pub struct Directory {
     /// Exact addresses (jobs addresses, aliases, position aliases), by lowercased key.
     exact: HashMap<String, Target>,
     /// Mailboxes whose plus-forms are accepted: jobs addresses and subsidiary aliases.
     plus_bases: HashMap<String, Target>,
+    /// The company's own domains, lowercased: senders there are colleagues.
+    company_domains: Vec<String>,
+    positions: Vec<Position>,
+    /// Subsidiary ids in config order.
+    subsidiaries: Vec<String>,
 }
 
-impl Recipients {
-    pub fn from_config(config: &Config) -> Recipients {
-        let mut r = Recipients::default();
+impl Directory {
+    pub fn from_config(config: &Config) -> Directory {
+        let mut r = Directory {
+            positions: config.positions.clone(),
+            ..Directory::default()
+        };
+        for s in &config.subsidiaries {
+            r.subsidiaries.push(s.id.clone());
+            for d in &s.domains {
+                if !r.company_domains.contains(d) {
+                    r.company_domains.push(d.clone());
+                }
+            }
+        }
         for s in &config.subsidiaries {
             let target = Target {
                 subsidiary: s.id.clone(),
@@ -55,6 +74,40 @@ impl Recipients {
         r
     }
 
+    /// True when the address is in one of the company's domains.
+    pub fn is_colleague(&self, address: &str) -> bool {
+        address.rsplit_once('@').is_some_and(|(_, domain)| {
+            self.company_domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(domain))
+        })
+    }
+
+    /// The plus-tag of an address whose base is a jobs address or subsidiary
+    /// alias (`jobs+TAG@…` → `TAG`), with the subsidiary it belongs to.
+    pub fn plus_tag<'a>(&self, address: &'a str) -> Option<(&'a str, &Target)> {
+        let (local, domain) = address.rsplit_once('@')?;
+        let (base, tag) = local.split_once('+')?;
+        let key = format!("{}@{}", base.to_lowercase(), domain.to_lowercase());
+        let target = self.plus_bases.get(&key)?;
+        (!tag.is_empty()).then_some((tag, target))
+    }
+
+    /// The first configured subsidiary: where mail goes when nothing else says.
+    pub fn first_subsidiary(&self) -> Option<&str> {
+        self.subsidiaries.first().map(String::as_str)
+    }
+
+    /// The positions of a subsidiary, in config order.
+    pub fn positions_of<'a>(
+        &'a self,
+        subsidiary: &'a str,
+    ) -> impl Iterator<Item = &'a Position> + 'a {
+        self.positions
+            .iter()
+            .filter(move |p| p.subsidiary == subsidiary)
+    }
+
     /// The target of a forward path as the client sent it, or `None` to refuse it.
     pub fn lookup(&self, forward_path: &str) -> Option<Target> {
         let address = Address::parse(forward_path).ok()?;
@@ -76,7 +129,7 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn recipients() -> Recipients {
+    fn recipients() -> Directory {
         let config = crate::config::parse(
             r#"
 [[subsidiary]]
@@ -95,7 +148,7 @@ alias = "jobs+backend@acme.example"
             Path::new("t.toml"),
         )
         .unwrap();
-        Recipients::from_config(&config)
+        Directory::from_config(&config)
     }
 
     #[test]
@@ -115,6 +168,24 @@ alias = "jobs+backend@acme.example"
                 .and_then(|t| t.position),
             Some("backend".to_string())
         );
+    }
+
+    #[test]
+    fn colleagues_and_plus_tags() {
+        let r = recipients();
+        assert!(r.is_colleague("lisa@ACME.example"));
+        assert!(!r.is_colleague("erika@example.org"));
+        assert_eq!(
+            r.plus_tag("Jobs+12.abc@acme.example").map(|(t, _)| t),
+            Some("12.abc")
+        );
+        assert_eq!(
+            r.plus_tag("karriere+x@acme.example")
+                .map(|(_, s)| s.subsidiary.as_str()),
+            Some("acme")
+        );
+        assert_eq!(r.plus_tag("other+x@acme.example"), None);
+        assert_eq!(r.positions_of("acme").count(), 1);
     }
 
     #[test]

@@ -8,13 +8,17 @@
 //! each waiting session: nothing is reported stored before its commit.
 //! It must not parse mail or speak SMTP.
 
+pub mod candidates;
+
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::matcher::Matching;
 use crate::model::{Envelope, Mailbox, ParsedMessage};
 
 /// A store error: the mail was not stored, the client must try again later.
@@ -104,6 +108,58 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX documents_message ON documents(message_id);
     "#,
+    // 2: candidates, applications, and each message's place in a thread.
+    r#"
+    CREATE TABLE candidates (
+        id          INTEGER PRIMARY KEY,
+        first_name  TEXT    NOT NULL DEFAULT '',
+        last_name   TEXT    NOT NULL DEFAULT '',
+        gender      TEXT    NOT NULL DEFAULT 'unknown'
+                    CHECK (gender IN ('female', 'male', 'diverse', 'unknown')),
+        language    TEXT,
+        created_at  INTEGER NOT NULL,
+        merged_into INTEGER REFERENCES candidates(id)   -- set when merged into another record
+    );
+
+    CREATE TABLE candidate_addresses (
+        candidate_id INTEGER NOT NULL REFERENCES candidates(id),
+        address      TEXT    NOT NULL,                  -- as written, domain lowercased
+        address_key  TEXT    NOT NULL,                  -- lowercased, for lookups
+        added_at     INTEGER NOT NULL,
+        PRIMARY KEY (address_key, candidate_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX candidate_addresses_candidate ON candidate_addresses(candidate_id);
+
+    CREATE TABLE applications (
+        id           INTEGER PRIMARY KEY,
+        candidate_id INTEGER NOT NULL REFERENCES candidates(id),
+        subsidiary   TEXT    NOT NULL,
+        position     TEXT,                              -- NULL: general application
+        source       TEXT    NOT NULL CHECK (source IN ('email', 'form')),
+        status       TEXT    NOT NULL DEFAULT 'new'
+                     CHECK (status IN ('new', 'in-review', 'interview', 'offer', 'hired', 'rejected', 'withdrawn')),
+        received_at  INTEGER NOT NULL,
+        message_id   INTEGER REFERENCES messages(id)    -- the mail that made it, for e-mail applications
+    );
+    CREATE INDEX applications_candidate ON applications(candidate_id);
+
+    ALTER TABLE messages ADD COLUMN original_message_id TEXT;     -- X-Microsoft-Original-Message-ID
+    ALTER TABLE messages ADD COLUMN candidate_id INTEGER REFERENCES candidates(id);
+    ALTER TABLE messages ADD COLUMN assignment TEXT NOT NULL DEFAULT 'pending'
+        CHECK (assignment IN ('pending', 'assigned', 'unassigned', 'none'));
+    ALTER TABLE messages ADD COLUMN match_reason TEXT;
+    ALTER TABLE messages ADD COLUMN match_detail TEXT;
+    ALTER TABLE messages ADD COLUMN closed_thread INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX messages_original_message_id ON messages(original_message_id);
+    CREATE INDEX messages_candidate ON messages(candidate_id, id);
+    CREATE INDEX messages_assignment ON messages(assignment, id);
+
+    CREATE TABLE message_suggestions (
+        message_id   INTEGER NOT NULL REFERENCES messages(id),
+        candidate_id INTEGER NOT NULL REFERENCES candidates(id),
+        PRIMARY KEY (message_id, candidate_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The document category given to attachments as they arrive.
@@ -191,13 +247,17 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Opens the database and starts the writer thread.
-    pub fn start(path: &Path) -> Result<(Writer, std::thread::JoinHandle<()>)> {
+    /// Opens the database and starts the writer thread, which matches each
+    /// new mail in the transaction that stores it.
+    pub fn start(
+        path: &Path,
+        matching: Arc<Matching>,
+    ) -> Result<(Writer, std::thread::JoinHandle<()>)> {
         let conn = open(path)?;
         let (tx, rx) = mpsc::channel::<WriteJob>(1024);
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx))?;
+            .spawn(move || writer_loop(conn, rx, &matching))?;
         Ok((Writer { tx }, handle))
     }
 
@@ -214,7 +274,7 @@ impl Writer {
     }
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>, matching: &Matching) {
     while let Some(first) = rx.blocking_recv() {
         let mut bytes = first.message.content.len();
         let mut batch = vec![first];
@@ -227,7 +287,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
                 Err(_) => break,
             }
         }
-        let results = commit_batch(&mut conn, &batch);
+        let results = commit_batch(&mut conn, &batch, matching);
         for (job, result) in batch.into_iter().zip(results) {
             // A session that went away no longer waits; its mail is stored all the same.
             let _ = job.reply.send(result);
@@ -237,7 +297,11 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
 
 /// One transaction for the whole batch; each mail in its own savepoint so that
 /// one failure does not take the others down. If the commit fails, all fail.
-fn commit_batch(conn: &mut Connection, batch: &[WriteJob]) -> Vec<Result<Stored>> {
+fn commit_batch(
+    conn: &mut Connection,
+    batch: &[WriteJob],
+    matching: &Matching,
+) -> Vec<Result<Stored>> {
     let mut tx = match conn.transaction() {
         Ok(tx) => tx,
         Err(e) => {
@@ -251,8 +315,26 @@ fn commit_batch(conn: &mut Connection, batch: &[WriteJob]) -> Vec<Result<Stored>
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
         let outcome = (|| {
-            let sp = tx.savepoint()?;
+            let mut sp = tx.savepoint()?;
             let stored = insert_message(&sp, &job.message)?;
+            if let Stored::New(id) = stored {
+                match &job.message.parsed {
+                    Some(parsed) => {
+                        match_new_message(&mut sp, id, parsed, &job.message.envelope, matching)
+                    }
+                    None => candidates::apply(
+                        &sp,
+                        id,
+                        &crate::matcher::Decision {
+                            assignment: crate::matcher::Assignment::Unassigned(Vec::new()),
+                            reason: crate::matcher::Reason::UnknownAuthor,
+                            detail: "the mail could not be parsed".into(),
+                            closed_thread: false,
+                        },
+                        job.message.envelope.received_at_ms,
+                    )?,
+                }
+            }
             sp.commit()?;
             Ok::<_, StoreError>(stored)
         })();
@@ -270,6 +352,26 @@ fn commit_batch(conn: &mut Connection, batch: &[WriteJob]) -> Vec<Result<Stored>
                 .map(|_| Err(StoreError(format!("commit failed: {e}"))))
                 .collect()
         }
+    }
+}
+
+/// Matches a just-inserted mail in a savepoint of its own: if matching fails,
+/// the mail stays stored as `pending` and is matched again at the next start.
+fn match_new_message(
+    conn: &mut rusqlite::Savepoint<'_>,
+    id: i64,
+    parsed: &ParsedMessage,
+    envelope: &Envelope,
+    matching: &Matching,
+) {
+    let outcome = conn.savepoint().map_err(StoreError::from).and_then(|sp| {
+        let decision = candidates::match_message(&sp, id, parsed, envelope, matching)?;
+        sp.commit()?;
+        Ok(decision)
+    });
+    match outcome {
+        Ok(d) => tracing::info!(message = id, reason = %d.reason, detail = %d.detail, "matched"),
+        Err(e) => tracing::error!(message = id, error = %e, "matching failed; left pending"),
     }
 }
 
@@ -298,8 +400,8 @@ fn insert_message(conn: &Connection, m: &IncomingMessage) -> Result<Stored> {
         "INSERT INTO messages (received_at, session_id, envelope_sender, client_addr, helo, size, sha256,
             from_name, from_addr, to_json, cc_json, reply_to_json, subject, date, message_id,
             in_reply_to_json, references_json, auto_submitted, list_id, precedence,
-            automatic, delivery_report, parsed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+            automatic, delivery_report, parsed, original_message_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
         params![
             m.envelope.received_at_ms,
             m.envelope.session_id,
@@ -324,6 +426,7 @@ fn insert_message(conn: &Connection, m: &IncomingMessage) -> Result<Stored> {
             h.automatic || (m.parsed.is_none() && m.envelope.sender.is_empty()),
             h.delivery_report,
             m.parsed.is_some(),
+            h.original_message_id,
         ],
     )?;
     let id = conn.last_insert_rowid();
@@ -402,7 +505,31 @@ pub struct InboxEntry {
     pub size: i64,
     pub automatic: bool,
     pub delivery_report: bool,
+    /// `assigned`, `unassigned`, `none` or `pending`.
+    pub assignment: String,
+    pub candidate: Option<CandidateRef>,
+    /// The match reason (see `docs/matching.md`).
+    pub reason: Option<String>,
     pub attachments: Vec<DocumentSummary>,
+}
+
+/// A candidate named in a listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateRef {
+    pub id: i64,
+    pub name: String,
+}
+
+/// Which mails `inbox` lists.
+#[derive(Debug, Clone, Default)]
+pub struct InboxFilter {
+    pub limit: usize,
+    /// Only ids below this one (to page on).
+    pub before: Option<i64>,
+    /// Only mails waiting for a human (`assignment = unassigned`).
+    pub unassigned: bool,
+    /// Only mails in this candidate's thread.
+    pub candidate: Option<i64>,
 }
 
 /// Everything stored about one message except its raw bytes.
@@ -433,12 +560,54 @@ pub struct MessageDetail {
     pub automatic: bool,
     pub delivery_report: bool,
     pub parsed: bool,
+    pub original_message_id: Option<String>,
+    pub assignment: String,
+    pub candidate: Option<CandidateRef>,
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+    pub closed_thread: bool,
+    /// For unassigned mail: the candidates it could belong to.
+    pub suggestions: Vec<CandidateRef>,
     pub attachments: Vec<DocumentSummary>,
 }
 
-/// Read access for the CLI and the tests.
-pub struct Reader {
+/// The database as the CLI and the tests use it: reads, and the operators'
+/// changes. (The daemon's inbound writes go through [`Writer`].)
+pub struct Store {
     conn: Connection,
+}
+
+fn candidate_ref(
+    id: Option<i64>,
+    first: Option<String>,
+    last: Option<String>,
+) -> Option<CandidateRef> {
+    id.map(|id| CandidateRef {
+        id,
+        name: format!("{} {}", first.unwrap_or_default(), last.unwrap_or_default())
+            .trim()
+            .to_string(),
+    })
+}
+
+/// Attachments of a message, without their bytes.
+fn documents(conn: &Connection, message_id: i64) -> Result<Vec<DocumentSummary>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, part, filename, content_type, size, sha256, category
+         FROM documents WHERE message_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![message_id], |r| {
+        Ok(DocumentSummary {
+            id: r.get(0)?,
+            part: r.get(1)?,
+            filename: r.get(2)?,
+            content_type: r.get(3)?,
+            size: r.get(4)?,
+            sha256: r.get(5)?,
+            category: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -455,72 +624,76 @@ fn from_json<T: serde::de::DeserializeOwned + Default>(text: String) -> T {
     serde_json::from_str(&text).unwrap_or_default()
 }
 
-impl Reader {
-    pub fn open(path: &Path) -> Result<Reader> {
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
         if !path.exists() {
             return Err(StoreError(format!(
                 "no database at {} (has `jobmail serve` run with this config?)",
                 path.display()
             )));
         }
-        Ok(Reader { conn: open(path)? })
+        Ok(Store { conn: open(path)? })
     }
 
-    /// The latest mails, newest first; `before` pages on (ids below it).
-    pub fn inbox(&self, limit: usize, before: Option<i64>) -> Result<Vec<InboxEntry>> {
+    /// The latest mails, newest first, as the filter says.
+    pub fn inbox(&self, filter: &InboxFilter) -> Result<Vec<InboxEntry>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, received_at, envelope_sender, from_name, from_addr, subject, size,
-                    automatic, delivery_report
-             FROM messages WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+            "SELECT m.id, m.received_at, m.envelope_sender, m.from_name, m.from_addr, m.subject, m.size,
+                    m.automatic, m.delivery_report, m.assignment, m.candidate_id, c.first_name,
+                    c.last_name, m.match_reason
+             FROM messages m LEFT JOIN candidates c ON c.id = m.candidate_id
+             WHERE m.id < ?1
+               AND (?3 = 0 OR m.assignment = 'unassigned')
+               AND (?4 IS NULL OR m.candidate_id = ?4)
+             ORDER BY m.id DESC LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![before.unwrap_or(i64::MAX), limit as i64], |r| {
-            Ok(InboxEntry {
-                id: r.get(0)?,
-                received_at: rfc3339(r.get(1)?),
-                envelope_sender: r.get(2)?,
-                from: mailbox(r.get(3)?, r.get(4)?),
-                subject: r.get(5)?,
-                size: r.get(6)?,
-                automatic: r.get(7)?,
-                delivery_report: r.get(8)?,
-                attachments: Vec::new(),
-            })
-        })?;
+        let rows = stmt.query_map(
+            params![
+                filter.before.unwrap_or(i64::MAX),
+                filter.limit as i64,
+                filter.unassigned,
+                filter.candidate
+            ],
+            |r| {
+                Ok(InboxEntry {
+                    id: r.get(0)?,
+                    received_at: rfc3339(r.get(1)?),
+                    envelope_sender: r.get(2)?,
+                    from: mailbox(r.get(3)?, r.get(4)?),
+                    subject: r.get(5)?,
+                    size: r.get(6)?,
+                    automatic: r.get(7)?,
+                    delivery_report: r.get(8)?,
+                    assignment: r.get(9)?,
+                    candidate: candidate_ref(r.get(10)?, r.get(11)?, r.get(12)?),
+                    reason: r.get(13)?,
+                    attachments: Vec::new(),
+                })
+            },
+        )?;
         let mut entries = rows.collect::<std::result::Result<Vec<_>, _>>()?;
         for e in &mut entries {
-            e.attachments = self.documents(e.id)?;
+            e.attachments = documents(&self.conn, e.id)?;
         }
         Ok(entries)
     }
 
     pub fn documents(&self, message_id: i64) -> Result<Vec<DocumentSummary>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, part, filename, content_type, size, sha256, category
-             FROM documents WHERE message_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map(params![message_id], |r| {
-            Ok(DocumentSummary {
-                id: r.get(0)?,
-                part: r.get(1)?,
-                filename: r.get(2)?,
-                content_type: r.get(3)?,
-                size: r.get(4)?,
-                sha256: r.get(5)?,
-                category: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        documents(&self.conn, message_id)
     }
 
     pub fn message(&self, id: i64) -> Result<Option<MessageDetail>> {
         let detail = self
             .conn
             .query_row(
-                "SELECT id, direction, received_at, session_id, envelope_sender, client_addr, helo,
-                        size, sha256, from_name, from_addr, to_json, cc_json, reply_to_json, subject,
-                        date, message_id, in_reply_to_json, references_json, auto_submitted, list_id,
-                        precedence, automatic, delivery_report, parsed
-                 FROM messages WHERE id = ?1",
+                "SELECT m.id, m.direction, m.received_at, m.session_id, m.envelope_sender, m.client_addr,
+                        m.helo, m.size, m.sha256, m.from_name, m.from_addr, m.to_json, m.cc_json,
+                        m.reply_to_json, m.subject, m.date, m.message_id, m.in_reply_to_json,
+                        m.references_json, m.auto_submitted, m.list_id, m.precedence,
+                        m.automatic, m.delivery_report, m.parsed, m.original_message_id,
+                        m.assignment, m.candidate_id, c.first_name, c.last_name, m.match_reason,
+                        m.match_detail, m.closed_thread
+                 FROM messages m LEFT JOIN candidates c ON c.id = m.candidate_id WHERE m.id = ?1",
                 params![id],
                 |r| {
                     Ok(MessageDetail {
@@ -549,6 +722,13 @@ impl Reader {
                         automatic: r.get(22)?,
                         delivery_report: r.get(23)?,
                         parsed: r.get(24)?,
+                        original_message_id: r.get(25)?,
+                        assignment: r.get(26)?,
+                        candidate: candidate_ref(r.get(27)?, r.get(28)?, r.get(29)?),
+                        reason: r.get(30)?,
+                        detail: r.get(31)?,
+                        closed_thread: r.get(32)?,
+                        suggestions: Vec::new(),
                         attachments: Vec::new(),
                     })
                 },
@@ -563,8 +743,117 @@ impl Reader {
         detail.envelope_recipients = stmt
             .query_map(params![id], |r| r.get(0))?
             .collect::<std::result::Result<Vec<String>, _>>()?;
-        detail.attachments = self.documents(id)?;
+        detail.attachments = documents(&self.conn, id)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.id, c.first_name, c.last_name FROM message_suggestions s
+             JOIN candidates c ON c.id = s.candidate_id WHERE s.message_id = ?1 ORDER BY c.id",
+        )?;
+        detail.suggestions = stmt
+            .query_map(params![id], |r| {
+                Ok(candidate_ref(r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .filter_map(|r| r.transpose())
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(Some(detail))
+    }
+
+    /// A stored inbound mail as it came: envelope and the bytes the client sent.
+    pub fn envelope_and_content(&self, id: i64) -> Result<Option<(Envelope, Vec<u8>)>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT m.envelope_sender, m.client_addr, m.helo, m.session_id, m.received_at,
+                        r.trace_len, r.raw
+                 FROM messages m JOIN message_raw r ON r.message_id = m.id WHERE m.id = ?1",
+                params![id],
+                |r| {
+                    Ok((
+                        Envelope {
+                            sender: r.get(0)?,
+                            recipients: Vec::new(),
+                            client_addr: r.get(1)?,
+                            helo: r.get(2)?,
+                            session_id: r.get(3)?,
+                            received_at_ms: r.get(4)?,
+                        },
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, Vec<u8>>(6)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((mut envelope, trace_len, mut raw)) = row else {
+            return Ok(None);
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT address FROM message_recipients WHERE message_id = ?1 ORDER BY address",
+        )?;
+        envelope.recipients = stmt
+            .query_map(params![id], |r| r.get(0))?
+            .collect::<std::result::Result<Vec<String>, _>>()?;
+        raw.drain(..(trace_len.max(0) as usize).min(raw.len()));
+        Ok(Some((envelope, raw)))
+    }
+
+    /// Inbound mails not matched yet, oldest first.
+    pub fn pending(&self, limit: usize) -> Result<Vec<i64>> {
+        candidates::pending(&self.conn, limit)
+    }
+
+    /// Matches a stored mail and records the decision, in one transaction.
+    pub fn record_match(
+        &mut self,
+        id: i64,
+        parsed: &ParsedMessage,
+        envelope: &Envelope,
+        matching: &Matching,
+    ) -> Result<crate::matcher::Decision> {
+        let tx = self.conn.transaction()?;
+        let decision = candidates::match_message(&tx, id, parsed, envelope, matching)?;
+        tx.commit()?;
+        Ok(decision)
+    }
+
+    /// Candidates, newest first; `search` matches names and addresses.
+    pub fn candidates(
+        &self,
+        search: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<candidates::CandidateSummary>> {
+        candidates::list(&self.conn, search, limit)
+    }
+
+    /// One candidate with addresses, applications and thread (merged ids lead to the survivor).
+    pub fn candidate(&self, id: i64) -> Result<Option<candidates::CandidateDetail>> {
+        candidates::show(&self.conn, id)
+    }
+
+    /// Files a message under a candidate by hand; `author` becomes one of the candidate's addresses.
+    pub fn assign(&mut self, message: i64, candidate: i64, author: Option<&str>) -> Result<()> {
+        candidates::assign(&mut self.conn, message, candidate, author)
+    }
+
+    /// Merges candidate `from` into `into`.
+    pub fn merge(&mut self, into: i64, from: i64) -> Result<()> {
+        candidates::merge(&mut self.conn, into, from)
+    }
+
+    /// Records an application from the online form; returns (candidate, application, created).
+    pub fn add_form_application(
+        &mut self,
+        f: &candidates::FormApplication,
+    ) -> Result<(i64, i64, bool)> {
+        candidates::add_form_application(&mut self.conn, f)
+    }
+
+    /// Sets the status of an application, or of all of a candidate's.
+    pub fn set_status(
+        &self,
+        candidate: Option<i64>,
+        application: Option<i64>,
+        status: &str,
+    ) -> Result<usize> {
+        candidates::set_status(&self.conn, candidate, application, status)
     }
 
     /// The stored bytes: our trace headers followed by the mail as sent.

@@ -1,0 +1,650 @@
+//! Matching: which candidate an incoming mail belongs to, and why.
+//!
+//! Pure: a parsed message, the company [`Directory`], the token key and a
+//! read-only [`Lookups`] go in; a [`Decision`] with its [`Reason`] comes out.
+//! The store applies the decision in the transaction that stores the mail.
+//! Evidence is weighed in the order of `docs/matching.md`: reply token,
+//! thread (In-Reply-To, References), subject tag, the author's address, and
+//! only then a new application. Doubt never guesses: it goes to the
+//! unassigned inbox with suggestions. No I/O here.
+
+pub mod forward;
+pub mod token;
+
+use serde::Serialize;
+
+use crate::directory::Directory;
+use crate::model::{Mailbox, ParsedHeaders};
+use forward::Forwarded;
+use token::TokenKey;
+
+/// What matching needs besides the mail: the company and the token key.
+#[derive(Debug, Clone)]
+pub struct Matching {
+    pub directory: Directory,
+    pub key: TokenKey,
+}
+
+/// What the matcher may ask the store. Read-only.
+pub trait Lookups {
+    /// Candidates (current ids) owning this address; compared case-insensitively.
+    fn candidates_with_address(&self, address: &str) -> Vec<i64>;
+    /// Candidates of stored messages whose Message-ID, or original
+    /// (Outlook) Message-ID, is `message_id`.
+    fn candidates_of_message_id(&self, message_id: &str) -> Vec<i64>;
+    /// The current id of a candidate (following merges), if it exists.
+    fn resolve_candidate(&self, id: i64) -> Option<i64>;
+    /// The candidate has applications and all of them are closed.
+    fn thread_closed(&self, id: i64) -> bool;
+}
+
+/// What is known of one incoming mail.
+#[derive(Debug, Clone, Copy)]
+pub struct MatchInput<'a> {
+    pub headers: &'a ParsedHeaders,
+    /// The displayed text, for inline forwarded blocks.
+    pub text: &'a str,
+    pub attached_authors: &'a [Mailbox],
+    /// Envelope recipients.
+    pub recipients: &'a [String],
+}
+
+/// Why a mail was filed where it was. Stored as its kebab-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    ReplyToken,
+    InReplyTo,
+    References,
+    SubjectTag,
+    Sender,
+    OriginalSender,
+    ForwardedAuthor,
+    NewApplication,
+    Conflict,
+    AmbiguousSender,
+    ForwardAuthorUnknown,
+    Colleague,
+    UnknownAuthor,
+    Automatic,
+    /// Assigned by an operator (`jobmail message assign`).
+    Manual,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 15] = [
+        Reason::ReplyToken,
+        Reason::InReplyTo,
+        Reason::References,
+        Reason::SubjectTag,
+        Reason::Sender,
+        Reason::OriginalSender,
+        Reason::ForwardedAuthor,
+        Reason::NewApplication,
+        Reason::Conflict,
+        Reason::AmbiguousSender,
+        Reason::ForwardAuthorUnknown,
+        Reason::Colleague,
+        Reason::UnknownAuthor,
+        Reason::Automatic,
+        Reason::Manual,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::ReplyToken => "reply-token",
+            Reason::InReplyTo => "in-reply-to",
+            Reason::References => "references",
+            Reason::SubjectTag => "subject-tag",
+            Reason::Sender => "sender",
+            Reason::OriginalSender => "original-sender",
+            Reason::ForwardedAuthor => "forwarded-author",
+            Reason::NewApplication => "new-application",
+            Reason::Conflict => "conflict",
+            Reason::AmbiguousSender => "ambiguous-sender",
+            Reason::ForwardAuthorUnknown => "forward-author-unknown",
+            Reason::Colleague => "colleague",
+            Reason::UnknownAuthor => "unknown-author",
+            Reason::Automatic => "automatic",
+            Reason::Manual => "manual",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A person to create from a mail's author.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewCandidate {
+    pub first_name: String,
+    pub last_name: String,
+    /// Lowercased in the domain.
+    pub email: String,
+    pub language: Option<String>,
+}
+
+/// An application to create with a new candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewApplication {
+    pub subsidiary: String,
+    /// `None`: a general application to the subsidiary.
+    pub position: Option<String>,
+}
+
+/// Where the mail goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignment {
+    Candidate(i64),
+    /// Create this candidate (and the application) and file the mail there.
+    New(NewCandidate, NewApplication),
+    /// For a human to decide; the candidates it could belong to.
+    Unassigned(Vec<i64>),
+    /// Automatic mail without evidence: kept, filed nowhere.
+    Nowhere,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub assignment: Assignment,
+    pub reason: Reason,
+    /// In plain words, for `candidate show` and `message show`.
+    pub detail: String,
+    /// The candidate's applications are all closed (only with `Candidate`).
+    pub closed_thread: bool,
+}
+
+/// Who wrote the mail, as far as its shape tells.
+enum Author {
+    Person(Mailbox, Reason),
+    /// A colleague forwarded a mail whose author cannot be found.
+    ForwardUnknown(Mailbox),
+    /// A colleague's own mail.
+    Colleague(Mailbox),
+    Missing,
+}
+
+fn author(input: &MatchInput, dir: &Directory) -> Author {
+    let h = input.headers;
+    let Some(from) = &h.from else {
+        return Author::Missing;
+    };
+    let from_colleague = dir.is_colleague(&from.address);
+    // A list or group rewrote From ("'Erika' via Jobs <jobs-group@…>").
+    if let Some(original) = &h.x_original_from
+        && !original.address.eq_ignore_ascii_case(&from.address)
+        && !dir.is_colleague(&original.address)
+    {
+        return Author::Person(original.clone(), Reason::OriginalSender);
+    }
+    let via = from
+        .name
+        .as_deref()
+        .is_some_and(|n| n.to_lowercase().contains(" via "));
+    if via
+        && let Some(reply_to) = h.reply_to.iter().find(|r| {
+            !r.address.eq_ignore_ascii_case(&from.address) && !dir.is_colleague(&r.address)
+        })
+    {
+        return Author::Person(reply_to.clone(), Reason::OriginalSender);
+    }
+    if !from_colleague {
+        return Author::Person(from.clone(), Reason::Sender);
+    }
+    // A colleague: a forward, or their own mail.
+    if let Some(original) = input
+        .attached_authors
+        .iter()
+        .find(|a| !dir.is_colleague(&a.address))
+    {
+        return Author::Person(original.clone(), Reason::ForwardedAuthor);
+    }
+    match forward::inline_forward(input.text) {
+        Some(Forwarded::Author(original)) if !dir.is_colleague(&original.address) => {
+            Author::Person(original, Reason::ForwardedAuthor)
+        }
+        Some(Forwarded::Author(_)) => Author::Colleague(from.clone()),
+        Some(Forwarded::AuthorUnknown) => Author::ForwardUnknown(from.clone()),
+        None if h
+            .subject
+            .as_deref()
+            .is_some_and(forward::is_forward_subject) =>
+        {
+            Author::ForwardUnknown(from.clone())
+        }
+        None => Author::Colleague(from.clone()),
+    }
+}
+
+/// The person who wrote the mail, as `decide` sees it (the original author of
+/// a forward or list rewrite); `None` for a colleague's own mail or no From.
+pub fn author_of(input: &MatchInput, dir: &Directory) -> Option<Mailbox> {
+    match author(input, dir) {
+        Author::Person(m, _) => Some(m),
+        _ => None,
+    }
+}
+
+/// Every address a mail was sent to: envelope first, then To and Cc.
+fn addressed_to<'a>(input: &'a MatchInput) -> impl Iterator<Item = &'a str> {
+    input
+        .recipients
+        .iter()
+        .map(String::as_str)
+        .chain(input.headers.to.iter().map(|m| m.address.as_str()))
+        .chain(input.headers.cc.iter().map(|m| m.address.as_str()))
+}
+
+fn push_unique(list: &mut Vec<i64>, id: i64) {
+    if !list.contains(&id) {
+        list.push(id);
+    }
+}
+
+fn sorted(mut ids: Vec<i64>) -> Vec<i64> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Candidates of the threads the given Message-IDs belong to, with the first id that led there.
+fn thread_candidates(ids: &[String], lookups: &dyn Lookups) -> (Vec<i64>, Option<String>) {
+    let mut found = Vec::new();
+    let mut first = None;
+    for id in ids {
+        for c in lookups.candidates_of_message_id(id) {
+            if let Some(c) = lookups.resolve_candidate(c) {
+                if first.is_none() {
+                    first = Some(id.clone());
+                }
+                push_unique(&mut found, c);
+            }
+        }
+    }
+    (found, first)
+}
+
+/// Decides where an incoming mail goes. See the module comment and `docs/matching.md`.
+pub fn decide(
+    input: &MatchInput,
+    dir: &Directory,
+    key: &TokenKey,
+    lookups: &dyn Lookups,
+) -> Decision {
+    let h = input.headers;
+    let assigned = |id: i64, reason: Reason, detail: String| Decision {
+        assignment: Assignment::Candidate(id),
+        reason,
+        detail,
+        closed_thread: lookups.thread_closed(id),
+    };
+    let unassigned = |ids: Vec<i64>, reason: Reason, detail: String| Decision {
+        assignment: Assignment::Unassigned(sorted(ids)),
+        reason,
+        detail,
+        closed_thread: false,
+    };
+
+    // 1. Reply tokens in any recipient.
+    let mut tokens = Vec::new();
+    for address in addressed_to(input) {
+        if let Some((tag, _)) = dir.plus_tag(address)
+            && let Some(id) = key.check_reply_token(tag)
+            && let Some(id) = lookups.resolve_candidate(id)
+        {
+            push_unique(&mut tokens, id);
+        }
+    }
+    // 2. The thread: In-Reply-To first, References only without it.
+    let (by_reply, reply_id) = thread_candidates(&h.in_reply_to, lookups);
+    let (by_refs, refs_id) = thread_candidates(&h.references, lookups);
+    let (thread, thread_reason, thread_id) = if !by_reply.is_empty() {
+        (by_reply, Reason::InReplyTo, reply_id)
+    } else {
+        (by_refs, Reason::References, refs_id)
+    };
+    let thread_id = thread_id.unwrap_or_default();
+
+    if !tokens.is_empty() {
+        let mut all = tokens.clone();
+        for &c in &thread {
+            push_unique(&mut all, c);
+        }
+        return if all.len() == 1 {
+            assigned(
+                all[0],
+                Reason::ReplyToken,
+                format!("signed reply token of candidate {}", all[0]),
+            )
+        } else {
+            unassigned(
+                all,
+                Reason::Conflict,
+                format!(
+                    "reply token names candidate(s) {tokens:?}, the thread ({thread_id}) candidate(s) {thread:?}"
+                ),
+            )
+        };
+    }
+    if thread.len() > 1 {
+        return unassigned(
+            thread.clone(),
+            Reason::Conflict,
+            format!("the referenced mails belong to candidates {thread:?}"),
+        );
+    }
+    if let [c] = thread[..] {
+        let header = if thread_reason == Reason::InReplyTo {
+            "In-Reply-To"
+        } else {
+            "References"
+        };
+        return assigned(
+            c,
+            thread_reason,
+            format!("{header} <{thread_id}> is in the thread of candidate {c}"),
+        );
+    }
+
+    // 3. Subject tags, checked against a known sender.
+    let author = author(input, dir);
+    let sender_candidates: Vec<i64> = match &author {
+        Author::Person(m, _) => {
+            let mut ids = Vec::new();
+            for c in lookups.candidates_with_address(&m.address) {
+                if let Some(c) = lookups.resolve_candidate(c) {
+                    push_unique(&mut ids, c);
+                }
+            }
+            ids
+        }
+        _ => Vec::new(),
+    };
+    let tags: Vec<i64> = h
+        .subject
+        .as_deref()
+        .map(|s| key.find_subject_tags(s))
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|id| lookups.resolve_candidate(id))
+        .collect();
+    if !tags.is_empty() {
+        let sender_disagrees =
+            !sender_candidates.is_empty() && !tags.iter().all(|t| sender_candidates.contains(t));
+        if tags.len() > 1 || sender_disagrees {
+            let mut all = tags.clone();
+            for &c in &sender_candidates {
+                push_unique(&mut all, c);
+            }
+            return unassigned(
+                all,
+                Reason::Conflict,
+                format!(
+                    "subject tag names candidate(s) {tags:?}, the sender is candidate(s) {sender_candidates:?}"
+                ),
+            );
+        }
+        return assigned(
+            tags[0],
+            Reason::SubjectTag,
+            format!("subject tag {}", key.subject_tag(tags[0])),
+        );
+    }
+
+    // 4. The author's address; 5. a new application.
+    let automatic = h.automatic;
+    match author {
+        Author::Person(mailbox, reason) => match sender_candidates[..] {
+            [c] => {
+                let how = match reason {
+                    Reason::OriginalSender => "original author (list rewrite)",
+                    Reason::ForwardedAuthor => "author of the forwarded mail",
+                    _ => "sender",
+                };
+                assigned(
+                    c,
+                    reason,
+                    format!("{how} {} is candidate {c}", mailbox.address),
+                )
+            }
+            [] if automatic => nowhere(format!(
+                "automatic mail from {}: no candidate created",
+                mailbox.address
+            )),
+            [] => {
+                let candidate = new_candidate(&mailbox, h.content_language.clone());
+                let application = application_for(input, dir);
+                let detail = match reason {
+                    Reason::ForwardedAuthor => format!(
+                        "new e-mail application of {}, forwarded by {}",
+                        mailbox.address,
+                        h.from.as_ref().map(|f| f.address.as_str()).unwrap_or("")
+                    ),
+                    Reason::OriginalSender => format!(
+                        "new e-mail application of {} (list rewrite)",
+                        mailbox.address
+                    ),
+                    _ => format!("new e-mail application of {}", mailbox.address),
+                };
+                Decision {
+                    assignment: Assignment::New(candidate, application),
+                    reason: Reason::NewApplication,
+                    detail,
+                    closed_thread: false,
+                }
+            }
+            _ => unassigned(
+                sender_candidates.clone(),
+                Reason::AmbiguousSender,
+                format!(
+                    "{} belongs to candidates {sender_candidates:?}",
+                    mailbox.address
+                ),
+            ),
+        },
+        _ if automatic => nowhere("automatic mail without evidence".to_string()),
+        Author::ForwardUnknown(by) => unassigned(
+            Vec::new(),
+            Reason::ForwardAuthorUnknown,
+            format!(
+                "forwarded by {}; the original author cannot be found",
+                by.address
+            ),
+        ),
+        Author::Colleague(by) => unassigned(
+            Vec::new(),
+            Reason::Colleague,
+            format!("written by colleague {}", by.address),
+        ),
+        Author::Missing => unassigned(
+            Vec::new(),
+            Reason::UnknownAuthor,
+            "no From header".to_string(),
+        ),
+    }
+}
+
+fn nowhere(detail: String) -> Decision {
+    Decision {
+        assignment: Assignment::Nowhere,
+        reason: Reason::Automatic,
+        detail,
+        closed_thread: false,
+    }
+}
+
+/// The person behind an author address.
+pub fn new_candidate(mailbox: &Mailbox, language: Option<String>) -> NewCandidate {
+    let (first_name, last_name) =
+        split_name(mailbox.name.as_deref().unwrap_or(""), &mailbox.address);
+    NewCandidate {
+        first_name,
+        last_name,
+        email: normalise_address(&mailbox.address),
+        language,
+    }
+}
+
+/// `Local@Domain.Example` → `Local@domain.example`.
+pub fn normalise_address(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => format!("{local}@{}", domain.to_lowercase()),
+        None => address.to_string(),
+    }
+}
+
+/// First and last name from a display name: `Last, First`; `First Middle
+/// Last`; `DUPONT Marie` (family name in capitals first, as the French
+/// write it); a single word is the first name. A name that is only the
+/// address is no name.
+pub fn split_name(name: &str, address: &str) -> (String, String) {
+    let cleaned: String = name
+        .trim()
+        .trim_matches(|c: char| matches!(c, '"' | '\'' | '„' | '“' | '”' | '«' | '»'))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if cleaned.is_empty() || cleaned.eq_ignore_ascii_case(address) || cleaned.contains('@') {
+        return (String::new(), String::new());
+    }
+    if let Some((last, first)) = cleaned.split_once(',') {
+        return (first.trim().to_string(), last.trim().to_string());
+    }
+    let words: Vec<&str> = cleaned.split(' ').collect();
+    // Family name in capitals first: every leading word in capitals.
+    let shouting = |w: &&&str| {
+        w.chars().filter(|c| c.is_alphabetic()).count() >= 2 && !w.chars().any(char::is_lowercase)
+    };
+    let caps = words.iter().take_while(shouting).count();
+    if caps > 0 && caps < words.len() {
+        let last: Vec<String> = words[..caps].iter().map(|w| title_case(w)).collect();
+        return (words[caps..].join(" "), last.join(" "));
+    }
+    match words.as_slice() {
+        [one] => (one.to_string(), String::new()),
+        [init @ .., last] => (init.join(" "), last.to_string()),
+        [] => (String::new(), String::new()),
+    }
+}
+
+fn title_case(word: &str) -> String {
+    let lower = word.to_lowercase();
+    let mut out = String::with_capacity(lower.len());
+    let mut start = true;
+    for c in lower.chars() {
+        if start {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        start = c == '-' || c == '\'';
+    }
+    out
+}
+
+/// The application a new candidate's mail is for: the position of the
+/// recipient alias, else one named in the subject, else a general
+/// application of the recipient's subsidiary.
+pub fn application_for(input: &MatchInput, dir: &Directory) -> NewApplication {
+    let targets: Vec<_> = addressed_to(input).filter_map(|a| dir.lookup(a)).collect();
+    if let Some(t) = targets.iter().find(|t| t.position.is_some()) {
+        return NewApplication {
+            subsidiary: t.subsidiary.clone(),
+            position: t.position.clone(),
+        };
+    }
+    let subsidiary = targets
+        .first()
+        .map(|t| t.subsidiary.clone())
+        .or_else(|| dir.first_subsidiary().map(str::to_string))
+        .unwrap_or_default();
+    let subject = input
+        .headers
+        .subject
+        .as_deref()
+        .unwrap_or("")
+        .to_lowercase();
+    let position = dir
+        .positions_of(&subsidiary)
+        .find(|p| {
+            let title = p.title.to_lowercase();
+            let short = title
+                .split(" (")
+                .next()
+                .unwrap_or(&title)
+                .trim()
+                .to_string();
+            contains_word(&subject, &p.id.to_lowercase())
+                || contains_word(&subject, &title)
+                || (short.len() >= 8 && contains_word(&subject, &short))
+        })
+        .map(|p| p.id.clone());
+    NewApplication {
+        subsidiary,
+        position,
+    }
+}
+
+/// `needle` occurs in `haystack` with no letter or digit right before or after it.
+fn contains_word(haystack: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return false;
+    }
+    haystack.match_indices(needle).any(|(i, _)| {
+        let before = haystack[..i].chars().next_back();
+        let after = haystack[i + needle.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_split_as_people_write_them() {
+        for (name, first, last) in [
+            ("Erika Mustermann", "Erika", "Mustermann"),
+            ("Mustermann, Erika", "Erika", "Mustermann"),
+            ("\"Weiß, Jörg\"", "Jörg", "Weiß"),
+            ("Anna Maria Schmidt", "Anna Maria", "Schmidt"),
+            ("DUPONT Marie", "Marie", "Dupont"),
+            ("LE GALL-MARTIN Anne", "Anne", "Le Gall-Martin"),
+            ("J. R. Ewing", "J. R.", "Ewing"),
+            ("Cher", "Cher", ""),
+            ("erika@example.org", "", ""),
+            ("", "", ""),
+            ("  „Jonas   Becker“ ", "Jonas", "Becker"),
+        ] {
+            assert_eq!(
+                split_name(name, "erika@example.org"),
+                (first.to_string(), last.to_string()),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn words_not_fragments() {
+        assert!(contains_word(
+            "bewerbung als account executive",
+            "account executive"
+        ));
+        assert!(!contains_word("wholesales team", "sales"));
+        assert!(contains_word("ref backend-rust.", "backend-rust"));
+    }
+
+    #[test]
+    fn reasons_round_trip() {
+        for r in Reason::ALL {
+            assert_eq!(Reason::parse(r.as_str()), Some(r));
+        }
+    }
+}

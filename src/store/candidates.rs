@@ -1,0 +1,620 @@
+//! Candidates, their addresses and applications, and the matching of
+//! stored mail to them: the matcher's lookups over SQLite, applying its
+//! decision, and the operator's corrections (assign, merge, status).
+//!
+//! SQL only; the decisions themselves come from `crate::matcher`.
+
+use std::cell::RefCell;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Result, StoreError, rfc3339};
+use crate::matcher::{
+    self, Assignment, Decision, Lookups, MatchInput, NewApplication, NewCandidate, Reason,
+};
+use crate::model::{Envelope, Mailbox, ParsedMessage};
+
+/// Application statuses; the last two close an application.
+pub const STATUSES: [&str; 7] = [
+    "new",
+    "in-review",
+    "interview",
+    "offer",
+    "hired",
+    "rejected",
+    "withdrawn",
+];
+pub const CLOSED_STATUSES: [&str; 2] = ["rejected", "withdrawn"];
+pub const GENDERS: [&str; 4] = ["female", "male", "diverse", "unknown"];
+
+/// The matcher's questions, answered from SQLite. A failed query answers
+/// "nothing" and is kept, so the caller can refuse the decision.
+pub struct StoreLookups<'c> {
+    conn: &'c Connection,
+    error: RefCell<Option<rusqlite::Error>>,
+}
+
+impl<'c> StoreLookups<'c> {
+    pub fn new(conn: &'c Connection) -> Self {
+        StoreLookups {
+            conn,
+            error: RefCell::new(None),
+        }
+    }
+
+    fn keep<T: Default>(&self, r: rusqlite::Result<T>) -> T {
+        r.unwrap_or_else(|e| {
+            self.error.borrow_mut().get_or_insert(e);
+            T::default()
+        })
+    }
+
+    pub fn finish(self) -> Result<()> {
+        match self.error.into_inner() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+fn ids(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(p, |r| r.get(0))?;
+    rows.collect()
+}
+
+impl Lookups for StoreLookups<'_> {
+    fn candidates_with_address(&self, address: &str) -> Vec<i64> {
+        self.keep(ids(
+            self.conn,
+            "SELECT candidate_id FROM candidate_addresses WHERE address_key = ?1 ORDER BY candidate_id",
+            params![address.to_lowercase()],
+        ))
+    }
+
+    fn candidates_of_message_id(&self, message_id: &str) -> Vec<i64> {
+        self.keep(ids(
+            self.conn,
+            "SELECT DISTINCT candidate_id FROM messages
+             WHERE (message_id = ?1 OR original_message_id = ?1) AND candidate_id IS NOT NULL",
+            params![message_id],
+        ))
+    }
+
+    fn resolve_candidate(&self, id: i64) -> Option<i64> {
+        self.keep(resolve(self.conn, id))
+    }
+
+    fn thread_closed(&self, id: i64) -> bool {
+        self.keep(thread_closed(self.conn, id))
+    }
+}
+
+/// Follows merges to the surviving record.
+fn resolve(conn: &Connection, mut id: i64) -> rusqlite::Result<Option<i64>> {
+    for _ in 0..16 {
+        let merged: Option<Option<i64>> = conn
+            .query_row(
+                "SELECT merged_into FROM candidates WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match merged {
+            None => return Ok(None),
+            Some(None) => return Ok(Some(id)),
+            Some(Some(next)) => id = next,
+        }
+    }
+    Ok(None)
+}
+
+fn thread_closed(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+    let (all, open): (i64, i64) = conn.query_row(
+        "SELECT count(*), coalesce(sum(status NOT IN ('rejected', 'withdrawn')), 0)
+         FROM applications WHERE candidate_id = ?1",
+        params![id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(all > 0 && open == 0)
+}
+
+/// Matches a stored inbound message and records the decision.
+pub fn match_message(
+    conn: &Connection,
+    message_id: i64,
+    parsed: &ParsedMessage,
+    envelope: &Envelope,
+    matching: &matcher::Matching,
+) -> Result<Decision> {
+    let input = MatchInput {
+        headers: &parsed.headers,
+        text: &parsed.text,
+        attached_authors: &parsed.attached_authors,
+        recipients: &envelope.recipients,
+    };
+    let lookups = StoreLookups::new(conn);
+    let decision = matcher::decide(&input, &matching.directory, &matching.key, &lookups);
+    lookups.finish()?;
+    apply(conn, message_id, &decision, envelope.received_at_ms)?;
+    Ok(decision)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Creates a candidate with one address.
+fn insert_candidate(conn: &Connection, c: &NewCandidate, at_ms: i64) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO candidates (first_name, last_name, language, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![c.first_name, c.last_name, c.language, at_ms],
+    )?;
+    let id = conn.last_insert_rowid();
+    add_address(conn, id, &c.email, at_ms)?;
+    Ok(id)
+}
+
+/// Records that an address belongs to a candidate (no-op if known).
+pub fn add_address(conn: &Connection, candidate: i64, address: &str, at_ms: i64) -> Result<()> {
+    let address = matcher::normalise_address(address);
+    conn.execute(
+        "INSERT OR IGNORE INTO candidate_addresses (candidate_id, address, address_key, added_at)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![candidate, address, address.to_lowercase(), at_ms],
+    )?;
+    Ok(())
+}
+
+fn insert_application(
+    conn: &Connection,
+    candidate: i64,
+    app: &NewApplication,
+    source: &str,
+    at_ms: i64,
+    message: Option<i64>,
+) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO applications (candidate_id, subsidiary, position, source, received_at, message_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![candidate, app.subsidiary, app.position, source, at_ms, message],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn set_match(
+    conn: &Connection,
+    message: i64,
+    candidate: Option<i64>,
+    assignment: &str,
+    reason: Reason,
+    detail: &str,
+    closed_thread: bool,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE messages SET candidate_id = ?2, assignment = ?3, match_reason = ?4, match_detail = ?5,
+                closed_thread = ?6
+         WHERE id = ?1",
+        params![message, candidate, assignment, reason.as_str(), detail, closed_thread],
+    )?;
+    conn.execute(
+        "DELETE FROM message_suggestions WHERE message_id = ?1",
+        params![message],
+    )?;
+    Ok(())
+}
+
+/// Records a matcher decision on a message.
+pub fn apply(conn: &Connection, message: i64, d: &Decision, received_at_ms: i64) -> Result<()> {
+    match &d.assignment {
+        Assignment::Candidate(c) => set_match(
+            conn,
+            message,
+            Some(*c),
+            "assigned",
+            d.reason,
+            &d.detail,
+            d.closed_thread,
+        ),
+        Assignment::New(candidate, application) => {
+            let id = insert_candidate(conn, candidate, received_at_ms)?;
+            insert_application(
+                conn,
+                id,
+                application,
+                "email",
+                received_at_ms,
+                Some(message),
+            )?;
+            set_match(
+                conn,
+                message,
+                Some(id),
+                "assigned",
+                d.reason,
+                &d.detail,
+                false,
+            )
+        }
+        Assignment::Unassigned(suggestions) => {
+            set_match(
+                conn,
+                message,
+                None,
+                "unassigned",
+                d.reason,
+                &d.detail,
+                false,
+            )?;
+            for s in suggestions {
+                conn.execute(
+                    "INSERT OR IGNORE INTO message_suggestions (message_id, candidate_id) VALUES (?1, ?2)",
+                    params![message, s],
+                )?;
+            }
+            Ok(())
+        }
+        Assignment::Nowhere => set_match(conn, message, None, "none", d.reason, &d.detail, false),
+    }
+}
+
+// ------------------------------------------------------------ operators
+
+/// A candidate as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateSummary {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub gender: String,
+    pub language: Option<String>,
+    pub addresses: Vec<String>,
+    pub applications: i64,
+    pub messages: i64,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplicationRow {
+    pub id: i64,
+    pub subsidiary: String,
+    pub position: Option<String>,
+    pub source: String,
+    pub status: String,
+    pub received_at: String,
+    pub message_id: Option<i64>,
+}
+
+/// One mail in a candidate's thread.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadEntry {
+    pub id: i64,
+    pub direction: String,
+    pub received_at: String,
+    pub from: Option<Mailbox>,
+    pub subject: Option<String>,
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+    pub closed_thread: bool,
+    pub attachments: Vec<super::DocumentSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateDetail {
+    #[serde(flatten)]
+    pub summary: CandidateSummary,
+    pub applications: Vec<ApplicationRow>,
+    pub thread: Vec<ThreadEntry>,
+}
+
+fn summary(conn: &Connection, id: i64) -> Result<Option<CandidateSummary>> {
+    let row = conn
+        .query_row(
+            "SELECT id, first_name, last_name, gender, language, created_at,
+                    (SELECT count(*) FROM applications a WHERE a.candidate_id = c.id),
+                    (SELECT count(*) FROM messages m WHERE m.candidate_id = c.id)
+             FROM candidates c WHERE id = ?1 AND merged_into IS NULL",
+            params![id],
+            |r| {
+                Ok(CandidateSummary {
+                    id: r.get(0)?,
+                    first_name: r.get(1)?,
+                    last_name: r.get(2)?,
+                    gender: r.get(3)?,
+                    language: r.get(4)?,
+                    created_at: rfc3339(r.get(5)?),
+                    applications: r.get(6)?,
+                    messages: r.get(7)?,
+                    addresses: Vec::new(),
+                })
+            },
+        )
+        .optional()?;
+    let Some(mut s) = row else { return Ok(None) };
+    let mut stmt = conn.prepare_cached(
+        "SELECT address FROM candidate_addresses WHERE candidate_id = ?1 ORDER BY added_at, address",
+    )?;
+    s.addresses = stmt
+        .query_map(params![id], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(Some(s))
+}
+
+/// Candidates, newest first; `search` matches names and addresses.
+pub fn list(
+    conn: &Connection,
+    search: Option<&str>,
+    limit: usize,
+) -> Result<Vec<CandidateSummary>> {
+    let pattern = format!("%{}%", search.unwrap_or("").to_lowercase());
+    let found = ids(
+        conn,
+        "SELECT c.id FROM candidates c
+         WHERE c.merged_into IS NULL AND (
+             lower(c.first_name || ' ' || c.last_name) LIKE ?1
+             OR EXISTS (SELECT 1 FROM candidate_addresses a WHERE a.candidate_id = c.id AND a.address_key LIKE ?1))
+         ORDER BY c.id DESC LIMIT ?2",
+        params![pattern, limit as i64],
+    )?;
+    let mut out = Vec::with_capacity(found.len());
+    for id in found {
+        if let Some(s) = summary(conn, id)? {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+pub fn show(conn: &Connection, id: i64) -> Result<Option<CandidateDetail>> {
+    let Some(id) = resolve(conn, id)? else {
+        return Ok(None);
+    };
+    let Some(summary) = summary(conn, id)? else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, subsidiary, position, source, status, received_at, message_id
+         FROM applications WHERE candidate_id = ?1 ORDER BY received_at, id",
+    )?;
+    let applications = stmt
+        .query_map(params![id], |r| {
+            Ok(ApplicationRow {
+                id: r.get(0)?,
+                subsidiary: r.get(1)?,
+                position: r.get(2)?,
+                source: r.get(3)?,
+                status: r.get(4)?,
+                received_at: rfc3339(r.get(5)?),
+                message_id: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, direction, received_at, from_name, from_addr, subject, match_reason, match_detail,
+                closed_thread
+         FROM messages WHERE candidate_id = ?1 ORDER BY received_at, id",
+    )?;
+    let mut thread = stmt
+        .query_map(params![id], |r| {
+            Ok(ThreadEntry {
+                id: r.get(0)?,
+                direction: r.get(1)?,
+                received_at: rfc3339(r.get(2)?),
+                from: super::mailbox(r.get(3)?, r.get(4)?),
+                subject: r.get(5)?,
+                reason: r.get(6)?,
+                detail: r.get(7)?,
+                closed_thread: r.get(8)?,
+                attachments: Vec::new(),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for t in &mut thread {
+        t.attachments = super::documents(conn, t.id)?;
+    }
+    Ok(Some(CandidateDetail {
+        summary,
+        applications,
+        thread,
+    }))
+}
+
+fn require_candidate(conn: &Connection, id: i64) -> Result<i64> {
+    resolve(conn, id)?.ok_or_else(|| StoreError(format!("no candidate {id}")))
+}
+
+/// Files a message under a candidate by hand; the mail's author address
+/// becomes known for the candidate (`author`, when there is one).
+pub fn assign(
+    conn: &mut Connection,
+    message: i64,
+    candidate: i64,
+    author: Option<&str>,
+) -> Result<()> {
+    let tx = conn.transaction()?;
+    let candidate = require_candidate(&tx, candidate)?;
+    let previous: Option<String> = tx
+        .query_row(
+            "SELECT match_reason FROM messages WHERE id = ?1",
+            params![message],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| StoreError(format!("no message {message}")))?;
+    let detail = format!(
+        "assigned by an operator (was: {})",
+        previous.as_deref().unwrap_or("not matched")
+    );
+    let closed = thread_closed(&tx, candidate)?;
+    set_match(
+        &tx,
+        message,
+        Some(candidate),
+        "assigned",
+        Reason::Manual,
+        &detail,
+        closed,
+    )?;
+    if let Some(address) = author {
+        add_address(&tx, candidate, address, now_ms())?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Merges candidate `from` into `into`: addresses, applications, messages and
+/// suggestions move; `from` remains as a pointer so old tokens still lead home.
+pub fn merge(conn: &mut Connection, into: i64, from: i64) -> Result<()> {
+    let tx = conn.transaction()?;
+    let into = require_candidate(&tx, into)?;
+    let from = require_candidate(&tx, from)?;
+    if into == from {
+        return Err(StoreError("cannot merge a candidate into itself".into()));
+    }
+    tx.execute(
+        "INSERT OR IGNORE INTO candidate_addresses (candidate_id, address, address_key, added_at)
+         SELECT ?1, address, address_key, added_at FROM candidate_addresses WHERE candidate_id = ?2",
+        params![into, from],
+    )?;
+    tx.execute(
+        "DELETE FROM candidate_addresses WHERE candidate_id = ?1",
+        params![from],
+    )?;
+    tx.execute(
+        "UPDATE applications SET candidate_id = ?1 WHERE candidate_id = ?2",
+        params![into, from],
+    )?;
+    tx.execute(
+        "UPDATE messages SET candidate_id = ?1 WHERE candidate_id = ?2",
+        params![into, from],
+    )?;
+    tx.execute(
+        "INSERT OR IGNORE INTO message_suggestions (message_id, candidate_id)
+         SELECT message_id, ?1 FROM message_suggestions WHERE candidate_id = ?2",
+        params![into, from],
+    )?;
+    tx.execute(
+        "DELETE FROM message_suggestions WHERE candidate_id = ?1",
+        params![from],
+    )?;
+    tx.execute(
+        "UPDATE candidates SET
+            first_name = CASE WHEN first_name = '' THEN (SELECT first_name FROM candidates WHERE id = ?2) ELSE first_name END,
+            last_name = CASE WHEN last_name = '' THEN (SELECT last_name FROM candidates WHERE id = ?2) ELSE last_name END,
+            language = coalesce(language, (SELECT language FROM candidates WHERE id = ?2))
+         WHERE id = ?1",
+        params![into, from],
+    )?;
+    tx.execute(
+        "UPDATE candidates SET merged_into = ?1 WHERE id = ?2",
+        params![into, from],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// An application from the online form (or the CLI). The candidate is
+/// `candidate` if given; else the one with this address *and* name; else a
+/// new one (two people may share an address, e.g. a family's).
+pub struct FormApplication<'a> {
+    pub candidate: Option<i64>,
+    pub email: Option<&'a str>,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub subsidiary: &'a str,
+    pub position: Option<&'a str>,
+}
+
+/// Returns (candidate id, application id, candidate created).
+pub fn add_form_application(
+    conn: &mut Connection,
+    f: &FormApplication,
+) -> Result<(i64, i64, bool)> {
+    let tx = conn.transaction()?;
+    let now = now_ms();
+    let (candidate, created) = match (f.candidate, f.email) {
+        (Some(c), _) => (require_candidate(&tx, c)?, false),
+        (None, Some(email)) => {
+            let same_person = ids(
+                &tx,
+                "SELECT c.id FROM candidates c JOIN candidate_addresses a ON a.candidate_id = c.id
+                 WHERE a.address_key = ?1 AND c.merged_into IS NULL
+                   AND lower(c.first_name) = lower(?2) AND lower(c.last_name) = lower(?3)
+                 ORDER BY c.id",
+                params![email.to_lowercase(), f.first_name, f.last_name],
+            )?;
+            match same_person.first() {
+                Some(&c) => (c, false),
+                None => {
+                    let c = insert_candidate(
+                        &tx,
+                        &NewCandidate {
+                            first_name: f.first_name.to_string(),
+                            last_name: f.last_name.to_string(),
+                            email: email.to_string(),
+                            language: None,
+                        },
+                        now,
+                    )?;
+                    (c, true)
+                }
+            }
+        }
+        (None, None) => {
+            return Err(StoreError(
+                "a candidate id or an e-mail address is needed".into(),
+            ));
+        }
+    };
+    let app = NewApplication {
+        subsidiary: f.subsidiary.to_string(),
+        position: f.position.map(str::to_string),
+    };
+    let application = insert_application(&tx, candidate, &app, "form", now, None)?;
+    tx.commit()?;
+    Ok((candidate, application, created))
+}
+
+/// Sets the status of one application, or of all of a candidate's.
+pub fn set_status(
+    conn: &Connection,
+    candidate: Option<i64>,
+    application: Option<i64>,
+    status: &str,
+) -> Result<usize> {
+    if !STATUSES.contains(&status) {
+        return Err(StoreError(format!(
+            "unknown status {status:?} (one of {})",
+            STATUSES.join(", ")
+        )));
+    }
+    let n = match (candidate, application) {
+        (_, Some(a)) => conn.execute(
+            "UPDATE applications SET status = ?2 WHERE id = ?1",
+            params![a, status],
+        )?,
+        (Some(c), None) => {
+            let c = require_candidate(conn, c)?;
+            conn.execute(
+                "UPDATE applications SET status = ?2 WHERE candidate_id = ?1",
+                params![c, status],
+            )?
+        }
+        (None, None) => return Err(StoreError("name an application or a candidate".into())),
+    };
+    if n == 0 {
+        return Err(StoreError("no such application".into()));
+    }
+    Ok(n)
+}
+
+/// Messages not matched yet (stored before matching existed, or whose
+/// matching failed), oldest first.
+pub fn pending(conn: &Connection, limit: usize) -> Result<Vec<i64>> {
+    Ok(ids(
+        conn,
+        "SELECT id FROM messages WHERE assignment = 'pending' AND direction = 'inbound' ORDER BY id LIMIT ?1",
+        params![limit as i64],
+    )?)
+}
