@@ -52,11 +52,20 @@ impl Daemon {
 
     /// A daemon whose `[server]` section gets `extra` lines appended.
     pub fn start_with(extra: &str) -> Daemon {
+        Daemon::start_world(extra, DIRECTORY, None)
+    }
+
+    /// A daemon with its own subsidiaries and positions (`directory`) and,
+    /// if given, a fixed reply-token key (so that tokens in fixtures are valid).
+    pub fn start_world(extra: &str, directory: &str, key: Option<[u8; 32]>) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
+        if let Some(key) = key {
+            std::fs::write(dir.path().join("reply-token.key"), key).expect("key file");
+        }
         let port = free_port();
         let config = dir.path().join("jobmail.toml");
         let text = format!(
-            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nhostname = \"mx.test.example\"\ndatabase = \"jobmail.db\"\n{extra}\n{DIRECTORY}"
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nhostname = \"mx.test.example\"\ndatabase = \"jobmail.db\"\n{extra}\n{directory}"
         );
         std::fs::write(&config, text).expect("write config");
         let mut d = Daemon {
