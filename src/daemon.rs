@@ -47,7 +47,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Ok(n) => tracing::info!(count = n, "matched mails left pending"),
         Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot match the mails left pending"),
     }
-    let settings = Settings::new(&config.server, directory);
+    let settings = Settings {
+        server: config.server.clone(),
+        directory,
+    };
     let listener = Listener::bind(
         &config.server.listen,
         settings,

@@ -122,7 +122,7 @@ async fn accept_loop(
                     }
                     Err(_) => {
                         tracing::warn!(%peer, "connection limit reached; refusing");
-                        let hostname = settings.hostname.clone();
+                        let hostname = settings.server.hostname.clone();
                         sessions.spawn(refuse(stream, hostname));
                     }
                 }
@@ -137,7 +137,7 @@ async fn accept_loop(
         }
     }
     drop(socket);
-    drain(sessions, settings.shutdown_timeout).await;
+    drain(sessions, settings.server.shutdown_timeout).await;
 }
 
 async fn refuse(mut stream: TcpStream, hostname: String) {

@@ -24,40 +24,12 @@ use crate::directory::Directory;
 use crate::model::Envelope;
 use crate::store::{IncomingMessage, StoreError, Stored, Writer};
 
-/// What a session needs from the configuration, shared by all sessions.
+/// What a session needs, shared by all sessions: the `[server]` settings
+/// and the directory that says which recipients are ours.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub hostname: String,
-    pub max_message_size: u64,
-    pub max_recipients: usize,
-    pub max_errors: usize,
-    pub max_line_length: usize,
-    pub bare_line_endings: BareLineEndings,
-    pub greeting_delay: Duration,
-    pub command_timeout: Duration,
-    pub data_timeout: Duration,
-    pub session_timeout: Duration,
-    pub shutdown_timeout: Duration,
+    pub server: ServerConfig,
     pub directory: Directory,
-}
-
-impl Settings {
-    pub fn new(server: &ServerConfig, directory: Directory) -> Settings {
-        Settings {
-            hostname: server.hostname.clone(),
-            max_message_size: server.max_message_size,
-            max_recipients: server.max_recipients,
-            max_errors: server.max_errors,
-            max_line_length: server.max_line_length,
-            bare_line_endings: server.bare_line_endings,
-            greeting_delay: server.greeting_delay,
-            command_timeout: server.command_timeout,
-            data_timeout: server.data_timeout,
-            session_timeout: server.session_timeout,
-            shutdown_timeout: server.shutdown_timeout,
-            directory,
-        }
-    }
 }
 
 /// Why reading stopped.
@@ -109,7 +81,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         shutdown: watch::Receiver<bool>,
         id: String,
     ) -> Self {
-        let deadline = Instant::now() + settings.session_timeout;
+        let deadline = Instant::now() + settings.server.session_timeout;
         Session {
             stream,
             peer,
@@ -148,10 +120,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     fn error_reply(&mut self, line: &str) -> Result<(), Stop> {
         self.reply(line);
         self.errors += 1;
-        if self.errors >= self.settings.max_errors {
+        if self.errors >= self.settings.server.max_errors {
             return Err(Stop::Say(format!(
                 "421 4.7.0 {} Error: too many errors",
-                self.settings.hostname
+                self.settings.server.hostname
             )));
         }
         Ok(())
@@ -162,7 +134,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return Ok(());
         }
         let write = self.stream.write_all(&self.output);
-        match tokio::time::timeout(self.settings.command_timeout, write).await {
+        match tokio::time::timeout(self.settings.server.command_timeout, write).await {
             Ok(Ok(())) => {
                 self.output.clear();
                 Ok(())
@@ -178,7 +150,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     fn timeout_reply(&self) -> Stop {
         Stop::Say(format!(
             "421 4.4.2 {} Error: timeout exceeded",
-            self.settings.hostname
+            self.settings.server.hostname
         ))
     }
 
@@ -191,7 +163,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let timed_out = self.timeout_reply();
         let shutting_down = Stop::Say(format!(
             "421 4.3.2 {} Service shutting down, try again later",
-            self.settings.hostname
+            self.settings.server.hostname
         ));
         let in_transaction = self.transaction.is_some();
         self.input.reserve(READ_CHUNK);
@@ -220,23 +192,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         loop {
             if let Some(pos) = memchr::memchr(b'\n', &self.input) {
                 let line: Vec<u8> = self.input.drain(..=pos).collect();
-                if discarding || line.len() > self.settings.max_line_length {
+                if discarding || line.len() > self.settings.server.max_line_length {
                     return Ok(Err(LineTooLong));
                 }
                 return Ok(Ok(line));
             }
-            if self.input.len() > self.settings.max_line_length {
+            if self.input.len() > self.settings.server.max_line_length {
                 discarding = true;
                 self.input.clear();
             }
-            self.fill(self.settings.command_timeout).await?;
+            self.fill(self.settings.server.command_timeout).await?;
         }
     }
 
     async fn serve(&mut self) -> Result<(), Stop> {
-        if !self.settings.greeting_delay.is_zero() {
+        if !self.settings.server.greeting_delay.is_zero() {
             // A client that talks before our greeting is not waiting for it: a bot.
-            let early = tokio::time::timeout(self.settings.greeting_delay, async {
+            let early = tokio::time::timeout(self.settings.server.greeting_delay, async {
                 let mut byte = [0u8; 1];
                 self.stream.read(&mut byte).await
             })
@@ -247,12 +219,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Ok(Ok(_)) => {
                     return Err(Stop::Say(format!(
                         "554 5.5.0 {} Error: talked before the greeting",
-                        self.settings.hostname
+                        self.settings.server.hostname
                     )));
                 }
             }
         }
-        let greeting = format!("220 {} ESMTP jobmail", self.settings.hostname);
+        let greeting = format!("220 {} ESMTP jobmail", self.settings.server.hostname);
         self.reply(&greeting);
         loop {
             let line = match self.next_line().await? {
@@ -285,7 +257,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     )?;
                 } else if from.flags & MAIL_SMTPUTF8 != 0 && !self.esmtp {
                     self.error_reply("555 5.5.4 Error: SMTPUTF8 needs EHLO")?;
-                } else if from.size as u64 > self.settings.max_message_size {
+                } else if from.size as u64 > self.settings.server.max_message_size {
                     self.error_reply(
                         "552 5.3.4 Error: message size exceeds fixed maximum message size",
                     )?;
@@ -387,9 +359,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.transaction = None;
         self.helo = Some(clean_helo(&host));
         self.esmtp = esmtp;
-        let name = &self.settings.hostname;
+        let name = &self.settings.server.hostname;
         if esmtp {
-            let size = self.settings.max_message_size;
+            let size = self.settings.server.max_message_size;
             let reply = format!(
                 "250-{name}\r\n250-PIPELINING\r\n250-SIZE {size}\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8"
             );
@@ -406,7 +378,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return self.error_reply("503 5.5.1 Error: need MAIL command");
         };
         transaction.rcpt_attempted = true;
-        if transaction.recipients.len() >= self.settings.max_recipients {
+        if transaction.recipients.len() >= self.settings.server.max_recipients {
             return self.error_reply("452 4.5.3 Error: too many recipients");
         }
         if self.settings.directory.lookup(address).is_none() {
@@ -442,7 +414,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 "503 5.5.1 Error: need RCPT command"
             });
         }
-        let mut reader = DotReader::new(self.settings.max_message_size, transaction.declared_size);
+        let mut reader = DotReader::new(
+            self.settings.server.max_message_size,
+            transaction.declared_size,
+        );
         self.reply("354 End data with <CR><LF>.<CR><LF>");
         loop {
             if let Some(n) = reader.feed(&self.input) {
@@ -450,7 +425,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 break;
             }
             self.input.clear();
-            if let Err(stop) = self.fill(self.settings.data_timeout).await {
+            if let Err(stop) = self.fill(self.settings.server.data_timeout).await {
                 return Err(stop);
             }
         }
@@ -463,7 +438,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return self
                 .error_reply("552 5.3.4 Error: message size exceeds fixed maximum message size");
         }
-        if received.bare_line_ending && self.settings.bare_line_endings == BareLineEndings::Reject {
+        if received.bare_line_ending
+            && self.settings.server.bare_line_endings == BareLineEndings::Reject
+        {
             tracing::info!(session = %self.id, "refused: bare CR or LF line endings");
             return self.error_reply(
                 "554 5.5.2 Error: bare CR or LF line endings are not allowed; use CRLF",
@@ -507,7 +484,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             (true, false) => "ESMTP",
             _ => "SMTP",
         };
-        let trace = trace_headers(&envelope, &self.settings.hostname, protocol, received_at);
+        let trace = trace_headers(
+            &envelope,
+            &self.settings.server.hostname,
+            protocol,
+            received_at,
+        );
         let null_sender = envelope.sender.is_empty();
         // Parsing is CPU work on untrusted input: off the async workers, and a
         // parser panic costs the parsed fields, never the mail.

@@ -256,13 +256,7 @@ fn the_same_mail_twice_is_stored_once_and_answered_250_both_times() {
 fn dot_unstuffing_is_exact() {
     let d = Daemon::start();
     let meant: &[u8] = b"Subject: dots\r\n\r\n.\r\n..\r\n. x\r\n...three\r\nend.\r\n.\r\n";
-    let mut stuffed = Vec::new();
-    for line in meant.split_inclusive(|&b| b == b'\n') {
-        if line.starts_with(b".") {
-            stuffed.push(b'.');
-        }
-        stuffed.extend_from_slice(line);
-    }
+    let stuffed = stuff(meant);
     let (code, text) = d
         .connect()
         .send_mail("a@example.org", "jobs@acme.example", &stuffed);
@@ -295,18 +289,6 @@ fn cli_shows_a_message_for_humans_and_as_json() {
     let out = d.cli(&["message", "show", "99"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no message 99"));
-}
-
-/// Dot-stuffs a mail for DATA.
-fn stuff(mail: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(mail.len() + 16);
-    for line in mail.split_inclusive(|&b| b == b'\n') {
-        if line.starts_with(b".") {
-            out.push(b'.');
-        }
-        out.extend_from_slice(line);
-    }
-    out
 }
 
 #[test]

@@ -347,3 +347,18 @@ pub fn latest(store: &Store, limit: usize) -> Vec<jobmail::store::InboxEntry> {
         })
         .expect("inbox")
 }
+
+/// Dot-stuffs a mail for DATA, ending it with CRLF if it does not.
+pub fn stuff(mail: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(mail.len() + 16);
+    for line in mail.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b".") {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
