@@ -59,8 +59,16 @@ pub struct ParsedHeaders {
     pub original_message_id: Option<String>,
     /// The primary language subtag of `Content-Language` (`de` for `de-DE`), lowercase.
     pub content_language: Option<String>,
-    /// Written by a robot: auto-reply, list, bulk, bounce (RFC 3834 and common practice).
+    /// Written by a program: auto-reply, bulk, bounce, null sender,
+    /// MAILER-DAEMON/postmaster (RFC 3834 and common practice).
+    pub robot: bool,
+    /// Passed on by a mailing list or group (List-*, `Precedence: list`, `-request`/`owner-` senders).
+    pub list: bool,
+    /// `robot || list`: never creates a candidate, never gets an auto-reply.
     pub automatic: bool,
+    /// Must not be answered automatically: automatic mail, or the sender
+    /// asked (`X-Auto-Response-Suppress`, `X-Loop`). Never drops a mail.
+    pub no_auto_reply: bool,
     /// A delivery status notification (`multipart/report; report-type=delivery-status`).
     pub delivery_report: bool,
 }

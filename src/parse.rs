@@ -98,6 +98,8 @@ const MAX_PARAMS: usize = 2000;
 pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
     let mut parsed = ParsedMessage::default();
     parsed.headers.automatic = null_sender;
+    parsed.headers.robot = null_sender;
+    parsed.headers.no_auto_reply = null_sender;
     let Some(message) = mp_parse(raw).or_else(|| {
         // The MIME walk gave up (mail-parser panicked); the header block
         // alone may still be readable.
@@ -111,10 +113,12 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
     let buf: &[u8] = &message.raw_message;
     let mut headers = read_headers(&root.headers, buf);
     headers.delivery_report = is_delivery_report(&message);
-    headers.automatic = null_sender
-        || headers.delivery_report
-        || has_robot_headers(&root.headers, buf)
-        || is_robot_sender(headers.from.as_ref());
+    let markers = robot_markers(&root.headers, buf);
+    let (robot_sender, list_sender) = sender_kind(headers.from.as_ref());
+    headers.robot = null_sender || headers.delivery_report || markers.robot || robot_sender;
+    headers.list = markers.list || list_sender;
+    headers.automatic = headers.robot || headers.list;
+    headers.no_auto_reply = headers.automatic || markers.no_auto_reply;
     let mut walker = Walker {
         docs: Vec::new(),
         budget: document_budget(raw.len()),
@@ -493,44 +497,60 @@ fn first_token(value: &str) -> &str {
 
 /// RFC 3834 and common practice: headers that only robots, lists and bulk
 /// senders write.
-fn has_robot_headers(headers: &[Header<'_>], buf: &[u8]) -> bool {
-    headers.iter().any(|h| {
+/// What the header block says about the sender being a program.
+#[derive(Default)]
+struct Markers {
+    /// An auto-responder, bulk sender or the like (RFC 3834, common practice).
+    robot: bool,
+    /// A mailing list or group passed it on.
+    list: bool,
+    /// The sender asks not to be answered automatically. This never makes a
+    /// mail automatic: Outlook sets it on ordinary mail, too.
+    no_auto_reply: bool,
+}
+
+fn robot_markers(headers: &[Header<'_>], buf: &[u8]) -> Markers {
+    let mut m = Markers::default();
+    for h in headers {
         if is_named(h, "auto-submitted") {
-            !first_token(&raw_text(h, buf)).eq_ignore_ascii_case("no")
+            m.robot |= !first_token(&raw_text(h, buf)).eq_ignore_ascii_case("no");
         } else if is_named(h, "precedence") {
             let value = raw_text(h, buf);
             let token = first_token(&value);
-            ["bulk", "junk", "list", "auto_reply", "auto-reply"]
-                .iter()
-                .any(|p| token.eq_ignore_ascii_case(p))
+            let is = |p: &str| token.eq_ignore_ascii_case(p);
+            m.robot |= is("bulk") || is("junk") || is("auto_reply") || is("auto-reply");
+            m.list |= is("list");
         } else if is_named(h, "x-auto-response-suppress") {
-            // A request not to be answered automatically; as good a sign of
-            // an automatic sender as any (and it never drops a mail).
-            raw_text(h, buf)
+            m.no_auto_reply |= raw_text(h, buf)
                 .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
                 .any(|t| {
                     ["all", "autoreply", "oof"]
                         .iter()
                         .any(|p| t.eq_ignore_ascii_case(p))
-                })
-        } else {
-            [
-                "list-id",
-                "list-unsubscribe",
-                "list-post",
-                "x-autoreply",
-                "x-autorespond",
-                "x-loop",
-            ]
+                });
+        } else if ["list-id", "list-unsubscribe", "list-post"]
             .iter()
             .any(|n| is_named(h, n))
+        {
+            m.list = true;
+        } else if ["x-autoreply", "x-autorespond"]
+            .iter()
+            .any(|n| is_named(h, n))
+        {
+            m.robot = true;
+        } else if is_named(h, "x-loop") {
+            m.no_auto_reply = true;
         }
-    })
+    }
+    m
 }
 
-fn is_robot_sender(from: Option<&Mailbox>) -> bool {
+/// Whether From is a program: (robot, list), by its local part: a mail
+/// system (MAILER-DAEMON, postmaster) or a list's administrative address
+/// (`*-request`, `owner-*`).
+fn sender_kind(from: Option<&Mailbox>) -> (bool, bool) {
     let Some(from) = from else {
-        return false;
+        return (false, false);
     };
     let local = from
         .address
@@ -538,10 +558,10 @@ fn is_robot_sender(from: Option<&Mailbox>) -> bool {
         .map_or(from.address.as_str(), |(l, _)| l)
         .trim_matches('"')
         .to_ascii_lowercase();
-    local == "mailer-daemon"
-        || local == "postmaster"
-        || local.ends_with("-request")
-        || local.starts_with("owner-")
+    (
+        local == "mailer-daemon" || local == "postmaster",
+        local.ends_with("-request") || local.starts_with("owner-"),
+    )
 }
 
 fn eq_mime(ct: &mail_parser::ContentType<'_>, ctype: &str, subtypes: &[&str]) -> bool {
@@ -2349,14 +2369,24 @@ mod tests {
             "List-Post: <mailto:list@example.org>",
             "X-Autoreply: yes",
             "X-Autorespond: yes",
+        ] {
+            let h = msg(&format!("{base}\n{extra}")).headers;
+            assert!(h.automatic && h.no_auto_reply, "{extra}");
+            assert_eq!(
+                h.list,
+                extra.starts_with("List-") || extra.ends_with("list"),
+                "{extra}"
+            );
+            assert_eq!(h.robot, !h.list, "{extra}");
+        }
+        // Requests not to be auto-answered: ordinary mail all the same.
+        for extra in [
             "X-Auto-Response-Suppress: DR, OOF, AutoReply",
             "X-Auto-Response-Suppress: All",
             "X-Loop: jobs@example.org",
         ] {
-            assert!(
-                msg(&format!("{base}\n{extra}")).headers.automatic,
-                "{extra}"
-            );
+            let h = msg(&format!("{base}\n{extra}")).headers;
+            assert!(!h.automatic && h.no_auto_reply, "{extra}");
         }
         for extra in [
             "Auto-Submitted: no",
@@ -2364,10 +2394,8 @@ mod tests {
             "Precedence: first-class",
             "X-Auto-Response-Suppress: DR, RN, NRN",
         ] {
-            assert!(
-                !msg(&format!("{base}\n{extra}")).headers.automatic,
-                "{extra}"
-            );
+            let h = msg(&format!("{base}\n{extra}")).headers;
+            assert!(!h.automatic && !h.no_auto_reply, "{extra}");
         }
         for from in [
             "MAILER-DAEMON@example.org",

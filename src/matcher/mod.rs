@@ -398,8 +398,14 @@ pub fn decide(
         );
     }
 
-    // 4. The author's address; 5. a new application.
-    let automatic = h.automatic;
+    // 4. The author's address; 5. a new application. A program never
+    // becomes a candidate; list markers added by the company's own group
+    // (Google Groups as the careers address) do not make the author one.
+    let own_group = matches!(&author, Author::Person(_, Reason::OriginalSender))
+        && h.from
+            .as_ref()
+            .is_some_and(|f| dir.is_colleague(&f.address));
+    let automatic = if own_group { h.robot } else { h.automatic };
     match author {
         Author::Person(mailbox, reason) => match sender_candidates[..] {
             [c] => {

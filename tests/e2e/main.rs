@@ -9,4 +9,5 @@ mod config_check;
 mod dialogs;
 mod durability;
 mod limits;
+mod matching;
 mod systemd;
