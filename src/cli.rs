@@ -366,8 +366,9 @@ pub fn format_message(m: &MessageDetail) -> String {
     lines.push((
         "Filed",
         format!(
-            "{filed}: {} ({})",
+            "{filed}: {}, confidence {} ({})",
             m.reason.as_deref().unwrap_or("-"),
+            m.confidence.unwrap_or("-"),
             m.detail.as_deref().unwrap_or("")
         ),
     ));

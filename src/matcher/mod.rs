@@ -113,6 +113,25 @@ impl Reason {
     pub fn parse(text: &str) -> Option<Reason> {
         Reason::ALL.into_iter().find(|r| r.as_str() == text)
     }
+
+    /// How sure the evidence is: `certain` (signed token, an operator),
+    /// `high` (the thread, a known sender), `medium` (a 10-bit subject tag,
+    /// an author recovered from a rewrite or a forward), `new` (a new
+    /// application), `none` (not filed under anyone).
+    pub fn confidence(self) -> &'static str {
+        match self {
+            Reason::ReplyToken | Reason::Manual => "certain",
+            Reason::InReplyTo | Reason::References | Reason::Sender => "high",
+            Reason::SubjectTag | Reason::OriginalSender | Reason::ForwardedAuthor => "medium",
+            Reason::NewApplication => "new",
+            Reason::Conflict
+            | Reason::AmbiguousSender
+            | Reason::ForwardAuthorUnknown
+            | Reason::Colleague
+            | Reason::UnknownAuthor
+            | Reason::Automatic => "none",
+        }
+    }
 }
 
 impl std::fmt::Display for Reason {
@@ -159,11 +178,17 @@ pub struct Decision {
     pub detail: String,
     /// The candidate's applications are all closed (only with `Candidate`).
     pub closed_thread: bool,
+    /// An address to record for the candidate: the author of a mail that
+    /// carried the candidate's signed reply token from an address not yet
+    /// known for anyone (a reply from a second address).
+    pub learn_address: Option<String>,
 }
 
 /// Who wrote the mail, as far as its shape tells.
 enum Author {
     Person(Mailbox, Reason),
+    /// A list or group rewrote From and left only the author's name.
+    RewrittenUnknown(String),
     /// A colleague forwarded a mail whose author cannot be found.
     ForwardUnknown(Mailbox),
     /// A colleague's own mail.
@@ -194,6 +219,16 @@ fn author(input: &MatchInput, dir: &Directory) -> Author {
         })
     {
         return Author::Person(reply_to.clone(), Reason::OriginalSender);
+    }
+    if via && from_colleague {
+        let name = from.name.as_deref().unwrap_or("");
+        let author = name.split(" via ").next().unwrap_or(name);
+        return Author::RewrittenUnknown(
+            author
+                .trim_matches(|c| c == '\'' || c == '"')
+                .trim()
+                .to_string(),
+        );
     }
     if !from_colleague {
         return Author::Person(from.clone(), Reason::Sender);
@@ -284,12 +319,14 @@ pub fn decide(
         reason,
         detail,
         closed_thread: lookups.thread_closed(id),
+        learn_address: None,
     };
     let unassigned = |ids: Vec<i64>, reason: Reason, detail: String| Decision {
         assignment: Assignment::Unassigned(sorted(ids)),
         reason,
         detail,
         closed_thread: false,
+        learn_address: None,
     };
 
     // 1. Reply tokens in any recipient.
@@ -318,11 +355,20 @@ pub fn decide(
             push_unique(&mut all, c);
         }
         return if all.len() == 1 {
-            assigned(
+            let mut d = assigned(
                 all[0],
                 Reason::ReplyToken,
                 format!("signed reply token of candidate {}", all[0]),
-            )
+            );
+            // A reply from an address nobody has yet: now it is theirs.
+            if let Author::Person(m, _) = author(input, dir)
+                && lookups.candidates_with_address(&m.address).is_empty()
+            {
+                d.detail
+                    .push_str(&format!("; {} is now known for them", m.address));
+                d.learn_address = Some(m.address);
+            }
+            d
         } else {
             unassigned(
                 all,
@@ -401,10 +447,14 @@ pub fn decide(
     // 4. The author's address; 5. a new application. A program never
     // becomes a candidate; list markers added by the company's own group
     // (Google Groups as the careers address) do not make the author one.
-    let own_group = matches!(&author, Author::Person(_, Reason::OriginalSender))
-        && h.from
+    let own_group = match &author {
+        Author::Person(_, Reason::OriginalSender) => h
+            .from
             .as_ref()
-            .is_some_and(|f| dir.is_colleague(&f.address));
+            .is_some_and(|f| dir.is_colleague(&f.address)),
+        Author::RewrittenUnknown(_) => true,
+        _ => false,
+    };
     let automatic = if own_group { h.robot } else { h.automatic };
     match author {
         Author::Person(mailbox, reason) => match sender_candidates[..] {
@@ -444,6 +494,7 @@ pub fn decide(
                     reason: Reason::NewApplication,
                     detail,
                     closed_thread: false,
+                    learn_address: None,
                 }
             }
             _ => unassigned(
@@ -469,6 +520,11 @@ pub fn decide(
             Reason::Colleague,
             format!("written by colleague {}", by.address),
         ),
+        Author::RewrittenUnknown(name) => unassigned(
+            Vec::new(),
+            Reason::UnknownAuthor,
+            format!("a list rewrote From and left only the author's name ({name:?})"),
+        ),
         Author::Missing => unassigned(
             Vec::new(),
             Reason::UnknownAuthor,
@@ -483,6 +539,7 @@ fn nowhere(detail: String) -> Decision {
         reason: Reason::Automatic,
         detail,
         closed_thread: false,
+        learn_address: None,
     }
 }
 
@@ -645,6 +702,64 @@ mod tests {
         ));
         assert!(!contains_word("wholesales team", "sales"));
         assert!(contains_word("ref backend-rust.", "backend-rust"));
+    }
+
+    /// The store's answers for a world where nobody is known yet.
+    struct Nobody;
+    impl Lookups for Nobody {
+        fn candidates_with_address(&self, _: &str) -> Vec<i64> {
+            Vec::new()
+        }
+        fn candidates_of_message_id(&self, _: &str) -> Vec<i64> {
+            Vec::new()
+        }
+        fn resolve_candidate(&self, _: i64) -> Option<i64> {
+            None
+        }
+        fn thread_closed(&self, _: i64) -> bool {
+            false
+        }
+    }
+
+    fn directory() -> Directory {
+        let config = crate::config::parse(
+            "[[subsidiary]]\nid = \"acme\"\njobs_address = \"jobs@acme.example\"\ndomains = [\"acme-group.example\"]\n",
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        Directory::from_config(&config)
+    }
+
+    #[test]
+    fn a_group_rewrite_with_only_a_name_waits_for_a_human() {
+        let headers = ParsedHeaders {
+            from: Some(Mailbox {
+                name: Some("'Erika Mustermann' via Bewerbungen".into()),
+                address: "bewerbungen@acme-group.example".into(),
+            }),
+            list: true,
+            automatic: true,
+            ..ParsedHeaders::default()
+        };
+        let input = MatchInput {
+            headers: &headers,
+            text: "",
+            attached_authors: &[],
+            recipients: &["jobs@acme.example".to_string()],
+        };
+        let d = decide(&input, &directory(), &TokenKey::new([1; 32]), &Nobody);
+        assert_eq!(d.assignment, Assignment::Unassigned(Vec::new()));
+        assert_eq!(d.reason, Reason::UnknownAuthor);
+        assert!(d.detail.contains("Erika Mustermann"), "{}", d.detail);
+    }
+
+    #[test]
+    fn confidence_follows_the_evidence() {
+        assert_eq!(Reason::ReplyToken.confidence(), "certain");
+        assert_eq!(Reason::InReplyTo.confidence(), "high");
+        assert_eq!(Reason::SubjectTag.confidence(), "medium");
+        assert_eq!(Reason::NewApplication.confidence(), "new");
+        assert_eq!(Reason::Conflict.confidence(), "none");
     }
 
     #[test]

@@ -208,15 +208,20 @@ fn set_match(
 /// Records a matcher decision on a message.
 pub fn apply(conn: &Connection, message: i64, d: &Decision, received_at_ms: i64) -> Result<()> {
     match &d.assignment {
-        Assignment::Candidate(c) => set_match(
-            conn,
-            message,
-            Some(*c),
-            "assigned",
-            d.reason,
-            &d.detail,
-            d.closed_thread,
-        ),
+        Assignment::Candidate(c) => {
+            if let Some(address) = &d.learn_address {
+                add_address(conn, *c, address, received_at_ms)?;
+            }
+            set_match(
+                conn,
+                message,
+                Some(*c),
+                "assigned",
+                d.reason,
+                &d.detail,
+                d.closed_thread,
+            )
+        }
         Assignment::New(candidate, application) => {
             let id = insert_candidate(conn, candidate, received_at_ms)?;
             insert_application(
@@ -295,6 +300,7 @@ pub struct ThreadEntry {
     pub from: Option<Mailbox>,
     pub subject: Option<String>,
     pub reason: Option<String>,
+    pub confidence: Option<&'static str>,
     pub detail: Option<String>,
     pub closed_thread: bool,
     pub attachments: Vec<super::DocumentSummary>,
@@ -404,6 +410,7 @@ pub fn show(conn: &Connection, id: i64) -> Result<Option<CandidateDetail>> {
                 from: super::mailbox(r.get(3)?, r.get(4)?),
                 subject: r.get(5)?,
                 reason: r.get(6)?,
+                confidence: None,
                 detail: r.get(7)?,
                 closed_thread: r.get(8)?,
                 attachments: Vec::new(),
@@ -412,6 +419,7 @@ pub fn show(conn: &Connection, id: i64) -> Result<Option<CandidateDetail>> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for t in &mut thread {
         t.attachments = super::documents(conn, t.id)?;
+        t.confidence = super::confidence(&t.reason);
     }
     Ok(Some(CandidateDetail {
         summary,

@@ -330,6 +330,7 @@ fn commit_batch(
                             reason: crate::matcher::Reason::UnknownAuthor,
                             detail: "the mail could not be parsed".into(),
                             closed_thread: false,
+                            learn_address: None,
                         },
                         job.message.envelope.received_at_ms,
                     )?,
@@ -510,6 +511,8 @@ pub struct InboxEntry {
     pub candidate: Option<CandidateRef>,
     /// The match reason (see `docs/matching.md`).
     pub reason: Option<String>,
+    /// How sure the reason is: certain, high, medium, new, none.
+    pub confidence: Option<&'static str>,
     pub attachments: Vec<DocumentSummary>,
 }
 
@@ -564,6 +567,8 @@ pub struct MessageDetail {
     pub assignment: String,
     pub candidate: Option<CandidateRef>,
     pub reason: Option<String>,
+    /// How sure the reason is: certain, high, medium, new, none.
+    pub confidence: Option<&'static str>,
     pub detail: Option<String>,
     pub closed_thread: bool,
     /// For unassigned mail: the candidates it could belong to.
@@ -608,6 +613,14 @@ fn documents(conn: &Connection, message_id: i64) -> Result<Vec<DocumentSummary>>
         })
     })?;
     Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+/// The confidence of a stored match reason.
+fn confidence(reason: &Option<String>) -> Option<&'static str> {
+    reason
+        .as_deref()
+        .and_then(crate::matcher::Reason::parse)
+        .map(crate::matcher::Reason::confidence)
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -667,6 +680,7 @@ impl Store {
                     assignment: r.get(9)?,
                     candidate: candidate_ref(r.get(10)?, r.get(11)?, r.get(12)?),
                     reason: r.get(13)?,
+                    confidence: None,
                     attachments: Vec::new(),
                 })
             },
@@ -674,6 +688,7 @@ impl Store {
         let mut entries = rows.collect::<std::result::Result<Vec<_>, _>>()?;
         for e in &mut entries {
             e.attachments = documents(&self.conn, e.id)?;
+            e.confidence = confidence(&e.reason);
         }
         Ok(entries)
     }
@@ -726,6 +741,7 @@ impl Store {
                         assignment: r.get(26)?,
                         candidate: candidate_ref(r.get(27)?, r.get(28)?, r.get(29)?),
                         reason: r.get(30)?,
+                        confidence: None,
                         detail: r.get(31)?,
                         closed_thread: r.get(32)?,
                         suggestions: Vec::new(),
@@ -744,6 +760,7 @@ impl Store {
             .query_map(params![id], |r| r.get(0))?
             .collect::<std::result::Result<Vec<String>, _>>()?;
         detail.attachments = documents(&self.conn, id)?;
+        detail.confidence = confidence(&detail.reason);
         let mut stmt = self.conn.prepare_cached(
             "SELECT c.id, c.first_name, c.last_name FROM message_suggestions s
              JOIN candidates c ON c.id = s.candidate_id WHERE s.message_id = ?1 ORDER BY c.id",

@@ -204,7 +204,12 @@ fn scenario_table_through_the_pure_matcher() {
         };
         let d = matcher::decide(&input, &directory, &key, &w);
         let (assignment, candidate, suggestions) = match &d.assignment {
-            Assignment::Candidate(c) => ("assigned", Some(*c), Vec::new()),
+            Assignment::Candidate(c) => {
+                if let Some(a) = &d.learn_address {
+                    w.people[*c as usize - 1].addresses.push(a.clone());
+                }
+                ("assigned", Some(*c), Vec::new())
+            }
             Assignment::New(nc, app) => {
                 w.people.push(Person {
                     first_name: nc.first_name.clone(),
@@ -384,6 +389,12 @@ fn scenario_end_to_end_over_smtp_and_the_cli() {
                 m["detail"]
             ));
         }
+        let confidence = step
+            .reason
+            .as_deref()
+            .and_then(matcher::Reason::parse)
+            .map(matcher::Reason::confidence);
+        assert_eq!(m["confidence"].as_str(), confidence, "step {n} ({file}): confidence shown");
         if let Some(nc) = &step.new_candidate {
             expected_people.insert(nc.email.to_lowercase());
         }
@@ -395,12 +406,15 @@ fn scenario_end_to_end_over_smtp_and_the_cli() {
         failures.join("\n")
     );
 
-    // Exactly the expected people, and nobody from the company or a robot.
+    // Exactly the expected people (each by the address it was created
+    // with), and no address of the company or of a robot anywhere.
     let out = d.cli(&["candidate", "list", "--json", "--limit", "1000"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = v["candidates"].as_array().unwrap();
     let mut people: BTreeSet<String> = BTreeSet::new();
-    for c in v["candidates"].as_array().unwrap() {
-        for a in c["addresses"].as_array().unwrap() {
+    for c in list {
+        let addresses = c["addresses"].as_array().unwrap();
+        for a in addresses {
             let a = a.as_str().unwrap().to_lowercase();
             for company in ["acme.example", "acme-group.example", "acme-france.example"] {
                 assert!(
@@ -412,8 +426,9 @@ fn scenario_end_to_end_over_smtp_and_the_cli() {
                 !a.starts_with("mailer-daemon@") && !a.starts_with("postmaster@"),
                 "a robot became a candidate: {a}"
             );
-            people.insert(a);
         }
+        people.insert(addresses[0].as_str().unwrap().to_lowercase());
     }
+    assert_eq!(list.len(), 17, "candidates created by the scenario");
     assert_eq!(people, expected_people, "candidate list");
 }
