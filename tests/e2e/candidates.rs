@@ -111,6 +111,38 @@ fn ambiguous_mail_waits_unassigned_until_assigned_by_hand() {
         (Some("sender"), Some(2))
     );
 
+    // Finding people and threads.
+    let out = d.cli(&["candidate", "list", "--search", "WEBER.example", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["candidates"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["candidates"][0]["id"], 2);
+    let out = d.cli(&["candidate", "list", "--search", "weber"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Lena Weber") && text.contains("Tom Weber"),
+        "{text}"
+    );
+    let out = d.cli(&["inbox", "--candidate", "2", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let subjects: Vec<&str> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, vec!["Nachtrag", "Re: Bewerbung"]);
+    let out = d.cli(&["candidate", "show", "2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Candidate #2 Tom Weber"), "{text}");
+    assert!(
+        text.contains("account-executive") && text.contains("form"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Re: Bewerbung") && text.contains("manual"),
+        "{text}"
+    );
+
     // Merge: Tom's record into Lena's is refused for the same id, works otherwise.
     assert!(!d.cli(&["candidate", "merge", "2", "2"]).status.success());
     let out = d.cli(&["candidate", "merge", "1", "2"]);

@@ -394,7 +394,11 @@ fn scenario_end_to_end_over_smtp_and_the_cli() {
             .as_deref()
             .and_then(matcher::Reason::parse)
             .map(matcher::Reason::confidence);
-        assert_eq!(m["confidence"].as_str(), confidence, "step {n} ({file}): confidence shown");
+        assert_eq!(
+            m["confidence"].as_str(),
+            confidence,
+            "step {n} ({file}): confidence shown"
+        );
         if let Some(nc) = &step.new_candidate {
             expected_people.insert(nc.email.to_lowercase());
         }
