@@ -160,11 +160,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn fill(&mut self, timeout: Duration) -> Result<(), Stop> {
         self.flush().await?;
         let until = (Instant::now() + timeout).min(self.deadline);
-        let timed_out = self.timeout_reply();
-        let shutting_down = Stop::Say(format!(
-            "421 4.3.2 {} Service shutting down, try again later",
-            self.settings.server.hostname
-        ));
         let in_transaction = self.transaction.is_some();
         self.input.reserve(READ_CHUNK);
         loop {
@@ -175,10 +170,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         Ok(_) => Ok(()),
                     };
                 }
-                _ = tokio::time::sleep_until(until) => return Err(timed_out),
+                _ = tokio::time::sleep_until(until) => return Err(self.timeout_reply()),
                 changed = self.shutdown.changed(), if !in_transaction => {
                     if changed.is_err() || *self.shutdown.borrow() {
-                        return Err(shutting_down);
+                        return Err(Stop::Say(format!(
+                            "421 4.3.2 {} Service shutting down, try again later",
+                            self.settings.server.hostname
+                        )));
                     }
                 }
             }
