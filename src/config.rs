@@ -31,6 +31,8 @@ pub struct Config {
     pub subsidiaries: Vec<Subsidiary>,
     pub categories: Vec<Category>,
     pub positions: Vec<Position>,
+    /// Where the template files are (`[templates] dir`), resolved.
+    pub templates_dir: PathBuf,
 }
 
 /// What to do with a mail whose lines end in a bare CR or bare LF.
@@ -74,6 +76,48 @@ pub struct Subsidiary {
     pub language: Option<String>,
     /// The company's own domains, lowercased; always includes the jobs address's domain.
     pub domains: Vec<String>,
+    /// The default sender's signature (the jobs address's).
+    pub signature: Option<String>,
+    pub signature_html: Option<String>,
+    /// Custom senders (`[[subsidiary.sender]]`); they may send for this subsidiary only.
+    pub senders: Vec<Sender>,
+}
+
+/// An address outgoing mail can come from, with its signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    /// `default` for a subsidiary's jobs address.
+    pub id: String,
+    pub subsidiary: String,
+    pub address: Address,
+    pub name: String,
+    pub signature: Option<String>,
+    pub signature_html: Option<String>,
+}
+
+/// The id of every subsidiary's default sender: its jobs address.
+pub const DEFAULT_SENDER: &str = "default";
+
+impl Subsidiary {
+    /// The jobs address as a sender, with the subsidiary's name and signature.
+    pub fn default_sender(&self) -> Sender {
+        Sender {
+            id: DEFAULT_SENDER.to_string(),
+            subsidiary: self.id.clone(),
+            address: self.jobs_address.clone(),
+            name: self.name.clone(),
+            signature: self.signature.clone(),
+            signature_html: self.signature_html.clone(),
+        }
+    }
+
+    /// A sender of this subsidiary by id (`default`: the jobs address).
+    pub fn sender(&self, id: &str) -> Option<Sender> {
+        if id == DEFAULT_SENDER {
+            return Some(self.default_sender());
+        }
+        self.senders.iter().find(|s| s.id == id).cloned()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -418,14 +462,15 @@ fn tables<'a, 'i>(
     root: &mut Section<'a, 'i>,
     key: &str,
 ) -> Vec<(usize, &'a DeTable<'i>, Range<usize>)> {
+    let path = root.key_path(key);
     let Some(v) = root.take(key) else {
         return Vec::new();
     };
     let DeValue::Array(items) = v.get_ref() else {
         ctx.error(
             Some(&v.span()),
-            key,
-            format!("expected an array of tables ([[{key}]])"),
+            &path,
+            format!("expected an array of tables ([[{path}]])"),
         );
         return Vec::new();
     };
@@ -435,7 +480,7 @@ fn tables<'a, 'i>(
             DeValue::Table(t) => out.push((i, t, item.span())),
             _ => ctx.error(
                 Some(&item.span()),
-                &format!("{key}[{i}]"),
+                &format!("{path}[{i}]"),
                 "expected a table",
             ),
         }
@@ -456,6 +501,24 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         },
         None => read_server(ctx, &DeTable::new(), None, base_dir),
     };
+
+    let mut templates_dir = base_dir.join("templates");
+    if let Some(v) = root.take("templates") {
+        match v.get_ref() {
+            DeValue::Table(t) => {
+                let mut section = Section::new("templates", t, Some(v.span()));
+                if let Some(dir) = section.string(ctx, "dir") {
+                    templates_dir = base_dir.join(dir);
+                }
+                section.finish(ctx);
+            }
+            _ => ctx.error(
+                Some(&v.span()),
+                "templates",
+                "expected a table ([templates])",
+            ),
+        }
+    }
 
     let mut subsidiaries = Vec::new();
     for (i, table, span) in tables(ctx, &mut root, "subsidiary") {
@@ -607,6 +670,7 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         subsidiaries: subsidiaries.into_iter().map(|(_, _, s)| s).collect(),
         categories: categories.into_iter().map(|(_, _, c)| c).collect(),
         positions: positions.into_iter().map(|(_, _, _, p)| p).collect(),
+        templates_dir,
     }
 }
 
@@ -694,12 +758,83 @@ fn read_subsidiary(ctx: &mut Ctx, i: usize, table: &DeTable, span: Range<usize>)
             domains.push(d);
         }
     }
+    let signature = s.string(ctx, "signature");
+    let signature_html = s.string(ctx, "signature_html");
+    let mut senders = Vec::new();
+    for (j, table, sp) in tables(ctx, &mut s, "sender") {
+        let key = format!("subsidiary[{i}].sender[{j}]");
+        let mut t = Section::new(key.clone(), table, Some(sp.clone()));
+        let sender_id = t.required_string(ctx, "id");
+        let address = t.address(ctx, "address", true);
+        let sender_name = t.required_string(ctx, "name");
+        let sig = t.string(ctx, "signature");
+        let sig_html = t.string(ctx, "signature_html");
+        t.finish(ctx);
+        if let Some(n) = &sender_name
+            && n.chars().any(char::is_control)
+        {
+            ctx.error(
+                Some(&sp),
+                &format!("{key}.name"),
+                "must be one line without control characters",
+            );
+        }
+        if let (Some(sender_id), Some(address), Some(sender_name)) =
+            (sender_id, address, sender_name)
+        {
+            check_id(ctx, &sender_id, &sp, &format!("{key}.id"));
+            if sender_id == DEFAULT_SENDER {
+                ctx.error(
+                    Some(&sp),
+                    &format!("{key}.id"),
+                    "\"default\" is the jobs address; choose another id",
+                );
+            }
+            senders.push((
+                j,
+                sp,
+                Sender {
+                    id: sender_id,
+                    subsidiary: id.clone(),
+                    address,
+                    name: sender_name,
+                    signature: sig,
+                    signature_html: sig_html,
+                },
+            ));
+        }
+    }
+    duplicates(
+        ctx,
+        &format!("subsidiary[{i}].sender"),
+        senders.iter().map(|(j, sp, x)| (*j, sp, &x.id)),
+    );
+    if name.chars().any(char::is_control) {
+        ctx.error(
+            Some(&span),
+            &format!("subsidiary[{i}].name"),
+            "must be one line without control characters",
+        );
+    }
     s.finish(ctx);
     let jobs_address =
         jobs_address.unwrap_or_else(|| Address::parse("invalid@invalid.invalid").expect("literal"));
     for a in std::iter::once(&jobs_address).chain(aliases.iter()) {
         if !domains.iter().any(|d| d == a.domain()) {
             domains.push(a.domain().to_string());
+        }
+    }
+    for (j, sp, sender) in &senders {
+        if !domains.iter().any(|d| d == sender.address.domain()) {
+            ctx.error(
+                Some(sp),
+                &format!("subsidiary[{i}].sender[{j}].address"),
+                format!(
+                    "{} is not in a domain of this subsidiary ({}): it may send for its own subsidiary only",
+                    sender.address,
+                    domains.join(", ")
+                ),
+            );
         }
     }
     Subsidiary {
@@ -709,6 +844,9 @@ fn read_subsidiary(ctx: &mut Ctx, i: usize, table: &DeTable, span: Range<usize>)
         aliases,
         language,
         domains,
+        signature,
+        signature_html,
+        senders: senders.into_iter().map(|(_, _, x)| x).collect(),
     }
 }
 

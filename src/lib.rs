@@ -12,5 +12,7 @@ pub mod ingress;
 pub mod matcher;
 pub mod model;
 pub mod parse;
+pub mod render;
 pub mod state;
 pub mod store;
+pub mod template;
