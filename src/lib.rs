@@ -11,6 +11,7 @@ pub mod directory;
 pub mod ingress;
 pub mod matcher;
 pub mod model;
+pub mod outgoing;
 pub mod parse;
 pub mod render;
 pub mod state;

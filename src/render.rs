@@ -215,7 +215,10 @@ pub fn render(
         subsidiary => single_line(&ctx.subsidiary),
         sender_name => single_line(&ctx.sender_name),
         application_date => ctx.application_date_ms.map(|ms| format_date(ms, language)).unwrap_or_default(),
+        // Without a last name, "Sehr geehrter Herr ," cannot be written:
+        // the neutral form is used.
         gender => match ctx.gender.as_str() {
+            "male" | "female" if ctx.last_name.trim().is_empty() => "unknown".to_string(),
             "male" | "female" | "diverse" => ctx.gender.clone(),
             _ => "unknown".to_string(),
         },
@@ -409,6 +412,13 @@ mod tests {
             let r = render(&t, &sample_context(gender), None).unwrap();
             assert_eq!(r.text, expected, "{gender}");
         }
+        let mut nameless = sample_context("male");
+        nameless.last_name = String::new();
+        assert_eq!(
+            render(&t, &nameless, None).unwrap().text,
+            "Guten Tag ",
+            "no \"Herr\" without a name"
+        );
         let two = template(false, &[("de", "Hallo", "{{ g(\"Lieber\", \"Liebe\") }}")]);
         assert_eq!(
             render(&two, &sample_context("female"), None).unwrap().text,
