@@ -18,6 +18,7 @@ use crate::directory::Directory;
 use crate::matcher::{self, MatchInput};
 use crate::store::candidates::{CandidateDetail, CandidateSummary, FormApplication};
 use crate::store::{InboxEntry, InboxFilter, MessageDetail, Store};
+use crate::template::{TemplateError, Templates};
 
 #[derive(Debug, Parser)]
 #[command(name = "jobmail", version, about = "SMTP gateway for recruiting mail")]
@@ -47,6 +48,38 @@ pub enum Command {
     /// Applications (the online form's entry point)
     #[command(subcommand)]
     Application(ApplicationCommand),
+    /// Mail templates: list, show, check, preview
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// The templates in the templates directory
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One template's variants as written
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every template (or one), reporting every problem at once
+    Check { id: Option<String> },
+    /// The exact mail a template would make for a candidate; nothing is queued
+    Preview {
+        id: String,
+        #[arg(long)]
+        candidate: i64,
+        /// A language variant instead of the candidate's
+        #[arg(long)]
+        lang: Option<String>,
+        /// A sender id of the candidate's subsidiary (default: its jobs address)
+        #[arg(long)]
+        sender: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +209,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Candidate(c) => candidate_command(&config, c),
         Command::Application(a) => application_command(&config, a),
+        Command::Template(t) => return template_command(&config, t),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -640,4 +674,193 @@ fn application_command(config: &Config, command: ApplicationCommand) -> anyhow::
             Ok(())
         }
     }
+}
+
+#[derive(Serialize)]
+struct TemplateSummary<'a> {
+    id: &'a str,
+    description: &'a str,
+    default_language: &'a str,
+    languages: Vec<&'a str>,
+    automatic: bool,
+    attachments: &'a [String],
+}
+
+fn summarize(t: &crate::template::Template) -> TemplateSummary<'_> {
+    TemplateSummary {
+        id: &t.id,
+        description: &t.description,
+        default_language: &t.default_language,
+        languages: t.variants.keys().map(String::as_str).collect(),
+        automatic: t.automatic,
+        attachments: &t.attachments,
+    }
+}
+
+/// Every problem with the templates (all, or one), at once.
+pub fn check_templates(
+    config: &Config,
+    templates: &Templates,
+    load_errors: &[TemplateError],
+    only: Option<&str>,
+) -> Vec<TemplateError> {
+    let mut languages: Vec<String> = config
+        .subsidiaries
+        .iter()
+        .filter_map(|s| s.language.clone())
+        .collect();
+    languages.sort();
+    languages.dedup();
+    let mut errors: Vec<TemplateError> = load_errors
+        .iter()
+        .filter(|e| only.is_none_or(|id| e.template == id))
+        .cloned()
+        .collect();
+    for t in templates
+        .templates
+        .values()
+        .filter(|t| only.is_none_or(|id| t.id == id))
+    {
+        errors.extend(crate::render::check(t, &languages));
+        errors.extend(templates.check_files(t));
+    }
+    errors
+}
+
+fn template_command(config: &Config, command: TemplateCommand) -> ExitCode {
+    let (templates, load_errors) = Templates::load(&config.templates_dir);
+    let result: anyhow::Result<ExitCode> = (|| match command {
+        TemplateCommand::List { json } => {
+            let list: Vec<TemplateSummary> = templates.templates.values().map(summarize).collect();
+            if json {
+                print_json(&serde_json::json!({ "templates": list }))?;
+            } else if list.is_empty() {
+                println!("no templates in {}", templates.dir.display());
+            } else {
+                println!(
+                    "{:<24}  {:<10}  {:<5}  {}",
+                    "ID", "LANGUAGES", "AUTO", "DESCRIPTION"
+                );
+                for t in &list {
+                    println!(
+                        "{:<24}  {:<10}  {:<5}  {}",
+                        t.id,
+                        t.languages.join(","),
+                        if t.automatic { "yes" } else { "no" },
+                        t.description
+                    );
+                }
+            }
+            for e in &load_errors {
+                eprintln!("jobmail: {e}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TemplateCommand::Show { id, json } => {
+            let t = templates.get(&id).ok_or_else(|| {
+                anyhow::anyhow!("no template {id:?} in {}", templates.dir.display())
+            })?;
+            if json {
+                let variants: serde_json::Map<String, serde_json::Value> = t
+                    .variants
+                    .iter()
+                    .map(|(l, v)| {
+                        (
+                            l.clone(),
+                            serde_json::json!({
+                                "subject": v.subject, "text": v.text, "html": v.html,
+                                "attachments": t.attachments_of(l),
+                            }),
+                        )
+                    })
+                    .collect();
+                print_json(&serde_json::json!({ "template": summarize(t), "variants": variants }))?;
+            } else {
+                println!(
+                    "Template    {}\nFile        {}\nDescription {}\nDefault     {}\nAutomatic   {}",
+                    t.id,
+                    t.path.display(),
+                    t.description,
+                    t.default_language,
+                    t.automatic
+                );
+                for (l, v) in &t.variants {
+                    println!(
+                        "\n[{l}] Subject: {}\nAttachments: {}\n{}",
+                        v.subject,
+                        t.attachments_of(l).join(", "),
+                        v.text.trim_end()
+                    );
+                    if let Some(h) = &v.html {
+                        println!("--- HTML ---\n{}", h.trim_end());
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TemplateCommand::Check { id } => {
+            if let Some(id) = &id
+                && templates.get(id).is_none()
+                && !load_errors.iter().any(|e| &e.template == id)
+            {
+                anyhow::bail!("no template {id:?} in {}", templates.dir.display());
+            }
+            let errors = check_templates(config, &templates, &load_errors, id.as_deref());
+            if errors.is_empty() {
+                let n = if id.is_some() {
+                    1
+                } else {
+                    templates.templates.len()
+                };
+                println!("{}: {n} template(s) ok", templates.dir.display());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("{}: {} error(s)", templates.dir.display(), errors.len());
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                Ok(ExitCode::from(2))
+            }
+        }
+        TemplateCommand::Preview {
+            id,
+            candidate,
+            lang,
+            sender,
+        } => {
+            let store = Store::open(&config.server.database)?;
+            let key = crate::state::load_or_create_key(&config.server.state_dir)?;
+            let composer = crate::compose::Composer {
+                config,
+                templates: &templates,
+                key: &key,
+            };
+            let prepared = composer.prepare(
+                &store,
+                &crate::compose::Request {
+                    candidate,
+                    template: &id,
+                    sender: sender.as_deref(),
+                    language: lang.as_deref(),
+                },
+                chrono::Utc::now().timestamp_millis(),
+            )?;
+            eprintln!(
+                "# from {} <{}> (sender {:?} of {}), to <{}>, language {}, {} bytes; nothing queued",
+                prepared.sender.name,
+                prepared.sender.address,
+                prepared.sender.id,
+                prepared.subsidiary,
+                prepared.to,
+                prepared.language,
+                prepared.bytes.len()
+            );
+            std::io::stdout().lock().write_all(&prepared.bytes)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    })();
+    result.unwrap_or_else(|e| {
+        eprintln!("jobmail: {e:#}");
+        ExitCode::FAILURE
+    })
 }

@@ -626,3 +626,76 @@ pub fn pending(conn: &Connection, limit: usize) -> Result<Vec<i64>> {
         params![limit as i64],
     )?)
 }
+
+/// What composing a mail to a candidate needs to know.
+#[derive(Debug, Clone)]
+pub struct ComposeFacts {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub gender: String,
+    pub language: Option<String>,
+    /// The address mail goes to: the one the candidate applied with.
+    pub email: String,
+    /// The latest application.
+    pub application: Option<ApplicationFacts>,
+    /// The candidate's latest mail with a Message-ID: (id, its References).
+    pub last_inbound: Option<(String, Vec<String>)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplicationFacts {
+    pub id: i64,
+    pub subsidiary: String,
+    pub position: Option<String>,
+    pub status: String,
+    pub received_at_ms: i64,
+}
+
+pub fn compose_facts(conn: &Connection, id: i64) -> Result<Option<ComposeFacts>> {
+    let Some(id) = resolve(conn, id)? else {
+        return Ok(None);
+    };
+    let Some(s) = summary(conn, id)? else {
+        return Ok(None);
+    };
+    let Some(email) = s.addresses.first().cloned() else {
+        return Err(StoreError(format!("candidate {id} has no e-mail address")));
+    };
+    let application = conn
+        .query_row(
+            "SELECT id, subsidiary, position, status, received_at FROM applications
+             WHERE candidate_id = ?1 ORDER BY received_at DESC, id DESC LIMIT 1",
+            params![id],
+            |r| {
+                Ok(ApplicationFacts {
+                    id: r.get(0)?,
+                    subsidiary: r.get(1)?,
+                    position: r.get(2)?,
+                    status: r.get(3)?,
+                    received_at_ms: r.get(4)?,
+                })
+            },
+        )
+        .optional()?;
+    let last_inbound = conn
+        .query_row(
+            "SELECT message_id, references_json FROM messages
+             WHERE candidate_id = ?1 AND direction = 'inbound' AND message_id IS NOT NULL
+             ORDER BY received_at DESC, id DESC LIMIT 1",
+            params![id],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )
+        .optional()?
+        .map(|(mid, refs)| (mid, serde_json::from_str(&refs).unwrap_or_default()));
+    Ok(Some(ComposeFacts {
+        id,
+        first_name: s.first_name,
+        last_name: s.last_name,
+        gender: s.gender,
+        language: s.language,
+        email,
+        application,
+        last_inbound,
+    }))
+}

@@ -831,6 +831,11 @@ impl Store {
         Ok(decision)
     }
 
+    /// What composing a mail to a candidate needs (merged ids lead to the survivor).
+    pub fn compose_facts(&self, candidate: i64) -> Result<Option<candidates::ComposeFacts>> {
+        candidates::compose_facts(&self.conn, candidate)
+    }
+
     /// Candidates, newest first; `search` matches names and addresses.
     pub fn candidates(
         &self,

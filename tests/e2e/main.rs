@@ -11,3 +11,4 @@ mod durability;
 mod limits;
 mod matching;
 mod systemd;
+mod templates;
