@@ -51,6 +51,67 @@ pub enum Command {
     /// Mail templates: list, show, check, preview
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Write to one candidate or many from a template, now or scheduled
+    Send(SendArgs),
+    /// The outbox: list, cancel
+    #[command(subcommand)]
+    Queue(QueueCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The template's id
+    #[arg(long)]
+    pub template: String,
+    /// One candidate
+    #[arg(long, conflicts_with_all = ["candidates", "position", "category", "status"])]
+    pub candidate: Option<i64>,
+    /// Several candidates: C1,C2,…
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["position", "category", "status"])]
+    pub candidates: Vec<i64>,
+    /// Everyone with an application for this position
+    #[arg(long)]
+    pub position: Option<String>,
+    /// Everyone with an application in this recruiting category
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Everyone with an application in this status (with --position/--category: both)
+    #[arg(long)]
+    pub status: Option<String>,
+    /// A sender id of the candidate's subsidiary (default: its jobs address)
+    #[arg(long)]
+    pub sender: Option<String>,
+    /// A file to attach besides the template's (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    /// A document of the candidate's thread to attach again (repeatable)
+    #[arg(long, value_name = "DOCUMENT")]
+    pub reuse_document: Vec<i64>,
+    /// Send at this time: RFC 3339, or local time in server.time_zone ("2026-12-01 09:00")
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// A language variant instead of each candidate's
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// The outbox, newest first (like mailq)
+    List {
+        /// Only items in these states (repeatable): scheduled, queued, sending, sent, deferred, failed, cancelled, bounced
+        #[arg(long)]
+        state: Vec<String>,
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a scheduled, queued or deferred mail
+    Cancel { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +271,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Candidate(c) => candidate_command(&config, c),
         Command::Application(a) => application_command(&config, a),
         Command::Template(t) => return template_command(&config, t),
+        Command::Send(args) => send(&config, &args),
+        Command::Queue(q) => queue_command(&config, q),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -842,6 +905,7 @@ fn template_command(config: &Config, command: TemplateCommand) -> ExitCode {
                     template: &id,
                     sender: sender.as_deref(),
                     language: lang.as_deref(),
+                    ..Default::default()
                 },
                 chrono::Utc::now().timestamp_millis(),
             )?;
@@ -863,4 +927,189 @@ fn template_command(config: &Config, command: TemplateCommand) -> ExitCode {
         eprintln!("jobmail: {e:#}");
         ExitCode::FAILURE
     })
+}
+
+fn send(config: &Config, args: &SendArgs) -> anyhow::Result<()> {
+    let (templates, load_errors) = Templates::load(&config.templates_dir);
+    if templates.get(&args.template).is_none() {
+        for e in load_errors.iter().filter(|e| e.template == args.template) {
+            eprintln!("jobmail: {e}");
+        }
+        anyhow::bail!(
+            "no usable template {:?} in {}",
+            args.template,
+            templates.dir.display()
+        );
+    }
+    let mut store = Store::open(&config.server.database)?;
+    let candidates: Vec<i64> = if let Some(c) = args.candidate {
+        vec![c]
+    } else if !args.candidates.is_empty() {
+        args.candidates.clone()
+    } else if args.position.is_some() || args.category.is_some() || args.status.is_some() {
+        let mut positions: Option<Vec<String>> = None;
+        if let Some(p) = &args.position {
+            if !config.positions.iter().any(|x| &x.id == p) {
+                anyhow::bail!("no position {p:?} in the config");
+            }
+            positions = Some(vec![p.clone()]);
+        }
+        if let Some(k) = &args.category {
+            if !config.categories.iter().any(|x| &x.id == k) {
+                anyhow::bail!("no category {k:?} in the config");
+            }
+            let in_category: Vec<String> = config
+                .positions
+                .iter()
+                .filter(|p| &p.category == k)
+                .map(|p| p.id.clone())
+                .collect();
+            positions = Some(match positions {
+                Some(p) => p.into_iter().filter(|x| in_category.contains(x)).collect(),
+                None => in_category,
+            });
+        }
+        if let Some(s) = &args.status
+            && !crate::store::candidates::STATUSES.contains(&s.as_str())
+        {
+            anyhow::bail!(
+                "unknown status {s:?} (one of {})",
+                crate::store::candidates::STATUSES.join(", ")
+            );
+        }
+        store.candidates_with_applications(positions.as_deref(), args.status.as_deref())?
+    } else {
+        anyhow::bail!(
+            "name the candidates: --candidate, --candidates, or --position/--category/--status"
+        );
+    };
+    let mut attachments = Vec::new();
+    for path in &args.attach {
+        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let filename = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        attachments.push(crate::template::FileAttachment {
+            content_type: crate::template::content_type_of(&filename).to_string(),
+            filename,
+            bytes,
+        });
+    }
+    let not_before = args
+        .at
+        .as_deref()
+        .map(|t| crate::compose::parse_time(t, &config.server.time_zone))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--at {e}"))?;
+    let key = crate::state::load_or_create_key(&config.server.state_dir)?;
+    let composer = crate::compose::Composer {
+        config,
+        templates: &templates,
+        key: &key,
+    };
+    let summary = composer.send(
+        &mut store,
+        &crate::compose::SendRequest {
+            template: &args.template,
+            sender: args.sender.as_deref(),
+            language: args.lang.as_deref(),
+            attachments,
+            reuse_documents: args.reuse_document.clone(),
+            not_before,
+            candidates,
+        },
+        chrono::Utc::now().timestamp_millis(),
+    )?;
+    if args.json {
+        print_json(&summary)?;
+    } else {
+        match &summary.scheduled_for {
+            Some(t) => println!(
+                "batch {}: {} scheduled for {t}, {} skipped",
+                summary.batch,
+                summary.queued.len(),
+                summary.skipped.len()
+            ),
+            None => println!(
+                "batch {}: {} queued, {} skipped",
+                summary.batch,
+                summary.queued.len(),
+                summary.skipped.len()
+            ),
+        }
+        for q in &summary.queued {
+            println!(
+                "  item {:<6} candidate {:<6} <{}>  {}",
+                q.item,
+                q.candidate,
+                q.to,
+                clip(&q.subject, 60)
+            );
+        }
+        for k in &summary.skipped {
+            println!("  skipped    candidate {:<6} {}", k.candidate, k.reason);
+        }
+    }
+    if summary.queued.is_empty() && !summary.skipped.is_empty() {
+        anyhow::bail!("nothing queued");
+    }
+    Ok(())
+}
+
+fn queue_command(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
+    let mut store = Store::open(&config.server.database)?;
+    match command {
+        QueueCommand::List { state, limit, json } => {
+            for s in &state {
+                if !crate::store::outbox::STATES.contains(&s.as_str()) {
+                    anyhow::bail!(
+                        "unknown state {s:?} (one of {})",
+                        crate::store::outbox::STATES.join(", ")
+                    );
+                }
+            }
+            let items = store.queue(&state, limit as usize)?;
+            if json {
+                return print_json(&serde_json::json!({ "items": items }));
+            }
+            if items.is_empty() {
+                println!("outbox is empty");
+                return Ok(());
+            }
+            println!(
+                "{:>7}  {:<9}  {:>8}  {:<20}  {:<20}  {:>6}  {}",
+                "ID",
+                "STATE",
+                "SIZE",
+                "CREATED (UTC)",
+                "DUE (UTC)",
+                "CAND.",
+                "RECIPIENTS / SUBJECT"
+            );
+            for i in &items {
+                let short = |t: &str| t.get(..19).unwrap_or(t).replace('T', " ");
+                println!(
+                    "{:>7}  {:<9}  {:>8}  {:<20}  {:<20}  {:>6}  {}",
+                    i.id,
+                    i.state,
+                    i.size,
+                    short(&i.created_at),
+                    i.next_attempt_at.as_deref().map(short).unwrap_or_default(),
+                    i.candidate,
+                    i.recipients.join(", ")
+                );
+                println!("{:>79}{}", "", clip(i.subject.as_deref().unwrap_or(""), 70));
+                if let Some(reply) = &i.last_reply {
+                    println!("{:>79}({})", "", clip(reply, 70));
+                }
+            }
+            Ok(())
+        }
+        QueueCommand::Cancel { id } => {
+            let was = store.cancel(id, chrono::Utc::now().timestamp_millis())?;
+            println!("outbox item {id} cancelled (was {was})");
+            Ok(())
+        }
+    }
 }

@@ -13,7 +13,8 @@ use crate::matcher::token::TokenKey;
 use crate::outgoing::{self, OutgoingMail, Party};
 use crate::render::{self, Context};
 use crate::store::Store;
-use crate::template::Templates;
+use crate::store::outbox::{NewItem, Queued};
+use crate::template::{FileAttachment, Templates};
 
 /// What to compose.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +25,10 @@ pub struct Request<'a> {
     pub sender: Option<&'a str>,
     /// A language variant to use instead of the candidate's.
     pub language: Option<&'a str>,
+    /// New files to attach besides the template's.
+    pub attachments: Vec<FileAttachment>,
+    /// Documents of the candidate's thread to attach again, by id.
+    pub reuse_documents: Vec<i64>,
 }
 
 /// A mail ready to queue: its frozen bytes and what they were made of.
@@ -136,6 +141,17 @@ impl Composer<'_> {
         for name in &rendered.attachments {
             attachments.push(self.templates.read_file(name).map_err(ComposeError)?);
         }
+        attachments.extend(request.attachments.iter().cloned());
+        for &document in &request.reuse_documents {
+            let (doc, bytes) = store
+                .candidate_document(facts.id, document)
+                .map_err(|e| ComposeError(format!("candidate {}: {e}", facts.id)))?;
+            attachments.push(FileAttachment {
+                filename: doc.filename,
+                content_type: doc.content_type,
+                bytes,
+            });
+        }
         let tag = self.key.subject_tag(facts.id);
         let subject = if rendered.subject.contains(&tag) {
             rendered.subject.clone()
@@ -201,5 +217,186 @@ impl Composer<'_> {
             message_id,
             bytes,
         })
+    }
+}
+
+/// A mail to many (or one): the same template for each candidate, each
+/// rendered for them, with its own Message-ID and tag, under one batch id.
+#[derive(Debug, Clone, Default)]
+pub struct SendRequest<'a> {
+    pub template: &'a str,
+    pub sender: Option<&'a str>,
+    pub language: Option<&'a str>,
+    pub attachments: Vec<FileAttachment>,
+    pub reuse_documents: Vec<i64>,
+    /// Not before this (unix ms): scheduled until then.
+    pub not_before: Option<i64>,
+    pub candidates: Vec<i64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QueuedMail {
+    pub candidate: i64,
+    pub item: i64,
+    pub message: i64,
+    pub to: String,
+    pub subject: String,
+    pub message_id: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Skipped {
+    pub candidate: i64,
+    pub reason: String,
+}
+
+/// What a send did: queued (or scheduled) and skipped, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub batch: String,
+    /// `queued` or `scheduled`.
+    pub state: &'static str,
+    pub scheduled_for: Option<String>,
+    pub queued: Vec<QueuedMail>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Composer<'_> {
+    /// Composes one mail per candidate and puts them all in the outbox in
+    /// one transaction. A candidate selected twice (or merged into one
+    /// already selected) gets one mail; one that cannot be rendered is
+    /// skipped and reported, the others go.
+    pub fn send(
+        &self,
+        store: &mut Store,
+        request: &SendRequest,
+        now_ms: i64,
+    ) -> Result<Summary, ComposeError> {
+        if self.templates.get(request.template).is_none() {
+            return Err(ComposeError(format!("no template {:?}", request.template)));
+        }
+        let batch = format!("b{}", uuid::Uuid::now_v7().simple());
+        let mut seen = std::collections::HashSet::new();
+        let mut prepared = Vec::new();
+        let mut skipped = Vec::new();
+        for &candidate in &request.candidates {
+            let one = Request {
+                candidate,
+                template: request.template,
+                sender: request.sender,
+                language: request.language,
+                attachments: request.attachments.clone(),
+                reuse_documents: request.reuse_documents.clone(),
+            };
+            match self.prepare(store, &one, now_ms) {
+                Ok(p) if !seen.insert(p.candidate) => skipped.push(Skipped {
+                    candidate,
+                    reason: format!("already in this batch (as candidate {})", p.candidate),
+                }),
+                Ok(p) => prepared.push(p),
+                Err(e) => skipped.push(Skipped {
+                    candidate,
+                    reason: e.0,
+                }),
+            }
+        }
+        let items: Vec<NewItem> = prepared
+            .iter()
+            .map(|p| {
+                let subsidiary = self
+                    .config
+                    .subsidiaries
+                    .iter()
+                    .find(|s| s.id == p.subsidiary);
+                let mut recipients = vec![p.to.clone()];
+                if let Some(archive) = subsidiary.and_then(|s| s.archive_bcc.as_ref()) {
+                    recipients.push(archive.to_string());
+                }
+                NewItem {
+                    batch_id: &batch,
+                    candidate: p.candidate,
+                    application: p.application,
+                    template: Some(request.template),
+                    subsidiary: &p.subsidiary,
+                    sender: &p.sender.id,
+                    bounce_domain: subsidiary
+                        .map(|s| s.jobs_address.domain())
+                        .unwrap_or("localhost"),
+                    recipients,
+                    parsed: crate::parse::parse_message(&p.bytes, false),
+                    bytes: p.bytes.clone(),
+                    not_before: request.not_before,
+                    now_ms,
+                }
+            })
+            .collect();
+        let queued: Vec<Queued> = store.enqueue_all(&items)?;
+        let scheduled = request.not_before.is_some_and(|t| t > now_ms);
+        Ok(Summary {
+            batch,
+            state: if scheduled { "scheduled" } else { "queued" },
+            scheduled_for: request
+                .not_before
+                .filter(|_| scheduled)
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|t| t.to_rfc3339()),
+            queued: prepared
+                .into_iter()
+                .zip(queued)
+                .map(|(p, q)| QueuedMail {
+                    candidate: p.candidate,
+                    item: q.item,
+                    message: q.message,
+                    to: p.to,
+                    subject: p.subject,
+                    message_id: p.message_id,
+                })
+                .collect(),
+            skipped,
+        })
+    }
+}
+
+/// A time as an operator writes it: RFC 3339 (`2026-12-01T09:00:00+01:00`),
+/// or a local date and time (`2026-12-01 09:00`) in the configured zone.
+/// Unix milliseconds.
+pub fn parse_time(text: &str, zone: &jiff::tz::TimeZone) -> Result<i64, String> {
+    let text = text.trim();
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t.as_millisecond());
+    }
+    let civil = text
+        .replacen(' ', "T", 1)
+        .parse::<jiff::civil::DateTime>()
+        .map_err(|_| format!("{text:?}: expected RFC 3339 (2026-12-01T09:00:00+01:00) or a local time (2026-12-01 09:00)"))?;
+    let zoned = civil
+        .to_zoned_datetime(zone.clone())
+        .map_err(|e| format!("{text:?}: {e}"))?;
+    Ok(zoned.timestamp().as_millisecond())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_in_rfc3339_or_local() {
+        let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let utc = parse_time("2026-12-01T08:00:00Z", &berlin).unwrap();
+        assert_eq!(
+            parse_time("2026-12-01T09:00:00+01:00", &berlin).unwrap(),
+            utc
+        );
+        assert_eq!(
+            parse_time("2026-12-01 09:00", &berlin).unwrap(),
+            utc,
+            "CET in winter"
+        );
+        assert_eq!(
+            parse_time("2026-07-01 10:00", &berlin).unwrap(),
+            parse_time("2026-07-01T08:00:00Z", &berlin).unwrap(),
+            "CEST in summer"
+        );
+        assert!(parse_time("tomorrow", &berlin).is_err());
     }
 }

@@ -65,6 +65,8 @@ pub struct ServerConfig {
     pub data_timeout: Duration,
     pub session_timeout: Duration,
     pub shutdown_timeout: Duration,
+    /// The IANA time zone local times (`send --at`) are read in.
+    pub time_zone: jiff::tz::TimeZone,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +83,9 @@ pub struct Subsidiary {
     pub signature_html: Option<String>,
     /// Custom senders (`[[subsidiary.sender]]`); they may send for this subsidiary only.
     pub senders: Vec<Sender>,
+    /// A mailbox of the subsidiary's own that gets a copy of every outgoing
+    /// mail (envelope Bcc, never a header).
+    pub archive_bcc: Option<Address>,
 }
 
 /// An address outgoing mail can come from, with its signature.
@@ -760,6 +765,7 @@ fn read_subsidiary(ctx: &mut Ctx, i: usize, table: &DeTable, span: Range<usize>)
     }
     let signature = s.string(ctx, "signature");
     let signature_html = s.string(ctx, "signature_html");
+    let archive_bcc = s.address(ctx, "archive_bcc", false);
     let mut senders = Vec::new();
     for (j, table, sp) in tables(ctx, &mut s, "sender") {
         let key = format!("subsidiary[{i}].sender[{j}]");
@@ -847,6 +853,7 @@ fn read_subsidiary(ctx: &mut Ctx, i: usize, table: &DeTable, span: Range<usize>)
         signature,
         signature_html,
         senders: senders.into_iter().map(|(_, _, x)| x).collect(),
+        archive_bcc,
     }
 }
 
@@ -944,6 +951,18 @@ fn read_server(
     let data_timeout = s.duration(ctx, "data_timeout", secs(600), secs(1)..secs(3601));
     let session_timeout = s.duration(ctx, "session_timeout", secs(1800), secs(1)..secs(86_401));
     let shutdown_timeout = s.duration(ctx, "shutdown_timeout", secs(30), secs(0)..secs(3601));
+    let zone_span = s.span_of("time_zone");
+    let time_zone = match s.string(ctx, "time_zone") {
+        None => jiff::tz::TimeZone::UTC,
+        Some(name) => jiff::tz::TimeZone::get(&name).unwrap_or_else(|_| {
+            ctx.error(
+                zone_span.as_ref(),
+                "server.time_zone",
+                format!("{name:?} is not an IANA time zone such as \"Europe/Berlin\""),
+            );
+            jiff::tz::TimeZone::UTC
+        }),
+    };
     s.finish(ctx);
     ServerConfig {
         listen,
@@ -961,6 +980,7 @@ fn read_server(
         data_timeout,
         session_timeout,
         shutdown_timeout,
+        time_zone,
     }
 }
 

@@ -9,6 +9,7 @@
 //! It must not parse mail or speak SMTP.
 
 pub mod candidates;
+pub mod outbox;
 
 use std::io::Write;
 use std::path::Path;
@@ -159,6 +160,45 @@ const MIGRATIONS: &[&str] = &[
         candidate_id INTEGER NOT NULL REFERENCES candidates(id),
         PRIMARY KEY (message_id, candidate_id)
     ) WITHOUT ROWID;
+    "#,
+    // 3: the outbox: one item per outgoing mail, its frozen bytes in the
+    // thread (messages, direction 'outbound'), every state change an event.
+    r#"
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        batch_id        TEXT    NOT NULL,
+        candidate_id    INTEGER NOT NULL REFERENCES candidates(id),
+        application_id  INTEGER REFERENCES applications(id),
+        message_id      INTEGER NOT NULL REFERENCES messages(id),
+        template        TEXT,
+        subsidiary      TEXT    NOT NULL,
+        sender          TEXT    NOT NULL,                -- sender id ('default': the jobs address)
+        envelope_from   TEXT    NOT NULL,
+        recipients_json TEXT    NOT NULL,                -- envelope: the candidate, an archive Bcc
+        state           TEXT    NOT NULL CHECK (state IN
+            ('scheduled', 'queued', 'sending', 'sent', 'deferred', 'failed', 'cancelled', 'bounced')),
+        not_before      INTEGER,                         -- scheduled: not before this (unix ms)
+        next_attempt_at INTEGER,                         -- when the relay may try (unix ms)
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        last_reply      TEXT
+    );
+    CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+    CREATE INDEX outbox_candidate ON outbox(candidate_id);
+    CREATE INDEX outbox_batch ON outbox(batch_id);
+
+    CREATE TABLE outbox_events (
+        id         INTEGER PRIMARY KEY,
+        item_id    INTEGER NOT NULL REFERENCES outbox(id),
+        at         INTEGER NOT NULL,
+        from_state TEXT,
+        to_state   TEXT    NOT NULL,
+        attempt    INTEGER NOT NULL DEFAULT 0,
+        code       INTEGER,
+        text       TEXT    NOT NULL DEFAULT ''
+    );
+    CREATE INDEX outbox_events_item ON outbox_events(item_id, id);
     "#,
 ];
 
@@ -829,6 +869,97 @@ impl Store {
         let decision = candidates::match_message(&tx, id, parsed, envelope, matching)?;
         tx.commit()?;
         Ok(decision)
+    }
+
+    /// Puts mails in the outbox, all or none, in one transaction.
+    pub fn enqueue_all(&mut self, items: &[outbox::NewItem]) -> Result<Vec<outbox::Queued>> {
+        let tx = self.conn.transaction()?;
+        let mut queued = Vec::with_capacity(items.len());
+        for item in items {
+            queued.push(outbox::enqueue(&tx, item)?);
+        }
+        tx.commit()?;
+        Ok(queued)
+    }
+
+    /// The outbox, newest first; `states` empty: all.
+    pub fn queue(&self, states: &[String], limit: usize) -> Result<Vec<outbox::QueueEntry>> {
+        outbox::list(&self.conn, states, limit)
+    }
+
+    /// Cancels a scheduled, queued or deferred item; returns the state it had.
+    pub fn cancel(&mut self, item: i64, now_ms: i64) -> Result<String> {
+        outbox::cancel(&mut self.conn, item, now_ms)
+    }
+
+    /// Queues the scheduled items that are due at `now_ms` (or cancels them, saying why).
+    pub fn promote_due(&mut self, now_ms: i64) -> Result<Vec<outbox::Promoted>> {
+        outbox::promote_due(&mut self.conn, now_ms)
+    }
+
+    /// The recorded history of an outbox item.
+    pub fn events(&self, item: i64) -> Result<Vec<outbox::Event>> {
+        outbox::events(&self.conn, item)
+    }
+
+    /// A stored document of this candidate's thread (one they sent, or one
+    /// sent to them), with its bytes; another candidate's is refused.
+    pub fn candidate_document(
+        &self,
+        candidate: i64,
+        document: i64,
+    ) -> Result<(DocumentSummary, Vec<u8>)> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT d.id, d.part, d.filename, d.content_type, d.size, d.sha256, d.category, d.content,
+                        m.candidate_id
+                 FROM documents d JOIN messages m ON m.id = d.message_id WHERE d.id = ?1",
+                params![document],
+                |r| {
+                    Ok((
+                        DocumentSummary {
+                            id: r.get(0)?,
+                            part: r.get(1)?,
+                            filename: r.get(2)?,
+                            content_type: r.get(3)?,
+                            size: r.get(4)?,
+                            sha256: r.get(5)?,
+                            category: r.get(6)?,
+                        },
+                        r.get::<_, Vec<u8>>(7)?,
+                        r.get::<_, Option<i64>>(8)?,
+                    ))
+                },
+            )
+            .optional()?;
+        match row {
+            None => Err(StoreError(format!("no document {document}"))),
+            Some((summary, bytes, owner)) if owner == Some(candidate) => Ok((summary, bytes)),
+            Some(_) => Err(StoreError(format!(
+                "document {document} is not in the thread of candidate {candidate}"
+            ))),
+        }
+    }
+
+    /// Candidates with an application matching every given filter
+    /// (position among `positions`, status), oldest first.
+    pub fn candidates_with_applications(
+        &self,
+        positions: Option<&[String]>,
+        status: Option<&str>,
+    ) -> Result<Vec<i64>> {
+        let positions_json =
+            positions.map(|p| serde_json::to_string(p).unwrap_or_else(|_| "[]".into()));
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT a.candidate_id FROM applications a JOIN candidates c ON c.id = a.candidate_id
+             WHERE c.merged_into IS NULL
+               AND (?1 IS NULL OR a.position IN (SELECT value FROM json_each(?1)))
+               AND (?2 IS NULL OR a.status = ?2)
+             ORDER BY a.candidate_id",
+        )?;
+        let rows = stmt.query_map(params![positions_json, status], |r| r.get(0))?;
+        Ok(rows.collect::<std::result::Result<Vec<i64>, _>>()?)
     }
 
     /// What composing a mail to a candidate needs (merged ids lead to the survivor).

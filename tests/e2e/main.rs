@@ -10,5 +10,6 @@ mod dialogs;
 mod durability;
 mod limits;
 mod matching;
+mod outbox;
 mod systemd;
 mod templates;

@@ -1,0 +1,319 @@
+//! The outbox: one item per outgoing mail to one candidate, its frozen bytes
+//! stored in the candidate's thread like an inbound mail, and every change
+//! of state recorded as an event in the same transaction.
+//!
+//! SQL only. Composing the bytes is `crate::compose`'s job; delivering them
+//! is the relay's.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use super::{Result, StoreError, rfc3339};
+use crate::model::{Envelope, ParsedMessage};
+
+/// Outgoing states (see `docs/architecture.md`).
+pub const STATES: [&str; 8] = [
+    "scheduled",
+    "queued",
+    "sending",
+    "sent",
+    "deferred",
+    "failed",
+    "cancelled",
+    "bounced",
+];
+
+/// One mail to put in the outbox.
+#[derive(Debug, Clone)]
+pub struct NewItem<'a> {
+    pub batch_id: &'a str,
+    pub candidate: i64,
+    pub application: Option<i64>,
+    pub template: Option<&'a str>,
+    pub subsidiary: &'a str,
+    pub sender: &'a str,
+    /// The domain of the VERP bounce address `bounce+<item>@<domain>`.
+    pub bounce_domain: &'a str,
+    /// Envelope recipients: the candidate, and an archive copy if configured.
+    pub recipients: Vec<String>,
+    pub bytes: Vec<u8>,
+    pub parsed: ParsedMessage,
+    /// Not before this (unix ms); `None`: now.
+    pub not_before: Option<i64>,
+    pub now_ms: i64,
+}
+
+/// What was queued: the outbox item and the message in the thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Queued {
+    pub item: i64,
+    pub message: i64,
+}
+
+fn event(
+    conn: &Connection,
+    item: i64,
+    from: Option<&str>,
+    to: &str,
+    text: &str,
+    at: i64,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO outbox_events (item_id, at, from_state, to_state, attempt, text)
+         VALUES (?1, ?2, ?3, ?4, (SELECT attempts FROM outbox WHERE id = ?1), ?5)",
+        params![item, at, from, to, text],
+    )?;
+    Ok(())
+}
+
+/// Puts one mail in the outbox and its bytes in the candidate's thread.
+pub fn enqueue(tx: &Transaction, item: &NewItem) -> Result<Queued> {
+    let incoming = super::IncomingMessage {
+        envelope: Envelope {
+            sender: String::new(),
+            recipients: item.recipients.clone(),
+            client_addr: String::new(),
+            helo: String::new(),
+            session_id: item.batch_id.to_string(),
+            received_at_ms: item.now_ms,
+        },
+        trace: Vec::new(),
+        sha256: super::sha256_hex(&item.bytes),
+        content: item.bytes.clone(),
+        parsed: Some(item.parsed.clone()),
+    };
+    let message = match super::insert_message(tx, &incoming)? {
+        super::Stored::New(id) => id,
+        super::Stored::Duplicate(id) => {
+            return Err(StoreError(format!(
+                "the same mail is already stored as message {id}"
+            )));
+        }
+    };
+    let scheduled = item.not_before.is_some_and(|t| t > item.now_ms);
+    let state = if scheduled { "scheduled" } else { "queued" };
+    let due = item.not_before.unwrap_or(item.now_ms).max(item.now_ms);
+    tx.execute(
+        "INSERT INTO outbox (batch_id, candidate_id, application_id, message_id, template, subsidiary,
+            sender, envelope_from, recipients_json, state, not_before, next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', ?8, ?9, ?10, ?11, ?12, ?12)",
+        params![
+            item.batch_id,
+            item.candidate,
+            item.application,
+            message,
+            item.template,
+            item.subsidiary,
+            item.sender,
+            serde_json::to_string(&item.recipients).unwrap_or_else(|_| "[]".into()),
+            state,
+            item.not_before,
+            due,
+            item.now_ms,
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    let envelope_from = format!("bounce+{id}@{}", item.bounce_domain);
+    tx.execute(
+        "UPDATE outbox SET envelope_from = ?2 WHERE id = ?1",
+        params![id, envelope_from],
+    )?;
+    let detail = match item.template {
+        Some(t) => format!("composed from template {t}, outbox item {id}"),
+        None => format!("composed, outbox item {id}"),
+    };
+    tx.execute(
+        "UPDATE messages SET direction = 'outbound', candidate_id = ?2, assignment = 'assigned',
+                match_detail = ?3, envelope_sender = ?4
+         WHERE id = ?1",
+        params![message, item.candidate, detail, envelope_from],
+    )?;
+    let text = match item.not_before.filter(|_| scheduled) {
+        Some(t) => format!("composed, scheduled for {}", rfc3339(t)),
+        None => "composed".to_string(),
+    };
+    event(tx, id, None, state, &text, item.now_ms)?;
+    Ok(Queued { item: id, message })
+}
+
+/// One line of `jobmail queue list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueEntry {
+    pub id: i64,
+    pub batch_id: String,
+    pub state: String,
+    pub candidate: i64,
+    pub message: i64,
+    pub template: Option<String>,
+    pub subsidiary: String,
+    pub sender: String,
+    pub envelope_from: String,
+    pub recipients: Vec<String>,
+    pub subject: Option<String>,
+    pub size: i64,
+    pub created_at: String,
+    pub not_before: Option<String>,
+    pub next_attempt_at: Option<String>,
+    pub attempts: i64,
+    pub last_reply: Option<String>,
+}
+
+/// The outbox, newest first; `states` empty: every state.
+pub fn list(conn: &Connection, states: &[String], limit: usize) -> Result<Vec<QueueEntry>> {
+    let states_json = serde_json::to_string(states).unwrap_or_else(|_| "[]".into());
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.id, o.batch_id, o.state, o.candidate_id, o.message_id, o.template, o.subsidiary,
+                o.sender, o.envelope_from, o.recipients_json, m.subject, m.size, o.created_at,
+                o.not_before, o.next_attempt_at, o.attempts, o.last_reply
+         FROM outbox o JOIN messages m ON m.id = o.message_id
+         WHERE ?1 = '[]' OR o.state IN (SELECT value FROM json_each(?1))
+         ORDER BY o.id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![states_json, limit as i64], |r| {
+        Ok(QueueEntry {
+            id: r.get(0)?,
+            batch_id: r.get(1)?,
+            state: r.get(2)?,
+            candidate: r.get(3)?,
+            message: r.get(4)?,
+            template: r.get(5)?,
+            subsidiary: r.get(6)?,
+            sender: r.get(7)?,
+            envelope_from: r.get(8)?,
+            recipients: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
+            subject: r.get(10)?,
+            size: r.get(11)?,
+            created_at: rfc3339(r.get(12)?),
+            not_before: r.get::<_, Option<i64>>(13)?.map(rfc3339),
+            next_attempt_at: r.get::<_, Option<i64>>(14)?.map(rfc3339),
+            attempts: r.get(15)?,
+            last_reply: r.get(16)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+fn state_of(conn: &Connection, id: i64) -> Result<String> {
+    conn.query_row("SELECT state FROM outbox WHERE id = ?1", params![id], |r| {
+        r.get(0)
+    })
+    .optional()?
+    .ok_or_else(|| StoreError(format!("no outbox item {id}")))
+}
+
+/// One change of state, if the item is still in `from`; with its event.
+fn transition(
+    tx: &Transaction,
+    id: i64,
+    from: &str,
+    to: &str,
+    text: &str,
+    now_ms: i64,
+) -> Result<bool> {
+    let n = tx.execute(
+        "UPDATE outbox SET state = ?3, updated_at = ?4 WHERE id = ?1 AND state = ?2",
+        params![id, from, to, now_ms],
+    )?;
+    if n == 1 {
+        event(tx, id, Some(from), to, text, now_ms)?;
+    }
+    Ok(n == 1)
+}
+
+/// Stops an item that has not gone out: scheduled, queued or deferred.
+pub fn cancel(conn: &mut Connection, id: i64, now_ms: i64) -> Result<String> {
+    let tx = conn.transaction()?;
+    let state = state_of(&tx, id)?;
+    if !["scheduled", "queued", "deferred"].contains(&state.as_str()) {
+        return Err(StoreError(format!(
+            "outbox item {id} is {state}: only scheduled, queued or deferred mail can be cancelled"
+        )));
+    }
+    transition(
+        &tx,
+        id,
+        &state,
+        "cancelled",
+        "cancelled by an operator",
+        now_ms,
+    )?;
+    tx.commit()?;
+    Ok(state)
+}
+
+/// What became of a scheduled item when it fell due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Promoted {
+    pub item: i64,
+    /// `queued`, or `cancelled` with the reason.
+    pub state: String,
+    pub reason: String,
+}
+
+/// Moves scheduled items whose time has come to `queued`, checking the
+/// candidate and application again: a candidate merged into another or an
+/// application withdrawn since is not written to (cancelled, saying why).
+pub fn promote_due(conn: &mut Connection, now_ms: i64) -> Result<Vec<Promoted>> {
+    let tx = conn.transaction()?;
+    let due: Vec<(i64, Option<i64>, Option<String>)> = {
+        let mut stmt = tx.prepare(
+            "SELECT o.id, c.merged_into, a.status FROM outbox o
+             JOIN candidates c ON c.id = o.candidate_id
+             LEFT JOIN applications a ON a.id = o.application_id
+             WHERE o.state = 'scheduled' AND o.next_attempt_at <= ?1 ORDER BY o.next_attempt_at, o.id",
+        )?;
+        let rows = stmt.query_map(params![now_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let mut out = Vec::with_capacity(due.len());
+    for (id, merged, status) in due {
+        let (to, reason) = match (merged, status.as_deref()) {
+            (Some(into), _) => (
+                "cancelled",
+                format!("not sent: the candidate was merged into {into}"),
+            ),
+            (None, Some("withdrawn")) => (
+                "cancelled",
+                "not sent: the application was withdrawn".to_string(),
+            ),
+            _ => ("queued", "due".to_string()),
+        };
+        if transition(&tx, id, "scheduled", to, &reason, now_ms)? {
+            out.push(Promoted {
+                item: id,
+                state: to.to_string(),
+                reason,
+            });
+        }
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+/// One recorded change of an item.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub at: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub attempt: i64,
+    pub code: Option<i64>,
+    pub text: String,
+}
+
+pub fn events(conn: &Connection, id: i64) -> Result<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, from_state, to_state, attempt, code, text FROM outbox_events WHERE item_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![id], |r| {
+        Ok(Event {
+            at: rfc3339(r.get(0)?),
+            from_state: r.get(1)?,
+            to_state: r.get(2)?,
+            attempt: r.get(3)?,
+            code: r.get(4)?,
+            text: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
