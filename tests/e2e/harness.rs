@@ -62,27 +62,43 @@ impl Daemon {
         if let Some(key) = key {
             std::fs::write(dir.path().join("reply-token.key"), key).expect("key file");
         }
-        let port = free_port();
         let config = dir.path().join("jobmail.toml");
-        let text = format!(
-            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nhostname = \"mx.test.example\"\ndatabase = \"jobmail.db\"\n{extra}\n{directory}"
-        );
-        std::fs::write(&config, text).expect("write config");
         let mut d = Daemon {
             child: None,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             dir,
             config,
         };
-        d.spawn();
-        d
+        // A free port can be taken between our probe and the daemon's bind
+        // (tests run in parallel): then try another.
+        for _ in 0..10 {
+            let port = free_port();
+            d.addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let text = format!(
+                "[server]\nlisten = [\"127.0.0.1:{port}\"]\nhostname = \"mx.test.example\"\ndatabase = \"jobmail.db\"\n{extra}\n{directory}"
+            );
+            std::fs::write(&d.config, text).expect("write config");
+            if d.try_spawn() {
+                return d;
+            }
+        }
+        panic!("jobmail could not find a free port: {}", d.log());
     }
 
+    /// Starts the daemon on its config (again, after a kill) and waits until it is ready.
     pub fn spawn(&mut self) {
+        assert!(self.try_spawn(), "jobmail did not start: {}", self.log());
+    }
+
+    /// Starts the daemon and waits for its "ready" line; false when it
+    /// could not listen on its port.
+    fn try_spawn(&mut self) -> bool {
+        let log_path = self.dir.path().join("daemon.log");
+        let start = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0) as usize;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join("daemon.log"))
+            .open(&log_path)
             .expect("log file");
         let child = Command::new(BIN)
             .args(["serve", "--config"])
@@ -95,19 +111,25 @@ impl Daemon {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if TcpStream::connect(self.addr).is_ok() {
-                return;
+            let log = self.log();
+            let this_run = log.get(start..).unwrap_or("");
+            if this_run.contains("jobmail ready") {
+                return true;
             }
             if let Some(status) = self
                 .child
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!("jobmail exited early ({status}): {}", self.log());
+                self.child = None;
+                if this_run.contains("cannot listen") {
+                    return false;
+                }
+                panic!("jobmail exited early ({status}): {this_run}");
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("jobmail did not start listening: {}", self.log());
+        panic!("jobmail did not become ready: {}", self.log());
     }
 
     pub fn log(&self) -> String {
