@@ -641,7 +641,10 @@ pub fn format_candidate(c: &CandidateDetail) -> String {
             t.direction,
             clip(from, 30),
             clip(t.subject.as_deref().unwrap_or(""), 40),
-            t.reason.as_deref().unwrap_or(""),
+            match &t.outbox {
+                Some((item, state)) => format!("outbox #{item}: {state}"),
+                None => t.reason.clone().unwrap_or_default(),
+            },
             if t.closed_thread { " [closed]" } else { "" }
         ));
         for d in &t.attachments {

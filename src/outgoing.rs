@@ -269,6 +269,16 @@ mod tests {
         }
     }
 
+    /// The names of a message's top-level headers, in order.
+    fn header_names(bytes: &[u8]) -> Vec<String> {
+        let text = String::from_utf8_lossy(bytes);
+        let head = text.split("\r\n\r\n").next().unwrap_or("");
+        head.split("\r\n")
+            .filter(|l| !l.starts_with(' ') && !l.starts_with('\t'))
+            .filter_map(|l| l.split_once(':').map(|(n, _)| n.to_ascii_lowercase()))
+            .collect()
+    }
+
     #[test]
     fn hostile_data_cannot_inject_headers() {
         let mut m = mail();
@@ -278,6 +288,11 @@ mod tests {
         m.references = vec!["a b@c".into(), "ok@example.org".into()];
         m.text = "line\r\n.\r\nMAIL FROM:<x@y>\r\n\u{202e}RTL 😀".into();
         let bytes = build(&m, 10 << 20).unwrap();
+        // The same headers as a harmless mail, one each (In-Reply-To dropped
+        // as invalid): nothing added, nothing split.
+        let mut expected = header_names(&build(&mail(), 10 << 20).unwrap());
+        expected.retain(|h| h != "in-reply-to");
+        assert_eq!(header_names(&bytes), expected);
         let p = crate::parse::parse_message(&bytes, false);
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains("\r\nBcc:"), "{text}");

@@ -325,9 +325,29 @@ pub fn check(template: &Template, subsidiary_languages: &[String]) -> Vec<Templa
                 }
             }
         }
-        // Render with every gender: an automatic template must work for
-        // `unknown` (neutral forms everywhere it goes).
+        // An automatic template needs the neutral form in every g(…),
+        // including branches a sample rendering does not take…
+        let mut without_neutral = false;
         if template.automatic {
+            for (part, source) in [
+                ("subject", Some(&variant.subject)),
+                ("text", Some(&variant.text)),
+                ("html", variant.html.as_ref()),
+            ] {
+                let Some(source) = source else { continue };
+                for call in gender_calls_without_neutral(source) {
+                    without_neutral = true;
+                    error(
+                        Some(language),
+                        format!(
+                            "{part}: automatic template needs a neutral form in every g(…): {call}"
+                        ),
+                    );
+                }
+            }
+        }
+        // …and must render for a candidate of unknown gender.
+        if template.automatic && !without_neutral {
             let ctx = sample_context("unknown");
             if let Err(e) = render(template, &ctx, Some(language))
                 && e.0.contains("no neutral form")
@@ -343,6 +363,78 @@ pub fn check(template: &Template, subsidiary_languages: &[String]) -> Vec<Templa
         }
     }
     errors
+}
+
+/// The `g(…)` calls in a template source that give fewer than three forms.
+/// A small scanner: it counts top-level arguments, minding quotes and
+/// parentheses, inside `{{ … }}` and `{% … %}`.
+pub fn gender_calls_without_neutral(source: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut i = 0;
+    while let Some(open) = source[i..]
+        .find("{{")
+        .or_else(|| source[i..].find("{%"))
+        .map(|p| p + i)
+    {
+        let close_pat = if &source[open..open + 2] == "{{" {
+            "}}"
+        } else {
+            "%}"
+        };
+        let Some(close) = source[open + 2..].find(close_pat).map(|p| p + open + 2) else {
+            break;
+        };
+        let expr = &source[open + 2..close];
+        let eb = expr.as_bytes();
+        let mut j = 0;
+        while j + 1 < eb.len() {
+            let starts_call = eb[j] == b'g'
+                && (j == 0
+                    || !(eb[j - 1].is_ascii_alphanumeric()
+                        || eb[j - 1] == b'_'
+                        || eb[j - 1] == b'.'));
+            let mut k = j + 1;
+            while starts_call && k < eb.len() && eb[k] == b' ' {
+                k += 1;
+            }
+            if starts_call && k < eb.len() && eb[k] == b'(' {
+                // Count top-level commas up to the matching parenthesis.
+                let (mut depth, mut args, mut quote, mut empty) = (0i32, 1, None::<u8>, true);
+                let mut m = k;
+                while m < eb.len() {
+                    let c = eb[m];
+                    match quote {
+                        Some(q) if c == q => quote = None,
+                        Some(_) => {}
+                        None => match c {
+                            b'\'' | b'"' => {
+                                quote = Some(c);
+                                empty = false;
+                            }
+                            b'(' | b'[' => depth += 1,
+                            b')' | b']' => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    break;
+                                }
+                            }
+                            b',' if depth == 1 => args += 1,
+                            c if !c.is_ascii_whitespace() => empty = false,
+                            _ => {}
+                        },
+                    }
+                    m += 1;
+                }
+                if empty || args < 3 {
+                    found.push(expr[j..(m + 1).min(expr.len())].to_string());
+                }
+                j = m;
+            }
+            j += 1;
+        }
+        i = close + 2;
+    }
+    found
 }
 
 /// A context with every placeholder filled, for checks and examples.
@@ -502,6 +594,31 @@ mod tests {
     }
 
     #[test]
+    fn every_gender_call_is_seen_even_in_untaken_branches() {
+        let source = "{% if position %}{{ g('Lieber', 'Liebe') }}{% else %}{{ g(\"a, b\", 'c', 'd') }}{% endif %} {{ flag(1) }} {{ g(last_name, first_name) | upper }}";
+        let calls = gender_calls_without_neutral(source);
+        assert_eq!(
+            calls,
+            vec!["g('Lieber', 'Liebe')", "g(last_name, first_name)"]
+        );
+        let t = template(
+            true,
+            &[(
+                "de",
+                "Hallo",
+                "{% if false %}{{ g('Lieber', 'Liebe') }}{% endif %}Guten Tag",
+            )],
+        );
+        let errors = check(&t, &[]);
+        let parts: Vec<&str> = errors
+            .iter()
+            .map(|e| e.message.split(':').next().unwrap())
+            .collect();
+        assert_eq!(parts, vec!["text", "html"], "{errors:?}");
+        assert!(errors[0].message.contains("g('Lieber', 'Liebe')"));
+    }
+
+    #[test]
     fn check_lists_every_problem() {
         let mut t = template(
             true,
@@ -530,7 +647,7 @@ mod tests {
         );
         assert!(has("[de]: text: syntax error"), "{text:?}");
         assert!(
-            has("[en]: automatic template needs a neutral form"),
+            has("[en]: text: automatic template needs a neutral form"),
             "{text:?}"
         );
         let fine = template(true, &[("de", "Hallo", "{{ g(\"a\", \"b\", \"c\") }}")]);

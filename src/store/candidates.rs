@@ -303,6 +303,8 @@ pub struct ThreadEntry {
     pub confidence: Option<&'static str>,
     pub detail: Option<String>,
     pub closed_thread: bool,
+    /// For our own mail: its outbox item and state.
+    pub outbox: Option<(i64, String)>,
     pub attachments: Vec<super::DocumentSummary>,
 }
 
@@ -397,9 +399,10 @@ pub fn show(conn: &Connection, id: i64) -> Result<Option<CandidateDetail>> {
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut stmt = conn.prepare_cached(
-        "SELECT id, direction, received_at, from_name, from_addr, subject, match_reason, match_detail,
-                closed_thread
-         FROM messages WHERE candidate_id = ?1 ORDER BY received_at, id",
+        "SELECT m.id, m.direction, m.received_at, m.from_name, m.from_addr, m.subject, m.match_reason,
+                m.match_detail, m.closed_thread, o.id, o.state
+         FROM messages m LEFT JOIN outbox o ON o.message_id = m.id
+         WHERE m.candidate_id = ?1 ORDER BY m.received_at, m.id",
     )?;
     let mut thread = stmt
         .query_map(params![id], |r| {
@@ -413,6 +416,10 @@ pub fn show(conn: &Connection, id: i64) -> Result<Option<CandidateDetail>> {
                 confidence: None,
                 detail: r.get(7)?,
                 closed_thread: r.get(8)?,
+                outbox: match (r.get::<_, Option<i64>>(9)?, r.get::<_, Option<String>>(10)?) {
+                    (Some(id), Some(state)) => Some((id, state)),
+                    _ => None,
+                },
                 attachments: Vec::new(),
             })
         })?

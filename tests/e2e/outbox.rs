@@ -122,6 +122,7 @@ fn send_to_one_and_many_with_every_kind_of_attachment() {
         .find(|t| t["id"] == message)
         .expect("in the thread");
     assert_eq!(out["direction"], "outbound");
+    assert_eq!(out["outbox"][1], "queued", "{out}");
     assert_eq!(out["attachments"].as_array().unwrap().len(), 3);
 
     // The outbox: queued, from a VERP address, to the candidate and the archive.
