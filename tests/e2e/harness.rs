@@ -393,3 +393,19 @@ pub fn stuff(mail: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// The example config's company (subsidiaries, senders, categories,
+/// positions) with its templates directory made absolute, for test daemons.
+pub fn example_directory() -> String {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/jobmail.example.toml"
+    ))
+    .unwrap();
+    let directory = &example[example.find("# A subsidiary").expect("example layout")..];
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates");
+    directory.replace(
+        "dir = \"templates\"",
+        &format!("dir = {:?}", templates.display().to_string()),
+    )
+}

@@ -3,8 +3,6 @@
 //! candidates and scheduling with a clock the test controls, through the
 //! library functions the CLI calls.
 
-use std::path::Path;
-
 use jobmail::compose::{Composer, SendRequest};
 use jobmail::matcher::token::TokenKey;
 use jobmail::store::Store;
@@ -15,20 +13,9 @@ use crate::harness::*;
 
 const KEY: [u8; 32] = [0x42; 32];
 
-fn example_directory() -> String {
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/config/jobmail.example.toml"
-    ))
-    .unwrap();
-    let directory = &example[example.find("# A subsidiary").expect("example layout")..];
-    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates");
-    directory
-        .replace(
-            "dir = \"templates\"",
-            &format!("dir = {:?}", templates.display().to_string()),
-        )
-        .replace("# archive_bcc", "archive_bcc")
+/// The example company, with its archive Bcc turned on.
+fn with_archive() -> String {
+    example_directory().replace("# archive_bcc", "archive_bcc")
 }
 
 fn json(out: std::process::Output) -> serde_json::Value {
@@ -44,7 +31,7 @@ fn json(out: std::process::Output) -> serde_json::Value {
 fn send_to_one_and_many_with_every_kind_of_attachment() {
     let d = Daemon::start_world(
         "time_zone = \"Europe/Berlin\"",
-        &example_directory(),
+        &with_archive(),
         Some(KEY),
     );
     let cv = jobmail::parse::parse_message(&fixture("application-pdf.eml"), false).documents[0]
@@ -280,7 +267,7 @@ fn preview_shows_what_send_queues() {
 
 fn library_world() -> (tempfile::TempDir, jobmail::config::Config, Templates) {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!("[server]\ndatabase = \"j.db\"\n{}", example_directory());
+    let text = format!("[server]\ndatabase = \"j.db\"\n{}", with_archive());
     let path = dir.path().join("jobmail.toml");
     std::fs::write(&path, &text).unwrap();
     let config = jobmail::config::load(&path).unwrap();

@@ -2,8 +2,6 @@
 //! every problem, and a preview is the exact mail: sender, signature,
 //! threading, tag, signed Reply-To (a reply to it comes home), attachments.
 
-use std::path::Path;
-
 use jobmail::matcher::token::TokenKey;
 
 use crate::harness::*;
@@ -12,19 +10,7 @@ const KEY: [u8; 32] = [0x42; 32];
 
 /// The example config's company and templates, on a test daemon.
 fn daemon() -> Daemon {
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/config/jobmail.example.toml"
-    ))
-    .unwrap();
-    // Everything after [server]: subsidiaries, senders, categories, positions, templates.
-    let directory = &example[example.find("# A subsidiary").expect("example layout")..];
-    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates");
-    let directory = directory.replace(
-        "dir = \"templates\"",
-        &format!("dir = {:?}", templates.display().to_string()),
-    );
-    Daemon::start_world("", &directory, Some(KEY))
+    Daemon::start_world("", &example_directory(), Some(KEY))
 }
 
 #[test]
