@@ -29,11 +29,7 @@ fn json(out: std::process::Output) -> serde_json::Value {
 
 #[test]
 fn send_to_one_and_many_with_every_kind_of_attachment() {
-    let d = Daemon::start_world(
-        "time_zone = \"Europe/Berlin\"",
-        &with_archive(),
-        Some(KEY),
-    );
+    let d = Daemon::start_world("time_zone = \"Europe/Berlin\"", &with_archive(), Some(KEY));
     let cv = jobmail::parse::parse_message(&fixture("application-pdf.eml"), false).documents[0]
         .bytes
         .clone();
