@@ -33,6 +33,7 @@ pub struct Config {
     pub positions: Vec<Position>,
     /// Where the template files are (`[templates] dir`), resolved.
     pub templates_dir: PathBuf,
+    pub relay: RelayConfig,
 }
 
 /// What to do with a mail whose lines end in a bare CR or bare LF.
@@ -86,6 +87,47 @@ pub struct Subsidiary {
     /// A mailbox of the subsidiary's own that gets a copy of every outgoing
     /// mail (envelope Bcc, never a header).
     pub archive_bcc: Option<Address>,
+    /// The mail server outgoing mail of this subsidiary goes through.
+    pub upstream: Option<Upstream>,
+}
+
+/// How the connection to an upstream is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// STARTTLS required: never falls back to plaintext.
+    StartTls,
+    /// Implicit TLS (port 465).
+    Tls,
+    /// No TLS: only to a loopback host, or with `allow_plaintext = true`.
+    None,
+}
+
+/// A subsidiary's upstream SMTP server (`[subsidiary.upstream]`).
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: Option<String>,
+    /// Where the password is read from at start (never inline, never logged).
+    pub password_file: Option<PathBuf>,
+    /// The whole send, the wait for the final reply after DATA included
+    /// (RFC 5321: 10 minutes), so that a slow upstream is not sent the mail twice.
+    pub send_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// Retry policy of the relay (`[relay]`).
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// The first wait after a temporary failure; doubled each time …
+    pub retry_initial: Duration,
+    /// … up to this.
+    pub retry_max: Duration,
+    /// After this long in the queue, a mail that still fails temporarily has failed.
+    pub queue_lifetime: Duration,
+    /// How often the relay looks for due mail.
+    pub poll_interval: Duration,
 }
 
 /// An address outgoing mail can come from, with its signature.
@@ -525,9 +567,54 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         }
     }
 
+    let secs = Duration::from_secs;
+    let mut relay = RelayConfig {
+        retry_initial: secs(300),
+        retry_max: secs(3600),
+        queue_lifetime: secs(5 * 86_400),
+        poll_interval: secs(1),
+    };
+    if let Some(v) = root.take("relay") {
+        match v.get_ref() {
+            DeValue::Table(t) => {
+                let mut section = Section::new("relay", t, Some(v.span()));
+                relay.retry_initial = section.duration(
+                    ctx,
+                    "retry_initial",
+                    relay.retry_initial,
+                    Duration::from_millis(100)..secs(86_401),
+                );
+                relay.retry_max = section.duration(
+                    ctx,
+                    "retry_max",
+                    relay.retry_max,
+                    Duration::from_millis(100)..secs(7 * 86_400 + 1),
+                );
+                relay.queue_lifetime = section.duration(
+                    ctx,
+                    "queue_lifetime",
+                    relay.queue_lifetime,
+                    secs(1)..secs(60 * 86_400 + 1),
+                );
+                relay.poll_interval = section.duration(
+                    ctx,
+                    "poll_interval",
+                    relay.poll_interval,
+                    Duration::from_millis(10)..secs(61),
+                );
+                section.finish(ctx);
+            }
+            _ => ctx.error(Some(&v.span()), "relay", "expected a table ([relay])"),
+        }
+    }
+
     let mut subsidiaries = Vec::new();
     for (i, table, span) in tables(ctx, &mut root, "subsidiary") {
-        subsidiaries.push((i, span.clone(), read_subsidiary(ctx, i, table, span)));
+        subsidiaries.push((
+            i,
+            span.clone(),
+            read_subsidiary(ctx, i, table, span, base_dir),
+        ));
     }
     let mut categories = Vec::new();
     for (i, table, span) in tables(ctx, &mut root, "category") {
@@ -676,6 +763,7 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         categories: categories.into_iter().map(|(_, _, c)| c).collect(),
         positions: positions.into_iter().map(|(_, _, _, p)| p).collect(),
         templates_dir,
+        relay,
     }
 }
 
@@ -719,7 +807,107 @@ fn duplicates<'x>(
     }
 }
 
-fn read_subsidiary(ctx: &mut Ctx, i: usize, table: &DeTable, span: Range<usize>) -> Subsidiary {
+fn read_upstream(
+    ctx: &mut Ctx,
+    key: &str,
+    table: &DeTable,
+    span: Range<usize>,
+    base_dir: &Path,
+) -> Option<Upstream> {
+    let mut s = Section::new(key, table, Some(span.clone()));
+    let host = s.required_string(ctx, "host");
+    let security_span = s.span_of("security");
+    let security = match s.string(ctx, "security").as_deref() {
+        None | Some("starttls") => Security::StartTls,
+        Some("tls") => Security::Tls,
+        Some("none") => Security::None,
+        Some(other) => {
+            ctx.error(
+                security_span.as_ref(),
+                &format!("{key}.security"),
+                format!("{other:?}: expected \"starttls\", \"tls\" or \"none\""),
+            );
+            Security::StartTls
+        }
+    };
+    let default_port = match security {
+        Security::Tls => 465,
+        _ => 587,
+    };
+    let port = s.integer(ctx, "port", default_port, 1..65_536) as u16;
+    let allow_plaintext = match s.take("allow_plaintext") {
+        None => false,
+        Some(v) => v.get_ref().as_bool().unwrap_or_else(|| {
+            ctx.error(
+                Some(&v.span()),
+                &format!("{key}.allow_plaintext"),
+                "expected true or false",
+            );
+            false
+        }),
+    };
+    let username = s.string(ctx, "username");
+    let password_span = s.span_of("password_file");
+    let password_file = s.string(ctx, "password_file").map(|p| {
+        let p = PathBuf::from(p);
+        if p.is_relative() { base_dir.join(p) } else { p }
+    });
+    let secs = Duration::from_secs;
+    let send_timeout = s.duration(ctx, "send_timeout", secs(600), secs(1)..secs(3601));
+    let max_connections = s.integer(ctx, "max_connections", 4, 1..101) as usize;
+    s.finish(ctx);
+    let host = host?;
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if security == Security::None && !loopback && !allow_plaintext {
+        ctx.error(
+            security_span.as_ref(),
+            &format!("{key}.security"),
+            format!("\"none\" sends mail and passwords in plaintext to {host}: only for a loopback host, or set allow_plaintext = true"),
+        );
+    }
+    match (&username, &password_file) {
+        (Some(_), None) => ctx.error(
+            Some(&span),
+            &format!("{key}.password_file"),
+            "a username needs a password_file (passwords are never inline)",
+        ),
+        (None, Some(_)) => ctx.error(
+            Some(&span),
+            &format!("{key}.username"),
+            "a password_file needs a username",
+        ),
+        (Some(_), Some(path)) => {
+            if let Err(e) = std::fs::File::open(path) {
+                ctx.error(
+                    password_span.as_ref(),
+                    &format!("{key}.password_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                );
+            }
+        }
+        (None, None) => {}
+    }
+    Some(Upstream {
+        host,
+        port,
+        security,
+        username,
+        password_file,
+        send_timeout,
+        max_connections,
+    })
+}
+
+fn read_subsidiary(
+    ctx: &mut Ctx,
+    i: usize,
+    table: &DeTable,
+    span: Range<usize>,
+    base_dir: &Path,
+) -> Subsidiary {
     let mut s = Section::new(format!("subsidiary[{i}]"), table, Some(span.clone()));
     let id = s.required_string(ctx, "id").unwrap_or_default();
     if !id.is_empty() {
@@ -766,6 +954,26 @@ fn read_subsidiary(ctx: &mut Ctx, i: usize, table: &DeTable, span: Range<usize>)
     let signature = s.string(ctx, "signature");
     let signature_html = s.string(ctx, "signature_html");
     let archive_bcc = s.address(ctx, "archive_bcc", false);
+    let upstream = match s.take("upstream") {
+        None => None,
+        Some(v) => match v.get_ref() {
+            DeValue::Table(t) => read_upstream(
+                ctx,
+                &format!("subsidiary[{i}].upstream"),
+                t,
+                v.span(),
+                base_dir,
+            ),
+            _ => {
+                ctx.error(
+                    Some(&v.span()),
+                    &format!("subsidiary[{i}].upstream"),
+                    "expected a table ([subsidiary.upstream])",
+                );
+                None
+            }
+        },
+    };
     let mut senders = Vec::new();
     for (j, table, sp) in tables(ctx, &mut s, "sender") {
         let key = format!("subsidiary[{i}].sender[{j}]");
@@ -854,6 +1062,7 @@ fn read_subsidiary(ctx: &mut Ctx, i: usize, table: &DeTable, span: Range<usize>)
         signature_html,
         senders: senders.into_iter().map(|(_, _, x)| x).collect(),
         archive_bcc,
+        upstream,
     }
 }
 

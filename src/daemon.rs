@@ -75,7 +75,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         notify_systemd(&[sd_notify::NotifyState::Stopping]);
         let _ = stop.send(true);
     });
+    let relay = {
+        let database = config.server.database.clone();
+        let grace = config.server.shutdown_timeout;
+        let config = Arc::new(config.clone());
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { crate::relay::run(&database, config, shutdown, grace).await })
+    };
     listener.serve(writer, shutdown).await;
+    if let Err(e) = relay.await {
+        tracing::error!(error = %e, "relay task failed");
+    }
 
     // Every session is gone, so are their writer handles: the writer commits
     // what is waiting and ends.

@@ -14,6 +14,7 @@ pub mod matcher;
 pub mod model;
 pub mod outgoing;
 pub mod parse;
+pub mod relay;
 pub mod render;
 pub mod state;
 pub mod store;

@@ -447,7 +447,7 @@ pub fn assign(
     candidate: i64,
     author: Option<&str>,
 ) -> Result<()> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let candidate = require_candidate(&tx, candidate)?;
     let previous: Option<String> = tx
         .query_row(
@@ -481,7 +481,7 @@ pub fn assign(
 /// Merges candidate `from` into `into`: addresses, applications, messages and
 /// suggestions move; `from` remains as a pointer so old tokens still lead home.
 pub fn merge(conn: &mut Connection, into: i64, from: i64) -> Result<()> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let into = require_candidate(&tx, into)?;
     let from = require_candidate(&tx, from)?;
     if into == from {
@@ -546,7 +546,7 @@ pub fn add_form_application(
     conn: &mut Connection,
     f: &FormApplication,
 ) -> Result<(i64, i64, bool)> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let now = now_ms();
     let (candidate, created) = match (f.candidate, f.email) {
         (Some(c), _) => (require_candidate(&tx, c)?, false),

@@ -232,7 +232,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
@@ -342,7 +342,7 @@ fn commit_batch(
     batch: &[WriteJob],
     matching: &Matching,
 ) -> Vec<Result<Stored>> {
-    let mut tx = match conn.transaction() {
+    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             tracing::error!(error = %e, "store: cannot begin a transaction");
@@ -865,7 +865,9 @@ impl Store {
         envelope: &Envelope,
         matching: &Matching,
     ) -> Result<crate::matcher::Decision> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let decision = candidates::match_message(&tx, id, parsed, envelope, matching)?;
         tx.commit()?;
         Ok(decision)
@@ -873,7 +875,9 @@ impl Store {
 
     /// Puts mails in the outbox, all or none, in one transaction.
     pub fn enqueue_all(&mut self, items: &[outbox::NewItem]) -> Result<Vec<outbox::Queued>> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut queued = Vec::with_capacity(items.len());
         for item in items {
             queued.push(outbox::enqueue(&tx, item)?);
@@ -895,6 +899,26 @@ impl Store {
     /// Queues the scheduled items that are due at `now_ms` (or cancels them, saying why).
     pub fn promote_due(&mut self, now_ms: i64) -> Result<Vec<outbox::Promoted>> {
         outbox::promote_due(&mut self.conn, now_ms)
+    }
+
+    /// The relay takes due items (marked `sending`).
+    pub fn claim_due(&mut self, now_ms: i64, limit: usize) -> Result<Vec<outbox::Claimed>> {
+        outbox::claim_due(&mut self.conn, now_ms, limit)
+    }
+
+    /// The relay records how an attempt ended.
+    pub fn record_outcome(
+        &mut self,
+        item: i64,
+        outcome: &outbox::Outcome,
+        now_ms: i64,
+    ) -> Result<()> {
+        outbox::record_outcome(&mut self.conn, item, outcome, now_ms)
+    }
+
+    /// Puts items left `sending` by a crash back in line, due now.
+    pub fn recover_sending(&mut self, now_ms: i64) -> Result<usize> {
+        outbox::recover_sending(&mut self.conn, now_ms)
     }
 
     /// The recorded history of an outbox item.

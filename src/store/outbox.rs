@@ -222,7 +222,7 @@ fn transition(
 
 /// Stops an item that has not gone out: scheduled, queued or deferred.
 pub fn cancel(conn: &mut Connection, id: i64, now_ms: i64) -> Result<String> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let state = state_of(&tx, id)?;
     if !["scheduled", "queued", "deferred"].contains(&state.as_str()) {
         return Err(StoreError(format!(
@@ -254,7 +254,7 @@ pub struct Promoted {
 /// candidate and application again: a candidate merged into another or an
 /// application withdrawn since is not written to (cancelled, saying why).
 pub fn promote_due(conn: &mut Connection, now_ms: i64) -> Result<Vec<Promoted>> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let due: Vec<(i64, Option<i64>, Option<String>)> = {
         let mut stmt = tx.prepare(
             "SELECT o.id, c.merged_into, a.status FROM outbox o
@@ -316,4 +316,150 @@ pub fn events(conn: &Connection, id: i64) -> Result<Vec<Event>> {
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// A due item taken by the relay: what it needs to send it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub subsidiary: String,
+    pub envelope_from: String,
+    pub recipients: Vec<String>,
+    /// The frozen bytes: the same on every attempt.
+    pub bytes: Vec<u8>,
+    /// This attempt's number, from 1.
+    pub attempt: i64,
+    pub created_at_ms: i64,
+}
+
+/// Takes up to `limit` due items (queued, or deferred whose time has come)
+/// and marks them `sending`, all in one transaction.
+pub fn claim_due(conn: &mut Connection, now_ms: i64, limit: usize) -> Result<Vec<Claimed>> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let rows: Vec<(i64, String, String, String, i64, String, i64, i64)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, subsidiary, envelope_from, recipients_json, message_id, state, attempts, created_at
+             FROM outbox WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?1
+             ORDER BY next_attempt_at, id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let mut claimed = Vec::with_capacity(rows.len());
+    for (id, subsidiary, envelope_from, recipients, message, state, attempts, created_at_ms) in rows
+    {
+        let bytes: Vec<u8> = tx.query_row(
+            "SELECT raw FROM message_raw WHERE message_id = ?1",
+            params![message],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
+            params![id, now_ms],
+        )?;
+        event(&tx, id, Some(&state), "sending", "", now_ms)?;
+        claimed.push(Claimed {
+            id,
+            subsidiary,
+            envelope_from,
+            recipients: serde_json::from_str(&recipients).unwrap_or_default(),
+            bytes,
+            attempt: attempts + 1,
+            created_at_ms,
+        });
+    }
+    tx.commit()?;
+    Ok(claimed)
+}
+
+/// How an attempt ended, as the relay decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Sent {
+        code: Option<u16>,
+        text: String,
+    },
+    /// Try again at `next_ms`.
+    Deferred {
+        code: Option<u16>,
+        text: String,
+        next_ms: i64,
+    },
+    Failed {
+        code: Option<u16>,
+        text: String,
+    },
+}
+
+/// Records the end of an attempt: `sending` → sent, deferred or failed.
+pub fn record_outcome(
+    conn: &mut Connection,
+    id: i64,
+    outcome: &Outcome,
+    now_ms: i64,
+) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let (to, code, text, next) = match outcome {
+        Outcome::Sent { code, text } => ("sent", code, text, None),
+        Outcome::Deferred {
+            code,
+            text,
+            next_ms,
+        } => ("deferred", code, text, Some(*next_ms)),
+        Outcome::Failed { code, text } => ("failed", code, text, None),
+    };
+    let n = tx.execute(
+        "UPDATE outbox SET state = ?2, updated_at = ?3, last_reply = ?4,
+                next_attempt_at = coalesce(?5, next_attempt_at)
+         WHERE id = ?1 AND state = 'sending'",
+        params![id, to, now_ms, text, next],
+    )?;
+    if n == 1 {
+        tx.execute(
+            "INSERT INTO outbox_events (item_id, at, from_state, to_state, attempt, code, text)
+             VALUES (?1, ?2, 'sending', ?3, (SELECT attempts FROM outbox WHERE id = ?1), ?4, ?5)",
+            params![id, now_ms, to, code, text],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// After a crash or kill: items left `sending` may or may not have reached
+/// the upstream. They are tried again now, with the same bytes and
+/// Message-ID (at least once; a repeat is recognisable as one).
+pub fn recover_sending(conn: &mut Connection, now_ms: i64) -> Result<usize> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let ids: Vec<i64> = {
+        let mut stmt = tx.prepare("SELECT id FROM outbox WHERE state = 'sending'")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    for &id in &ids {
+        tx.execute(
+            "UPDATE outbox SET state = 'deferred', next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
+            params![id, now_ms],
+        )?;
+        event(
+            &tx,
+            id,
+            Some("sending"),
+            "deferred",
+            "interrupted: jobmail stopped during the send; trying again with the same bytes",
+            now_ms,
+        )?;
+    }
+    tx.commit()?;
+    Ok(ids.len())
 }

@@ -11,5 +11,7 @@ mod durability;
 mod limits;
 mod matching;
 mod outbox;
+mod relay;
 mod systemd;
 mod templates;
+mod upstream;

@@ -1,0 +1,355 @@
+//! The relay worker: delivers due outbox items through the upstream SMTP
+//! server of each item's subsidiary, from the VERP bounce address, with the
+//! frozen bytes, and records every outcome.
+//!
+//! Runs inside `jobmail serve`. Items left `sending` by a crash are put back
+//! at start (at least once, same bytes and Message-ID). Transient and
+//! permanent failures are told apart in one place ([`classify`]): 4xx,
+//! timeouts, connection and TLS errors are retried with a doubling backoff
+//! until the queue lifetime; 5xx fails at once. On shutdown no new send
+//! starts; running ones finish or are put back. This is the only module
+//! that connects out; it never parses inbound mail or renders.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::{PoolConfig, response::Response};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::config::{Config, RelayConfig, Security, Upstream};
+use crate::store::Store;
+use crate::store::outbox::{Claimed, Outcome};
+
+/// Most items taken from the store per look.
+const CLAIM_BATCH: usize = 64;
+
+/// What went wrong with one attempt, before it is classified.
+#[derive(Debug)]
+pub enum AttemptError {
+    /// The upstream answered, or lettre failed (connection, TLS, protocol).
+    Smtp(lettre::transport::smtp::Error),
+    /// No final reply within the send timeout: the upstream may have taken it.
+    Timeout(Duration),
+    /// The item cannot be sent as it is configured (no upstream, bad address).
+    Setup(String),
+}
+
+fn code_of(e: &lettre::transport::smtp::Error) -> Option<u16> {
+    e.status().and_then(|c| c.to_string().parse().ok())
+}
+
+/// The wait before attempt `attempt + 1`: `retry_initial` doubling per
+/// attempt, at most `retry_max`.
+pub fn backoff(policy: &RelayConfig, attempt: i64) -> Duration {
+    let doublings = attempt.clamp(1, 32) as u32 - 1;
+    policy
+        .retry_initial
+        .checked_mul(1u32 << doublings.min(20))
+        .unwrap_or(policy.retry_max)
+        .min(policy.retry_max)
+}
+
+/// The one place that decides what an attempt's result means.
+pub fn classify(
+    result: &Result<Response, AttemptError>,
+    item: &Claimed,
+    policy: &RelayConfig,
+    now_ms: i64,
+) -> Outcome {
+    let (code, text) = match result {
+        Ok(response) => {
+            return Outcome::Sent {
+                code: response.code().to_string().parse().ok(),
+                text: response.message().collect::<Vec<_>>().join(" "),
+            };
+        }
+        Err(AttemptError::Smtp(e)) if e.is_permanent() => {
+            return Outcome::Failed {
+                code: code_of(e),
+                text: e.to_string(),
+            };
+        }
+        Err(AttemptError::Smtp(e)) => (code_of(e), e.to_string()),
+        Err(AttemptError::Timeout(t)) => (
+            None,
+            format!(
+                "no final reply within {}: the upstream may have taken it; retrying with the same Message-ID",
+                humantime::format_duration(*t)
+            ),
+        ),
+        Err(AttemptError::Setup(text)) => (None, text.clone()),
+    };
+    let next_ms = now_ms + backoff(policy, item.attempt).as_millis() as i64;
+    let expires_ms = item.created_at_ms + policy.queue_lifetime.as_millis() as i64;
+    if next_ms > expires_ms {
+        Outcome::Failed {
+            code,
+            text: format!(
+                "queue lifetime of {} expired; last: {text}",
+                humantime::format_duration(policy.queue_lifetime)
+            ),
+        }
+    } else {
+        Outcome::Deferred {
+            code,
+            text,
+            next_ms,
+        }
+    }
+}
+
+/// A subsidiary's upstream, ready to send through.
+struct Route {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    send_timeout: Duration,
+    /// Bounds concurrent sends (the pool bounds only idle connections).
+    slots: Arc<Semaphore>,
+}
+
+fn route(upstream: &Upstream) -> Result<Route, String> {
+    let tls = match upstream.security {
+        Security::None => Tls::None,
+        Security::StartTls | Security::Tls => {
+            let params = TlsParameters::new(upstream.host.clone())
+                .map_err(|e| format!("TLS setup for {}: {e}", upstream.host))?;
+            if upstream.security == Security::Tls {
+                Tls::Wrapper(params)
+            } else {
+                Tls::Required(params)
+            }
+        }
+    };
+    let mut builder =
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(upstream.host.clone())
+            .port(upstream.port)
+            .tls(tls)
+            // One timeout in lettre covers every reply, the one after the final
+            // dot included: RFC 5321's 10 minutes, not a short client timeout.
+            .timeout(Some(upstream.send_timeout))
+            .pool_config(PoolConfig::new().max_size(upstream.max_connections as u32));
+    if let (Some(user), Some(file)) = (&upstream.username, &upstream.password_file) {
+        let password = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?;
+        builder = builder.credentials(Credentials::new(
+            user.clone(),
+            password.trim_end_matches(['\r', '\n']).to_string(),
+        ));
+    }
+    Ok(Route {
+        transport: builder.build(),
+        send_timeout: upstream.send_timeout,
+        slots: Arc::new(Semaphore::new(upstream.max_connections)),
+    })
+}
+
+async fn attempt(route: Option<&Route>, item: &Claimed) -> Result<Response, AttemptError> {
+    let route = route.ok_or_else(|| {
+        AttemptError::Setup(format!(
+            "subsidiary {} has no usable [subsidiary.upstream]",
+            item.subsidiary
+        ))
+    })?;
+    let from = item.envelope_from.parse().map_err(|e| {
+        AttemptError::Setup(format!("envelope sender {:?}: {e}", item.envelope_from))
+    })?;
+    let to = item
+        .recipients
+        .iter()
+        .map(|r| r.parse())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AttemptError::Setup(format!("recipient: {e}")))?;
+    let envelope = Envelope::new(Some(from), to).map_err(|e| AttemptError::Setup(e.to_string()))?;
+    let _slot = route.slots.acquire().await;
+    // lettre always writes CRLF "." CRLF after the data: without our last
+    // CRLF, the upstream receives exactly the frozen bytes.
+    let data = item.bytes.strip_suffix(b"\r\n").unwrap_or(&item.bytes);
+    match tokio::time::timeout(
+        route.send_timeout,
+        route.transport.send_raw(&envelope, data),
+    )
+    .await
+    {
+        Ok(result) => result.map_err(AttemptError::Smtp),
+        Err(_) => Err(AttemptError::Timeout(route.send_timeout)),
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Runs the relay until `shutdown`; then lets running sends finish for up
+/// to `grace` (the others stay `sending` and are put back at the next start).
+pub async fn run(
+    database: &Path,
+    config: Arc<Config>,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let store = match Store::open(database) {
+        Ok(s) => Arc::new(Mutex::new(s)),
+        Err(e) => {
+            tracing::error!(error = %e, "relay: cannot open the store; nothing will be sent");
+            return;
+        }
+    };
+    let mut routes: HashMap<String, Route> = HashMap::new();
+    for s in &config.subsidiaries {
+        match s.upstream.as_ref().map(route) {
+            Some(Ok(r)) => {
+                routes.insert(s.id.clone(), r);
+            }
+            Some(Err(e)) => {
+                tracing::error!(subsidiary = %s.id, error = %e, "relay: upstream unusable")
+            }
+            None => {
+                tracing::info!(subsidiary = %s.id, "relay: no upstream configured; its mail waits in the queue")
+            }
+        }
+    }
+    let routes = Arc::new(routes);
+    let recovered = blocking(&store, |s| s.recover_sending(now_ms())).await;
+    if let Some(n @ 1..) = recovered {
+        tracing::warn!(
+            count = n,
+            "relay: mail interrupted by a stop is being sent again"
+        );
+    }
+    let mut sends = JoinSet::new();
+    loop {
+        for promoted in blocking(&store, |s| s.promote_due(now_ms()))
+            .await
+            .unwrap_or_default()
+        {
+            tracing::info!(item = promoted.item, state = %promoted.state, reason = %promoted.reason, "relay: scheduled mail due");
+        }
+        let claimed = blocking(&store, |s| s.claim_due(now_ms(), CLAIM_BATCH))
+            .await
+            .unwrap_or_default();
+        let busy = claimed.len() == CLAIM_BATCH;
+        for item in claimed {
+            let store = store.clone();
+            let routes = routes.clone();
+            let policy = config.relay.clone();
+            sends.spawn(async move {
+                let result = attempt(routes.get(&item.subsidiary), &item).await;
+                let now = now_ms();
+                let outcome = classify(&result, &item, &policy, now);
+                match &outcome {
+                    Outcome::Sent { text, .. } => tracing::info!(item = item.id, attempt = item.attempt, reply = %text, "relay: sent"),
+                    Outcome::Deferred { text, .. } => tracing::warn!(item = item.id, attempt = item.attempt, reply = %text, "relay: deferred"),
+                    Outcome::Failed { text, .. } => tracing::error!(item = item.id, attempt = item.attempt, reply = %text, "relay: failed"),
+                }
+                blocking(&store, move |s| s.record_outcome(item.id, &outcome, now)).await;
+            });
+        }
+        while sends.try_join_next().is_some() {}
+        if busy {
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.relay.poll_interval) => {}
+            _ = shutdown.changed() => break,
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+    // No new sends; the running ones may finish.
+    let drained =
+        tokio::time::timeout(grace, async { while sends.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = sends.len(),
+            "relay: stopping with sends still open; they are sent again at the next start"
+        );
+        sends.abort_all();
+    }
+}
+
+/// Runs a store call off the async workers; a failure is logged and `None`.
+async fn blocking<T: Send + 'static>(
+    store: &Arc<Mutex<Store>>,
+    f: impl FnOnce(&mut Store) -> crate::store::Result<T> + Send + 'static,
+) -> Option<T> {
+    let store = store.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut guard = store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut guard)
+    })
+    .await;
+    match joined {
+        Ok(Ok(v)) => Some(v),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "relay: store error");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "relay: store task failed");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RelayConfig {
+        RelayConfig {
+            retry_initial: Duration::from_secs(300),
+            retry_max: Duration::from_secs(3600),
+            queue_lifetime: Duration::from_secs(5 * 86_400),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let p = policy();
+        let mins: Vec<u64> = (1..=7).map(|a| backoff(&p, a).as_secs() / 60).collect();
+        assert_eq!(mins, vec![5, 10, 20, 40, 60, 60, 60]);
+        assert_eq!(backoff(&p, 1000), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn timeouts_defer_until_the_lifetime_then_fail() {
+        let p = policy();
+        let item = Claimed {
+            id: 1,
+            subsidiary: "a".into(),
+            envelope_from: "bounce+1@a.example".into(),
+            recipients: vec![],
+            bytes: vec![],
+            attempt: 3,
+            created_at_ms: 0,
+        };
+        let timeout = Err(AttemptError::Timeout(Duration::from_secs(600)));
+        match classify(&timeout, &item, &p, 1_000) {
+            Outcome::Deferred { next_ms, text, .. } => {
+                assert_eq!(next_ms, 1_000 + 20 * 60_000);
+                assert!(text.contains("same Message-ID"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let late = 5 * 86_400_000;
+        assert!(matches!(
+            classify(&timeout, &item, &p, late),
+            Outcome::Failed { .. }
+        ));
+        let setup = Err(AttemptError::Setup("no upstream".into()));
+        assert!(matches!(
+            classify(&setup, &item, &p, 1_000),
+            Outcome::Deferred { .. }
+        ));
+    }
+}

@@ -1,0 +1,268 @@
+//! The relay end to end: the real binary delivers composed mail to a real
+//! SMTP server on 127.0.0.1 (ours, `upstream.rs`), from the VERP address,
+//! with the frozen bytes; the answer comes home; faults are retried, failed
+//! or deferred as an MTA would.
+
+use std::time::{Duration, Instant};
+
+use jobmail::matcher::token::TokenKey;
+
+use crate::harness::*;
+use crate::upstream::{AtDot, Upstream};
+
+const KEY: [u8; 32] = [0x42; 32];
+
+/// The example company, its upstream on `up`, fast retries for the tests.
+fn relay_daemon(up: &Upstream, lifetime: &str) -> Daemon {
+    let directory = example_directory()
+        .replace("port = 2600", &format!("port = {}", up.addr.port()))
+        .replace("send_timeout = \"10m\"", "send_timeout = \"1s\"")
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"100ms\"\npoll_interval = \"20ms\"",
+        )
+        .replace("retry_max = \"1h\"", "retry_max = \"200ms\"")
+        .replace(
+            "queue_lifetime = \"5d\"",
+            &format!("queue_lifetime = \"{lifetime}\""),
+        );
+    Daemon::start_world("", &directory, Some(KEY))
+}
+
+fn json(out: std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// Waits until an outbox item is in `state`; returns its queue entry.
+fn wait_state(d: &Daemon, item: i64, state: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let q = json(d.cli(&["queue", "list", "--json"]));
+        let entry = q["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == item)
+            .cloned()
+            .expect("item listed");
+        if entry["state"] == state {
+            return entry;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "item {item} never became {state}: {entry}\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+fn apply(d: &Daemon) {
+    let (code, _) = d.connect().send_mail(
+        "anna.schmidt@posteo.de",
+        "jobs+backend@acme.example",
+        &fixture("application-pdf.eml"),
+    );
+    assert_eq!(code, 250);
+}
+
+fn send(d: &Daemon, template: &str) -> (i64, i64, String) {
+    let v = json(d.cli(&[
+        "send",
+        "--json",
+        "--template",
+        template,
+        "--candidate",
+        "1",
+        "--sender",
+        "anna",
+    ]));
+    let q = &v["queued"][0];
+    (
+        q["item"].as_i64().unwrap(),
+        q["message"].as_i64().unwrap(),
+        q["message_id"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn a_composed_mail_reaches_the_upstream_and_the_answer_comes_home() {
+    let up = Upstream::start();
+    let d = relay_daemon(&up, "5d");
+    apply(&d);
+    let (item, message, message_id) = send(&d, "interview-invitation");
+    let delivered = up.wait_for(1, 20);
+    let got = &delivered[0];
+    assert_eq!(
+        got.from,
+        format!("bounce+{item}@acme.example"),
+        "VERP envelope sender"
+    );
+    assert_eq!(got.to, vec!["anna.schmidt@posteo.de"]);
+    assert_eq!(got.data, d.content(message), "the frozen bytes, exactly");
+    let p = jobmail::parse::parse_message(&got.data, false);
+    let h = &p.headers;
+    assert_eq!(h.from.as_ref().unwrap().address, "anna.berger@acme.example");
+    assert_eq!(h.message_id.as_deref(), Some(message_id.as_str()));
+    let reply_to = &h.reply_to[0].address;
+    let token = reply_to
+        .strip_prefix("jobs+")
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap();
+    assert_eq!(TokenKey::new(KEY).check_reply_token(token), Some(1));
+    assert_eq!(h.in_reply_to.len(), 1, "answers the candidate's mail");
+    assert_eq!(h.references.last(), Some(&message_id));
+    assert!(
+        p.text.contains("Anna Berger\r\nSenior Recruiter")
+            || p.text.contains("Anna Berger\nSenior Recruiter"),
+        "{}",
+        p.text
+    );
+    assert!(
+        p.documents
+            .iter()
+            .any(|doc| doc.filename == "Anfahrt-ACME-Muenchen.pdf")
+    );
+    let entry = wait_state(&d, item, "sent");
+    assert!(
+        entry["last_reply"]
+            .as_str()
+            .unwrap()
+            .contains("queued as TEST"),
+        "{entry}"
+    );
+
+    // The candidate answers from another address, quoting our Message-ID:
+    // the same thread, by In-Reply-To against our own outgoing mail.
+    let reply = format!(
+        "From: Anna <anna@other.example>\r\nTo: jobs@acme.example\r\nSubject: Re: Einladung\r\nIn-Reply-To: <{message_id}>\r\nMessage-ID: <answer-1@other.example>\r\n\r\nGerne am Donnerstag.\r\n"
+    );
+    let (code, text) =
+        d.connect()
+            .send_mail("anna@other.example", "jobs@acme.example", reply.as_bytes());
+    assert_eq!(code, 250);
+    let id = text.trim().rsplit(' ').next().unwrap().to_string();
+    let m = json(d.cli(&["message", "show", &id, "--json"]));
+    assert_eq!(
+        (m["reason"].as_str(), m["candidate"]["id"].as_i64()),
+        (Some("in-reply-to"), Some(1)),
+        "{m}"
+    );
+}
+
+#[test]
+fn faults_are_retried_failed_or_deferred_like_an_mta() {
+    let up = Upstream::start();
+    let d = relay_daemon(&up, "5d");
+    apply(&d);
+    let events = |item: i64| -> Vec<String> {
+        // The history is in the store; the CLI shows the current state.
+        d.reader()
+            .events(item)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.to_state)
+            .collect()
+    };
+
+    // 4xx, then success: deferred, then sent on retry.
+    up.then(&[AtDot::Temporary]);
+    let (item, _, _) = send(&d, "rejection");
+    wait_state(&d, item, "sent");
+    assert_eq!(
+        events(item),
+        vec!["queued", "sending", "deferred", "sending", "sent"]
+    );
+
+    // 5xx: failed at once, no retry.
+    up.then(&[AtDot::Permanent]);
+    let (item, _, _) = send(&d, "rejection");
+    let entry = wait_state(&d, item, "failed");
+    assert!(
+        entry["last_reply"].as_str().unwrap().contains("554"),
+        "{entry}"
+    );
+    assert_eq!(events(item), vec!["queued", "sending", "failed"]);
+
+    // A disconnect after DATA: deferred, then sent.
+    up.then(&[AtDot::Disconnect]);
+    let (item, _, _) = send(&d, "rejection");
+    wait_state(&d, item, "sent");
+    assert_eq!(
+        events(item),
+        vec!["queued", "sending", "deferred", "sending", "sent"]
+    );
+
+    // No final reply within the send timeout: the upstream may have taken
+    // it, so it is tried again with the very same bytes and Message-ID.
+    let before = up.accepted().len();
+    up.then(&[AtDot::Stall(Duration::from_millis(1500))]);
+    let (item, _, message_id) = send(&d, "rejection");
+    wait_state(&d, item, "sent");
+    let after = up.wait_for(before + 2, 10);
+    let copies: Vec<_> = after[before..]
+        .iter()
+        .filter(|x| String::from_utf8_lossy(&x.data).contains(&message_id))
+        .collect();
+    assert_eq!(copies.len(), 2, "delivered twice, recognisably the same");
+    assert_eq!(copies[0].data, copies[1].data);
+    let history = d.reader().events(item).unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|e| e.to_state == "deferred" && e.text.contains("same Message-ID")),
+        "{history:?}"
+    );
+}
+
+#[test]
+fn a_mail_that_keeps_failing_temporarily_fails_at_the_end_of_its_lifetime() {
+    let up = Upstream::start();
+    let d = relay_daemon(&up, "1s");
+    apply(&d);
+    up.then(&[AtDot::Temporary; 50]);
+    let (item, _, _) = send(&d, "rejection");
+    let entry = wait_state(&d, item, "failed");
+    assert!(
+        entry["last_reply"].as_str().unwrap().contains("lifetime"),
+        "{entry}"
+    );
+    assert!(entry["attempts"].as_i64().unwrap() >= 2, "{entry}");
+}
+
+#[test]
+fn kill_9_while_sending_loses_nothing_and_leaves_nothing_sending() {
+    let up = Upstream::start();
+    let mut d = relay_daemon(&up, "5d");
+    apply(&d);
+    // Slow answers keep sends in flight when the kill comes.
+    up.then(&[AtDot::Stall(Duration::from_millis(300)); 6]);
+    let mut items = Vec::new();
+    for _ in 0..6 {
+        items.push(send(&d, "rejection"));
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    d.kill9();
+    d.spawn();
+    for (item, _, message_id) in &items {
+        wait_state(&d, *item, "sent");
+        let copies = up
+            .accepted()
+            .iter()
+            .filter(|x| String::from_utf8_lossy(&x.data).contains(message_id.as_str()))
+            .count();
+        assert!(
+            (1..=2).contains(&copies),
+            "{item}: delivered {copies} times"
+        );
+    }
+    let sending = json(d.cli(&["queue", "list", "--json", "--state", "sending"]));
+    assert!(sending["items"].as_array().unwrap().is_empty());
+}

@@ -1,0 +1,181 @@
+//! A real SMTP server on 127.0.0.1 for the relay to deliver to: it records
+//! every delivery (envelope and bytes, dot-unstuffed) and, when told,
+//! fails on purpose at the final dot: 4xx, 5xx, a disconnect, or a stall.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What the server does at the end of a mail's DATA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtDot {
+    Accept,
+    /// 451 4.3.0
+    Temporary,
+    /// 554 5.7.1
+    Permanent,
+    /// Close the connection without a reply.
+    Disconnect,
+    /// Answer 250, but only after this long.
+    Stall(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: Vec<u8>,
+    /// What the server answered (Accept: it took the mail).
+    pub answer: AtDot,
+}
+
+#[derive(Clone)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub deliveries: Arc<Mutex<Vec<Delivery>>>,
+    /// Answers for the next mails, in order; then `Accept`.
+    pub script: Arc<Mutex<VecDeque<AtDot>>>,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind test upstream");
+        let addr = listener.local_addr().unwrap();
+        let up = Upstream {
+            addr,
+            deliveries: Arc::new(Mutex::new(Vec::new())),
+            script: Arc::new(Mutex::new(VecDeque::new())),
+        };
+        let server = up.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let server = server.clone();
+                std::thread::spawn(move || {
+                    let _ = server.session(stream);
+                });
+            }
+        });
+        up
+    }
+
+    pub fn then(&self, answers: &[AtDot]) {
+        self.script.lock().unwrap().extend(answers.iter().copied());
+    }
+
+    /// Deliveries the server accepted.
+    pub fn accepted(&self) -> Vec<Delivery> {
+        self.deliveries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|d| matches!(d.answer, AtDot::Accept | AtDot::Stall(_)))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until `n` mails were accepted (or panics after `secs`).
+    pub fn wait_for(&self, n: usize, secs: u64) -> Vec<Delivery> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let got = self.accepted();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} mails arrived upstream",
+                got.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn session(&self, stream: TcpStream) -> std::io::Result<()> {
+        let mut out = stream.try_clone()?;
+        let mut input = BufReader::new(stream);
+        out.write_all(b"220 upstream.test ESMTP\r\n")?;
+        let (mut from, mut to) = (String::new(), Vec::new());
+        loop {
+            let mut line = String::new();
+            if input.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let upper = line.to_ascii_uppercase();
+            if upper.starts_with("EHLO") {
+                out.write_all(b"250-upstream.test\r\n250-8BITMIME\r\n250 SIZE 52428800\r\n")?;
+            } else if upper.starts_with("HELO") {
+                out.write_all(b"250 upstream.test\r\n")?;
+            } else if upper.starts_with("MAIL FROM:") {
+                from = line[10..]
+                    .trim()
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                to.clear();
+                out.write_all(b"250 2.1.0 Ok\r\n")?;
+            } else if upper.starts_with("RCPT TO:") {
+                to.push(
+                    line[8..]
+                        .trim()
+                        .trim_start_matches('<')
+                        .split('>')
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                );
+                out.write_all(b"250 2.1.5 Ok\r\n")?;
+            } else if upper.starts_with("DATA") {
+                out.write_all(b"354 go ahead\r\n")?;
+                let mut data = Vec::new();
+                loop {
+                    let mut l = Vec::new();
+                    if input.read_until(b'\n', &mut l)? == 0 {
+                        return Ok(());
+                    }
+                    if l == b".\r\n" {
+                        break;
+                    }
+                    let l = if l.starts_with(b"..") {
+                        &l[1..]
+                    } else {
+                        &l[..]
+                    };
+                    data.extend_from_slice(l);
+                }
+                let answer = self
+                    .script
+                    .lock()
+                    .unwrap()
+                    .pop_front()
+                    .unwrap_or(AtDot::Accept);
+                self.deliveries.lock().unwrap().push(Delivery {
+                    from: from.clone(),
+                    to: to.clone(),
+                    data,
+                    answer,
+                });
+                match answer {
+                    AtDot::Accept => out.write_all(b"250 2.0.0 Ok: queued as TEST\r\n")?,
+                    AtDot::Temporary => out.write_all(b"451 4.3.0 Try again later\r\n")?,
+                    AtDot::Permanent => out.write_all(b"554 5.7.1 Rejected by policy\r\n")?,
+                    AtDot::Disconnect => return Ok(()),
+                    AtDot::Stall(t) => {
+                        std::thread::sleep(t);
+                        out.write_all(b"250 2.0.0 Ok: queued late\r\n")?;
+                    }
+                }
+            } else if upper.starts_with("RSET") || upper.starts_with("NOOP") {
+                out.write_all(b"250 2.0.0 Ok\r\n")?;
+            } else if upper.starts_with("QUIT") {
+                out.write_all(b"221 2.0.0 Bye\r\n")?;
+                return Ok(());
+            } else {
+                out.write_all(b"502 5.5.2 Not implemented\r\n")?;
+            }
+        }
+    }
+}
