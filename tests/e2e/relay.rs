@@ -266,3 +266,25 @@ fn kill_9_while_sending_loses_nothing_and_leaves_nothing_sending() {
     let sending = json(d.cli(&["queue", "list", "--json", "--state", "sending"]));
     assert!(sending["items"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn starttls_required_but_not_offered_sends_nothing_in_plaintext() {
+    let up = Upstream::start();
+    let directory = example_directory()
+        .replace("port = 2600", &format!("port = {}", up.addr.port()))
+        .replace("security = \"none\"", "security = \"starttls\"")
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"10s\"\npoll_interval = \"20ms\"",
+        );
+    let d = Daemon::start_world("", &directory, Some(KEY));
+    apply(&d);
+    let (item, _, _) = send(&d, "rejection");
+    let entry = wait_state(&d, item, "deferred");
+    let reply = entry["last_reply"].as_str().unwrap().to_lowercase();
+    assert!(reply.contains("tls"), "{entry}");
+    assert!(
+        up.deliveries.lock().unwrap().is_empty(),
+        "nothing went out in plaintext"
+    );
+}
