@@ -105,13 +105,43 @@ pub enum QueueCommand {
         /// Only items in these states (repeatable): scheduled, queued, sending, sent, deferred, failed, cancelled, bounced
         #[arg(long)]
         state: Vec<String>,
+        /// Only this subsidiary's mail
+        #[arg(long)]
+        subsidiary: Option<String>,
+        /// Only this batch (from `send`)
+        #[arg(long)]
+        batch: Option<String>,
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         limit: u32,
         #[arg(long)]
         json: bool,
     },
+    /// One item: its state, the mail (headers and body) and every attempt with the upstream's replies
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Try a queued or deferred mail now (or every deferred one)
+    Retry {
+        #[arg(
+            required_unless_present = "all_deferred",
+            conflicts_with = "all_deferred"
+        )]
+        id: Option<i64>,
+        #[arg(long)]
+        all_deferred: bool,
+    },
+    /// Keep a waiting mail from being sent until released
+    Hold { id: i64 },
+    /// Let a held mail go again
+    Release { id: i64 },
     /// Stop a scheduled, queued or deferred mail
     Cancel { id: i64 },
+    /// Remove an item from the queue (its mail stays in the thread as a record)
+    Delete { id: i64 },
+    /// Every deferred mail due now (like postqueue -f)
+    Flush,
 }
 
 #[derive(Debug, Subcommand)]
@@ -1061,9 +1091,20 @@ fn send(config: &Config, args: &SendArgs) -> anyhow::Result<()> {
 }
 
 fn queue_command(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
+    use crate::store::outbox::{Action, QueueFilter};
     let mut store = Store::open(&config.server.database)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let done = |what: &str, n: usize| {
+        println!("{what}: {n} item(s)");
+    };
     match command {
-        QueueCommand::List { state, limit, json } => {
+        QueueCommand::List {
+            state,
+            subsidiary,
+            batch,
+            limit,
+            json,
+        } => {
             for s in &state {
                 if !crate::store::outbox::STATES.contains(&s.as_str()) {
                     anyhow::bail!(
@@ -1072,30 +1113,46 @@ fn queue_command(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
                     );
                 }
             }
-            let items = store.queue(&state, limit as usize)?;
+            let items = store.queue_filtered(&QueueFilter {
+                states: state,
+                subsidiary,
+                batch,
+                item: None,
+                limit: limit as usize,
+            })?;
+            let summary = store.queue_summary()?;
             if json {
-                return print_json(&serde_json::json!({ "items": items }));
+                let counts: serde_json::Map<String, serde_json::Value> = summary
+                    .iter()
+                    .map(|(s, n, _)| (s.clone(), serde_json::json!(n)))
+                    .collect();
+                return print_json(&serde_json::json!({ "items": items, "summary": counts }));
             }
             if items.is_empty() {
                 println!("outbox is empty");
-                return Ok(());
+            } else {
+                println!(
+                    "{:>7}  {:<9}  {:>8}  {:<20}  {:<20}  {:>6}  {}",
+                    "ID",
+                    "STATE",
+                    "SIZE",
+                    "CREATED (UTC)",
+                    "DUE (UTC)",
+                    "CAND.",
+                    "RECIPIENTS / SUBJECT"
+                );
             }
-            println!(
-                "{:>7}  {:<9}  {:>8}  {:<20}  {:<20}  {:>6}  {}",
-                "ID",
-                "STATE",
-                "SIZE",
-                "CREATED (UTC)",
-                "DUE (UTC)",
-                "CAND.",
-                "RECIPIENTS / SUBJECT"
-            );
             for i in &items {
                 let short = |t: &str| t.get(..19).unwrap_or(t).replace('T', " ");
+                let state = if i.held {
+                    format!("{}!", i.state)
+                } else {
+                    i.state.clone()
+                };
                 println!(
                     "{:>7}  {:<9}  {:>8}  {:<20}  {:<20}  {:>6}  {}",
                     i.id,
-                    i.state,
+                    state,
                     i.size,
                     short(&i.created_at),
                     i.next_attempt_at.as_deref().map(short).unwrap_or_default(),
@@ -1107,10 +1164,91 @@ fn queue_command(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
                     println!("{:>79}({})", "", clip(reply, 70));
                 }
             }
+            let total: i64 = summary.iter().map(|(_, n, _)| n).sum();
+            let bytes: i64 = summary.iter().map(|(_, _, b)| b).sum();
+            let parts: Vec<String> = summary.iter().map(|(s, n, _)| format!("{n} {s}")).collect();
+            println!(
+                "-- {} Kbytes in {total} item(s): {}{}",
+                (bytes + 1023) / 1024,
+                parts.join(", "),
+                if items.iter().any(|i| i.held) {
+                    " (! = held)"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
+        QueueCommand::Show { id, json } => {
+            let item = store
+                .queue_filtered(&QueueFilter {
+                    item: Some(id),
+                    limit: 1,
+                    ..Default::default()
+                })?
+                .pop()
+                .ok_or_else(|| anyhow::anyhow!("no outbox item {id}"))?;
+            let events = store.events(id)?;
+            let raw = store.raw(item.message)?.unwrap_or_default();
+            if json {
+                return print_json(&serde_json::json!({
+                    "item": item, "events": events, "message": String::from_utf8_lossy(&raw),
+                }));
+            }
+            println!(
+                "Item        {}{}\nState       {}\nBatch       {}\nCandidate   {}\nEnvelope    <{}> -> {}\nSender      {} of {}\nCreated     {}\nDue         {}\nAttempts    {}",
+                item.id,
+                if item.held { " (held)" } else { "" },
+                item.state,
+                item.batch_id,
+                item.candidate,
+                item.envelope_from,
+                item.recipients.join(", "),
+                item.sender,
+                item.subsidiary,
+                item.created_at,
+                item.next_attempt_at.as_deref().unwrap_or("-"),
+                item.attempts
+            );
+            println!("History:");
+            for e in &events {
+                let code = e.code.map(|c| format!(" {c}")).unwrap_or_default();
+                println!(
+                    "  {}  {} -> {}  attempt {}{}  {}",
+                    e.at,
+                    e.from_state.as_deref().unwrap_or("-"),
+                    e.to_state,
+                    e.attempt,
+                    code,
+                    clip(&e.text, 120)
+                );
+            }
+            println!("Message:");
+            std::io::stdout().lock().write_all(&raw)?;
+            Ok(())
+        }
+        QueueCommand::Retry { id: Some(id), .. } => {
+            done("retry", store.queue_action(Action::Retry(id), now)?);
+            Ok(())
+        }
+        QueueCommand::Retry { id: None, .. } | QueueCommand::Flush => {
+            done("flush", store.queue_action(Action::Flush, now)?);
+            Ok(())
+        }
+        QueueCommand::Hold { id } => {
+            done("hold", store.queue_action(Action::Hold(id), now)?);
+            Ok(())
+        }
+        QueueCommand::Release { id } => {
+            done("release", store.queue_action(Action::Release(id), now)?);
+            Ok(())
+        }
+        QueueCommand::Delete { id } => {
+            done("delete", store.queue_action(Action::Delete(id), now)?);
             Ok(())
         }
         QueueCommand::Cancel { id } => {
-            let was = store.cancel(id, chrono::Utc::now().timestamp_millis())?;
+            let was = store.cancel(id, now)?;
             println!("outbox item {id} cancelled (was {was})");
             Ok(())
         }

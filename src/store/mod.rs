@@ -200,6 +200,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_events_item ON outbox_events(item_id, id);
     "#,
+    // 4: an operator may hold an item (postsuper -h): the relay leaves it alone.
+    r#"
+    ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The document category given to attachments as they arrive.
@@ -888,7 +892,24 @@ impl Store {
 
     /// The outbox, newest first; `states` empty: all.
     pub fn queue(&self, states: &[String], limit: usize) -> Result<Vec<outbox::QueueEntry>> {
-        outbox::list(&self.conn, states, limit)
+        outbox::list(
+            &self.conn,
+            &outbox::QueueFilter {
+                states: states.to_vec(),
+                limit,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// The outbox as the filter says.
+    pub fn queue_filtered(&self, filter: &outbox::QueueFilter) -> Result<Vec<outbox::QueueEntry>> {
+        outbox::list(&self.conn, filter)
+    }
+
+    /// Items and bytes per state.
+    pub fn queue_summary(&self) -> Result<Vec<(String, i64, i64)>> {
+        outbox::summary(&self.conn)
     }
 
     /// Cancels a scheduled, queued or deferred item; returns the state it had.
@@ -919,6 +940,11 @@ impl Store {
     /// Puts items left `sending` by a crash back in line, due now.
     pub fn recover_sending(&mut self, now_ms: i64) -> Result<usize> {
         outbox::recover_sending(&mut self.conn, now_ms)
+    }
+
+    /// Operator actions on the outbox (retry, hold, release, delete, flush).
+    pub fn queue_action(&mut self, action: outbox::Action, now_ms: i64) -> Result<usize> {
+        outbox::act(&mut self.conn, action, now_ms)
     }
 
     /// The recorded history of an outbox item.

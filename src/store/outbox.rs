@@ -156,40 +156,66 @@ pub struct QueueEntry {
     pub next_attempt_at: Option<String>,
     pub attempts: i64,
     pub last_reply: Option<String>,
+    /// Held by an operator: the relay leaves it alone until released.
+    pub held: bool,
 }
 
-/// The outbox, newest first; `states` empty: every state.
-pub fn list(conn: &Connection, states: &[String], limit: usize) -> Result<Vec<QueueEntry>> {
-    let states_json = serde_json::to_string(states).unwrap_or_else(|_| "[]".into());
+/// Which items `queue list` shows.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter {
+    /// Empty: every state.
+    pub states: Vec<String>,
+    pub subsidiary: Option<String>,
+    pub batch: Option<String>,
+    pub item: Option<i64>,
+    pub limit: usize,
+}
+
+/// The outbox, newest first, as the filter says.
+pub fn list(conn: &Connection, filter: &QueueFilter) -> Result<Vec<QueueEntry>> {
+    let states_json = serde_json::to_string(&filter.states).unwrap_or_else(|_| "[]".into());
     let mut stmt = conn.prepare_cached(
         "SELECT o.id, o.batch_id, o.state, o.candidate_id, o.message_id, o.template, o.subsidiary,
                 o.sender, o.envelope_from, o.recipients_json, m.subject, m.size, o.created_at,
-                o.not_before, o.next_attempt_at, o.attempts, o.last_reply
+                o.not_before, o.next_attempt_at, o.attempts, o.last_reply, o.held
          FROM outbox o JOIN messages m ON m.id = o.message_id
-         WHERE ?1 = '[]' OR o.state IN (SELECT value FROM json_each(?1))
+         WHERE (?1 = '[]' OR o.state IN (SELECT value FROM json_each(?1)))
+           AND (?3 IS NULL OR o.subsidiary = ?3)
+           AND (?4 IS NULL OR o.batch_id = ?4)
+           AND (?5 IS NULL OR o.id = ?5)
          ORDER BY o.id DESC LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![states_json, limit as i64], |r| {
-        Ok(QueueEntry {
-            id: r.get(0)?,
-            batch_id: r.get(1)?,
-            state: r.get(2)?,
-            candidate: r.get(3)?,
-            message: r.get(4)?,
-            template: r.get(5)?,
-            subsidiary: r.get(6)?,
-            sender: r.get(7)?,
-            envelope_from: r.get(8)?,
-            recipients: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
-            subject: r.get(10)?,
-            size: r.get(11)?,
-            created_at: rfc3339(r.get(12)?),
-            not_before: r.get::<_, Option<i64>>(13)?.map(rfc3339),
-            next_attempt_at: r.get::<_, Option<i64>>(14)?.map(rfc3339),
-            attempts: r.get(15)?,
-            last_reply: r.get(16)?,
-        })
-    })?;
+    let rows = stmt.query_map(
+        params![
+            states_json,
+            filter.limit as i64,
+            filter.subsidiary,
+            filter.batch,
+            filter.item
+        ],
+        |r| {
+            Ok(QueueEntry {
+                id: r.get(0)?,
+                batch_id: r.get(1)?,
+                state: r.get(2)?,
+                candidate: r.get(3)?,
+                message: r.get(4)?,
+                template: r.get(5)?,
+                subsidiary: r.get(6)?,
+                sender: r.get(7)?,
+                envelope_from: r.get(8)?,
+                recipients: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
+                subject: r.get(10)?,
+                size: r.get(11)?,
+                created_at: rfc3339(r.get(12)?),
+                not_before: r.get::<_, Option<i64>>(13)?.map(rfc3339),
+                next_attempt_at: r.get::<_, Option<i64>>(14)?.map(rfc3339),
+                attempts: r.get(15)?,
+                last_reply: r.get(16)?,
+                held: r.get(17)?,
+            })
+        },
+    )?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
@@ -339,7 +365,7 @@ pub fn claim_due(conn: &mut Connection, now_ms: i64, limit: usize) -> Result<Vec
     let rows: Vec<(i64, String, String, String, i64, String, i64, i64)> = {
         let mut stmt = tx.prepare_cached(
             "SELECT id, subsidiary, envelope_from, recipients_json, message_id, state, attempts, created_at
-             FROM outbox WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?1
+             FROM outbox WHERE state IN ('queued', 'deferred') AND held = 0 AND next_attempt_at <= ?1
              ORDER BY next_attempt_at, id LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
@@ -462,4 +488,117 @@ pub fn recover_sending(conn: &mut Connection, now_ms: i64) -> Result<usize> {
     }
     tx.commit()?;
     Ok(ids.len())
+}
+
+/// What an operator does to the outbox (in the spirit of postqueue/postsuper).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Due now: one queued or deferred item.
+    Retry(i64),
+    /// Due now: every deferred item (`postqueue -f`).
+    Flush,
+    /// Leave it alone until released (`postsuper -h`).
+    Hold(i64),
+    Release(i64),
+    /// Remove an item that is not being sent from the queue; its mail stays
+    /// in the candidate's thread as a record (`postsuper -d`).
+    Delete(i64),
+}
+
+/// Carries out an operator's action; returns how many items it touched.
+pub fn act(conn: &mut Connection, action: Action, now_ms: i64) -> Result<usize> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let n = match action {
+        Action::Retry(id) => {
+            let state = state_of(&tx, id)?;
+            if !["queued", "deferred"].contains(&state.as_str()) {
+                return Err(StoreError(format!(
+                    "outbox item {id} is {state}: only queued or deferred mail can be retried"
+                )));
+            }
+            tx.execute(
+                "UPDATE outbox SET next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
+                params![id, now_ms],
+            )?;
+            event(
+                &tx,
+                id,
+                Some(&state),
+                &state,
+                "retry requested by an operator",
+                now_ms,
+            )?;
+            1
+        }
+        Action::Flush => {
+            let ids: Vec<i64> = {
+                let mut stmt = tx.prepare("SELECT id FROM outbox WHERE state = 'deferred'")?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            for &id in &ids {
+                tx.execute(
+                    "UPDATE outbox SET next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
+                    params![id, now_ms],
+                )?;
+                event(
+                    &tx,
+                    id,
+                    Some("deferred"),
+                    "deferred",
+                    "flush requested by an operator",
+                    now_ms,
+                )?;
+            }
+            ids.len()
+        }
+        Action::Hold(id) | Action::Release(id) => {
+            let hold = matches!(action, Action::Hold(_));
+            let state = state_of(&tx, id)?;
+            if !["scheduled", "queued", "deferred"].contains(&state.as_str()) {
+                return Err(StoreError(format!(
+                    "outbox item {id} is {state}: only mail waiting to go out can be held or released"
+                )));
+            }
+            tx.execute(
+                "UPDATE outbox SET held = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, hold, now_ms],
+            )?;
+            let text = if hold {
+                "held by an operator"
+            } else {
+                "released by an operator"
+            };
+            event(&tx, id, Some(&state), &state, text, now_ms)?;
+            1
+        }
+        Action::Delete(id) => {
+            let state = state_of(&tx, id)?;
+            if state == "sending" {
+                return Err(StoreError(format!(
+                    "outbox item {id} is being sent; cancel or delete it afterwards"
+                )));
+            }
+            tx.execute(
+                "UPDATE messages SET match_detail = coalesce(match_detail, '') || '; removed from the outbox by an operator'
+                 WHERE id = (SELECT message_id FROM outbox WHERE id = ?1)",
+                params![id],
+            )?;
+            tx.execute("DELETE FROM outbox_events WHERE item_id = ?1", params![id])?;
+            tx.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;
+            1
+        }
+    };
+    tx.commit()?;
+    Ok(n)
+}
+
+/// How many items are in each state, and their bytes (the line `mailq` ends with).
+pub fn summary(conn: &Connection) -> Result<Vec<(String, i64, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.state, count(*), coalesce(sum(m.size), 0) FROM outbox o JOIN messages m ON m.id = o.message_id
+         GROUP BY o.state ORDER BY o.state",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }

@@ -288,3 +288,131 @@ fn starttls_required_but_not_offered_sends_nothing_in_plaintext() {
         "nothing went out in plaintext"
     );
 }
+
+#[test]
+fn queue_commands_change_what_the_queue_shows() {
+    // An upstream that refuses connections: mail is deferred and stays.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let directory = example_directory()
+        .replace("port = 2600", &format!("port = {closed}"))
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"1h\"\npoll_interval = \"20ms\"",
+        );
+    let d = Daemon::start_world("", &directory, Some(KEY));
+    apply(&d);
+    let (first, first_message, _) = send(&d, "rejection");
+    let (second, _, _) = send(&d, "rejection");
+    let entry = wait_state(&d, first, "deferred");
+    assert!(
+        entry["last_reply"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("connect"),
+        "{entry}"
+    );
+    wait_state(&d, second, "deferred");
+    let item = |id: i64| {
+        let q = json(d.cli(&["queue", "list", "--json"]));
+        q["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .cloned()
+    };
+
+    assert!(
+        d.cli(&["queue", "hold", &first.to_string()])
+            .status
+            .success()
+    );
+    assert_eq!(item(first).unwrap()["held"], true);
+    let text = String::from_utf8_lossy(&d.cli(&["queue", "list"]).stdout).to_string();
+    assert!(
+        text.contains("deferred!") && text.contains("-- ") && text.contains("2 deferred"),
+        "{text}"
+    );
+    assert!(
+        d.cli(&["queue", "release", &first.to_string()])
+            .status
+            .success()
+    );
+    assert_eq!(item(first).unwrap()["held"], false);
+
+    let due_before = item(second).unwrap()["next_attempt_at"].clone();
+    assert!(
+        d.cli(&["queue", "retry", &second.to_string()])
+            .status
+            .success()
+    );
+    let due_after = item(second).unwrap()["next_attempt_at"].clone();
+    assert_ne!(due_before, due_after, "due now");
+    let out = d.cli(&["queue", "flush"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("flush: 2 item(s)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The relay tries both again at once, and defers them again (for an hour).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ![first, second].iter().all(|&id| {
+        let i = item(id).unwrap();
+        i["state"] == "deferred" && i["attempts"].as_i64().unwrap() >= 2
+    }) {
+        assert!(Instant::now() < deadline, "not retried after the flush");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let shown = json(d.cli(&["queue", "show", &first.to_string(), "--json"]));
+    let states: Vec<&str> = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to_state"].as_str().unwrap())
+        .collect();
+    assert_eq!(&states[..3], &["queued", "sending", "deferred"]);
+    assert!(shown["message"].as_str().unwrap().contains("Message-ID:"));
+
+    let q = json(d.cli(&["queue", "list", "--json", "--subsidiary", "acme-fr"]));
+    assert!(q["items"].as_array().unwrap().is_empty());
+    let total: i64 = q["summary"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 2, "{}", q["summary"]);
+    let batch = item(first).unwrap()["batch_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let q = json(d.cli(&["queue", "list", "--json", "--batch", &batch]));
+    assert_eq!(q["items"].as_array().unwrap().len(), 1);
+
+    assert!(
+        d.cli(&["queue", "delete", &first.to_string()])
+            .status
+            .success()
+    );
+    assert!(item(first).is_none(), "gone from the queue");
+    let thread = json(d.cli(&["candidate", "show", "1", "--json"]));
+    assert!(
+        thread["thread"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == first_message),
+        "the mail stays in the thread"
+    );
+    assert!(
+        !d.cli(&["queue", "retry", &first.to_string()])
+            .status
+            .success()
+    );
+}
