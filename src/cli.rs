@@ -53,9 +53,23 @@ pub enum Command {
     Template(TemplateCommand),
     /// Write to one candidate or many from a template, now or scheduled
     Send(SendArgs),
-    /// The outbox: list, cancel
+    /// The outbox: list, show, retry, hold, release, cancel, delete, flush
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// Addresses not written to after a hard bounce
+    #[command(subcommand)]
+    Suppression(SuppressionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuppressionCommand {
+    /// The suppressed addresses, with why and until when
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write to an address again
+    Remove { address: String },
 }
 
 #[derive(Debug, Args)]
@@ -303,6 +317,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Template(t) => return template_command(&config, t),
         Command::Send(args) => send(&config, &args),
         Command::Queue(q) => queue_command(&config, q),
+        Command::Suppression(c) => suppression_command(&config, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -554,6 +569,7 @@ fn assign(config: &Config, id: i64, candidate: i64) -> anyhow::Result<()> {
         text: &parsed.text,
         attached_authors: &parsed.attached_authors,
         recipients: &envelope.recipients,
+        report: None,
     };
     let author = matcher::author_of(&input, &directory);
     store.assign(id, candidate, author.as_ref().map(|m| m.address.as_str()))?;
@@ -942,6 +958,14 @@ fn template_command(config: &Config, command: TemplateCommand) -> ExitCode {
                 },
                 chrono::Utc::now().timestamp_millis(),
             )?;
+            if let Some(s) =
+                store.suppressed(&prepared.to, chrono::Utc::now().timestamp_millis())?
+            {
+                eprintln!(
+                    "# warning: {} is suppressed until {} ({}); send would skip it",
+                    s.address, s.until, s.reason
+                );
+            }
             eprintln!(
                 "# from {} <{}> (sender {:?} of {}), to <{}>, language {}, {} bytes; nothing queued",
                 prepared.sender.name,
@@ -1251,6 +1275,38 @@ fn queue_command(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
             let was = store.cancel(id, now)?;
             println!("outbox item {id} cancelled (was {was})");
             Ok(())
+        }
+    }
+}
+
+fn suppression_command(config: &Config, command: SuppressionCommand) -> anyhow::Result<()> {
+    let store = Store::open(&config.server.database)?;
+    match command {
+        SuppressionCommand::List { json } => {
+            let list = store.suppressions(chrono::Utc::now().timestamp_millis())?;
+            if json {
+                return print_json(&serde_json::json!({ "suppressions": list }));
+            }
+            if list.is_empty() {
+                println!("no suppressed addresses");
+            }
+            for s in &list {
+                println!(
+                    "{:<40} until {}  {}",
+                    s.address,
+                    s.until.get(..10).unwrap_or(&s.until),
+                    clip(&s.reason, 80)
+                );
+            }
+            Ok(())
+        }
+        SuppressionCommand::Remove { address } => {
+            if store.unsuppress(&address)? {
+                println!("{address} is no longer suppressed");
+                Ok(())
+            } else {
+                anyhow::bail!("{address} is not suppressed")
+            }
         }
     }
 }

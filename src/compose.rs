@@ -293,6 +293,13 @@ impl Composer<'_> {
                     candidate,
                     reason: format!("already in this batch (as candidate {})", p.candidate),
                 }),
+                Ok(p) if let Some(s) = store.suppressed(&p.to, now_ms)? => skipped.push(Skipped {
+                    candidate,
+                    reason: format!(
+                        "{} is suppressed until {} after a hard bounce ({}); `jobmail suppression remove {}` lifts it",
+                        s.address, s.until, s.reason, s.address
+                    ),
+                }),
                 Ok(p) => prepared.push(p),
                 Err(e) => skipped.push(Skipped {
                     candidate,

@@ -32,6 +32,8 @@ pub struct Directory {
     positions: Vec<Position>,
     /// Subsidiary ids in config order.
     subsidiaries: Vec<String>,
+    /// Jobs-address domains and their subsidiary: where VERP bounces come back.
+    bounce_domains: Vec<(String, String)>,
 }
 
 impl Directory {
@@ -42,6 +44,10 @@ impl Directory {
         };
         for s in &config.subsidiaries {
             r.subsidiaries.push(s.id.clone());
+            let domain = s.jobs_address.domain().to_string();
+            if !r.bounce_domains.iter().any(|(d, _)| *d == domain) {
+                r.bounce_domains.push((domain, s.id.clone()));
+            }
             for d in &s.domains {
                 if !r.company_domains.contains(d) {
                     r.company_domains.push(d.clone());
@@ -108,9 +114,38 @@ impl Directory {
             .filter(move |p| p.subsidiary == subsidiary)
     }
 
+    /// The outbox item of a VERP bounce address `bounce+<item>@<jobs domain>`.
+    pub fn bounce_item(&self, address: &str) -> Option<i64> {
+        let (local, domain) = address.rsplit_once('@')?;
+        let (base, tag) = local.split_once('+')?;
+        if !base.eq_ignore_ascii_case("bounce")
+            || tag.is_empty()
+            || tag.len() > 18
+            || !tag.bytes().all(|b| b.is_ascii_digit())
+            || !self
+                .bounce_domains
+                .iter()
+                .any(|(d, _)| d.eq_ignore_ascii_case(domain))
+        {
+            return None;
+        }
+        tag.parse().ok()
+    }
+
     /// The target of a forward path as the client sent it, or `None` to refuse it.
     pub fn lookup(&self, forward_path: &str) -> Option<Target> {
         let address = Address::parse(forward_path).ok()?;
+        if self.bounce_item(forward_path).is_some() {
+            let subsidiary = self
+                .bounce_domains
+                .iter()
+                .find(|(d, _)| d == address.domain())
+                .map(|(_, s)| s.clone())?;
+            return Some(Target {
+                subsidiary,
+                position: None,
+            });
+        }
         if let Some(t) = self.exact.get(&address.key()) {
             return Some(t.clone());
         }
@@ -186,6 +221,15 @@ alias = "jobs+backend@acme.example"
         );
         assert_eq!(r.plus_tag("other+x@acme.example"), None);
         assert_eq!(r.positions_of("acme").count(), 1);
+        assert_eq!(r.bounce_item("bounce+42@acme.example"), Some(42));
+        assert_eq!(r.bounce_item("BOUNCE+42@ACME.example"), Some(42));
+        assert_eq!(r.bounce_item("bounce+42x@acme.example"), None);
+        assert_eq!(r.bounce_item("bounce+42@elsewhere.example"), None);
+        assert!(
+            r.lookup("bounce+7@acme.example").is_some(),
+            "bounces come back in"
+        );
+        assert!(r.lookup("bounce@acme.example").is_none());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod compose;
 pub mod config;
 pub mod daemon;
 pub mod directory;
+pub mod dsn;
 pub mod ingress;
 pub mod matcher;
 pub mod model;

@@ -36,6 +36,10 @@ pub trait Lookups {
     fn resolve_candidate(&self, id: i64) -> Option<i64>;
     /// The candidate has applications and all of them are closed.
     fn thread_closed(&self, id: i64) -> bool;
+    /// The candidate an outbox item was written to.
+    fn outbox_candidate(&self, item: i64) -> Option<i64>;
+    /// The outbox item (and its candidate) whose mail had this Message-ID.
+    fn outbox_item_of_message_id(&self, message_id: &str) -> Option<(i64, i64)>;
 }
 
 /// What is known of one incoming mail.
@@ -47,6 +51,8 @@ pub struct MatchInput<'a> {
     pub attached_authors: &'a [Mailbox],
     /// Envelope recipients.
     pub recipients: &'a [String],
+    /// What the mail reports, if it is a delivery status notification.
+    pub report: Option<&'a crate::dsn::Report>,
 }
 
 /// Why a mail was filed where it was. Stored as its kebab-case name.
@@ -69,10 +75,13 @@ pub enum Reason {
     Automatic,
     /// Assigned by an operator (`jobmail message assign`).
     Manual,
+    /// A delivery report about one of our mails (by VERP or Message-ID).
+    Bounce,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 15] = [
+    pub const ALL: [Reason; 16] = [
+        Reason::Bounce,
         Reason::ReplyToken,
         Reason::InReplyTo,
         Reason::References,
@@ -107,6 +116,7 @@ impl Reason {
             Reason::UnknownAuthor => "unknown-author",
             Reason::Automatic => "automatic",
             Reason::Manual => "manual",
+            Reason::Bounce => "bounce",
         }
     }
 
@@ -120,7 +130,7 @@ impl Reason {
     /// application), `none` (not filed under anyone).
     pub fn confidence(self) -> &'static str {
         match self {
-            Reason::ReplyToken | Reason::Manual => "certain",
+            Reason::ReplyToken | Reason::Manual | Reason::Bounce => "certain",
             Reason::InReplyTo | Reason::References | Reason::Sender => "high",
             Reason::SubjectTag | Reason::OriginalSender | Reason::ForwardedAuthor => "medium",
             Reason::NewApplication => "new",
@@ -182,6 +192,18 @@ pub struct Decision {
     /// carried the candidate's signed reply token from an address not yet
     /// known for anyone (a reply from a second address).
     pub learn_address: Option<String>,
+    /// A delivery report about one of our outbox items.
+    pub bounce: Option<Bounce>,
+}
+
+/// What a delivery report does to the outbox item it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bounce {
+    pub item: i64,
+    pub kind: crate::dsn::Kind,
+    pub summary: String,
+    /// The address that bounced (for the suppression list).
+    pub recipient: Option<String>,
 }
 
 /// Who wrote the mail, as far as its shape tells.
@@ -314,12 +336,46 @@ pub fn decide(
     lookups: &dyn Lookups,
 ) -> Decision {
     let h = input.headers;
+    // 0. A delivery report about our own mail: by VERP, else by Message-ID.
+    if let Some(report) = input.report {
+        let by_verp = input
+            .recipients
+            .iter()
+            .find_map(|r| dir.bounce_item(r))
+            .and_then(|item| lookups.outbox_candidate(item).map(|c| (item, c)));
+        let found = by_verp.or_else(|| {
+            report
+                .original_message_id
+                .as_deref()
+                .and_then(|m| lookups.outbox_item_of_message_id(m))
+        });
+        if let Some((item, candidate)) = found {
+            let candidate = lookups.resolve_candidate(candidate).unwrap_or(candidate);
+            return Decision {
+                assignment: Assignment::Candidate(candidate),
+                reason: Reason::Bounce,
+                detail: format!(
+                    "delivery report for outbox item {item}: {}",
+                    report.summary()
+                ),
+                closed_thread: false,
+                learn_address: None,
+                bounce: Some(Bounce {
+                    item,
+                    kind: report.kind(),
+                    summary: report.summary(),
+                    recipient: report.recipient.clone(),
+                }),
+            };
+        }
+    }
     let assigned = |id: i64, reason: Reason, detail: String| Decision {
         assignment: Assignment::Candidate(id),
         reason,
         detail,
         closed_thread: lookups.thread_closed(id),
         learn_address: None,
+        bounce: None,
     };
     let unassigned = |ids: Vec<i64>, reason: Reason, detail: String| Decision {
         assignment: Assignment::Unassigned(sorted(ids)),
@@ -327,6 +383,7 @@ pub fn decide(
         detail,
         closed_thread: false,
         learn_address: None,
+        bounce: None,
     };
 
     // 1. Reply tokens in any recipient.
@@ -495,6 +552,7 @@ pub fn decide(
                     detail,
                     closed_thread: false,
                     learn_address: None,
+                    bounce: None,
                 }
             }
             _ => unassigned(
@@ -540,6 +598,7 @@ fn nowhere(detail: String) -> Decision {
         detail,
         closed_thread: false,
         learn_address: None,
+        bounce: None,
     }
 }
 
@@ -719,6 +778,12 @@ mod tests {
         fn thread_closed(&self, _: i64) -> bool {
             false
         }
+        fn outbox_candidate(&self, _: i64) -> Option<i64> {
+            None
+        }
+        fn outbox_item_of_message_id(&self, _: &str) -> Option<(i64, i64)> {
+            None
+        }
     }
 
     fn directory() -> Directory {
@@ -746,6 +811,7 @@ mod tests {
             text: "",
             attached_authors: &[],
             recipients: &["jobs@acme.example".to_string()],
+            report: None,
         };
         let d = decide(&input, &directory(), &TokenKey::new([1; 32]), &Nobody);
         assert_eq!(d.assignment, Assignment::Unassigned(Vec::new()));

@@ -89,6 +89,31 @@ impl Lookups for StoreLookups<'_> {
     fn thread_closed(&self, id: i64) -> bool {
         self.keep(thread_closed(self.conn, id))
     }
+
+    fn outbox_candidate(&self, item: i64) -> Option<i64> {
+        self.keep(
+            self.conn
+                .query_row(
+                    "SELECT candidate_id FROM outbox WHERE id = ?1",
+                    params![item],
+                    |r| r.get(0),
+                )
+                .optional(),
+        )
+    }
+
+    fn outbox_item_of_message_id(&self, message_id: &str) -> Option<(i64, i64)> {
+        self.keep(
+            self.conn
+                .query_row(
+                    "SELECT o.id, o.candidate_id FROM outbox o JOIN messages m ON m.id = o.message_id
+                     WHERE m.message_id = ?1 ORDER BY o.id DESC LIMIT 1",
+                    params![message_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional(),
+        )
+    }
 }
 
 /// Follows merges to the surviving record.
@@ -128,11 +153,13 @@ pub fn match_message(
     envelope: &Envelope,
     matching: &matcher::Matching,
 ) -> Result<Decision> {
+    let report = crate::dsn::read(parsed);
     let input = MatchInput {
         headers: &parsed.headers,
         text: &parsed.text,
         attached_authors: &parsed.attached_authors,
         recipients: &envelope.recipients,
+        report: report.as_ref(),
     };
     let lookups = StoreLookups::new(conn);
     let decision = matcher::decide(&input, &matching.directory, &matching.key, &lookups);
@@ -211,6 +238,9 @@ pub fn apply(conn: &Connection, message: i64, d: &Decision, received_at_ms: i64)
         Assignment::Candidate(c) => {
             if let Some(address) = &d.learn_address {
                 add_address(conn, *c, address, received_at_ms)?;
+            }
+            if let Some(bounce) = &d.bounce {
+                super::outbox::record_bounce(conn, bounce, received_at_ms)?;
             }
             set_match(
                 conn,

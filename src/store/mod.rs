@@ -204,6 +204,18 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 5: addresses that bounced hard are not written to until they expire
+    // or an operator removes them.
+    r#"
+    CREATE TABLE suppressions (
+        address_key TEXT PRIMARY KEY,                    -- lowercased
+        address     TEXT    NOT NULL,
+        reason      TEXT    NOT NULL,
+        item_id     INTEGER,                             -- the outbox item that bounced
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The document category given to attachments as they arrive.
@@ -375,6 +387,7 @@ fn commit_batch(
                             detail: "the mail could not be parsed".into(),
                             closed_thread: false,
                             learn_address: None,
+                            bounce: None,
                         },
                         job.message.envelope.received_at_ms,
                     )?,
@@ -945,6 +958,21 @@ impl Store {
     /// Operator actions on the outbox (retry, hold, release, delete, flush).
     pub fn queue_action(&mut self, action: outbox::Action, now_ms: i64) -> Result<usize> {
         outbox::act(&mut self.conn, action, now_ms)
+    }
+
+    /// The suppression of an address in force now, if any.
+    pub fn suppressed(&self, address: &str, now_ms: i64) -> Result<Option<outbox::Suppression>> {
+        outbox::suppressed(&self.conn, address, now_ms)
+    }
+
+    /// Suppressions in force.
+    pub fn suppressions(&self, now_ms: i64) -> Result<Vec<outbox::Suppression>> {
+        outbox::suppressions(&self.conn, now_ms)
+    }
+
+    /// Lifts a suppression; false if there was none.
+    pub fn unsuppress(&self, address: &str) -> Result<bool> {
+        outbox::unsuppress(&self.conn, address)
     }
 
     /// The recorded history of an outbox item.

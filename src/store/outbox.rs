@@ -602,3 +602,125 @@ pub fn summary(conn: &Connection) -> Result<Vec<(String, i64, i64)>> {
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
+
+/// How long a hard-bounced address stays suppressed.
+pub const SUPPRESSION_DAYS: i64 = 180;
+
+/// A delivery report about an item: a failure makes it `bounced` (a hard
+/// one also suppresses the address); a delay or relay notice is recorded
+/// as an event only.
+pub fn record_bounce(
+    conn: &Connection,
+    bounce: &crate::matcher::Bounce,
+    now_ms: i64,
+) -> Result<()> {
+    use crate::dsn::Kind;
+    let state = state_of(conn, bounce.item)?;
+    let code: Option<i64> = bounce
+        .summary
+        .split(": ")
+        .nth(1)
+        .and_then(|d| d.get(..3))
+        .and_then(|c| c.parse().ok());
+    if bounce.kind == Kind::Notice {
+        return event(
+            conn,
+            bounce.item,
+            Some(&state),
+            &state,
+            &format!("delivery report: {}", bounce.summary),
+            now_ms,
+        );
+    }
+    let n = conn.execute(
+        "UPDATE outbox SET state = 'bounced', last_reply = ?2, updated_at = ?3
+         WHERE id = ?1 AND state IN ('sent', 'sending', 'deferred', 'queued')",
+        params![bounce.item, bounce.summary, now_ms],
+    )?;
+    if n == 1 {
+        conn.execute(
+            "INSERT INTO outbox_events (item_id, at, from_state, to_state, attempt, code, text)
+             VALUES (?1, ?2, ?3, 'bounced', (SELECT attempts FROM outbox WHERE id = ?1), ?4, ?5)",
+            params![
+                bounce.item,
+                now_ms,
+                state,
+                code,
+                format!("{:?} bounce: {}", bounce.kind, bounce.summary)
+            ],
+        )?;
+    }
+    if bounce.kind == Kind::Hard {
+        let address = match &bounce.recipient {
+            Some(r) => r.clone(),
+            None => conn.query_row(
+                "SELECT json_extract(recipients_json, '$[0]') FROM outbox WHERE id = ?1",
+                params![bounce.item],
+                |r| r.get::<_, String>(0),
+            )?,
+        };
+        conn.execute(
+            "INSERT INTO suppressions (address_key, address, reason, item_id, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(address_key) DO UPDATE SET reason = excluded.reason, item_id = excluded.item_id,
+                 created_at = excluded.created_at, expires_at = excluded.expires_at",
+            params![
+                address.to_lowercase(),
+                address,
+                bounce.summary,
+                bounce.item,
+                now_ms,
+                now_ms + SUPPRESSION_DAYS * 86_400_000
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// An address not written to because it bounced hard.
+#[derive(Debug, Clone, Serialize)]
+pub struct Suppression {
+    pub address: String,
+    pub reason: String,
+    pub item: Option<i64>,
+    pub since: String,
+    pub until: String,
+}
+
+fn suppression_row(r: &rusqlite::Row) -> rusqlite::Result<Suppression> {
+    Ok(Suppression {
+        address: r.get(0)?,
+        reason: r.get(1)?,
+        item: r.get(2)?,
+        since: rfc3339(r.get(3)?),
+        until: rfc3339(r.get(4)?),
+    })
+}
+
+/// The suppression of an address, if one is in force at `now_ms`.
+pub fn suppressed(conn: &Connection, address: &str, now_ms: i64) -> Result<Option<Suppression>> {
+    Ok(conn
+        .query_row(
+            "SELECT address, reason, item_id, created_at, expires_at FROM suppressions
+             WHERE address_key = ?1 AND expires_at > ?2",
+            params![address.to_lowercase(), now_ms],
+            suppression_row,
+        )
+        .optional()?)
+}
+
+pub fn suppressions(conn: &Connection, now_ms: i64) -> Result<Vec<Suppression>> {
+    let mut stmt = conn.prepare(
+        "SELECT address, reason, item_id, created_at, expires_at FROM suppressions
+         WHERE expires_at > ?1 ORDER BY created_at DESC",
+    )?;
+    let rows = stmt.query_map(params![now_ms], suppression_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+pub fn unsuppress(conn: &Connection, address: &str) -> Result<bool> {
+    Ok(conn.execute(
+        "DELETE FROM suppressions WHERE address_key = ?1",
+        params![address.to_lowercase()],
+    )? == 1)
+}

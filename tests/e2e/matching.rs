@@ -143,6 +143,12 @@ impl Lookups for World {
     fn resolve_candidate(&self, id: i64) -> Option<i64> {
         (id >= 1 && id as usize <= self.people.len()).then_some(id)
     }
+    fn outbox_candidate(&self, _: i64) -> Option<i64> {
+        None
+    }
+    fn outbox_item_of_message_id(&self, _: &str) -> Option<(i64, i64)> {
+        None
+    }
     fn thread_closed(&self, id: i64) -> bool {
         let s = &self.people[id as usize - 1].statuses;
         !s.is_empty() && s.iter().all(|x| x == "rejected" || x == "withdrawn")
@@ -201,6 +207,7 @@ fn scenario_table_through_the_pure_matcher() {
             text: &parsed.text,
             attached_authors: &parsed.attached_authors,
             recipients: &step.recipients,
+            report: None,
         };
         let d = matcher::decide(&input, &directory, &key, &w);
         let (assignment, candidate, suggestions) = match &d.assignment {
