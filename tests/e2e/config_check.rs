@@ -127,3 +127,50 @@ fn serve_refuses_a_port_in_use() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on"));
 }
+
+#[test]
+fn upstream_mistakes_are_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        r#"
+[relay]
+retry_initial = "never"
+
+[[subsidiary]]
+id = "acme"
+jobs_address = "jobs@acme.example"
+[subsidiary.upstream]
+host = "smtp.provider.example"
+security = "none"
+username = "jobs@acme.example"
+password_file = "/nonexistent/acme.password"
+
+[[subsidiary.sender]]
+id = "anna"
+address = "anna@other-company.example"
+name = "Anna"
+
+[[subsidiary]]
+id = "fr"
+jobs_address = "jobs@acme-fr.example"
+[subsidiary.upstream]
+host = "127.0.0.1"
+security = "none"
+username = "x"
+"#,
+    );
+    let out = cli(&path, &["config", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "relay.retry_initial",
+        "subsidiary[0].upstream.security: \"none\" sends mail and passwords in plaintext to smtp.provider.example",
+        "subsidiary[0].upstream.password_file: cannot read /nonexistent/acme.password",
+        "subsidiary[0].sender[0].address: anna@other-company.example is not in a domain of this subsidiary",
+        "subsidiary[1].upstream.password_file: a username needs a password_file",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    assert!(!text.contains("subsidiary[1].upstream.security"), "loopback may go without TLS:\n{text}");
+}
