@@ -172,5 +172,8 @@ username = "x"
     ] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
-    assert!(!text.contains("subsidiary[1].upstream.security"), "loopback may go without TLS:\n{text}");
+    assert!(
+        !text.contains("subsidiary[1].upstream.security"),
+        "loopback may go without TLS:\n{text}"
+    );
 }

@@ -600,3 +600,58 @@ fn delivery_reports_mark_bounces_and_suppress_hard_ones() {
         "{history:?}"
     );
 }
+
+#[test]
+fn auth_rejected_fails_the_mail_and_never_shows_the_password() {
+    let up = Upstream::start();
+    *up.auth.lock().unwrap() = Some(false);
+    let secrets = tempfile::tempdir().unwrap();
+    let password_file = secrets.path().join("acme.password");
+    std::fs::write(&password_file, "s3cret-Passw0rd\n").unwrap();
+    let directory = example_directory()
+        .replace("port = 2600", &format!("port = {}", up.addr.port()))
+        .replace(
+            "# username = \"jobs@acme.example\"",
+            "username = \"jobs@acme.example\"",
+        )
+        .replace(
+            "# password_file = \"/etc/jobmail/acme-de.password\"",
+            &format!("password_file = {:?}", password_file.display().to_string()),
+        )
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"100ms\"\npoll_interval = \"20ms\"",
+        );
+    let d = Daemon::start_world("", &directory, Some(KEY));
+    apply(&d);
+    let (item, _, _) = send(&d, "rejection");
+    let entry = wait_state(&d, item, "failed");
+    assert!(
+        entry["last_reply"].as_str().unwrap().contains("535"),
+        "{entry}"
+    );
+    assert_eq!(
+        up.credentials_seen.lock().unwrap()[0],
+        (
+            "jobs@acme.example".to_string(),
+            "s3cret-Passw0rd".to_string()
+        )
+    );
+    assert!(up.deliveries.lock().unwrap().is_empty());
+    let shown = [
+        d.log(),
+        String::from_utf8_lossy(&d.cli(&["queue", "list", "--json"]).stdout).to_string(),
+        String::from_utf8_lossy(
+            &d.cli(&["queue", "show", &item.to_string(), "--json"])
+                .stdout,
+        )
+        .to_string(),
+        String::from_utf8_lossy(&d.cli(&["config", "check"]).stdout).to_string(),
+    ];
+    for text in shown {
+        assert!(
+            !text.contains("s3cret-Passw0rd"),
+            "the password leaked: {text}"
+        );
+    }
+}

@@ -37,6 +37,10 @@ pub struct Upstream {
     pub deliveries: Arc<Mutex<Vec<Delivery>>>,
     /// Answers for the next mails, in order; then `Accept`.
     pub script: Arc<Mutex<VecDeque<AtDot>>>,
+    /// `Some(accept)`: AUTH PLAIN is offered, and the answer is 235 or 535.
+    pub auth: Arc<Mutex<Option<bool>>>,
+    /// What AUTH PLAIN carried: (user, password).
+    pub credentials_seen: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Upstream {
@@ -47,6 +51,8 @@ impl Upstream {
             addr,
             deliveries: Arc::new(Mutex::new(Vec::new())),
             script: Arc::new(Mutex::new(VecDeque::new())),
+            auth: Arc::new(Mutex::new(None)),
+            credentials_seen: Arc::new(Mutex::new(Vec::new())),
         };
         let server = up.clone();
         std::thread::spawn(move || {
@@ -104,7 +110,24 @@ impl Upstream {
             }
             let upper = line.to_ascii_uppercase();
             if upper.starts_with("EHLO") {
-                out.write_all(b"250-upstream.test\r\n250-8BITMIME\r\n250 SIZE 52428800\r\n")?;
+                if self.auth.lock().unwrap().is_some() {
+                    out.write_all(b"250-upstream.test\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n")?;
+                } else {
+                    out.write_all(b"250-upstream.test\r\n250-8BITMIME\r\n250 SIZE 52428800\r\n")?;
+                }
+            } else if upper.starts_with("AUTH PLAIN ") {
+                use base64_decode as b64;
+                let decoded = b64(line[11..].trim());
+                let mut parts = decoded.split(|&b| b == 0).skip(1);
+                let user = String::from_utf8_lossy(parts.next().unwrap_or_default()).to_string();
+                let password =
+                    String::from_utf8_lossy(parts.next().unwrap_or_default()).to_string();
+                self.credentials_seen.lock().unwrap().push((user, password));
+                if *self.auth.lock().unwrap() == Some(true) {
+                    out.write_all(b"235 2.7.0 Authentication successful\r\n")?;
+                } else {
+                    out.write_all(b"535 5.7.8 Authentication credentials invalid\r\n")?;
+                }
             } else if upper.starts_with("HELO") {
                 out.write_all(b"250 upstream.test\r\n")?;
             } else if upper.starts_with("MAIL FROM:") {
@@ -178,4 +201,27 @@ impl Upstream {
             }
         }
     }
+}
+
+/// Standard base64, for AUTH PLAIN.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for v in text.bytes().filter_map(value) {
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
 }
