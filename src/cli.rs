@@ -1145,12 +1145,15 @@ fn queue_command(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
                 limit: limit as usize,
             })?;
             let summary = store.queue_summary()?;
+            let paused = store.paused_upstreams(now)?;
             if json {
                 let counts: serde_json::Map<String, serde_json::Value> = summary
                     .iter()
                     .map(|(s, n, _)| (s.clone(), serde_json::json!(n)))
                     .collect();
-                return print_json(&serde_json::json!({ "items": items, "summary": counts }));
+                return print_json(&serde_json::json!({
+                    "items": items, "summary": counts, "paused_upstreams": paused,
+                }));
             }
             if items.is_empty() {
                 println!("outbox is empty");
@@ -1201,6 +1204,18 @@ fn queue_command(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
                     ""
                 }
             );
+            for p in &paused {
+                let until = p
+                    .paused_until
+                    .and_then(chrono::DateTime::from_timestamp_millis)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default();
+                println!(
+                    "-- upstream of {} paused until {until} (circuit breaker): {}",
+                    p.subsidiary,
+                    p.last_error.as_deref().unwrap_or("")
+                );
+            }
             Ok(())
         }
         QueueCommand::Show { id, json } => {

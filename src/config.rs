@@ -115,6 +115,13 @@ pub struct Upstream {
     /// (RFC 5321: 10 minutes), so that a slow upstream is not sent the mail twice.
     pub send_timeout: Duration,
     pub max_connections: usize,
+    /// Most messages per minute to this server; 0: no limit.
+    pub rate_limit: u32,
+    /// After this many consecutive connection or 4xx failures the upstream
+    /// is paused (circuit breaker) …
+    pub breaker_threshold: u32,
+    /// … for this long, doubling on each new pause up to 30 minutes.
+    pub breaker_pause: Duration,
 }
 
 /// Retry policy of the relay (`[relay]`).
@@ -855,6 +862,14 @@ fn read_upstream(
     let secs = Duration::from_secs;
     let send_timeout = s.duration(ctx, "send_timeout", secs(600), secs(1)..secs(3601));
     let max_connections = s.integer(ctx, "max_connections", 4, 1..101) as usize;
+    let rate_limit = s.integer(ctx, "rate_limit", 0, 0..100_001) as u32;
+    let breaker_threshold = s.integer(ctx, "breaker_threshold", 5, 1..1001) as u32;
+    let breaker_pause = s.duration(
+        ctx,
+        "breaker_pause",
+        secs(60),
+        Duration::from_millis(100)..secs(3601),
+    );
     s.finish(ctx);
     let host = host?;
     let loopback = host == "localhost"
@@ -898,6 +913,9 @@ fn read_upstream(
         password_file,
         send_timeout,
         max_connections,
+        rate_limit,
+        breaker_threshold,
+        breaker_pause,
     })
 }
 

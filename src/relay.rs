@@ -111,6 +111,76 @@ struct Route {
     send_timeout: Duration,
     /// Bounds concurrent sends (the pool bounds only idle connections).
     slots: Arc<Semaphore>,
+    /// The rate limit as the time between two sends, if any.
+    interval: Option<Duration>,
+    /// When the next send may start under the rate limit.
+    next_slot: tokio::sync::Mutex<tokio::time::Instant>,
+    breaker_threshold: i64,
+    breaker_pause: Duration,
+}
+
+/// Longest pause of the circuit breaker.
+const MAX_PAUSE: Duration = Duration::from_secs(30 * 60);
+
+/// What an attempt says about the upstream's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Good,
+    /// A connection, TLS, timeout or 4xx failure.
+    Failing(String),
+    /// A 5xx or our own setup: nothing about the server.
+    Neutral,
+}
+
+impl Health {
+    pub fn of(result: &Result<Response, AttemptError>) -> Health {
+        match result {
+            Ok(_) => Health::Good,
+            Err(AttemptError::Smtp(e)) if e.is_permanent() => Health::Neutral,
+            Err(AttemptError::Smtp(e)) => Health::Failing(e.to_string()),
+            Err(AttemptError::Timeout(t)) => Health::Failing(format!(
+                "no reply within {}",
+                humantime::format_duration(*t)
+            )),
+            Err(AttemptError::Setup(_)) => Health::Neutral,
+        }
+    }
+}
+
+/// The circuit breaker's next state after an attempt: a success closes it;
+/// a failing attempt counts, and `threshold` of them in a row pause the
+/// upstream, each new pause twice as long (up to 30 minutes).
+pub fn breaker(
+    mut state: crate::store::outbox::UpstreamState,
+    health: &Health,
+    threshold: i64,
+    pause: Duration,
+    now_ms: i64,
+) -> crate::store::outbox::UpstreamState {
+    match health {
+        Health::Good => {
+            state.failures = 0;
+            state.pause_ms = 0;
+            state.paused_until = None;
+            state.last_error = None;
+        }
+        Health::Neutral => {}
+        Health::Failing(error) => {
+            state.failures += 1;
+            state.last_error = Some(error.clone());
+            if state.failures >= threshold {
+                let next = if state.pause_ms == 0 {
+                    pause
+                } else {
+                    (Duration::from_millis(state.pause_ms as u64) * 2).min(MAX_PAUSE)
+                };
+                state.pause_ms = next.as_millis() as i64;
+                state.paused_until = Some(now_ms + state.pause_ms);
+                state.failures = 0;
+            }
+        }
+    }
+    state
 }
 
 fn route(upstream: &Upstream) -> Result<Route, String> {
@@ -146,6 +216,10 @@ fn route(upstream: &Upstream) -> Result<Route, String> {
         transport: builder.build(),
         send_timeout: upstream.send_timeout,
         slots: Arc::new(Semaphore::new(upstream.max_connections)),
+        interval: (upstream.rate_limit > 0).then(|| Duration::from_secs(60) / upstream.rate_limit),
+        next_slot: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        breaker_threshold: upstream.breaker_threshold as i64,
+        breaker_pause: upstream.breaker_pause,
     })
 }
 
@@ -166,6 +240,16 @@ async fn attempt(route: Option<&Route>, item: &Claimed) -> Result<Response, Atte
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| AttemptError::Setup(format!("recipient: {e}")))?;
     let envelope = Envelope::new(Some(from), to).map_err(|e| AttemptError::Setup(e.to_string()))?;
+    if let Some(interval) = route.interval {
+        // Rate limit: each send takes the next free slot.
+        let start = {
+            let mut next = route.next_slot.lock().await;
+            let start = (*next).max(tokio::time::Instant::now());
+            *next = start + interval;
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
     let _slot = route.slots.acquire().await;
     // lettre always writes CRLF "." CRLF after the data: without our last
     // CRLF, the upstream receives exactly the frozen bytes.
@@ -239,9 +323,32 @@ pub async fn run(
             let routes = routes.clone();
             let policy = config.relay.clone();
             sends.spawn(async move {
-                let result = attempt(routes.get(&item.subsidiary), &item).await;
+                let route = routes.get(&item.subsidiary);
+                let result = attempt(route, &item).await;
                 let now = now_ms();
                 let outcome = classify(&result, &item, &policy, now);
+                if let Some(route) = route {
+                    let (threshold, pause) = (route.breaker_threshold, route.breaker_pause);
+                    let subsidiary = item.subsidiary.clone();
+                    let health = Health::of(&result);
+                    let paused = blocking(&store, move |s| {
+                        let before = s.upstream_state(&subsidiary)?;
+                        let after = breaker(before.clone(), &health, threshold, pause, now);
+                        if after != before {
+                            s.set_upstream_state(&after, now)?;
+                        }
+                        Ok(after.paused_until.filter(|_| after.paused_until != before.paused_until))
+                    })
+                    .await
+                    .flatten();
+                    if let Some(until) = paused {
+                        tracing::warn!(
+                            subsidiary = %item.subsidiary,
+                            until = %chrono::DateTime::from_timestamp_millis(until).map(|t| t.to_rfc3339()).unwrap_or_default(),
+                            "relay: upstream paused after consecutive failures (circuit breaker)"
+                        );
+                    }
+                }
                 match &outcome {
                     Outcome::Sent { text, .. } => tracing::info!(item = item.id, attempt = item.attempt, reply = %text, "relay: sent"),
                     Outcome::Deferred { text, .. } => tracing::warn!(item = item.id, attempt = item.attempt, reply = %text, "relay: deferred"),
@@ -311,6 +418,26 @@ mod tests {
             queue_lifetime: Duration::from_secs(5 * 86_400),
             poll_interval: Duration::from_secs(1),
         }
+    }
+
+    #[test]
+    fn the_breaker_pauses_after_a_run_of_failures_and_doubles() {
+        use crate::store::outbox::UpstreamState;
+        let pause = Duration::from_secs(60);
+        let fail = Health::Failing("451".into());
+        let mut s = UpstreamState::default();
+        s = breaker(s, &fail, 3, pause, 0);
+        s = breaker(s, &Health::Neutral, 3, pause, 0);
+        s = breaker(s, &fail, 3, pause, 0);
+        assert_eq!(s.paused_until, None, "a 5xx neither counts nor resets");
+        s = breaker(s, &fail, 3, pause, 1_000);
+        assert_eq!(s.paused_until, Some(61_000));
+        for _ in 0..3 {
+            s = breaker(s, &fail, 3, pause, 100_000);
+        }
+        assert_eq!(s.pause_ms, 120_000, "the next pause is twice as long");
+        s = breaker(s, &Health::Good, 3, pause, 200_000);
+        assert_eq!((s.failures, s.pause_ms, s.paused_until), (0, 0, None));
     }
 
     #[test]

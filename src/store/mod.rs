@@ -216,6 +216,18 @@ const MIGRATIONS: &[&str] = &[
         expires_at  INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 6: the circuit breaker of each subsidiary's upstream, for the relay
+    // and for `queue list`.
+    r#"
+    CREATE TABLE upstreams (
+        subsidiary   TEXT PRIMARY KEY,
+        failures     INTEGER NOT NULL DEFAULT 0,            -- consecutive
+        paused_until INTEGER,                               -- unix ms
+        pause_ms     INTEGER NOT NULL DEFAULT 0,            -- the last pause's length
+        last_error   TEXT,
+        updated_at   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The document category given to attachments as they arrive.
@@ -935,9 +947,23 @@ impl Store {
         outbox::promote_due(&mut self.conn, now_ms)
     }
 
-    /// The relay takes due items (marked `sending`).
+    /// The relay takes due items (marked `sending`), leaving paused upstreams' mail alone.
     pub fn claim_due(&mut self, now_ms: i64, limit: usize) -> Result<Vec<outbox::Claimed>> {
         outbox::claim_due(&mut self.conn, now_ms, limit)
+    }
+
+    /// The breaker state of a subsidiary's upstream.
+    pub fn upstream_state(&self, subsidiary: &str) -> Result<outbox::UpstreamState> {
+        outbox::upstream_state(&self.conn, subsidiary)
+    }
+
+    pub fn set_upstream_state(&self, state: &outbox::UpstreamState, now_ms: i64) -> Result<()> {
+        outbox::set_upstream_state(&self.conn, state, now_ms)
+    }
+
+    /// Upstreams paused at `now_ms`.
+    pub fn paused_upstreams(&self, now_ms: i64) -> Result<Vec<outbox::UpstreamState>> {
+        outbox::paused_upstreams(&self.conn, now_ms)
     }
 
     /// The relay records how an attempt ended.

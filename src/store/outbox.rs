@@ -366,6 +366,7 @@ pub fn claim_due(conn: &mut Connection, now_ms: i64, limit: usize) -> Result<Vec
         let mut stmt = tx.prepare_cached(
             "SELECT id, subsidiary, envelope_from, recipients_json, message_id, state, attempts, created_at
              FROM outbox WHERE state IN ('queued', 'deferred') AND held = 0 AND next_attempt_at <= ?1
+               AND subsidiary NOT IN (SELECT subsidiary FROM upstreams WHERE paused_until > ?1)
              ORDER BY next_attempt_at, id LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
@@ -723,4 +724,66 @@ pub fn unsuppress(conn: &Connection, address: &str) -> Result<bool> {
         "DELETE FROM suppressions WHERE address_key = ?1",
         params![address.to_lowercase()],
     )? == 1)
+}
+
+/// A subsidiary's upstream as the circuit breaker sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UpstreamState {
+    pub subsidiary: String,
+    /// Consecutive connection or 4xx failures.
+    pub failures: i64,
+    /// Unix ms; no mail of the subsidiary is tried before.
+    pub paused_until: Option<i64>,
+    pub pause_ms: i64,
+    pub last_error: Option<String>,
+}
+
+pub fn upstream_state(conn: &Connection, subsidiary: &str) -> Result<UpstreamState> {
+    Ok(conn
+        .query_row(
+            "SELECT subsidiary, failures, paused_until, pause_ms, last_error FROM upstreams WHERE subsidiary = ?1",
+            params![subsidiary],
+            |r| {
+                Ok(UpstreamState {
+                    subsidiary: r.get(0)?,
+                    failures: r.get(1)?,
+                    paused_until: r.get(2)?,
+                    pause_ms: r.get(3)?,
+                    last_error: r.get(4)?,
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_else(|| UpstreamState {
+            subsidiary: subsidiary.to_string(),
+            ..Default::default()
+        }))
+}
+
+pub fn set_upstream_state(conn: &Connection, s: &UpstreamState, now_ms: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO upstreams (subsidiary, failures, paused_until, pause_ms, last_error, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(subsidiary) DO UPDATE SET failures = excluded.failures, paused_until = excluded.paused_until,
+             pause_ms = excluded.pause_ms, last_error = excluded.last_error, updated_at = excluded.updated_at",
+        params![s.subsidiary, s.failures, s.paused_until, s.pause_ms, s.last_error, now_ms],
+    )?;
+    Ok(())
+}
+
+pub fn paused_upstreams(conn: &Connection, now_ms: i64) -> Result<Vec<UpstreamState>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT subsidiary, failures, paused_until, pause_ms, last_error FROM upstreams
+         WHERE paused_until > ?1 ORDER BY subsidiary",
+    )?;
+    let rows = stmt.query_map(params![now_ms], |r| {
+        Ok(UpstreamState {
+            subsidiary: r.get(0)?,
+            failures: r.get(1)?,
+            paused_until: r.get(2)?,
+            pause_ms: r.get(3)?,
+            last_error: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }

@@ -655,3 +655,75 @@ fn auth_rejected_fails_the_mail_and_never_shows_the_password() {
         );
     }
 }
+
+#[test]
+fn a_failing_upstream_is_paused_not_hammered() {
+    let up = Upstream::start();
+    let directory = example_directory()
+        .replace("port = 2600", &format!("port = {}", up.addr.port()))
+        .replace(
+            "max_connections = 4",
+            "max_connections = 1\nbreaker_threshold = 2\nbreaker_pause = \"2s\"",
+        )
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"100ms\"\npoll_interval = \"20ms\"",
+        )
+        .replace("retry_max = \"1h\"", "retry_max = \"100ms\"");
+    let d = Daemon::start_world("", &directory, Some(KEY));
+    apply(&d);
+    up.then(&[AtDot::Temporary; 2]);
+    let (item, _, _) = send(&d, "rejection");
+    // Two 4xx in a row: paused, and visible.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let paused = loop {
+        let q = json(d.cli(&["queue", "list", "--json"]));
+        if let Some(p) = q["paused_upstreams"].as_array().unwrap().first() {
+            break p.clone();
+        }
+        assert!(Instant::now() < deadline, "never paused");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(paused["subsidiary"], "acme-de");
+    let text = String::from_utf8_lossy(&d.cli(&["queue", "list"]).stdout).to_string();
+    assert!(text.contains("upstream of acme-de paused until"), "{text}");
+    let tries = up.deliveries.lock().unwrap().len();
+    assert_eq!(tries, 2);
+    // While paused, nothing is tried (retries are due every 100 ms).
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        up.deliveries.lock().unwrap().len(),
+        tries,
+        "hammered while paused"
+    );
+    // After the pause it goes out.
+    wait_state(&d, item, "sent");
+}
+
+#[test]
+fn the_rate_limit_spaces_the_sends() {
+    let up = Upstream::start();
+    let directory = example_directory()
+        .replace("port = 2600", &format!("port = {}", up.addr.port()))
+        .replace(
+            "max_connections = 4",
+            "max_connections = 4\nrate_limit = 120",
+        )
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
+        );
+    let d = Daemon::start_world("", &directory, Some(KEY));
+    apply(&d);
+    let started = Instant::now();
+    for _ in 0..4 {
+        send(&d, "rejection");
+    }
+    up.wait_for(4, 20);
+    // 120 a minute: one every 500 ms, so four take at least 1.5 s.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1450),
+        "{:?}",
+        started.elapsed()
+    );
+}
