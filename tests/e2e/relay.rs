@@ -727,3 +727,31 @@ fn the_rate_limit_spaces_the_sends() {
         started.elapsed()
     );
 }
+
+#[test]
+fn sigterm_lets_a_running_send_finish_and_starts_no_new_one() {
+    let up = Upstream::start();
+    let mut d = relay_daemon(&up, "5d");
+    apply(&d);
+    up.then(&[AtDot::Stall(Duration::from_millis(800))]);
+    let (first, _, _) = send(&d, "rejection");
+    // The first send is under way (the upstream stalls on it).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while up.deliveries.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the send never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut child = d.terminate();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    // It finished before the daemon stopped, and was recorded as sent.
+    assert_eq!(up.accepted().len(), 1);
+    let item = d
+        .reader()
+        .queue(&[], 10)
+        .unwrap()
+        .into_iter()
+        .find(|i| i.id == first)
+        .unwrap();
+    assert_eq!(item.state, "sent");
+}
