@@ -290,6 +290,15 @@ pub enum MessageCommand {
 
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
+    if !matches!(cli.command, Command::Serve) {
+        // Like any Unix tool: `jobmail queue list | head` ends quietly when
+        // the reader goes away. (The daemon keeps Rust's default: a closed
+        // client socket is an error to handle, never a signal.)
+        // SAFETY: resetting a signal disposition before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let path = config::resolve_path(cli.config);
     let config = match config::load(&path) {
         Ok(c) => c,

@@ -177,3 +177,18 @@ username = "x"
         "loopback may go without TLS:\n{text}"
     );
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/jobmail.example.toml");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{BIN} template show interview-invitation --config {} | head -c 1",
+            path.display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
