@@ -308,6 +308,16 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Config(ConfigCommand::Check) | Command::Serve
+            if !auto_reply_problems(&config).is_empty() =>
+        {
+            let problems = auto_reply_problems(&config);
+            eprintln!("{}: {} error(s)", path.display(), problems.len());
+            for p in &problems {
+                eprintln!("{}: {p}", path.display());
+            }
+            return ExitCode::from(2);
+        }
         Command::Config(ConfigCommand::Check) => {
             println!("{}: ok", path.display());
             Ok(())
@@ -719,6 +729,7 @@ struct AddedApplication {
     candidate: i64,
     application: i64,
     candidate_created: bool,
+    acknowledgement: crate::store::candidates::AutoReplyRow,
 }
 
 fn application_command(config: &Config, command: ApplicationCommand) -> anyhow::Result<()> {
@@ -771,16 +782,27 @@ fn application_command(config: &Config, command: ApplicationCommand) -> anyhow::
                     subsidiary: &subsidiary,
                     position: position.as_deref(),
                 })?;
+            let ack = store.decide_form_auto_reply(
+                application,
+                &Directory::from_config(config),
+                chrono::Utc::now().timestamp_millis(),
+            )?;
             if json {
                 return print_json(&AddedApplication {
                     candidate,
                     application,
                     candidate_created: created,
+                    acknowledgement: ack,
                 });
             }
             println!(
-                "application {application} recorded for {} candidate {candidate}",
-                if created { "new" } else { "existing" }
+                "application {application} recorded for {} candidate {candidate}; acknowledgement {}{}",
+                if created { "new" } else { "existing" },
+                ack.decision,
+                ack.rule
+                    .as_deref()
+                    .map(|r| format!(" ({r}: {})", ack.detail))
+                    .unwrap_or_default()
             );
             Ok(())
         }
@@ -1084,6 +1106,7 @@ fn send(config: &Config, args: &SendArgs) -> anyhow::Result<()> {
             reuse_documents: args.reuse_document.clone(),
             not_before,
             candidates,
+            automatic: false,
         },
         chrono::Utc::now().timestamp_millis(),
     )?;
@@ -1333,4 +1356,37 @@ fn suppression_command(config: &Config, command: SuppressionCommand) -> anyhow::
             }
         }
     }
+}
+
+/// What the config's acknowledgements need from the templates: the template
+/// exists, is marked `automatic = true`, and is neutral in gender everywhere
+/// (the candidate's gender is usually unknown when they apply).
+pub fn auto_reply_problems(config: &Config) -> Vec<String> {
+    let wanted: Vec<(usize, &crate::config::AutoReply)> = config
+        .categories
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.auto_reply.as_ref().map(|a| (i, a)))
+        .collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let (templates, _) = Templates::load(&config.templates_dir);
+    let mut problems = Vec::new();
+    for (i, auto) in wanted {
+        let key = format!("category[{i}].auto_reply.template");
+        match templates.get(&auto.template) {
+            None => problems.push(format!("{key}: no template {:?} in {}", auto.template, templates.dir.display())),
+            Some(t) if !t.automatic => problems.push(format!(
+                "{key}: template {:?} is not marked automatic = true (it must be neutral in gender)",
+                t.id
+            )),
+            Some(t) => {
+                for e in crate::render::check(t, &[]) {
+                    problems.push(format!("{key}: {e}"));
+                }
+            }
+        }
+    }
+    problems
 }

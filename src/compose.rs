@@ -29,6 +29,8 @@ pub struct Request<'a> {
     pub attachments: Vec<FileAttachment>,
     /// Documents of the candidate's thread to attach again, by id.
     pub reuse_documents: Vec<i64>,
+    /// An automatic mail (an acknowledgement): `Auto-Submitted: auto-replied` and our loop marker.
+    pub automatic: bool,
 }
 
 /// A mail ready to queue: its frozen bytes and what they were made of.
@@ -202,7 +204,8 @@ impl Composer<'_> {
             text,
             html,
             attachments,
-            auto_submitted: None,
+            auto_submitted: request.automatic.then_some("auto-replied"),
+            loop_marker: request.automatic.then(|| jobs.to_string()),
         };
         let bytes = outgoing::build(&mail, self.config.server.max_message_size)
             .map_err(|e| ComposeError(format!("candidate {}: {e}", facts.id)))?;
@@ -232,6 +235,8 @@ pub struct SendRequest<'a> {
     /// Not before this (unix ms): scheduled until then.
     pub not_before: Option<i64>,
     pub candidates: Vec<i64>,
+    /// An automatic mail (an acknowledgement).
+    pub automatic: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -287,6 +292,7 @@ impl Composer<'_> {
                 language: request.language,
                 attachments: request.attachments.clone(),
                 reuse_documents: request.reuse_documents.clone(),
+                automatic: request.automatic,
             };
             match self.prepare(store, &one, now_ms) {
                 Ok(p) if !seen.insert(p.candidate) => skipped.push(Skipped {

@@ -178,6 +178,25 @@ impl Subsidiary {
 pub struct Category {
     pub id: String,
     pub name: String,
+    /// Automatic acknowledgements of applications in this category.
+    pub auto_reply: Option<AutoReply>,
+}
+
+/// `[category.auto_reply]`: which applications are acknowledged, with what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoReply {
+    /// Applications by e-mail (a new e-mail application found by the matcher).
+    pub email: bool,
+    /// Applications from the online form (`application add`).
+    pub form: bool,
+    /// A template marked `automatic = true`.
+    pub template: String,
+    /// A sender id of the application's subsidiary (`default`: its jobs address).
+    pub sender: String,
+    /// One acknowledgement per candidate and category within this period.
+    pub period: Duration,
+    /// At most this many automatic replies to one address per hour (a circuit breaker).
+    pub max_per_hour: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -628,6 +647,57 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         let mut s = Section::new(format!("category[{i}]"), table, Some(span.clone()));
         let id = s.required_string(ctx, "id");
         let name = s.string(ctx, "name");
+        let auto_reply = match s.take("auto_reply") {
+            None => None,
+            Some(v) => match v.get_ref() {
+                DeValue::Table(t) => {
+                    let key = format!("category[{i}].auto_reply");
+                    let mut a = Section::new(key.clone(), t, Some(v.span()));
+                    let mut flag = |a: &mut Section, name: &str| match a.take(name) {
+                        None => false,
+                        Some(v) => v.get_ref().as_bool().unwrap_or_else(|| {
+                            ctx.error(
+                                Some(&v.span()),
+                                &format!("{key}.{name}"),
+                                "expected true or false",
+                            );
+                            false
+                        }),
+                    };
+                    let email = flag(&mut a, "email");
+                    let form = flag(&mut a, "form");
+                    let template = a.required_string(ctx, "template");
+                    let sender = a
+                        .string(ctx, "sender")
+                        .unwrap_or_else(|| DEFAULT_SENDER.to_string());
+                    let secs = Duration::from_secs;
+                    let period = a.duration(
+                        ctx,
+                        "period",
+                        secs(30 * 86_400),
+                        secs(0)..secs(366 * 86_400),
+                    );
+                    let max_per_hour = a.integer(ctx, "max_per_hour", 10, 1..10_001) as u32;
+                    a.finish(ctx);
+                    template.map(|template| AutoReply {
+                        email,
+                        form,
+                        template,
+                        sender,
+                        period,
+                        max_per_hour,
+                    })
+                }
+                _ => {
+                    ctx.error(
+                        Some(&v.span()),
+                        &format!("category[{i}].auto_reply"),
+                        "expected a table ([category.auto_reply])",
+                    );
+                    None
+                }
+            },
+        };
         s.finish(ctx);
         if let Some(id) = id {
             check_id(ctx, &id, &span, &format!("category[{i}].id"));
@@ -637,6 +707,7 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
                 Category {
                     name: name.unwrap_or_else(|| id.clone()),
                     id,
+                    auto_reply,
                 },
             ));
         }
@@ -715,6 +786,33 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
                 &format!("position[{i}].category"),
                 format!("no [[category]] has id {:?}", p.category),
             );
+        }
+    }
+
+    // An acknowledgement goes out from a sender with a signature, in every
+    // subsidiary that has positions in the category.
+    for (i, span, c) in &categories {
+        let Some(auto) = &c.auto_reply else { continue };
+        for (_, _, s) in &subsidiaries {
+            if !positions
+                .iter()
+                .any(|(_, _, _, p)| p.category == c.id && p.subsidiary == s.id)
+            {
+                continue;
+            }
+            match s.sender(&auto.sender) {
+                None => ctx.error(
+                    Some(span),
+                    &format!("category[{i}].auto_reply.sender"),
+                    format!("subsidiary {:?} has no sender {:?}", s.id, auto.sender),
+                ),
+                Some(sender) if sender.signature.as_deref().is_none_or(|x| x.trim().is_empty()) => ctx.error(
+                    Some(span),
+                    &format!("category[{i}].auto_reply.sender"),
+                    format!("sender {:?} of subsidiary {:?} has no signature: acknowledgements must be signed", auto.sender, s.id),
+                ),
+                Some(_) => {}
+            }
         }
     }
 

@@ -75,6 +75,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         notify_systemd(&[sd_notify::NotifyState::Stopping]);
         let _ = stop.send(true);
     });
+    let acknowledgements = {
+        let database = config.server.database.clone();
+        let config = Arc::new(config.clone());
+        let key = matching.key.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { crate::autoreply::run(&database, config, key, shutdown).await })
+    };
     let relay = {
         let database = config.server.database.clone();
         let grace = config.server.shutdown_timeout;
@@ -85,6 +92,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     listener.serve(writer, shutdown).await;
     if let Err(e) = relay.await {
         tracing::error!(error = %e, "relay task failed");
+    }
+    if let Err(e) = acknowledgements.await {
+        tracing::error!(error = %e, "acknowledgement task failed");
     }
 
     // Every session is gone, so are their writer handles: the writer commits

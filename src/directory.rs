@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use crate::address::Address;
-use crate::config::{Config, Position};
+use crate::config::{AutoReply, Category, Config, Position};
 
 /// Where an accepted recipient leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +34,14 @@ pub struct Directory {
     subsidiaries: Vec<String>,
     /// Jobs-address domains and their subsidiary: where VERP bounces come back.
     bounce_domains: Vec<(String, String)>,
+    categories: Vec<Category>,
 }
 
 impl Directory {
     pub fn from_config(config: &Config) -> Directory {
         let mut r = Directory {
             positions: config.positions.clone(),
+            categories: config.categories.clone(),
             ..Directory::default()
         };
         for s in &config.subsidiaries {
@@ -97,6 +99,18 @@ impl Directory {
         let key = format!("{}@{}", base.to_lowercase(), domain.to_lowercase());
         let target = self.plus_bases.get(&key)?;
         (!tag.is_empty()).then_some((tag, target))
+    }
+
+    /// The category of a position and its acknowledgement settings, if any.
+    pub fn auto_reply_of_position(&self, position: &str) -> (Option<&str>, Option<&AutoReply>) {
+        let Some(p) = self.positions.iter().find(|p| p.id == position) else {
+            return (None, None);
+        };
+        let category = self.categories.iter().find(|c| c.id == p.category);
+        (
+            Some(p.category.as_str()),
+            category.and_then(|c| c.auto_reply.as_ref()),
+        )
     }
 
     /// The first configured subsidiary: where mail goes when nothing else says.

@@ -4,6 +4,7 @@
 //! `cli` reads the store. See `docs/architecture.md` for the code map.
 
 pub mod address;
+pub mod autoreply;
 pub mod cli;
 pub mod compose;
 pub mod config;

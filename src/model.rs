@@ -69,6 +69,10 @@ pub struct ParsedHeaders {
     /// Must not be answered automatically: automatic mail, or the sender
     /// asked (`X-Auto-Response-Suppress`, `X-Loop`). Never drops a mail.
     pub no_auto_reply: bool,
+    /// `X-Auto-Response-Suppress` asks for no automatic answer (All, AutoReply, OOF).
+    pub auto_response_suppress: bool,
+    /// The `X-Loop` values (mail systems mark mail they sent with them; ours too).
+    pub x_loop: Vec<String>,
     /// A delivery status notification (`multipart/report; report-type=delivery-status`).
     pub delivery_report: bool,
 }

@@ -44,6 +44,8 @@ pub struct OutgoingMail {
     pub attachments: Vec<FileAttachment>,
     /// `Auto-Submitted:` value for automatic mail (RFC 3834), if any.
     pub auto_submitted: Option<&'static str>,
+    /// `X-Loop:` value: our mark on automatic mail, so that it is never answered automatically.
+    pub loop_marker: Option<String>,
 }
 
 /// Why a mail could not be built.
@@ -179,6 +181,13 @@ pub fn build(mail: &OutgoingMail, max_size: u64) -> Result<Vec<u8>, BuildError> 
     if let Some(value) = mail.auto_submitted {
         builder = builder.header("Auto-Submitted", Raw::new(value));
     }
+    if let Some(value) = mail
+        .loop_marker
+        .as_deref()
+        .filter(|v| crate::address::Address::parse(v).is_ok())
+    {
+        builder = builder.header("X-Loop", Raw::new(value.to_string()));
+    }
     for a in &mail.attachments {
         builder = builder.attachment(
             a.content_type.clone(),
@@ -231,6 +240,7 @@ mod tests {
                 bytes: b"%PDF-1.4\n%\xe2\xe3\n".to_vec(),
             }],
             auto_submitted: None,
+            loop_marker: None,
         }
     }
 

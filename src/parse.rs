@@ -118,6 +118,7 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
     headers.robot = null_sender || headers.delivery_report || markers.robot || robot_sender;
     headers.list = markers.list || list_sender;
     headers.automatic = headers.robot || headers.list;
+    headers.auto_response_suppress = markers.auto_response_suppress;
     headers.no_auto_reply = headers.automatic || markers.no_auto_reply;
     let mut walker = Walker {
         docs: Vec::new(),
@@ -304,6 +305,10 @@ fn read_headers(headers: &[Header<'_>], buf: &[u8]) -> ParsedHeaders {
                 let mut ids = Vec::new();
                 for_each_id(&decode_8bit(header_raw(header, buf)), |id| ids.push(id));
                 out.original_message_id = ids.into_iter().next();
+            }
+        } else if is_named(header, "x-loop") {
+            if out.x_loop.len() < MAX_LIST_ENTRIES {
+                out.x_loop.push(raw_text(header, buf));
             }
         } else if is_named(header, "content-language") {
             if out.content_language.is_none() {
@@ -507,6 +512,7 @@ struct Markers {
     /// The sender asks not to be answered automatically. This never makes a
     /// mail automatic: Outlook sets it on ordinary mail, too.
     no_auto_reply: bool,
+    auto_response_suppress: bool,
 }
 
 fn robot_markers(headers: &[Header<'_>], buf: &[u8]) -> Markers {
@@ -521,13 +527,15 @@ fn robot_markers(headers: &[Header<'_>], buf: &[u8]) -> Markers {
             m.robot |= is("bulk") || is("junk") || is("auto_reply") || is("auto-reply");
             m.list |= is("list");
         } else if is_named(h, "x-auto-response-suppress") {
-            m.no_auto_reply |= raw_text(h, buf)
+            let asks = raw_text(h, buf)
                 .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
                 .any(|t| {
                     ["all", "autoreply", "oof"]
                         .iter()
                         .any(|p| t.eq_ignore_ascii_case(p))
                 });
+            m.no_auto_reply |= asks;
+            m.auto_response_suppress |= asks;
         } else if ["list-id", "list-unsubscribe", "list-post"]
             .iter()
             .any(|n| is_named(h, n))

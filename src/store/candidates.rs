@@ -165,6 +165,28 @@ pub fn match_message(
     let decision = matcher::decide(&input, &matching.directory, &matching.key, &lookups);
     lookups.finish()?;
     apply(conn, message_id, &decision, envelope.received_at_ms)?;
+    if let Assignment::New(candidate, _) = &decision.assignment {
+        let application: i64 = conn.query_row(
+            "SELECT id FROM applications WHERE message_id = ?1 ORDER BY id DESC LIMIT 1",
+            params![message_id],
+            |r| r.get(0),
+        )?;
+        let rule = crate::autoreply::check_mail(
+            &envelope.sender,
+            &parsed.headers,
+            &candidate.email,
+            &matching.directory,
+        );
+        let row = decide_auto_reply(
+            conn,
+            application,
+            "email",
+            rule,
+            &matching.directory,
+            envelope.received_at_ms,
+        )?;
+        tracing::info!(application, decision = %row.decision, rule = row.rule.as_deref().unwrap_or(""), "acknowledgement");
+    }
     Ok(decision)
 }
 
@@ -319,6 +341,18 @@ pub struct ApplicationRow {
     pub status: String,
     pub received_at: String,
     pub message_id: Option<i64>,
+    /// The acknowledgement decided for it, if any.
+    pub auto_reply: Option<AutoReplyRow>,
+}
+
+/// An acknowledgement decision: sent (queued as an outbox item) or
+/// suppressed, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct AutoReplyRow {
+    pub decision: String,
+    pub rule: Option<String>,
+    pub detail: String,
+    pub item: Option<i64>,
 }
 
 /// One mail in a candidate's thread.
@@ -425,9 +459,20 @@ pub fn show(conn: &Connection, id: i64) -> Result<Option<CandidateDetail>> {
                 status: r.get(4)?,
                 received_at: rfc3339(r.get(5)?),
                 message_id: r.get(6)?,
+                auto_reply: None,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut applications = applications;
+    for a in &mut applications {
+        a.auto_reply = conn
+            .query_row(
+                "SELECT decision, rule, detail, item_id FROM auto_replies WHERE application_id = ?1 ORDER BY id DESC LIMIT 1",
+                params![a.id],
+                |r| Ok(AutoReplyRow { decision: r.get(0)?, rule: r.get(1)?, detail: r.get(2)?, item: r.get(3)? }),
+            )
+            .optional()?;
+    }
     let mut stmt = conn.prepare_cached(
         "SELECT m.id, m.direction, m.received_at, m.from_name, m.from_addr, m.subject, m.match_reason,
                 m.match_detail, m.closed_thread, o.id, o.state
@@ -735,4 +780,151 @@ pub fn compose_facts(conn: &Connection, id: i64) -> Result<Option<ComposeFacts>>
         application,
         last_inbound,
     }))
+}
+
+/// An acknowledgement to compose.
+#[derive(Debug, Clone)]
+pub struct PendingAutoReply {
+    pub id: i64,
+    pub candidate: i64,
+    pub template: String,
+    pub sender: String,
+}
+
+pub fn pending_auto_replies(conn: &Connection) -> Result<Vec<PendingAutoReply>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, candidate_id, template, sender FROM auto_replies WHERE decision = 'pending' ORDER BY id LIMIT 500",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(PendingAutoReply {
+            id: r.get(0)?,
+            candidate: r.get(1)?,
+            template: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            sender: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+pub fn finish_auto_reply(
+    conn: &Connection,
+    id: i64,
+    decision: &str,
+    item: Option<i64>,
+    detail: &str,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE auto_replies SET decision = ?2, item_id = ?3, detail = CASE WHEN ?4 = '' THEN detail ELSE ?4 END
+         WHERE id = ?1 AND decision = 'pending'",
+        params![id, decision, item, detail],
+    )?;
+    Ok(())
+}
+
+/// Decides whether an application gets an acknowledgement and records it.
+/// `mail_rule` is what the RFC 3834 and loop rules said of the mail (e-mail
+/// applications); the category's settings, the period and the per-address
+/// rate are checked here.
+pub fn decide_auto_reply(
+    conn: &Connection,
+    application: i64,
+    source: &str,
+    mail_rule: Option<(crate::autoreply::Rule, String)>,
+    directory: &crate::directory::Directory,
+    now_ms: i64,
+) -> Result<AutoReplyRow> {
+    use crate::autoreply::Rule;
+    let (candidate, position): (i64, Option<String>) = conn.query_row(
+        "SELECT candidate_id, position FROM applications WHERE id = ?1",
+        params![application],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let address: String = conn
+        .query_row(
+            "SELECT address_key FROM candidate_addresses WHERE candidate_id = ?1 ORDER BY added_at LIMIT 1",
+            params![candidate],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or_default();
+    let (category, auto) = match &position {
+        Some(p) => directory.auto_reply_of_position(p),
+        None => (None, None),
+    };
+    let on = auto.is_some_and(|a| if source == "form" { a.form } else { a.email });
+    let verdict: Option<(Rule, String)> = if position.is_none() {
+        Some((
+            Rule::NoCategory,
+            "a general application has no category".into(),
+        ))
+    } else if !on {
+        Some((
+            Rule::Disabled,
+            format!(
+                "category {} does not acknowledge {source} applications",
+                category.unwrap_or("?")
+            ),
+        ))
+    } else if let Some(rule) = mail_rule {
+        Some(rule)
+    } else {
+        let a = auto.expect("on implies settings");
+        let since = now_ms - a.period.as_millis() as i64;
+        let earlier: i64 = conn.query_row(
+            "SELECT count(*) FROM auto_replies WHERE candidate_id = ?1 AND category = ?2 AND decision IN ('pending', 'queued')
+               AND created_at >= ?3",
+            params![candidate, category, since],
+            |r| r.get(0),
+        )?;
+        let last_hour: i64 = conn.query_row(
+            "SELECT count(*) FROM auto_replies WHERE address = ?1 AND decision IN ('pending', 'queued') AND created_at >= ?2",
+            params![address, now_ms - 3_600_000],
+            |r| r.get(0),
+        )?;
+        if earlier > 0 {
+            Some((
+                Rule::AlreadyAcknowledged,
+                format!(
+                    "acknowledged within the last {}",
+                    humantime::format_duration(a.period)
+                ),
+            ))
+        } else if last_hour >= i64::from(a.max_per_hour) {
+            tracing::warn!(%address, limit = a.max_per_hour, "acknowledgements: rate limit reached for this address; holding back");
+            Some((
+                Rule::RateLimit,
+                format!("already {last_hour} automatic replies to {address} in the last hour"),
+            ))
+        } else {
+            None
+        }
+    };
+    let (decision, rule, detail) = match &verdict {
+        Some((rule, detail)) => ("suppressed", Some(rule.as_str()), detail.clone()),
+        None => ("pending", None, String::new()),
+    };
+    conn.execute(
+        "INSERT INTO auto_replies (application_id, candidate_id, category, source, address, decision, rule, detail,
+                                   template, sender, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            application,
+            candidate,
+            category,
+            source,
+            address,
+            decision,
+            rule,
+            detail,
+            auto.map(|a| a.template.clone()),
+            auto.map(|a| a.sender.clone()),
+            now_ms
+        ],
+    )?;
+    Ok(AutoReplyRow {
+        decision: decision.to_string(),
+        rule: rule.map(str::to_string),
+        detail,
+        item: None,
+    })
 }

@@ -228,6 +228,27 @@ const MIGRATIONS: &[&str] = &[
         updated_at   INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 7: every acknowledgement decision, on the application it answers.
+    r#"
+    CREATE TABLE auto_replies (
+        id             INTEGER PRIMARY KEY,
+        application_id INTEGER NOT NULL REFERENCES applications(id),
+        candidate_id   INTEGER NOT NULL REFERENCES candidates(id),
+        category       TEXT,
+        source         TEXT    NOT NULL,                 -- email | form
+        address        TEXT    NOT NULL,                 -- lowercased: whom it would go to
+        decision       TEXT    NOT NULL CHECK (decision IN ('pending', 'queued', 'suppressed', 'failed')),
+        rule           TEXT,                             -- why suppressed
+        detail         TEXT    NOT NULL DEFAULT '',
+        template       TEXT,
+        sender         TEXT,
+        item_id        INTEGER REFERENCES outbox(id),
+        created_at     INTEGER NOT NULL
+    );
+    CREATE INDEX auto_replies_decision ON auto_replies(decision);
+    CREATE INDEX auto_replies_candidate ON auto_replies(candidate_id, category, created_at);
+    CREATE INDEX auto_replies_address ON auto_replies(address, created_at);
+    "#,
 ];
 
 /// The document category given to attachments as they arrive.
@@ -999,6 +1020,34 @@ impl Store {
     /// Lifts a suppression; false if there was none.
     pub fn unsuppress(&self, address: &str) -> Result<bool> {
         outbox::unsuppress(&self.conn, address)
+    }
+
+    /// Acknowledgements decided but not composed yet.
+    pub fn pending_auto_replies(&self) -> Result<Vec<candidates::PendingAutoReply>> {
+        candidates::pending_auto_replies(&self.conn)
+    }
+
+    pub fn auto_reply_queued(&self, id: i64, item: i64) -> Result<()> {
+        candidates::finish_auto_reply(&self.conn, id, "queued", Some(item), "")
+    }
+
+    pub fn auto_reply_failed(&self, id: i64, why: &str) -> Result<()> {
+        candidates::finish_auto_reply(&self.conn, id, "failed", None, why)
+    }
+
+    /// Decides (and records) the acknowledgement of a form application.
+    pub fn decide_form_auto_reply(
+        &mut self,
+        application: i64,
+        directory: &crate::directory::Directory,
+        now_ms: i64,
+    ) -> Result<candidates::AutoReplyRow> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let row = candidates::decide_auto_reply(&tx, application, "form", None, directory, now_ms)?;
+        tx.commit()?;
+        Ok(row)
     }
 
     /// The recorded history of an outbox item.

@@ -1,0 +1,270 @@
+//! Automatic acknowledgements of applications (RFC 3834): whether one goes
+//! out, every "no" a rule with a name; and the worker in the daemon that
+//! composes the ones decided.
+//!
+//! The decision is taken where the application is made, in the same
+//! transaction (the listener's writer for e-mail applications, `application
+//! add` for the form), and recorded on the application as `pending` or
+//! `suppressed` with its rule; suppression never touches the inbound mail.
+//! The worker turns `pending` into a mail through the ordinary compose,
+//! outbox and relay path, marked `Auto-Submitted: auto-replied` and with our
+//! loop marker. The rules are pure; only [`run`] does I/O.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::matcher::token::TokenKey;
+use crate::model::ParsedHeaders;
+use crate::template::Templates;
+
+/// Why no acknowledgement went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// The category does not acknowledge applications from this source.
+    Disabled,
+    /// A general application: no position, so no category.
+    NoCategory,
+    NullSender,
+    DeliveryReport,
+    AutoSubmitted,
+    Precedence,
+    ListHeader,
+    AutoResponseSuppress,
+    /// MAILER-DAEMON, postmaster, owner-*, *-request, noreply and the like.
+    RobotSender,
+    /// A colleague, or one of our own addresses.
+    CompanySender,
+    /// The mail carries our loop marker (`X-Loop: <a jobs address>`).
+    LoopMarker,
+    /// This candidate got an acknowledgement for this category within the period.
+    AlreadyAcknowledged,
+    /// Too many automatic replies to this address in the last hour.
+    RateLimit,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Disabled => "disabled",
+            Rule::NoCategory => "no-category",
+            Rule::NullSender => "null-sender",
+            Rule::DeliveryReport => "delivery-report",
+            Rule::AutoSubmitted => "auto-submitted",
+            Rule::Precedence => "precedence",
+            Rule::ListHeader => "list-header",
+            Rule::AutoResponseSuppress => "auto-response-suppress",
+            Rule::RobotSender => "robot-sender",
+            Rule::CompanySender => "company-sender",
+            Rule::LoopMarker => "loop-marker",
+            Rule::AlreadyAcknowledged => "already-acknowledged",
+            Rule::RateLimit => "rate-limit",
+        }
+    }
+}
+
+/// Local parts that are programs, not people.
+fn robot_local(local: &str) -> bool {
+    let l = local.to_ascii_lowercase();
+    let squashed: String = l.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    l == "mailer-daemon"
+        || l == "postmaster"
+        || l.starts_with("owner-")
+        || l.ends_with("-request")
+        || l.starts_with("bounce")
+        || [
+            "noreply",
+            "donotreply",
+            "noresponse",
+            "autoreply",
+            "autoresponder",
+            "daemon",
+        ]
+        .iter()
+        .any(|r| squashed.starts_with(r))
+}
+
+/// The RFC 3834 and loop rules for a mail that made an application; `None`
+/// when an acknowledgement may go out. `author` is the candidate's address.
+pub fn check_mail(
+    envelope_sender: &str,
+    h: &ParsedHeaders,
+    author: &str,
+    dir: &Directory,
+) -> Option<(Rule, String)> {
+    if envelope_sender.is_empty() {
+        return Some((
+            Rule::NullSender,
+            "the null sender <> never gets an automatic reply".into(),
+        ));
+    }
+    if h.delivery_report {
+        return Some((Rule::DeliveryReport, "a delivery status report".into()));
+    }
+    if let Some(value) = h.auto_submitted.as_deref()
+        && !value
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("no")
+    {
+        return Some((Rule::AutoSubmitted, format!("Auto-Submitted: {value}")));
+    }
+    if let Some(value) = h.precedence.as_deref() {
+        let token = value
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if ["bulk", "junk", "list"].contains(&token.as_str()) {
+            return Some((Rule::Precedence, format!("Precedence: {value}")));
+        }
+    }
+    if h.list || h.list_id.is_some() {
+        return Some((
+            Rule::ListHeader,
+            "a mailing list's mail (List-* headers)".into(),
+        ));
+    }
+    if h.auto_response_suppress {
+        return Some((
+            Rule::AutoResponseSuppress,
+            "X-Auto-Response-Suppress asks for none".into(),
+        ));
+    }
+    for address in [author, envelope_sender] {
+        let local = address.rsplit_once('@').map(|(l, _)| l).unwrap_or(address);
+        if robot_local(local) {
+            return Some((
+                Rule::RobotSender,
+                format!("{address} is a program's address"),
+            ));
+        }
+        if dir.is_colleague(address) || dir.lookup(address).is_some() {
+            return Some((
+                Rule::CompanySender,
+                format!("{address} is the company's own"),
+            ));
+        }
+    }
+    if let Some(marker) = h.x_loop.iter().find(|v| {
+        v.split_whitespace()
+            .map(|w| w.trim_matches(|c| c == '<' || c == '>'))
+            .any(|w| dir.lookup(w).is_some() || dir.is_colleague(w))
+    }) {
+        return Some((Rule::LoopMarker, format!("X-Loop: {marker}")));
+    }
+    None
+}
+
+/// How often the worker looks for acknowledgements to compose.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Composes the `pending` acknowledgements into the outbox until `shutdown`.
+pub async fn run(
+    database: &Path,
+    config: Arc<Config>,
+    key: TokenKey,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let database = database.to_path_buf();
+    loop {
+        let config = config.clone();
+        let key = key.clone();
+        let database = database.clone();
+        let done =
+            tokio::task::spawn_blocking(move || compose_pending(&database, &config, &key)).await;
+        match done {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(count = n, "acknowledgements queued"),
+            Ok(Err(e)) => tracing::error!(error = %e, "acknowledgements: cannot compose"),
+            Err(e) => tracing::error!(error = %e, "acknowledgements: task failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+/// One pass: every pending acknowledgement composed and queued (or failed, saying why).
+pub fn compose_pending(database: &Path, config: &Config, key: &TokenKey) -> anyhow::Result<usize> {
+    let mut store = crate::store::Store::open(database)?;
+    let pending = store.pending_auto_replies()?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let (templates, _) = Templates::load(&config.templates_dir);
+    let composer = crate::compose::Composer {
+        config,
+        templates: &templates,
+        key,
+    };
+    let mut queued = 0;
+    for p in pending {
+        let now = chrono::Utc::now().timestamp_millis();
+        let summary = composer.send(
+            &mut store,
+            &crate::compose::SendRequest {
+                template: &p.template,
+                sender: Some(&p.sender),
+                candidates: vec![p.candidate],
+                automatic: true,
+                ..Default::default()
+            },
+            now,
+        );
+        match summary {
+            Ok(s) if !s.queued.is_empty() => {
+                store.auto_reply_queued(p.id, s.queued[0].item)?;
+                queued += 1;
+            }
+            Ok(s) => {
+                let why = s
+                    .skipped
+                    .first()
+                    .map(|k| k.reason.clone())
+                    .unwrap_or_default();
+                store.auto_reply_failed(p.id, &why)?;
+            }
+            Err(e) => store.auto_reply_failed(p.id, &e.to_string())?,
+        }
+    }
+    Ok(queued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn robots_are_known_by_their_names() {
+        for robot in [
+            "MAILER-DAEMON",
+            "postmaster",
+            "owner-jobs",
+            "jobs-request",
+            "noreply",
+            "no-reply",
+            "do-not-reply",
+            "donotreply",
+            "bounces+123",
+            "no_reply",
+        ] {
+            assert!(robot_local(robot), "{robot}");
+        }
+        for person in ["erika.mustermann", "nora", "norbert", "anna-maria"] {
+            assert!(!robot_local(person), "{person}");
+        }
+    }
+}
