@@ -139,20 +139,20 @@ pub fn check_mail(
             "X-Auto-Response-Suppress asks for none".into(),
         ));
     }
-    for address in [author, envelope_sender] {
-        let local = address.rsplit_once('@').map(|(l, _)| l).unwrap_or(address);
-        if robot_local(local) {
-            return Some((
-                Rule::RobotSender,
-                format!("{address} is a program's address"),
-            ));
-        }
-        if dir.is_colleague(address) || dir.lookup(address).is_some() {
-            return Some((
-                Rule::CompanySender,
-                format!("{address} is the company's own"),
-            ));
-        }
+    // The author, whom the acknowledgement would go to; never the envelope
+    // sender, which a redirecting company server rewrites to its own (SRS).
+    let local = author.rsplit_once('@').map(|(l, _)| l).unwrap_or(author);
+    if robot_local(local) {
+        return Some((
+            Rule::RobotSender,
+            format!("{author} is a program's address"),
+        ));
+    }
+    if dir.is_colleague(author) || dir.lookup(author).is_some() {
+        return Some((
+            Rule::CompanySender,
+            format!("{author} is the company's own"),
+        ));
     }
     if let Some(marker) = h.x_loop.iter().find(|v| {
         v.split_whitespace()
@@ -246,6 +246,121 @@ pub fn compose_pending(database: &Path, config: &Config, key: &TokenKey) -> anyh
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn directory() -> Directory {
+        let config = crate::config::parse(
+            "[[subsidiary]]\nid = \"acme\"\njobs_address = \"jobs@acme.example\"\ndomains = [\"acme-group.example\"]\n",
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        Directory::from_config(&config)
+    }
+
+    #[test]
+    fn every_rule_of_the_mail() {
+        let dir = directory();
+        let clean = ParsedHeaders::default();
+        let person = "erika@example.org";
+        let srs = "SRS0=ab12=XY=example.org=erika@acme.example";
+        assert_eq!(
+            check_mail(srs, &clean, person, &dir),
+            None,
+            "a redirect's rewritten envelope is no reason"
+        );
+        let with = |f: &dyn Fn(&mut ParsedHeaders)| {
+            let mut h = ParsedHeaders::default();
+            f(&mut h);
+            h
+        };
+        let cases: Vec<(&str, ParsedHeaders, &str, Rule)> = vec![
+            ("", clean.clone(), person, Rule::NullSender),
+            (
+                person,
+                with(&|h| h.delivery_report = true),
+                person,
+                Rule::DeliveryReport,
+            ),
+            (
+                person,
+                with(&|h| h.auto_submitted = Some("auto-replied".into())),
+                person,
+                Rule::AutoSubmitted,
+            ),
+            (
+                person,
+                with(&|h| h.precedence = Some("bulk".into())),
+                person,
+                Rule::Precedence,
+            ),
+            (
+                person,
+                with(&|h| h.precedence = Some("junk".into())),
+                person,
+                Rule::Precedence,
+            ),
+            (
+                person,
+                with(&|h| h.list_id = Some("<jobs.lists.example>".into())),
+                person,
+                Rule::ListHeader,
+            ),
+            (person, with(&|h| h.list = true), person, Rule::ListHeader),
+            (
+                person,
+                with(&|h| h.auto_response_suppress = true),
+                person,
+                Rule::AutoResponseSuppress,
+            ),
+            (
+                person,
+                clean.clone(),
+                "noreply@shop.example",
+                Rule::RobotSender,
+            ),
+            (
+                person,
+                clean.clone(),
+                "MAILER-DAEMON@mx.example",
+                Rule::RobotSender,
+            ),
+            (
+                person,
+                clean.clone(),
+                "jobs-request@lists.example",
+                Rule::RobotSender,
+            ),
+            (
+                person,
+                clean.clone(),
+                "lisa@acme-group.example",
+                Rule::CompanySender,
+            ),
+            (
+                person,
+                clean.clone(),
+                "jobs+x@acme.example",
+                Rule::CompanySender,
+            ),
+            (
+                person,
+                with(&|h| h.x_loop = vec!["jobs@acme.example".into()]),
+                person,
+                Rule::LoopMarker,
+            ),
+        ];
+        for (envelope, h, author, rule) in cases {
+            let got = check_mail(envelope, &h, author, &dir).map(|(r, _)| r);
+            assert_eq!(got, Some(rule), "{envelope:?} {author:?} {h:?}");
+        }
+        let no = with(&|h| h.auto_submitted = Some("no".into()));
+        assert_eq!(
+            check_mail(person, &no, person, &dir),
+            None,
+            "Auto-Submitted: no is a person"
+        );
+        let foreign_loop = with(&|h| h.x_loop = vec!["list@elsewhere.example".into()]);
+        assert_eq!(check_mail(person, &foreign_loop, person, &dir), None);
+    }
 
     #[test]
     fn robots_are_known_by_their_names() {

@@ -692,6 +692,15 @@ pub fn format_candidate(c: &CandidateDetail) -> String {
             a.status,
             a.received_at
         ));
+        if let Some(ack) = &a.auto_reply {
+            let why = match (&ack.rule, ack.item) {
+                (Some(rule), _) => format!(" ({rule}: {})", ack.detail),
+                (None, Some(item)) => format!(" (outbox #{item})"),
+                (None, None) if !ack.detail.is_empty() => format!(" ({})", ack.detail),
+                _ => String::new(),
+            };
+            out.push_str(&format!("         acknowledgement {}{why}\n", ack.decision));
+        }
     }
     out.push_str("Thread:\n");
     for t in &c.thread {

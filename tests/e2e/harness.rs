@@ -404,8 +404,19 @@ pub fn example_directory() -> String {
     .unwrap();
     let directory = &example[example.find("# A subsidiary").expect("example layout")..];
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates");
-    directory.replace(
-        "dir = \"templates\"",
-        &format!("dir = {:?}", templates.display().to_string()),
-    )
+    directory
+        .replace(
+            "dir = \"templates\"",
+            &format!("dir = {:?}", templates.display().to_string()),
+        )
+        // Acknowledgements off unless a test turns them on (`with_acknowledgements`).
+        .replace("email = true", "email = false")
+        .replace("form = true", "form = false")
+}
+
+/// The example company with its acknowledgements on, as shipped.
+pub fn with_acknowledgements(directory: &str) -> String {
+    directory
+        .replace("email = false", "email = true")
+        .replace("form = false", "form = true")
 }

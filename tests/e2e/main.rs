@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod acknowledgements;
 mod candidates;
 mod clients;
 mod config_check;

@@ -1,0 +1,383 @@
+//! Automatic acknowledgements end to end: the real binary, the example
+//! company with acknowledgements on, a real SMTP server as upstream. Exactly
+//! one per application where the category says so; never to a robot, a
+//! list, a loop; every decision recorded with its rule.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+use crate::upstream::Upstream;
+
+const KEY: [u8; 32] = [0x42; 32];
+
+fn daemon(up: &Upstream, directory: String) -> Daemon {
+    let directory = directory
+        .replace("port = 2600", &format!("port = {}", up.addr.port()))
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
+        );
+    Daemon::start_world("", &directory, Some(KEY))
+}
+
+fn json(out: std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// The acknowledgement decision of a candidate's latest application.
+fn decision(d: &Daemon, candidate: i64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = json(d.cli(&["candidate", "show", &candidate.to_string(), "--json"]));
+        let ack = c["applications"].as_array().unwrap().last().unwrap()["auto_reply"].clone();
+        if ack["decision"] != "pending" {
+            return ack;
+        }
+        assert!(Instant::now() < deadline, "still pending: {ack}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn mails_to(up: &Upstream, address: &str) -> Vec<Vec<u8>> {
+    up.accepted()
+        .into_iter()
+        .filter(|d| d.to.iter().any(|t| t == address))
+        .map(|d| d.data)
+        .collect()
+}
+
+fn apply_by_mail(d: &Daemon, from: &str, to: &str, extra: &str, subject: &str) -> i64 {
+    let mail = format!(
+        "From: Test Person <{from}>\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <app-{}@{}>\r\n\
+Content-Language: de\r\n{extra}\r\nGuten Tag,\r\nanbei meine Bewerbung.\r\n",
+        from.replace('@', "."),
+        from.rsplit('@').next().unwrap()
+    );
+    let (code, text) = d.connect().send_mail(from, to, mail.as_bytes());
+    assert_eq!(code, 250, "{text}");
+    let id = text.trim().rsplit(' ').next().unwrap().to_string();
+    let m = json(d.cli(&["message", "show", &id, "--json"]));
+    m["candidate"]["id"].as_i64().unwrap_or(0)
+}
+
+#[test]
+fn an_email_and_a_form_application_get_exactly_one_acknowledgement_each() {
+    let up = Upstream::start();
+    let d = daemon(&up, with_acknowledgements(&example_directory()));
+    // By e-mail, to the position's alias.
+    let (code, _) = d.connect().send_mail(
+        "anna.schmidt@posteo.de",
+        "jobs+backend@acme.example",
+        &fixture("application-pdf.eml"),
+    );
+    assert_eq!(code, 250);
+    // From the online form.
+    let v = json(d.cli(&[
+        "application",
+        "add",
+        "--json",
+        "--email",
+        "tom.test@example.net",
+        "--name",
+        "Tom Test",
+        "--position",
+        "backend-rust",
+    ]));
+    assert_eq!(v["acknowledgement"]["decision"], "pending", "{v}");
+
+    let got = up.wait_for(2, 20);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(up.accepted().len(), 2, "exactly one each");
+    let ack = &mails_to(&up, "anna.schmidt@posteo.de")[0];
+    let p = jobmail::parse::parse_message(ack, false);
+    let h = &p.headers;
+    assert_eq!(
+        h.from.as_ref().unwrap().address,
+        "jobs@acme.example",
+        "the configured sender"
+    );
+    assert_eq!(h.auto_submitted.as_deref(), Some("auto-replied"));
+    assert_eq!(h.x_loop, vec!["jobs@acme.example"], "our loop marker");
+    let application_id = jobmail::parse::parse_message(&fixture("application-pdf.eml"), false)
+        .headers
+        .message_id
+        .unwrap();
+    assert_eq!(
+        h.in_reply_to,
+        vec![application_id.clone()],
+        "threaded to the application"
+    );
+    assert!(h.references.contains(&application_id));
+    assert!(
+        p.text.contains("Guten Tag Anna Schmidt"),
+        "neutral, German: {}",
+        p.text
+    );
+    assert!(
+        p.text.contains("ACME Deutschland GmbH · Recruiting"),
+        "signed: {}",
+        p.text
+    );
+    assert!(
+        got.iter().all(|g| g.from.starts_with("bounce+")),
+        "VERP envelope"
+    );
+
+    // Recorded on the applications.
+    assert_eq!(decision(&d, 1)["decision"], "queued");
+    assert!(decision(&d, 1)["item"].as_i64().is_some());
+    assert_eq!(decision(&d, 2)["decision"], "queued");
+    let text = String::from_utf8_lossy(&d.cli(&["candidate", "show", "2"]).stdout).to_string();
+    assert!(text.contains("acknowledgement queued"), "{text}");
+
+    // A second application within the period: no second acknowledgement.
+    let v = json(d.cli(&[
+        "application",
+        "add",
+        "--json",
+        "--email",
+        "tom.test@example.net",
+        "--name",
+        "Tom Test",
+        "--position",
+        "backend-rust",
+    ]));
+    assert_eq!(v["acknowledgement"]["rule"], "already-acknowledged", "{v}");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(mails_to(&up, "tom.test@example.net").len(), 1);
+}
+
+#[test]
+fn a_category_acknowledges_only_the_sources_it_is_set_for() {
+    let up = Upstream::start();
+    // Engineering: e-mail only. Sales: form only.
+    let directory = example_directory();
+    let engineering = directory.find("id = \"engineering\"").unwrap();
+    let sales = directory.find("id = \"sales\"").unwrap();
+    let mut directory = directory.clone();
+    directory.replace_range(
+        engineering..sales,
+        &directory[engineering..sales].replace("email = false", "email = true"),
+    );
+    let sales = directory.find("id = \"sales\"").unwrap();
+    let tail = directory[sales..].replacen("form = false", "form = true", 1);
+    directory.replace_range(sales.., &tail);
+    let d = daemon(&up, directory);
+
+    let mail_engineering = apply_by_mail(
+        &d,
+        "eva@example.org",
+        "jobs+backend@acme.example",
+        "",
+        "Bewerbung",
+    );
+    let mail_sales = apply_by_mail(
+        &d,
+        "finn@example.org",
+        "jobs@acme.example.fr",
+        "",
+        "Bewerbung als Account Executive",
+    );
+    let form_engineering = json(d.cli(&[
+        "application",
+        "add",
+        "--json",
+        "--email",
+        "gil@example.org",
+        "--name",
+        "Gil G",
+        "--position",
+        "backend-rust",
+    ]))["candidate"]
+        .as_i64()
+        .unwrap();
+    let form_sales = json(d.cli(&[
+        "application",
+        "add",
+        "--json",
+        "--email",
+        "hana@example.org",
+        "--name",
+        "Hana H",
+        "--position",
+        "account-exec-paris",
+    ]))["candidate"]
+        .as_i64()
+        .unwrap();
+
+    assert_eq!(decision(&d, mail_engineering)["decision"], "queued");
+    assert_eq!(decision(&d, mail_sales)["rule"], "disabled");
+    assert_eq!(decision(&d, form_engineering)["rule"], "disabled");
+    assert_eq!(decision(&d, form_sales)["decision"], "queued");
+    up.wait_for(2, 20);
+    std::thread::sleep(Duration::from_millis(300));
+    let to: Vec<String> = up.accepted().iter().flat_map(|x| x.to.clone()).collect();
+    assert_eq!(to.len(), 2, "{to:?}");
+    assert!(
+        to.contains(&"eva@example.org".to_string()) && to.contains(&"hana@example.org".to_string()),
+        "{to:?}"
+    );
+}
+
+/// Each rule over real SMTP, with the recorded reason. Mail that is
+/// automatic (null sender, DSN, Auto-Submitted, Precedence, List-*,
+/// MAILER-DAEMON) makes no application at all, so it gets no acknowledgement
+/// before any rule is asked: checked too.
+#[test]
+fn every_suppression_rule_over_smtp() {
+    let up = Upstream::start();
+    let directory = with_acknowledgements(&example_directory())
+        .replacen("max_per_hour = 10", "max_per_hour = 1\nperiod = \"0s\"", 1)
+        .replacen("period = \"30d\"\n", "", 1);
+    let d = daemon(&up, directory);
+    let cases: [(&str, &str, &str, &str); 5] = [
+        (
+            "outlook.user@example.org",
+            "X-Auto-Response-Suppress: All\r\n",
+            "Bewerbung",
+            "auto-response-suppress",
+        ),
+        ("noreply@portal.example", "", "Bewerbung", "robot-sender"),
+        (
+            "looped@example.org",
+            "X-Loop: jobs@acme.example\r\n",
+            "Bewerbung",
+            "loop-marker",
+        ),
+        (
+            "general@example.org",
+            "",
+            "Initiativbewerbung",
+            "no-category",
+        ),
+        ("rate@example.org", "", "Bewerbung", ""),
+    ];
+    for (from, extra, subject, rule) in cases {
+        let to = if subject == "Initiativbewerbung" {
+            "jobs@acme.example"
+        } else {
+            "jobs+backend@acme.example"
+        };
+        let candidate = apply_by_mail(&d, from, to, extra, subject);
+        assert!(
+            candidate > 0,
+            "{from}: the mail is stored and filed all the same"
+        );
+        let ack = decision(&d, candidate);
+        if rule.is_empty() {
+            assert_eq!(ack["decision"], "queued", "{from}: {ack}");
+        } else {
+            assert_eq!(
+                (ack["decision"].as_str(), ack["rule"].as_str()),
+                (Some("suppressed"), Some(rule)),
+                "{from}: {ack}"
+            );
+        }
+    }
+    // max_per_hour = 1: a second application from the same address within the hour.
+    let v = json(d.cli(&[
+        "application",
+        "add",
+        "--json",
+        "--email",
+        "rate@example.org",
+        "--name",
+        "Rate R",
+        "--position",
+        "backend-rust",
+    ]));
+    assert_eq!(v["acknowledgement"]["rule"], "rate-limit", "{v}");
+
+    // Robots and lists: stored, no candidate, no acknowledgement.
+    for (from, extra) in [
+        ("bot@example.org", "Auto-Submitted: auto-replied\r\n"),
+        ("news@example.org", "Precedence: bulk\r\n"),
+        ("list@example.org", "List-Id: <jobs.lists.example.org>\r\n"),
+        ("MAILER-DAEMON@mx.example.org", ""),
+    ] {
+        let candidate = apply_by_mail(
+            &d,
+            from,
+            "jobs+backend@acme.example",
+            extra,
+            "Automatische Antwort",
+        );
+        assert_eq!(candidate, 0, "{from}: no candidate");
+    }
+    let (code, _) = d.connect().send_mail(
+        "",
+        "jobs+backend@acme.example",
+        b"From: Bounce <nobody@example.org>\r\nSubject: x\r\n\r\nx\r\n",
+    );
+    assert_eq!(code, 250);
+    std::thread::sleep(Duration::from_millis(400));
+    let to: Vec<String> = up.accepted().iter().flat_map(|x| x.to.clone()).collect();
+    assert_eq!(
+        to,
+        vec!["rate@example.org"],
+        "only the one allowed acknowledgement went out"
+    );
+}
+
+#[test]
+fn two_auto_responders_stop_after_one_exchange() {
+    // jobmail A acknowledges an "application" from B's jobs address; B is a
+    // second jobmail whose upstream is A. B files A's acknowledgement
+    // (Auto-Submitted, X-Loop) as automatic mail: no candidate, no answer.
+    let up_a = Upstream::start();
+    let a = daemon(&up_a, with_acknowledgements(&example_directory()));
+    let b_world = with_acknowledgements(&example_directory())
+        .replace("acme.example", "other.example")
+        .replace("port = 2600", &format!("port = {}", a.addr.port()));
+    let b = Daemon::start_world("", &b_world, Some(KEY));
+    // A's upstream delivers into B.
+    let forward = up_a.clone();
+    let b_addr = b.addr;
+    std::thread::spawn(move || {
+        let mut done = 0;
+        for _ in 0..1000 {
+            let accepted = forward.accepted();
+            for m in accepted.iter().skip(done) {
+                let mut c = Conn::open(b_addr);
+                c.expect(220);
+                c.ehlo();
+                let _ = c.transaction(&m.from, "jobs@other.example", &stuff(&m.data));
+            }
+            done = accepted.len();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let candidate = apply_by_mail(
+        &a,
+        "jobs@other.example",
+        "jobs+backend@acme.example",
+        "",
+        "Bewerbung",
+    );
+    assert_eq!(decision(&a, candidate)["decision"], "queued");
+    up_a.wait_for(1, 20);
+    std::thread::sleep(Duration::from_millis(1500));
+    // B stored A's acknowledgement as automatic mail and answered nothing.
+    let inbox = json(b.cli(&["inbox", "--json"]));
+    let messages = inbox["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{inbox}");
+    assert_eq!(messages[0]["automatic"], true);
+    assert_eq!(messages[0]["reason"], "automatic");
+    assert!(
+        json(b.cli(&["queue", "list", "--json"]))["items"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "B sent nothing"
+    );
+    assert_eq!(
+        up_a.accepted().len(),
+        1,
+        "A sent one acknowledgement, no more"
+    );
+}
