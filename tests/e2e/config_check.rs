@@ -194,3 +194,91 @@ fn output_into_a_closed_pipe_ends_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn acknowledgements_need_a_signed_sender_and_a_neutral_template() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gendered.toml"),
+        "default_language = \"de\"\nautomatic = false\n[de]\nsubject = \"Danke\"\ntext = \"{{ g('Lieber', 'Liebe') }} {{ last_name }}\"\n",
+    )
+    .unwrap();
+    let path = write(
+        dir.path(),
+        &format!(
+            r#"
+[templates]
+dir = {:?}
+
+[[subsidiary]]
+id = "acme"
+jobs_address = "jobs@acme.example"
+
+[[category]]
+id = "eng"
+[category.auto_reply]
+email = true
+template = "gendered"
+
+[[category]]
+id = "sales"
+[category.auto_reply]
+form = true
+template = "missing"
+sender = "nobody"
+
+[[position]]
+id = "p"
+title = "P"
+subsidiary = "acme"
+category = "eng"
+
+[[position]]
+id = "q"
+title = "Q"
+subsidiary = "acme"
+category = "sales"
+"#,
+            dir.path().display().to_string()
+        ),
+    );
+    let out = cli(&path, &["config", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("category[0].auto_reply.sender") && text.contains("no signature"),
+        "{text}"
+    );
+    assert!(
+        text.contains("category[1].auto_reply.sender") && text.contains("no sender \"nobody\""),
+        "{text}"
+    );
+    // With signed senders, the templates are checked.
+    let signed = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            "jobs_address = \"jobs@acme.example\"\n",
+            "jobs_address = \"jobs@acme.example\"\nsignature = \"ACME Recruiting\"\n",
+        )
+        .replace("sender = \"nobody\"\n", "");
+    std::fs::write(&path, signed).unwrap();
+    let out = cli(&path, &["config", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains(
+            "category[0].auto_reply.template: template \"gendered\" is not marked automatic"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("category[1].auto_reply.template: no template \"missing\""),
+        "{text}"
+    );
+    let serve = std::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(serve.status.code(), Some(2), "serve refuses it too");
+}
