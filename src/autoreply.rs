@@ -247,14 +247,7 @@ pub fn compose_pending(database: &Path, config: &Config, key: &TokenKey) -> anyh
 mod tests {
     use super::*;
 
-    fn directory() -> Directory {
-        let config = crate::config::parse(
-            "[[subsidiary]]\nid = \"acme\"\njobs_address = \"jobs@acme.example\"\ndomains = [\"acme-group.example\"]\n",
-            std::path::Path::new("t.toml"),
-        )
-        .unwrap();
-        Directory::from_config(&config)
-    }
+    use crate::directory::test_directory as directory;
 
     #[test]
     fn every_rule_of_the_mail() {

@@ -173,6 +173,18 @@ impl Directory {
     }
 }
 
+/// A one-subsidiary company for tests: `jobs@acme.example`, colleagues
+/// in `acme-group.example`.
+#[cfg(test)]
+pub fn test_directory() -> Directory {
+    let config = crate::config::parse(
+        "[[subsidiary]]\nid = \"acme\"\njobs_address = \"jobs@acme.example\"\ndomains = [\"acme-group.example\"]\n",
+        std::path::Path::new("t.toml"),
+    )
+    .expect("test config");
+    Directory::from_config(&config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -786,14 +786,7 @@ mod tests {
         }
     }
 
-    fn directory() -> Directory {
-        let config = crate::config::parse(
-            "[[subsidiary]]\nid = \"acme\"\njobs_address = \"jobs@acme.example\"\ndomains = [\"acme-group.example\"]\n",
-            std::path::Path::new("t.toml"),
-        )
-        .unwrap();
-        Directory::from_config(&config)
-    }
+    use crate::directory::test_directory as directory;
 
     #[test]
     fn a_group_rewrite_with_only_a_name_waits_for_a_human() {

@@ -738,20 +738,22 @@ pub struct UpstreamState {
     pub last_error: Option<String>,
 }
 
+fn upstream_row(r: &rusqlite::Row) -> rusqlite::Result<UpstreamState> {
+    Ok(UpstreamState {
+        subsidiary: r.get(0)?,
+        failures: r.get(1)?,
+        paused_until: r.get(2)?,
+        pause_ms: r.get(3)?,
+        last_error: r.get(4)?,
+    })
+}
+
 pub fn upstream_state(conn: &Connection, subsidiary: &str) -> Result<UpstreamState> {
     Ok(conn
         .query_row(
             "SELECT subsidiary, failures, paused_until, pause_ms, last_error FROM upstreams WHERE subsidiary = ?1",
             params![subsidiary],
-            |r| {
-                Ok(UpstreamState {
-                    subsidiary: r.get(0)?,
-                    failures: r.get(1)?,
-                    paused_until: r.get(2)?,
-                    pause_ms: r.get(3)?,
-                    last_error: r.get(4)?,
-                })
-            },
+            upstream_row,
         )
         .optional()?
         .unwrap_or_else(|| UpstreamState {
@@ -776,14 +778,6 @@ pub fn paused_upstreams(conn: &Connection, now_ms: i64) -> Result<Vec<UpstreamSt
         "SELECT subsidiary, failures, paused_until, pause_ms, last_error FROM upstreams
          WHERE paused_until > ?1 ORDER BY subsidiary",
     )?;
-    let rows = stmt.query_map(params![now_ms], |r| {
-        Ok(UpstreamState {
-            subsidiary: r.get(0)?,
-            failures: r.get(1)?,
-            paused_until: r.get(2)?,
-            pause_ms: r.get(3)?,
-            last_error: r.get(4)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![now_ms], upstream_row)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }

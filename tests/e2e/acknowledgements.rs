@@ -20,15 +20,6 @@ fn daemon(up: &Upstream, directory: String) -> Daemon {
     Daemon::start_world("", &directory, Some(KEY))
 }
 
-fn json(out: std::process::Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
-}
-
 /// The acknowledgement decision of a candidate's latest application.
 fn decision(d: &Daemon, candidate: i64) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -420,3 +420,13 @@ pub fn with_acknowledgements(directory: &str) -> String {
         .replace("email = false", "email = true")
         .replace("form = false", "form = true")
 }
+
+/// A CLI call's JSON output; the call must have succeeded.
+pub fn json(out: Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}

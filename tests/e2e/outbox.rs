@@ -18,15 +18,6 @@ fn with_archive() -> String {
     example_directory().replace("# archive_bcc", "archive_bcc")
 }
 
-fn json(out: std::process::Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
-}
-
 #[test]
 fn send_to_one_and_many_with_every_kind_of_attachment() {
     let d = Daemon::start_world("time_zone = \"Europe/Berlin\"", &with_archive(), Some(KEY));

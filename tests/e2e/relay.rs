@@ -29,15 +29,6 @@ fn relay_daemon(up: &Upstream, lifetime: &str) -> Daemon {
     Daemon::start_world("", &directory, Some(KEY))
 }
 
-fn json(out: std::process::Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
-}
-
 /// Waits until an outbox item is in `state`; returns its queue entry.
 fn wait_state(d: &Daemon, item: i64, state: &str) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(20);
