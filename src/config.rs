@@ -111,6 +111,9 @@ pub struct Upstream {
     pub username: Option<String>,
     /// Where the password is read from at start (never inline, never logged).
     pub password_file: Option<PathBuf>,
+    /// A PEM file of certificate authorities to trust besides the system's
+    /// (a company-internal relay with its own CA).
+    pub ca_file: Option<PathBuf>,
     /// The whole send, the wait for the final reply after DATA included
     /// (RFC 5321: 10 minutes), so that a slow upstream is not sent the mail twice.
     pub send_timeout: Duration,
@@ -957,6 +960,20 @@ fn read_upstream(
         let p = PathBuf::from(p);
         if p.is_relative() { base_dir.join(p) } else { p }
     });
+    let ca_span = s.span_of("ca_file");
+    let ca_file = s.string(ctx, "ca_file").map(|p| {
+        let p = PathBuf::from(p);
+        if p.is_relative() { base_dir.join(p) } else { p }
+    });
+    if let Some(path) = &ca_file
+        && let Err(e) = std::fs::read(path)
+    {
+        ctx.error(
+            ca_span.as_ref(),
+            &format!("{key}.ca_file"),
+            format!("cannot read {}: {e}", path.display()),
+        );
+    }
     let secs = Duration::from_secs;
     let send_timeout = s.duration(ctx, "send_timeout", secs(600), secs(1)..secs(3601));
     let max_connections = s.integer(ctx, "max_connections", 4, 1..101) as usize;
@@ -1009,6 +1026,7 @@ fn read_upstream(
         security,
         username,
         password_file,
+        ca_file,
         send_timeout,
         max_connections,
         rate_limit,

@@ -187,7 +187,16 @@ fn route(upstream: &Upstream) -> Result<Route, String> {
     let tls = match upstream.security {
         Security::None => Tls::None,
         Security::StartTls | Security::Tls => {
-            let params = TlsParameters::new(upstream.host.clone())
+            let mut builder = TlsParameters::builder(upstream.host.clone());
+            if let Some(file) = &upstream.ca_file {
+                let pem = std::fs::read(file)
+                    .map_err(|e| format!("cannot read the CA file {}: {e}", file.display()))?;
+                let ca = lettre::transport::smtp::client::Certificate::from_pem(&pem)
+                    .map_err(|e| format!("CA file {}: {e}", file.display()))?;
+                builder = builder.add_root_certificate(ca);
+            }
+            let params = builder
+                .build()
                 .map_err(|e| format!("TLS setup for {}: {e}", upstream.host))?;
             if upstream.security == Security::Tls {
                 Tls::Wrapper(params)

@@ -746,3 +746,81 @@ fn sigterm_lets_a_running_send_finish_and_starts_no_new_one() {
         .unwrap();
     assert_eq!(item.state, "sent");
 }
+
+#[test]
+fn starttls_to_an_upstream_behind_a_private_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![server_cert.der().clone()],
+        rustls::pki_types::PrivatePkcs8KeyDer::from(server_key.serialize_der()).into(),
+    )
+    .unwrap();
+    let up = Upstream::start_tls(config);
+    let secrets = tempfile::tempdir().unwrap();
+    let ca_file = secrets.path().join("company-ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let directory = example_directory()
+        .replace("host = \"127.0.0.1\"", "host = \"localhost\"")
+        .replace("port = 2600", &format!("port = {}", up.addr.port()))
+        .replace(
+            "security = \"none\"",
+            &format!(
+                "security = \"starttls\"\nca_file = {:?}",
+                ca_file.display().to_string()
+            ),
+        )
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
+        );
+    let d = Daemon::start_world("", &directory, Some(KEY));
+    apply(&d);
+    let (item, _, message_id) = send(&d, "rejection");
+    let entry = wait_state(&d, item, "sent");
+    let delivered = up.accepted();
+    assert_eq!(delivered.len(), 1, "{entry}");
+    assert!(delivered[0].tls, "delivered over TLS");
+    assert!(String::from_utf8_lossy(&delivered[0].data).contains(&message_id));
+
+    // Without the company CA, the certificate is not trusted: nothing is sent.
+    let untrusted = example_directory()
+        .replace("host = \"127.0.0.1\"", "host = \"localhost\"")
+        .replace("port = 2600", &format!("port = {}", up.addr.port()))
+        .replace("security = \"none\"", "security = \"starttls\"")
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
+        );
+    let d = Daemon::start_world("", &untrusted, Some(KEY));
+    apply(&d);
+    let (item, _, _) = send(&d, "rejection");
+    let entry = wait_state(&d, item, "deferred");
+    assert!(
+        entry["last_reply"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("certificate")
+            || entry["last_reply"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("tls"),
+        "{entry}"
+    );
+    assert_eq!(up.accepted().len(), 1, "nothing more went out");
+}

@@ -29,6 +29,17 @@ pub struct Delivery {
     pub data: Vec<u8>,
     /// What the server answered (Accept: it took the mail).
     pub answer: AtDot,
+    /// The mail came over TLS (after STARTTLS).
+    pub tls: bool,
+}
+
+/// Anything the session can talk over: the TCP stream, or TLS on top of it.
+trait Stream: std::io::Read + Write + Send {}
+impl<T: std::io::Read + Write + Send> Stream for T {}
+
+enum Next {
+    Done,
+    StartTls,
 }
 
 #[derive(Clone)]
@@ -41,6 +52,8 @@ pub struct Upstream {
     pub auth: Arc<Mutex<Option<bool>>>,
     /// What AUTH PLAIN carried: (user, password).
     pub credentials_seen: Arc<Mutex<Vec<(String, String)>>>,
+    /// Offer STARTTLS with this server configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Upstream {
@@ -53,8 +66,29 @@ impl Upstream {
             script: Arc::new(Mutex::new(VecDeque::new())),
             auth: Arc::new(Mutex::new(None)),
             credentials_seen: Arc::new(Mutex::new(Vec::new())),
+            tls: None,
         };
-        let server = up.clone();
+        up.serve(listener);
+        up
+    }
+
+    /// An upstream that offers STARTTLS with this configuration.
+    pub fn start_tls(config: rustls::ServerConfig) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind test upstream");
+        let up = Upstream {
+            addr: listener.local_addr().unwrap(),
+            deliveries: Arc::new(Mutex::new(Vec::new())),
+            script: Arc::new(Mutex::new(VecDeque::new())),
+            auth: Arc::new(Mutex::new(None)),
+            credentials_seen: Arc::new(Mutex::new(Vec::new())),
+            tls: Some(Arc::new(config)),
+        };
+        up.serve(listener);
+        up
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let server = self.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let server = server.clone();
@@ -63,7 +97,6 @@ impl Upstream {
                 });
             }
         });
-        up
     }
 
     pub fn then(&self, answers: &[AtDot]) {
@@ -99,17 +132,34 @@ impl Upstream {
     }
 
     fn session(&self, stream: TcpStream) -> std::io::Result<()> {
-        let mut out = stream.try_clone()?;
-        let mut input = BufReader::new(stream);
-        out.write_all(b"220 upstream.test ESMTP\r\n")?;
+        let mut plain: Box<dyn Stream> = Box::new(stream.try_clone()?);
+        plain.write_all(b"220 upstream.test ESMTP\r\n")?;
+        if let Next::StartTls = self.commands(BufReader::new(plain), false)? {
+            // Whatever the client sent before STARTTLS went with the plaintext
+            // reader: the TLS session starts clean.
+            let config = self.tls.clone().expect("STARTTLS only when offered");
+            let conn = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+            let tls: Box<dyn Stream> = Box::new(rustls::StreamOwned::new(conn, stream));
+            self.commands(BufReader::new(tls), true)?;
+        }
+        Ok(())
+    }
+
+    fn commands(&self, mut input: BufReader<Box<dyn Stream>>, tls: bool) -> std::io::Result<Next> {
         let (mut from, mut to) = (String::new(), Vec::new());
         loop {
             let mut line = String::new();
             if input.read_line(&mut line)? == 0 {
-                return Ok(());
+                return Ok(Next::Done);
             }
+            let out = input.get_mut();
             let upper = line.to_ascii_uppercase();
-            if upper.starts_with("EHLO") {
+            if upper.starts_with("STARTTLS") && self.tls.is_some() && !tls {
+                out.write_all(b"220 2.0.0 Ready to start TLS\r\n")?;
+                return Ok(Next::StartTls);
+            } else if upper.starts_with("EHLO") && self.tls.is_some() && !tls {
+                out.write_all(b"250-upstream.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n")?;
+            } else if upper.starts_with("EHLO") {
                 if self.auth.lock().unwrap().is_some() {
                     out.write_all(b"250-upstream.test\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n")?;
                 } else {
@@ -157,7 +207,7 @@ impl Upstream {
                 loop {
                     let mut l = Vec::new();
                     if input.read_until(b'\n', &mut l)? == 0 {
-                        return Ok(());
+                        return Ok(Next::Done);
                     }
                     if l == b".\r\n" {
                         break;
@@ -180,12 +230,14 @@ impl Upstream {
                     to: to.clone(),
                     data,
                     answer,
+                    tls,
                 });
+                let out = input.get_mut();
                 match answer {
                     AtDot::Accept => out.write_all(b"250 2.0.0 Ok: queued as TEST\r\n")?,
                     AtDot::Temporary => out.write_all(b"451 4.3.0 Try again later\r\n")?,
                     AtDot::Permanent => out.write_all(b"554 5.7.1 Rejected by policy\r\n")?,
-                    AtDot::Disconnect => return Ok(()),
+                    AtDot::Disconnect => return Ok(Next::Done),
                     AtDot::Stall(t) => {
                         std::thread::sleep(t);
                         out.write_all(b"250 2.0.0 Ok: queued late\r\n")?;
@@ -195,7 +247,7 @@ impl Upstream {
                 out.write_all(b"250 2.0.0 Ok\r\n")?;
             } else if upper.starts_with("QUIT") {
                 out.write_all(b"221 2.0.0 Bye\r\n")?;
-                return Ok(());
+                return Ok(Next::Done);
             } else {
                 out.write_all(b"502 5.5.2 Not implemented\r\n")?;
             }
