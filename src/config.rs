@@ -114,6 +114,9 @@ pub struct Upstream {
     /// A PEM file of certificate authorities to trust besides the system's
     /// (a company-internal relay with its own CA).
     pub ca_file: Option<PathBuf>,
+    /// A rejected login (530/534/535/538): the mail fails (`false`, the
+    /// default: someone must fix the credentials) or is deferred and retried.
+    pub defer_on_auth_failure: bool,
     /// The whole send, the wait for the final reply after DATA included
     /// (RFC 5321: 10 minutes), so that a slow upstream is not sent the mail twice.
     pub send_timeout: Duration,
@@ -974,6 +977,19 @@ fn read_upstream(
             format!("cannot read {}: {e}", path.display()),
         );
     }
+    let auth_span = s.span_of("auth_failure");
+    let defer_on_auth_failure = match s.string(ctx, "auth_failure").as_deref() {
+        None | Some("fail") => false,
+        Some("defer") => true,
+        Some(other) => {
+            ctx.error(
+                auth_span.as_ref(),
+                &format!("{key}.auth_failure"),
+                format!("{other:?}: expected \"fail\" or \"defer\""),
+            );
+            false
+        }
+    };
     let secs = Duration::from_secs;
     let send_timeout = s.duration(ctx, "send_timeout", secs(600), secs(1)..secs(3601));
     let max_connections = s.integer(ctx, "max_connections", 4, 1..101) as usize;
@@ -1027,6 +1043,7 @@ fn read_upstream(
         username,
         password_file,
         ca_file,
+        defer_on_auth_failure,
         send_timeout,
         max_connections,
         rate_limit,

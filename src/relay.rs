@@ -56,11 +56,16 @@ pub fn backoff(policy: &RelayConfig, attempt: i64) -> Duration {
         .min(policy.retry_max)
 }
 
+/// SMTP codes of a rejected login (RFC 4954).
+const AUTH_CODES: [u16; 4] = [530, 534, 535, 538];
+
 /// The one place that decides what an attempt's result means.
+/// `defer_auth`: a rejected login is retried instead of failing the mail.
 pub fn classify(
     result: &Result<Response, AttemptError>,
     item: &Claimed,
     policy: &RelayConfig,
+    defer_auth: bool,
     now_ms: i64,
 ) -> Outcome {
     let (code, text) = match result {
@@ -70,7 +75,10 @@ pub fn classify(
                 text: response.message().collect::<Vec<_>>().join(" "),
             };
         }
-        Err(AttemptError::Smtp(e)) if e.is_permanent() => {
+        Err(AttemptError::Smtp(e))
+            if e.is_permanent()
+                && !(defer_auth && code_of(e).is_some_and(|c| AUTH_CODES.contains(&c))) =>
+        {
             return Outcome::Failed {
                 code: code_of(e),
                 text: e.to_string(),
@@ -111,6 +119,7 @@ struct Route {
     send_timeout: Duration,
     /// Bounds concurrent sends (the pool bounds only idle connections).
     slots: Arc<Semaphore>,
+    defer_on_auth_failure: bool,
     /// The rate limit as the time between two sends, if any.
     interval: Option<Duration>,
     /// When the next send may start under the rate limit.
@@ -225,6 +234,7 @@ fn route(upstream: &Upstream) -> Result<Route, String> {
         transport: builder.build(),
         send_timeout: upstream.send_timeout,
         slots: Arc::new(Semaphore::new(upstream.max_connections)),
+        defer_on_auth_failure: upstream.defer_on_auth_failure,
         interval: (upstream.rate_limit > 0).then(|| Duration::from_secs(60) / upstream.rate_limit),
         next_slot: tokio::sync::Mutex::new(tokio::time::Instant::now()),
         breaker_threshold: upstream.breaker_threshold as i64,
@@ -335,7 +345,8 @@ pub async fn run(
                 let route = routes.get(&item.subsidiary);
                 let result = attempt(route, &item).await;
                 let now = now_ms();
-                let outcome = classify(&result, &item, &policy, now);
+                let defer_auth = route.is_some_and(|r| r.defer_on_auth_failure);
+                let outcome = classify(&result, &item, &policy, defer_auth, now);
                 if let Some(route) = route {
                     let (threshold, pause) = (route.breaker_threshold, route.breaker_pause);
                     let subsidiary = item.subsidiary.clone();
@@ -470,7 +481,7 @@ mod tests {
             created_at_ms: 0,
         };
         let timeout = Err(AttemptError::Timeout(Duration::from_secs(600)));
-        match classify(&timeout, &item, &p, 1_000) {
+        match classify(&timeout, &item, &p, false, 1_000) {
             Outcome::Deferred { next_ms, text, .. } => {
                 assert_eq!(next_ms, 1_000 + 20 * 60_000);
                 assert!(text.contains("same Message-ID"));
@@ -479,12 +490,12 @@ mod tests {
         }
         let late = 5 * 86_400_000;
         assert!(matches!(
-            classify(&timeout, &item, &p, late),
+            classify(&timeout, &item, &p, false, late),
             Outcome::Failed { .. }
         ));
         let setup = Err(AttemptError::Setup("no upstream".into()));
         assert!(matches!(
-            classify(&setup, &item, &p, 1_000),
+            classify(&setup, &item, &p, false, 1_000),
             Outcome::Deferred { .. }
         ));
     }

@@ -824,3 +824,39 @@ fn starttls_to_an_upstream_behind_a_private_ca() {
     );
     assert_eq!(up.accepted().len(), 1, "nothing more went out");
 }
+
+#[test]
+fn auth_rejected_can_be_configured_to_defer() {
+    let up = Upstream::start();
+    *up.auth.lock().unwrap() = Some(false);
+    let secrets = tempfile::tempdir().unwrap();
+    let password_file = secrets.path().join("acme.password");
+    std::fs::write(&password_file, "rotated-soon\n").unwrap();
+    let directory = example_directory()
+        .replace("port = 2600", &format!("port = {}", up.addr.port()))
+        .replace(
+            "# username = \"jobs@acme.example\"",
+            "username = \"jobs@acme.example\"\nauth_failure = \"defer\"",
+        )
+        .replace(
+            "# password_file = \"/etc/jobmail/acme-de.password\"",
+            &format!("password_file = {:?}", password_file.display().to_string()),
+        )
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"100ms\"\npoll_interval = \"20ms\"",
+        )
+        .replace("retry_max = \"1h\"", "retry_max = \"200ms\"");
+    let d = Daemon::start_world("", &directory, Some(KEY));
+    apply(&d);
+    let (item, _, _) = send(&d, "rejection");
+    let entry = wait_state(&d, item, "deferred");
+    assert!(
+        entry["last_reply"].as_str().unwrap().contains("535"),
+        "{entry}"
+    );
+    // The provider accepts the login again: the mail goes out.
+    *up.auth.lock().unwrap() = Some(true);
+    wait_state(&d, item, "sent");
+    assert_eq!(up.accepted().len(), 1);
+}
