@@ -174,18 +174,35 @@ pub async fn run(
     key: TokenKey,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let database = database.to_path_buf();
+    let mut store = match crate::store::Store::open(database) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "acknowledgements: cannot open the store; none will be sent");
+            return;
+        }
+    };
     loop {
         let config = config.clone();
         let key = key.clone();
-        let database = database.clone();
-        let done =
-            tokio::task::spawn_blocking(move || compose_pending(&database, &config, &key)).await;
+        // The connection goes into the blocking pass and comes back.
+        let done = tokio::task::spawn_blocking(move || {
+            let result = compose_pending(&mut store, &config, &key);
+            (store, result)
+        })
+        .await;
         match done {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(count = n, "acknowledgements queued"),
-            Ok(Err(e)) => tracing::error!(error = %e, "acknowledgements: cannot compose"),
-            Err(e) => tracing::error!(error = %e, "acknowledgements: task failed"),
+            Ok((back, result)) => {
+                store = back;
+                match result {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(count = n, "acknowledgements queued"),
+                    Err(e) => tracing::error!(error = %e, "acknowledgements: cannot compose"),
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "acknowledgements: task failed; stopping");
+                return;
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
@@ -198,8 +215,11 @@ pub async fn run(
 }
 
 /// One pass: every pending acknowledgement composed and queued (or failed, saying why).
-pub fn compose_pending(database: &Path, config: &Config, key: &TokenKey) -> anyhow::Result<usize> {
-    let mut store = crate::store::Store::open(database)?;
+pub fn compose_pending(
+    store: &mut crate::store::Store,
+    config: &Config,
+    key: &TokenKey,
+) -> anyhow::Result<usize> {
     let pending = store.pending_auto_replies()?;
     if pending.is_empty() {
         return Ok(0);
@@ -214,7 +234,7 @@ pub fn compose_pending(database: &Path, config: &Config, key: &TokenKey) -> anyh
     for p in pending {
         let now = chrono::Utc::now().timestamp_millis();
         let summary = composer.send(
-            &mut store,
+            store,
             &crate::compose::SendRequest {
                 template: &p.template,
                 sender: Some(&p.sender),
