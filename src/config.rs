@@ -117,6 +117,8 @@ pub struct Upstream {
     /// A rejected login (530/534/535/538): the mail fails (`false`, the
     /// default: someone must fix the credentials) or is deferred and retried.
     pub defer_on_auth_failure: bool,
+    /// Establishing the TCP connection (a host that does not answer).
+    pub connect_timeout: Duration,
     /// The whole send, the wait for the final reply after DATA included
     /// (RFC 5321: 10 minutes), so that a slow upstream is not sent the mail twice.
     pub send_timeout: Duration,
@@ -991,6 +993,7 @@ fn read_upstream(
         }
     };
     let secs = Duration::from_secs;
+    let connect_timeout = s.duration(ctx, "connect_timeout", secs(30), secs(1)..secs(601));
     let send_timeout = s.duration(ctx, "send_timeout", secs(600), secs(1)..secs(3601));
     let max_connections = s.integer(ctx, "max_connections", 4, 1..101) as usize;
     let rate_limit = s.integer(ctx, "rate_limit", 0, 0..100_001) as u32;
@@ -1044,6 +1047,7 @@ fn read_upstream(
         password_file,
         ca_file,
         defer_on_auth_failure,
+        connect_timeout,
         send_timeout,
         max_connections,
         rate_limit,

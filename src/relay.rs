@@ -218,9 +218,10 @@ fn route(upstream: &Upstream) -> Result<Route, String> {
         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(upstream.host.clone())
             .port(upstream.port)
             .tls(tls)
-            // One timeout in lettre covers every reply, the one after the final
-            // dot included: RFC 5321's 10 minutes, not a short client timeout.
-            .timeout(Some(upstream.send_timeout))
+            // lettre's async transport bounds only the TCP connect with this;
+            // the whole send (the reply after the final dot included: RFC
+            // 5321's 10 minutes) is bounded by `send_timeout` in `attempt`.
+            .timeout(Some(upstream.connect_timeout))
             .pool_config(PoolConfig::new().max_size(upstream.max_connections as u32));
     if let (Some(user), Some(file)) = (&upstream.username, &upstream.password_file) {
         let password = std::fs::read_to_string(file)

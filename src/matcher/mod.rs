@@ -40,6 +40,10 @@ pub trait Lookups {
     fn outbox_candidate(&self, item: i64) -> Option<i64>;
     /// The outbox item (and its candidate) whose mail had this Message-ID.
     fn outbox_item_of_message_id(&self, message_id: &str) -> Option<(i64, i64)>;
+    /// The latest sent outbox item (and its candidate) to this address.
+    fn outbox_item_to_address(&self, _address: &str) -> Option<(i64, i64)> {
+        None
+    }
 }
 
 /// What is known of one incoming mail.
@@ -343,12 +347,19 @@ pub fn decide(
             .iter()
             .find_map(|r| dir.bounce_item(r))
             .and_then(|item| lookups.outbox_candidate(item).map(|c| (item, c)));
-        let found = by_verp.or_else(|| {
-            report
-                .original_message_id
-                .as_deref()
-                .and_then(|m| lookups.outbox_item_of_message_id(m))
-        });
+        let found = by_verp
+            .or_else(|| {
+                report
+                    .original_message_id
+                    .as_deref()
+                    .and_then(|m| lookups.outbox_item_of_message_id(m))
+            })
+            .or_else(|| {
+                report
+                    .recipient
+                    .as_deref()
+                    .and_then(|r| lookups.outbox_item_to_address(r))
+            });
         if let Some((item, candidate)) = found {
             let candidate = lookups.resolve_candidate(candidate).unwrap_or(candidate);
             return Decision {

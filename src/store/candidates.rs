@@ -102,6 +102,20 @@ impl Lookups for StoreLookups<'_> {
         )
     }
 
+    fn outbox_item_to_address(&self, address: &str) -> Option<(i64, i64)> {
+        self.keep(
+            self.conn
+                .query_row(
+                    "SELECT o.id, o.candidate_id FROM outbox o, json_each(o.recipients_json) r
+                     WHERE lower(r.value) = lower(?1) AND o.state IN ('sent', 'sending', 'deferred')
+                     ORDER BY o.id DESC LIMIT 1",
+                    params![address],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional(),
+        )
+    }
+
     fn outbox_item_of_message_id(&self, message_id: &str) -> Option<(i64, i64)> {
         self.keep(
             self.conn

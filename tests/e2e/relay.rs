@@ -572,6 +572,40 @@ fn delivery_reports_mark_bounces_and_suppress_hard_ones() {
     let s = json(d.cli(&["suppression", "list", "--json"]));
     assert!(s["suppressions"].as_array().unwrap().is_empty(), "{s}");
 
+    // A bounce that names only the recipient (no VERP, no original headers).
+    let (fourth, _, _) = send(&d, "rejection");
+    wait_state(&d, fourth, "sent");
+    let bare = String::from_utf8(dsn("failed", "4.2.2", "unknown@elsewhere.example")).unwrap();
+    let bare = bare.replace("Message-ID: <unknown@elsewhere.example>\r\n", "");
+    let (code, _) = d
+        .connect()
+        .send_mail("", "jobs@acme.example", bare.as_bytes());
+    assert_eq!(code, 250);
+    wait_state(&d, fourth, "bounced");
+
+    // An out-of-office reply to our mail is threaded, never a bounce.
+    let (fifth, _, fifth_id) = send(&d, "rejection");
+    wait_state(&d, fifth, "sent");
+    let ooo = format!(
+        "From: Anna <anna.schmidt@posteo.de>\r\nTo: jobs@acme.example\r\nSubject: Abwesenheitsnotiz\r\n\
+Auto-Submitted: auto-replied\r\nIn-Reply-To: <{fifth_id}>\r\nMessage-ID: <ooo-1@posteo.de>\r\n\r\nIch bin bis Montag nicht erreichbar.\r\n"
+    );
+    let (code, text) = d.connect().send_mail(
+        "anna.schmidt@posteo.de",
+        "jobs@acme.example",
+        ooo.as_bytes(),
+    );
+    assert_eq!(code, 250);
+    let id = text.trim().rsplit(' ').next().unwrap().to_string();
+    let m = json(d.cli(&["message", "show", &id, "--json"]));
+    assert_eq!(
+        (m["reason"].as_str(), m["candidate"]["id"].as_i64()),
+        (Some("in-reply-to"), Some(1)),
+        "{m}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(wait_state(&d, fifth, "sent")["state"], "sent");
+
     // A delay notice is no failure.
     let (third, _, third_id) = send(&d, "rejection");
     wait_state(&d, third, "sent");
@@ -859,4 +893,55 @@ fn auth_rejected_can_be_configured_to_defer() {
     *up.auth.lock().unwrap() = Some(true);
     wait_state(&d, item, "sent");
     assert_eq!(up.accepted().len(), 1);
+}
+
+#[test]
+fn a_host_that_does_not_answer_is_given_up_after_the_connect_timeout() {
+    use std::os::fd::AsRawFd;
+    // A listener whose accept queue is full drops new SYNs: a connect hangs
+    // as it would to a host that does not answer.
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    unsafe {
+        libc::listen(hole.as_raw_fd(), 0);
+    }
+    let mut occupants = Vec::new();
+    loop {
+        match std::net::TcpStream::connect_timeout(
+            &hole.local_addr().unwrap(),
+            Duration::from_millis(300),
+        ) {
+            Ok(s) => occupants.push(s),
+            Err(_) => break,
+        }
+        assert!(occupants.len() < 10, "the accept queue never filled");
+    }
+    let directory = example_directory()
+        .replace(
+            "port = 2600",
+            &format!("port = {}", hole.local_addr().unwrap().port()),
+        )
+        .replace("connect_timeout = \"30s\"", "connect_timeout = \"1s\"")
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
+        );
+    let d = Daemon::start_world("", &directory, Some(KEY));
+    apply(&d);
+    let started = Instant::now();
+    let (item, _, _) = send(&d, "rejection");
+    let entry = wait_state(&d, item, "deferred");
+    // Given up after about a second, not the 10-minute send timeout nor the OS's two minutes.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        entry["last_reply"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("timed out"),
+        "{entry}"
+    );
 }
