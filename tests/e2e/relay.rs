@@ -781,8 +781,8 @@ fn sigterm_lets_a_running_send_finish_and_starts_no_new_one() {
     assert_eq!(item.state, "sent");
 }
 
-#[test]
-fn starttls_to_an_upstream_behind_a_private_ca() {
+/// A private CA (its PEM) and a server configuration for `localhost` signed by it.
+fn private_ca() -> (String, rustls::ServerConfig) {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -803,10 +803,16 @@ fn starttls_to_an_upstream_behind_a_private_ca() {
         rustls::pki_types::PrivatePkcs8KeyDer::from(server_key.serialize_der()).into(),
     )
     .unwrap();
+    (ca.pem(), config)
+}
+
+#[test]
+fn starttls_to_an_upstream_behind_a_private_ca() {
+    let (ca_pem, config) = private_ca();
     let up = Upstream::start_tls(config);
     let secrets = tempfile::tempdir().unwrap();
     let ca_file = secrets.path().join("company-ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&ca_file, ca_pem).unwrap();
     let directory = example_directory()
         .replace("host = \"127.0.0.1\"", "host = \"localhost\"")
         .replace("port = 2600", &format!("port = {}", up.addr.port()))
@@ -944,4 +950,34 @@ fn a_host_that_does_not_answer_is_given_up_after_the_connect_timeout() {
             .contains("timed out"),
         "{entry}"
     );
+}
+
+#[test]
+fn implicit_tls_to_an_upstream_on_a_submissions_port() {
+    let (ca_pem, config) = private_ca();
+    let up = Upstream::start_implicit_tls(config);
+    let secrets = tempfile::tempdir().unwrap();
+    let ca_file = secrets.path().join("company-ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let directory = example_directory()
+        .replace("host = \"127.0.0.1\"", "host = \"localhost\"")
+        .replace("port = 2600", &format!("port = {}", up.addr.port()))
+        .replace(
+            "security = \"none\"",
+            &format!(
+                "security = \"tls\"\nca_file = {:?}",
+                ca_file.display().to_string()
+            ),
+        )
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
+        );
+    let d = Daemon::start_world("", &directory, Some(KEY));
+    apply(&d);
+    let (item, _, _) = send(&d, "rejection");
+    wait_state(&d, item, "sent");
+    let delivered = up.accepted();
+    assert_eq!(delivered.len(), 1);
+    assert!(delivered[0].tls, "delivered over TLS from the first byte");
 }

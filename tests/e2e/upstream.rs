@@ -52,8 +52,10 @@ pub struct Upstream {
     pub auth: Arc<Mutex<Option<bool>>>,
     /// What AUTH PLAIN carried: (user, password).
     pub credentials_seen: Arc<Mutex<Vec<(String, String)>>>,
-    /// Offer STARTTLS with this server configuration.
+    /// Offer STARTTLS with this server configuration…
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// …or speak TLS from the first byte (port 465 style).
+    pub implicit_tls: bool,
 }
 
 impl Upstream {
@@ -67,13 +69,25 @@ impl Upstream {
             auth: Arc::new(Mutex::new(None)),
             credentials_seen: Arc::new(Mutex::new(Vec::new())),
             tls: None,
+            implicit_tls: false,
         };
         up.serve(listener);
         up
     }
 
+    /// An upstream that speaks TLS from the first byte.
+    pub fn start_implicit_tls(config: rustls::ServerConfig) -> Upstream {
+        let mut up = Upstream::start_tls_inner(config, true);
+        up.implicit_tls = true;
+        up
+    }
+
     /// An upstream that offers STARTTLS with this configuration.
     pub fn start_tls(config: rustls::ServerConfig) -> Upstream {
+        Upstream::start_tls_inner(config, false)
+    }
+
+    fn start_tls_inner(config: rustls::ServerConfig, implicit: bool) -> Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind test upstream");
         let up = Upstream {
             addr: listener.local_addr().unwrap(),
@@ -82,6 +96,7 @@ impl Upstream {
             auth: Arc::new(Mutex::new(None)),
             credentials_seen: Arc::new(Mutex::new(Vec::new())),
             tls: Some(Arc::new(config)),
+            implicit_tls: implicit,
         };
         up.serve(listener);
         up
@@ -132,6 +147,17 @@ impl Upstream {
     }
 
     fn session(&self, stream: TcpStream) -> std::io::Result<()> {
+        if self.implicit_tls {
+            let config = self
+                .tls
+                .clone()
+                .expect("implicit TLS needs a configuration");
+            let conn = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+            let mut tls: Box<dyn Stream> = Box::new(rustls::StreamOwned::new(conn, stream));
+            tls.write_all(b"220 upstream.test ESMTP\r\n")?;
+            self.commands(BufReader::new(tls), true)?;
+            return Ok(());
+        }
         let mut plain: Box<dyn Stream> = Box::new(stream.try_clone()?);
         plain.write_all(b"220 upstream.test ESMTP\r\n")?;
         if let Next::StartTls = self.commands(BufReader::new(plain), false)? {
