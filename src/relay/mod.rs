@@ -17,15 +17,18 @@ use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::transport::smtp::{PoolConfig, response::Response};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::client::TlsParameters;
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::config::{Config, RelayConfig, Security, Upstream};
 use crate::store::Store;
 use crate::store::outbox::{Claimed, Outcome};
+
+mod connection;
+use connection::{ConnectError, Connector};
 
 /// Most items taken from the store per look.
 const CLAIM_BATCH: usize = 64;
@@ -39,6 +42,8 @@ pub enum AttemptError {
     Timeout(Duration),
     /// The item cannot be sent as it is configured (no upstream, bad address).
     Setup(String),
+    /// The TCP connect (or, for implicit TLS, the greeting) failed or timed out.
+    Connect(String),
 }
 
 fn code_of(e: &lettre::transport::smtp::Error) -> Option<u16> {
@@ -92,7 +97,7 @@ pub fn classify(
                 humantime::format_duration(*t)
             ),
         ),
-        Err(AttemptError::Setup(text)) => (None, text.clone()),
+        Err(AttemptError::Setup(text) | AttemptError::Connect(text)) => (None, text.clone()),
     };
     let next_ms = now_ms + backoff(policy, item.attempt).as_millis() as i64;
     let expires_ms = item.created_at_ms + policy.queue_lifetime.as_millis() as i64;
@@ -115,9 +120,9 @@ pub fn classify(
 
 /// A subsidiary's upstream, ready to send through.
 struct Route {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    connector: Connector,
     send_timeout: Duration,
-    /// Bounds concurrent sends (the pool bounds only idle connections).
+    /// Bounds concurrent sends, and so connections.
     slots: Arc<Semaphore>,
     defer_on_auth_failure: bool,
     /// The rate limit as the time between two sends, if any.
@@ -151,6 +156,7 @@ impl Health {
                 "no reply within {}",
                 humantime::format_duration(*t)
             )),
+            Err(AttemptError::Connect(text)) => Health::Failing(text.clone()),
             Err(AttemptError::Setup(_)) => Health::Neutral,
         }
     }
@@ -192,9 +198,9 @@ pub fn breaker(
     state
 }
 
-fn route(upstream: &Upstream) -> Result<Route, String> {
-    let tls = match upstream.security {
-        Security::None => Tls::None,
+fn route(upstream: &Upstream, hostname: &str) -> Result<Route, String> {
+    let security = match upstream.security {
+        Security::None => connection::Security::Plain,
         Security::StartTls | Security::Tls => {
             let mut builder = TlsParameters::builder(upstream.host.clone());
             if let Some(file) = &upstream.ca_file {
@@ -208,31 +214,37 @@ fn route(upstream: &Upstream) -> Result<Route, String> {
                 .build()
                 .map_err(|e| format!("TLS setup for {}: {e}", upstream.host))?;
             if upstream.security == Security::Tls {
-                Tls::Wrapper(params)
+                connection::Security::Implicit(params)
             } else {
-                Tls::Required(params)
+                connection::Security::StartTls(params)
             }
         }
     };
-    let mut builder =
-        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(upstream.host.clone())
-            .port(upstream.port)
-            .tls(tls)
-            // lettre's async transport bounds only the TCP connect with this;
-            // the whole send (the reply after the final dot included: RFC
-            // 5321's 10 minutes) is bounded by `send_timeout` in `attempt`.
-            .timeout(Some(upstream.connect_timeout))
-            .pool_config(PoolConfig::new().max_size(upstream.max_connections as u32));
-    if let (Some(user), Some(file)) = (&upstream.username, &upstream.password_file) {
-        let password = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?;
-        builder = builder.credentials(Credentials::new(
-            user.clone(),
-            password.trim_end_matches(['\r', '\n']).to_string(),
-        ));
-    }
+    let credentials = match (&upstream.username, &upstream.password_file) {
+        (Some(user), Some(file)) => {
+            let password = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?;
+            Some(Credentials::new(
+                user.clone(),
+                password.trim_end_matches(['\r', '\n']).to_string(),
+            ))
+        }
+        _ => None,
+    };
+    // The connect timeout bounds the TCP connect and the greeting; the
+    // whole send (the reply after the final dot included: RFC 5321's 10
+    // minutes) is bounded by `send_timeout` in `attempt`.
+    let connector = Connector::new(
+        upstream.host.clone(),
+        upstream.port,
+        security,
+        ClientId::Domain(hostname.to_string()),
+        credentials,
+        upstream.connect_timeout,
+        upstream.max_connections,
+    );
     Ok(Route {
-        transport: builder.build(),
+        connector,
         send_timeout: upstream.send_timeout,
         slots: Arc::new(Semaphore::new(upstream.max_connections)),
         defer_on_auth_failure: upstream.defer_on_auth_failure,
@@ -274,13 +286,19 @@ async fn attempt(route: Option<&Route>, item: &Claimed) -> Result<Response, Atte
     // lettre always writes CRLF "." CRLF after the data: without our last
     // CRLF, the upstream receives exactly the frozen bytes.
     let data = item.bytes.strip_suffix(b"\r\n").unwrap_or(&item.bytes);
-    match tokio::time::timeout(
-        route.send_timeout,
-        route.transport.send_raw(&envelope, data),
-    )
-    .await
-    {
-        Ok(result) => result.map_err(AttemptError::Smtp),
+    let upstream = || format!("{}:{}", route.connector.host, route.connector.port);
+    match tokio::time::timeout(route.send_timeout, route.connector.send(&envelope, data)).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(ConnectError::Smtp(e))) => Err(AttemptError::Smtp(e)),
+        Ok(Err(ConnectError::Io(e))) => Err(AttemptError::Connect(format!(
+            "cannot connect to {}: {e}",
+            upstream()
+        ))),
+        Ok(Err(ConnectError::Timeout(t))) => Err(AttemptError::Connect(format!(
+            "connection to {} timed out after {}",
+            upstream(),
+            humantime::format_duration(t)
+        ))),
         Err(_) => Err(AttemptError::Timeout(route.send_timeout)),
     }
 }
@@ -306,7 +324,11 @@ pub async fn run(
     };
     let mut routes: HashMap<String, Route> = HashMap::new();
     for s in &config.subsidiaries {
-        match s.upstream.as_ref().map(route) {
+        match s
+            .upstream
+            .as_ref()
+            .map(|u| route(u, &config.server.hostname))
+        {
             Some(Ok(r)) => {
                 routes.insert(s.id.clone(), r);
             }
@@ -400,6 +422,13 @@ pub async fn run(
         );
         sends.abort_all();
     }
+    // Idle connections are closed with QUIT, briefly: the upstream may be gone.
+    let closing = async {
+        for r in routes.values() {
+            r.connector.close().await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
 }
 
 /// Runs a store call off the async workers; a failure is logged and `None`.
