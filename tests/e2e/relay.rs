@@ -14,7 +14,11 @@ const KEY: [u8; 32] = [0x42; 32];
 
 /// The example company, its upstream on `up`, fast retries for the tests.
 fn relay_daemon(up: &Upstream, lifetime: &str) -> Daemon {
-    let directory = example_directory()
+    Daemon::start_world("", &relay_directory(up, lifetime), Some(KEY))
+}
+
+fn relay_directory(up: &Upstream, lifetime: &str) -> String {
+    example_directory()
         .replace("port = 2600", &format!("port = {}", up.addr.port()))
         .replace("send_timeout = \"10m\"", "send_timeout = \"1s\"")
         .replace(
@@ -25,8 +29,7 @@ fn relay_daemon(up: &Upstream, lifetime: &str) -> Daemon {
         .replace(
             "queue_lifetime = \"5d\"",
             &format!("queue_lifetime = \"{lifetime}\""),
-        );
-    Daemon::start_world("", &directory, Some(KEY))
+        )
 }
 
 /// Waits until an outbox item is in `state`; returns its queue entry.
@@ -216,7 +219,12 @@ fn faults_are_retried_failed_or_deferred_like_an_mta() {
 #[test]
 fn a_mail_that_keeps_failing_temporarily_fails_at_the_end_of_its_lifetime() {
     let up = Upstream::start();
-    let d = relay_daemon(&up, "1s");
+    // The breaker stays out of it: the lifetime alone ends the mail.
+    let directory = relay_directory(&up, "1s").replace(
+        "max_connections = 4",
+        "max_connections = 4\nbreaker_threshold = 1000",
+    );
+    let d = Daemon::start_world("", &directory, Some(KEY));
     apply(&d);
     up.then(&[AtDot::Temporary; 50]);
     let (item, _, _) = send(&d, "rejection");
@@ -751,6 +759,35 @@ fn the_rate_limit_spaces_the_sends() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn one_connection_carries_many_mails_and_a_dropped_one_is_replaced_without_a_deferral() {
+    let up = Upstream::start();
+    let directory = example_directory()
+        .replace("port = 2600", &format!("port = {}", up.addr.port()))
+        .replace("max_connections = 4", "max_connections = 1")
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
+        );
+    let d = Daemon::start_world("", &directory, Some(KEY));
+    apply(&d);
+    // The second mail's connection is dropped by the upstream after its 250:
+    // the third finds it dead (NOOP) and opens a new one; no mail waits for
+    // a retry (the first retry would be 5 minutes away).
+    up.then(&[AtDot::Accept, AtDot::AcceptThenClose]);
+    let items: Vec<i64> = (0..6).map(|_| send(&d, "rejection").0).collect();
+    up.wait_for(6, 20);
+    for item in items {
+        let entry = wait_state(&d, item, "sent");
+        assert_eq!(entry["attempts"], 1, "{entry}");
+    }
+    let connections = *up.connections.lock().unwrap();
+    assert_eq!(connections, 2, "six mails, one drop: two connections");
+    // The relay introduces itself with the configured host name.
+    let ehlo = up.ehlo.lock().unwrap().clone();
+    assert_eq!(ehlo, vec!["mx.test.example"; 2]);
 }
 
 #[test]

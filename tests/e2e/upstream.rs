@@ -20,6 +20,9 @@ pub enum AtDot {
     Disconnect,
     /// Answer 250, but only after this long.
     Stall(Duration),
+    /// Answer 250, then close the connection without a word (as an upstream
+    /// does that drops idle clients).
+    AcceptThenClose,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +59,10 @@ pub struct Upstream {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// …or speak TLS from the first byte (port 465 style).
     pub implicit_tls: bool,
+    /// Every EHLO argument seen, one per EHLO, in order.
+    pub ehlo: Arc<Mutex<Vec<String>>>,
+    /// TCP connections accepted.
+    pub connections: Arc<Mutex<usize>>,
 }
 
 impl Upstream {
@@ -70,6 +77,8 @@ impl Upstream {
             credentials_seen: Arc::new(Mutex::new(Vec::new())),
             tls: None,
             implicit_tls: false,
+            ehlo: Arc::new(Mutex::new(Vec::new())),
+            connections: Arc::new(Mutex::new(0)),
         };
         up.serve(listener);
         up
@@ -97,6 +106,8 @@ impl Upstream {
             credentials_seen: Arc::new(Mutex::new(Vec::new())),
             tls: Some(Arc::new(config)),
             implicit_tls: implicit,
+            ehlo: Arc::new(Mutex::new(Vec::new())),
+            connections: Arc::new(Mutex::new(0)),
         };
         up.serve(listener);
         up
@@ -106,6 +117,7 @@ impl Upstream {
         let server = self.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
+                *server.connections.lock().unwrap() += 1;
                 let server = server.clone();
                 std::thread::spawn(move || {
                     let _ = server.session(stream);
@@ -124,7 +136,12 @@ impl Upstream {
             .lock()
             .unwrap()
             .iter()
-            .filter(|d| matches!(d.answer, AtDot::Accept | AtDot::Stall(_)))
+            .filter(|d| {
+                matches!(
+                    d.answer,
+                    AtDot::Accept | AtDot::Stall(_) | AtDot::AcceptThenClose
+                )
+            })
             .cloned()
             .collect()
     }
@@ -180,6 +197,9 @@ impl Upstream {
             }
             let out = input.get_mut();
             let upper = line.to_ascii_uppercase();
+            if upper.starts_with("EHLO ") {
+                self.ehlo.lock().unwrap().push(line[5..].trim().to_string());
+            }
             if upper.starts_with("STARTTLS") && self.tls.is_some() && !tls {
                 out.write_all(b"220 2.0.0 Ready to start TLS\r\n")?;
                 return Ok(Next::StartTls);
@@ -264,6 +284,10 @@ impl Upstream {
                     AtDot::Temporary => out.write_all(b"451 4.3.0 Try again later\r\n")?,
                     AtDot::Permanent => out.write_all(b"554 5.7.1 Rejected by policy\r\n")?,
                     AtDot::Disconnect => return Ok(Next::Done),
+                    AtDot::AcceptThenClose => {
+                        out.write_all(b"250 2.0.0 Ok: queued as TEST\r\n")?;
+                        return Ok(Next::Done);
+                    }
                     AtDot::Stall(t) => {
                         std::thread::sleep(t);
                         out.write_all(b"250 2.0.0 Ok: queued late\r\n")?;
