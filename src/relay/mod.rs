@@ -348,6 +348,24 @@ pub async fn run(
             "relay: mail interrupted by a stop is being sent again"
         );
     }
+    // Group commit of outcomes: one writer records every outcome waiting in
+    // one transaction, instead of one fsync per mail. Until its commit an
+    // item stays `sending` (a crash in between sends it again, as before).
+    let (outcomes, mut waiting) = tokio::sync::mpsc::unbounded_channel::<(i64, Outcome, i64)>();
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            while let Some(first) = waiting.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < CLAIM_BATCH
+                    && let Ok(next) = waiting.try_recv()
+                {
+                    batch.push(next);
+                }
+                blocking(&store, move |s| s.record_outcomes(&batch)).await;
+            }
+        })
+    };
     let mut sends = JoinSet::new();
     loop {
         for promoted in blocking(&store, |s| s.promote_due(now_ms()))
@@ -364,6 +382,7 @@ pub async fn run(
             let store = store.clone();
             let routes = routes.clone();
             let policy = config.relay.clone();
+            let outcomes = outcomes.clone();
             sends.spawn(async move {
                 let route = routes.get(&item.subsidiary);
                 let result = attempt(route, &item).await;
@@ -397,7 +416,8 @@ pub async fn run(
                     Outcome::Deferred { text, .. } => tracing::warn!(item = item.id, attempt = item.attempt, reply = %text, "relay: deferred"),
                     Outcome::Failed { text, .. } => tracing::error!(item = item.id, attempt = item.attempt, reply = %text, "relay: failed"),
                 }
-                blocking(&store, move |s| s.record_outcome(item.id, &outcome, now)).await;
+                // Only fails once the writer is gone, at the very end.
+                let _ = outcomes.send((item.id, outcome, now));
             });
         }
         while sends.try_join_next().is_some() {}
@@ -421,6 +441,14 @@ pub async fn run(
             "relay: stopping with sends still open; they are sent again at the next start"
         );
         sends.abort_all();
+        while sends.join_next().await.is_some() {}
+    }
+    // Every outcome sent is recorded before the relay returns.
+    drop(outcomes);
+    if writer.await.is_err() {
+        tracing::error!(
+            "relay: the outcome writer failed; unrecorded sends go again at the next start"
+        );
     }
     // Idle connections are closed with QUIT, briefly: the upstream may be gone.
     let closing = async {

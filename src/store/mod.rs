@@ -987,14 +987,9 @@ impl Store {
         outbox::paused_upstreams(&self.conn, now_ms)
     }
 
-    /// The relay records how an attempt ended.
-    pub fn record_outcome(
-        &mut self,
-        item: i64,
-        outcome: &outbox::Outcome,
-        now_ms: i64,
-    ) -> Result<()> {
-        outbox::record_outcome(&mut self.conn, item, outcome, now_ms)
+    /// The relay records the ends of attempts, `(item, outcome, at)`, in one commit.
+    pub fn record_outcomes(&mut self, outcomes: &[(i64, outbox::Outcome, i64)]) -> Result<()> {
+        outbox::record_outcomes(&mut self.conn, outcomes)
     }
 
     /// Puts items left `sending` by a crash back in line, due now.

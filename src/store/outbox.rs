@@ -429,35 +429,33 @@ pub enum Outcome {
     },
 }
 
-/// Records the end of an attempt: `sending` → sent, deferred or failed.
-pub fn record_outcome(
-    conn: &mut Connection,
-    id: i64,
-    outcome: &Outcome,
-    now_ms: i64,
-) -> Result<()> {
+/// Records the ends of attempts, `(item, outcome, at)`: `sending` → sent,
+/// deferred or failed, all in one commit.
+pub fn record_outcomes(conn: &mut Connection, outcomes: &[(i64, Outcome, i64)]) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let (to, code, text, next) = match outcome {
-        Outcome::Sent { code, text } => ("sent", code, text, None),
-        Outcome::Deferred {
-            code,
-            text,
-            next_ms,
-        } => ("deferred", code, text, Some(*next_ms)),
-        Outcome::Failed { code, text } => ("failed", code, text, None),
-    };
-    let n = tx.execute(
-        "UPDATE outbox SET state = ?2, updated_at = ?3, last_reply = ?4,
-                next_attempt_at = coalesce(?5, next_attempt_at)
-         WHERE id = ?1 AND state = 'sending'",
-        params![id, to, now_ms, text, next],
-    )?;
-    if n == 1 {
-        tx.execute(
-            "INSERT INTO outbox_events (item_id, at, from_state, to_state, attempt, code, text)
-             VALUES (?1, ?2, 'sending', ?3, (SELECT attempts FROM outbox WHERE id = ?1), ?4, ?5)",
-            params![id, now_ms, to, code, text],
+    for (id, outcome, now_ms) in outcomes {
+        let (to, code, text, next) = match outcome {
+            Outcome::Sent { code, text } => ("sent", code, text, None),
+            Outcome::Deferred {
+                code,
+                text,
+                next_ms,
+            } => ("deferred", code, text, Some(*next_ms)),
+            Outcome::Failed { code, text } => ("failed", code, text, None),
+        };
+        let n = tx.execute(
+            "UPDATE outbox SET state = ?2, updated_at = ?3, last_reply = ?4,
+                    next_attempt_at = coalesce(?5, next_attempt_at)
+             WHERE id = ?1 AND state = 'sending'",
+            params![id, to, now_ms, text, next],
         )?;
+        if n == 1 {
+            tx.execute(
+                "INSERT INTO outbox_events (item_id, at, from_state, to_state, attempt, code, text)
+                 VALUES (?1, ?2, 'sending', ?3, (SELECT attempts FROM outbox WHERE id = ?1), ?4, ?5)",
+                params![id, now_ms, to, code, text],
+            )?;
+        }
     }
     tx.commit()?;
     Ok(())
