@@ -70,7 +70,7 @@ pub fn inline_forward(text: &str) -> Option<Forwarded> {
     None
 }
 
-/// True for a subject that says "forwarded": Fwd:, Fw:, FW:, WG: (German), TR: (French), Wtrlt:, Doorst:, RV: … possibly after Re:/AW: prefixes and [tags].
+/// True for a subject that says "forwarded": Fwd:, Fw:, FW:, WG: (German), TR: (French), Wtrlt:, Doorst:, RV: … possibly after Re:/AW: prefixes and `[tags]`.
 pub fn is_forward_subject(subject: &str) -> bool {
     let mut s = head(subject, MAX_SUBJECT);
     // Each round consumes at least one character, so this also bounds the work.

@@ -131,10 +131,11 @@ impl Connector {
                     None,
                 );
                 // lettre bounds only the TCP connect; the TLS handshake and
-                // greeting are bounded too, like the plain path below.
-                tokio::time::timeout(self.connect_timeout * 2, connecting)
+                // greeting get as long again.
+                let limit = self.connect_timeout * 2;
+                tokio::time::timeout(limit, connecting)
                     .await
-                    .map_err(|_| ConnectError::Timeout(self.connect_timeout))??
+                    .map_err(|_| ConnectError::Timeout(limit))??
             }
             Security::Plain | Security::StartTls(_) => {
                 let connecting = async {
@@ -152,7 +153,8 @@ impl Connector {
                     .map_err(|_| ConnectError::Timeout(self.connect_timeout))??;
                 if let Security::StartTls(tls) = &self.security {
                     // Required, never opportunistic: an upstream that does not
-                    // offer STARTTLS fails here (a TLS error, retried).
+                    // offer STARTTLS fails here (lettre's client error), and
+                    // the mail is retried, never sent in plaintext.
                     conn.starttls(tls.clone(), &self.hello).await?;
                 }
                 conn

@@ -1,6 +1,7 @@
 //! The relay worker: delivers due outbox items through the upstream SMTP
 //! server of each item's subsidiary, from the VERP bounce address, with the
-//! frozen bytes, and records every outcome.
+//! frozen bytes, and records every outcome (one writer, group commits).
+//! The connections themselves are `connection.rs`'s.
 //!
 //! Runs inside `jobmail serve`. Items left `sending` by a crash are put back
 //! at start (at least once, same bytes and Message-ID). Transient and
