@@ -32,6 +32,31 @@ fn relay_directory(up: &Upstream, lifetime: &str) -> String {
         )
 }
 
+/// The example company, its upstream on `port`, polled every 20 ms; retries
+/// stay 5 minutes apart, so a retry never passes for a first attempt.
+fn polled_directory(port: u16) -> String {
+    example_directory()
+        .replace("port = 2600", &format!("port = {port}"))
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
+        )
+}
+
+/// `polled_directory` for a TLS upstream on `localhost` (the name in its
+/// certificate), with `security` and, if given, the company CA.
+fn tls_directory(up: &Upstream, security: &str, ca_file: Option<&std::path::Path>) -> String {
+    let ca = ca_file
+        .map(|f| format!("\nca_file = {:?}", f.display().to_string()))
+        .unwrap_or_default();
+    polled_directory(up.addr.port())
+        .replace("host = \"127.0.0.1\"", "host = \"localhost\"")
+        .replace(
+            "security = \"none\"",
+            &format!("security = \"{security}\"{ca}"),
+        )
+}
+
 /// Waits until an outbox item is in `state`; returns its queue entry.
 fn wait_state(d: &Daemon, item: i64, state: &str) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -736,16 +761,10 @@ fn a_failing_upstream_is_paused_not_hammered() {
 #[test]
 fn the_rate_limit_spaces_the_sends() {
     let up = Upstream::start();
-    let directory = example_directory()
-        .replace("port = 2600", &format!("port = {}", up.addr.port()))
-        .replace(
-            "max_connections = 4",
-            "max_connections = 4\nrate_limit = 120",
-        )
-        .replace(
-            "retry_initial = \"5m\"",
-            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
-        );
+    let directory = polled_directory(up.addr.port()).replace(
+        "max_connections = 4",
+        "max_connections = 4\nrate_limit = 120",
+    );
     let d = Daemon::start_world("", &directory, Some(KEY));
     apply(&d);
     let started = Instant::now();
@@ -764,13 +783,8 @@ fn the_rate_limit_spaces_the_sends() {
 #[test]
 fn one_connection_carries_many_mails_and_a_dropped_one_is_replaced_without_a_deferral() {
     let up = Upstream::start();
-    let directory = example_directory()
-        .replace("port = 2600", &format!("port = {}", up.addr.port()))
-        .replace("max_connections = 4", "max_connections = 1")
-        .replace(
-            "retry_initial = \"5m\"",
-            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
-        );
+    let directory =
+        polled_directory(up.addr.port()).replace("max_connections = 4", "max_connections = 1");
     let d = Daemon::start_world("", &directory, Some(KEY));
     apply(&d);
     // The second mail's connection is dropped by the upstream after its 250:
@@ -850,20 +864,7 @@ fn starttls_to_an_upstream_behind_a_private_ca() {
     let secrets = tempfile::tempdir().unwrap();
     let ca_file = secrets.path().join("company-ca.pem");
     std::fs::write(&ca_file, ca_pem).unwrap();
-    let directory = example_directory()
-        .replace("host = \"127.0.0.1\"", "host = \"localhost\"")
-        .replace("port = 2600", &format!("port = {}", up.addr.port()))
-        .replace(
-            "security = \"none\"",
-            &format!(
-                "security = \"starttls\"\nca_file = {:?}",
-                ca_file.display().to_string()
-            ),
-        )
-        .replace(
-            "retry_initial = \"5m\"",
-            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
-        );
+    let directory = tls_directory(&up, "starttls", Some(&ca_file));
     let d = Daemon::start_world("", &directory, Some(KEY));
     apply(&d);
     let (item, _, message_id) = send(&d, "rejection");
@@ -874,14 +875,7 @@ fn starttls_to_an_upstream_behind_a_private_ca() {
     assert!(String::from_utf8_lossy(&delivered[0].data).contains(&message_id));
 
     // Without the company CA, the certificate is not trusted: nothing is sent.
-    let untrusted = example_directory()
-        .replace("host = \"127.0.0.1\"", "host = \"localhost\"")
-        .replace("port = 2600", &format!("port = {}", up.addr.port()))
-        .replace("security = \"none\"", "security = \"starttls\"")
-        .replace(
-            "retry_initial = \"5m\"",
-            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
-        );
+    let untrusted = tls_directory(&up, "starttls", None);
     let d = Daemon::start_world("", &untrusted, Some(KEY));
     apply(&d);
     let (item, _, _) = send(&d, "rejection");
@@ -958,16 +952,8 @@ fn a_host_that_does_not_answer_is_given_up_after_the_connect_timeout() {
         }
         assert!(occupants.len() < 10, "the accept queue never filled");
     }
-    let directory = example_directory()
-        .replace(
-            "port = 2600",
-            &format!("port = {}", hole.local_addr().unwrap().port()),
-        )
-        .replace("connect_timeout = \"30s\"", "connect_timeout = \"1s\"")
-        .replace(
-            "retry_initial = \"5m\"",
-            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
-        );
+    let directory = polled_directory(hole.local_addr().unwrap().port())
+        .replace("connect_timeout = \"30s\"", "connect_timeout = \"1s\"");
     let d = Daemon::start_world("", &directory, Some(KEY));
     apply(&d);
     let started = Instant::now();
@@ -996,20 +982,7 @@ fn implicit_tls_to_an_upstream_on_a_submissions_port() {
     let secrets = tempfile::tempdir().unwrap();
     let ca_file = secrets.path().join("company-ca.pem");
     std::fs::write(&ca_file, ca_pem).unwrap();
-    let directory = example_directory()
-        .replace("host = \"127.0.0.1\"", "host = \"localhost\"")
-        .replace("port = 2600", &format!("port = {}", up.addr.port()))
-        .replace(
-            "security = \"none\"",
-            &format!(
-                "security = \"tls\"\nca_file = {:?}",
-                ca_file.display().to_string()
-            ),
-        )
-        .replace(
-            "retry_initial = \"5m\"",
-            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
-        );
+    let directory = tls_directory(&up, "tls", Some(&ca_file));
     let d = Daemon::start_world("", &directory, Some(KEY));
     apply(&d);
     let (item, _, _) = send(&d, "rejection");
