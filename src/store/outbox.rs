@@ -50,6 +50,7 @@ pub struct Queued {
     pub message: i64,
 }
 
+/// Records a state change of `item` in its history, at its current attempt.
 fn event(
     conn: &Connection,
     item: i64,
@@ -58,10 +59,23 @@ fn event(
     text: &str,
     at: i64,
 ) -> Result<()> {
+    coded_event(conn, item, from, to, None, text, at)
+}
+
+/// [`event`] with the SMTP code that caused it.
+fn coded_event(
+    conn: &Connection,
+    item: i64,
+    from: Option<&str>,
+    to: &str,
+    code: Option<i64>,
+    text: &str,
+    at: i64,
+) -> Result<()> {
     conn.execute(
-        "INSERT INTO outbox_events (item_id, at, from_state, to_state, attempt, text)
-         VALUES (?1, ?2, ?3, ?4, (SELECT attempts FROM outbox WHERE id = ?1), ?5)",
-        params![item, at, from, to, text],
+        "INSERT INTO outbox_events (item_id, at, from_state, to_state, attempt, code, text)
+         VALUES (?1, ?2, ?3, ?4, (SELECT attempts FROM outbox WHERE id = ?1), ?5, ?6)",
+        params![item, at, from, to, code, text],
     )?;
     Ok(())
 }
@@ -450,10 +464,14 @@ pub fn record_outcomes(conn: &mut Connection, outcomes: &[(i64, Outcome, i64)]) 
             params![id, to, now_ms, text, next],
         )?;
         if n == 1 {
-            tx.execute(
-                "INSERT INTO outbox_events (item_id, at, from_state, to_state, attempt, code, text)
-                 VALUES (?1, ?2, 'sending', ?3, (SELECT attempts FROM outbox WHERE id = ?1), ?4, ?5)",
-                params![id, now_ms, to, code, text],
+            coded_event(
+                &tx,
+                *id,
+                Some("sending"),
+                to,
+                code.map(i64::from),
+                text,
+                *now_ms,
             )?;
         }
     }
@@ -637,16 +655,14 @@ pub fn record_bounce(
         params![bounce.item, bounce.summary, now_ms],
     )?;
     if n == 1 {
-        conn.execute(
-            "INSERT INTO outbox_events (item_id, at, from_state, to_state, attempt, code, text)
-             VALUES (?1, ?2, ?3, 'bounced', (SELECT attempts FROM outbox WHERE id = ?1), ?4, ?5)",
-            params![
-                bounce.item,
-                now_ms,
-                state,
-                code,
-                format!("{:?} bounce: {}", bounce.kind, bounce.summary)
-            ],
+        coded_event(
+            conn,
+            bounce.item,
+            Some(&state),
+            "bounced",
+            code,
+            &format!("{:?} bounce: {}", bounce.kind, bounce.summary),
+            now_ms,
         )?;
     }
     if bounce.kind == Kind::Hard {
