@@ -890,8 +890,8 @@ fn template_command(config: &Config, command: TemplateCommand) -> ExitCode {
                 println!("no templates in {}", templates.dir.display());
             } else {
                 println!(
-                    "{:<24}  {:<10}  {:<5}  {}",
-                    "ID", "LANGUAGES", "AUTO", "DESCRIPTION"
+                    "{:<24}  {:<10}  {:<5}  DESCRIPTION",
+                    "ID", "LANGUAGES", "AUTO"
                 );
                 for t in &list {
                     println!(
@@ -1200,14 +1200,13 @@ fn queue_command(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
                 println!("outbox is empty");
             } else {
                 println!(
-                    "{:>7}  {:<9}  {:>8}  {:<20}  {:<20}  {:>6}  {}",
+                    "{:>7}  {:<9}  {:>8}  {:<20}  {:<20}  {:>6}  RECIPIENTS / SUBJECT",
                     "ID",
                     "STATE",
                     "SIZE",
                     "CREATED (UTC)",
                     "DUE (UTC)",
-                    "CAND.",
-                    "RECIPIENTS / SUBJECT"
+                    "CAND."
                 );
             }
             for i in &items {

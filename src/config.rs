@@ -291,10 +291,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
             message: format!("TOML syntax: {}", e.message().trim()),
         });
     }
-    let base_dir = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
+    // `--config jobmail.toml` has the parent "": relative paths are then
+    // relative to the working directory, written as ".".
+    let base_dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     let config = read_root(&mut ctx, root.get_ref(), path, &base_dir);
     if ctx.errors.is_empty() {
         Ok(config)
@@ -1393,6 +1395,15 @@ alias = "jobs+backend@acme.example"
             c.positions[0].alias.as_ref().unwrap().to_string(),
             "jobs+backend@acme.example"
         );
+    }
+
+    #[test]
+    fn a_config_named_without_a_directory_is_read_relative_to_the_working_directory() {
+        let text = GOOD.replace("var/jobmail.db", "jobmail.db");
+        let c = parse(&text, Path::new("jobmail.toml")).unwrap();
+        assert_eq!(c.server.database, PathBuf::from("./jobmail.db"));
+        // Not "": the key file must be creatable there.
+        assert_eq!(c.server.state_dir, PathBuf::from("."));
     }
 
     #[test]

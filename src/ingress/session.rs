@@ -423,9 +423,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 break;
             }
             self.input.clear();
-            if let Err(stop) = self.fill(self.settings.server.data_timeout).await {
-                return Err(stop);
-            }
+            self.fill(self.settings.server.data_timeout).await?
         }
         let received = reader.finish();
         let Some(transaction) = self.transaction.take() else {

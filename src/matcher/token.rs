@@ -211,12 +211,9 @@ mod tests {
                     changed[i] = c;
                     let changed = String::from_utf8(changed).unwrap();
                     total += 1;
-                    match k.check_tag_body(&changed) {
-                        Some(other) => {
-                            assert_ne!(other, id, "{changed}");
-                            passing += 1;
-                        }
-                        None => {}
+                    if let Some(other) = k.check_tag_body(&changed) {
+                        assert_ne!(other, id, "{changed}");
+                        passing += 1;
                     }
                 }
             }

@@ -372,11 +372,15 @@ pub struct Claimed {
     pub created_at_ms: i64,
 }
 
+/// A due item as read: id, subsidiary, envelope sender, recipients (JSON),
+/// message, state, attempts, created at.
+type DueRow = (i64, String, String, String, i64, String, i64, i64);
+
 /// Takes up to `limit` due items (queued, or deferred whose time has come)
 /// and marks them `sending`, all in one transaction.
 pub fn claim_due(conn: &mut Connection, now_ms: i64, limit: usize) -> Result<Vec<Claimed>> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let rows: Vec<(i64, String, String, String, i64, String, i64, i64)> = {
+    let rows: Vec<DueRow> = {
         let mut stmt = tx.prepare_cached(
             "SELECT id, subsidiary, envelope_from, recipients_json, message_id, state, attempts, created_at
              FROM outbox WHERE state IN ('queued', 'deferred') AND held = 0 AND next_attempt_at <= ?1

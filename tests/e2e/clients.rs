@@ -46,7 +46,7 @@ fn smtplib_mail_with_pdf_is_stored_byte_exact_and_listed() {
     let m = &messages[0];
     let id = m["id"].as_i64().expect("id");
     assert_eq!(m["envelope_sender"], "erika@example.org");
-    assert!(m["subject"].as_str().unwrap_or("").len() > 0, "{m}");
+    assert!(!m["subject"].as_str().unwrap_or("").is_empty(), "{m}");
 
     // Byte-exact: what smtplib sent, under our two trace headers.
     assert_eq!(d.content(id), fixture("application-pdf.eml"));

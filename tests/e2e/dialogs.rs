@@ -165,10 +165,9 @@ fn bare_line_ending_dots_never_end_data_when_kept() {
         let (code, text) = c.send_mail(
             "a@b.example",
             "jobs@acme.example",
-            &smuggling_payload(variant)[..]
+            smuggling_payload(variant)[..]
                 .strip_suffix(b".\r\n")
-                .unwrap()
-                .to_vec(),
+                .unwrap(),
         );
         assert_eq!(code, 250, "{variant:?}: {text}");
         c.expect_cmd("NOOP", 250);

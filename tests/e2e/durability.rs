@@ -166,3 +166,39 @@ fn a_store_that_cannot_write_answers_451_and_the_retry_succeeds() {
         .collect();
     assert_eq!(subjects, vec!["during", "before"]);
 }
+
+#[test]
+fn the_wal_is_checkpointed_beside_the_writer_while_mail_arrives() {
+    // 24 mails of 1 MB: three times the WAL size at which the checkpoint
+    // thread copies the WAL into the database file (8 MB).
+    let d = Daemon::start();
+    let mut c = d.connect();
+    let line = format!("{}\r\n", "x".repeat(1022));
+    for i in 0..24 {
+        let mut mail = simple_mail(&format!("big-{i}"), &format!("big {i}"));
+        for _ in 0..1024 {
+            mail.extend_from_slice(line.as_bytes());
+        }
+        let (code, text) = if i == 0 {
+            c.send_mail("a@example.org", "jobs@acme.example", &mail)
+        } else {
+            c.transaction("a@example.org", "jobs@acme.example", &mail)
+        };
+        assert_eq!(code, 250, "{text}");
+    }
+    let size = |suffix: &str| {
+        let mut path = d.db().into_os_string();
+        path.push(suffix);
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    };
+    // While the daemon runs (the last connection's close would checkpoint
+    // too): most of the 24 MB reach the database file, and the WAL stays
+    // far below the mail it carried.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while size("") < 16 << 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(size("") >= 16 << 20, "database file: {} bytes", size(""));
+    assert!(size("-wal") < 20 << 20, "WAL: {} bytes", size("-wal"));
+    assert_eq!(latest(&d.reader(), 30).len(), 24);
+}
