@@ -125,6 +125,9 @@ pub enum QueueCommand {
         /// Only this batch (from `send`)
         #[arg(long)]
         batch: Option<String>,
+        /// Only items older than this id (to page on)
+        #[arg(long, value_name = "ID")]
+        before: Option<i64>,
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         limit: u32,
         #[arg(long)]
@@ -1167,6 +1170,7 @@ fn queue_command(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
             state,
             subsidiary,
             batch,
+            before,
             limit,
             json,
         } => {
@@ -1183,6 +1187,7 @@ fn queue_command(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
                 subsidiary,
                 batch,
                 item: None,
+                before,
                 limit: limit as usize,
             })?;
             let summary = store.queue_summary()?;
@@ -1201,12 +1206,7 @@ fn queue_command(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
             } else {
                 println!(
                     "{:>7}  {:<9}  {:>8}  {:<20}  {:<20}  {:>6}  RECIPIENTS / SUBJECT",
-                    "ID",
-                    "STATE",
-                    "SIZE",
-                    "CREATED (UTC)",
-                    "DUE (UTC)",
-                    "CAND."
+                    "ID", "STATE", "SIZE", "CREATED (UTC)", "DUE (UTC)", "CAND."
                 );
             }
             for i in &items {

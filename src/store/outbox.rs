@@ -182,54 +182,93 @@ pub struct QueueFilter {
     pub subsidiary: Option<String>,
     pub batch: Option<String>,
     pub item: Option<i64>,
+    /// Only ids below this one (to page on).
+    pub before: Option<i64>,
     pub limit: usize,
 }
 
-/// The outbox, newest first, as the filter says.
-pub fn list(conn: &Connection, filter: &QueueFilter) -> Result<Vec<QueueEntry>> {
-    let states_json = serde_json::to_string(&filter.states).unwrap_or_else(|_| "[]".into());
-    let mut stmt = conn.prepare_cached(
+/// The SQL of `list` and the distinct states it binds as `:state0`...: only
+/// the conditions asked for, so that SQLite walks an index newest first and
+/// stops after `limit` rows; a store may hold years of sent mail.
+pub(super) fn list_sql(filter: &QueueFilter) -> (String, Vec<&str>) {
+    let mut conditions = String::from("o.id < :before");
+    for (set, condition) in [
+        (
+            filter.subsidiary.is_some(),
+            " AND o.subsidiary = :subsidiary",
+        ),
+        (filter.batch.is_some(), " AND o.batch_id = :batch"),
+        (filter.item.is_some(), " AND o.id = :item"),
+    ] {
+        if set {
+            conditions.push_str(condition);
+        }
+    }
+    let mut states: Vec<&str> = filter.states.iter().map(String::as_str).collect();
+    states.sort_unstable();
+    states.dedup();
+    let ids = if states.is_empty() {
+        format!("SELECT o.id FROM outbox o WHERE {conditions} ORDER BY o.id DESC LIMIT :limit")
+    } else {
+        // One walk of outbox_state (state, id) per state, newest first, then
+        // merged: no sort over all of a state's history.
+        let walks: Vec<String> = (0..states.len())
+            .map(|i| {
+                format!(
+                    "SELECT id FROM (SELECT o.id FROM outbox o WHERE o.state = :state{i} AND {conditions}
+                     ORDER BY o.id DESC LIMIT :limit)"
+                )
+            })
+            .collect();
+        format!(
+            "SELECT id FROM ({}) ORDER BY id DESC LIMIT :limit",
+            walks.join(" UNION ALL ")
+        )
+    };
+    let sql = format!(
         "SELECT o.id, o.batch_id, o.state, o.candidate_id, o.message_id, o.template, o.subsidiary,
                 o.sender, o.envelope_from, o.recipients_json, m.subject, m.size, o.created_at,
                 o.not_before, o.next_attempt_at, o.attempts, o.last_reply, o.held
          FROM outbox o JOIN messages m ON m.id = o.message_id
-         WHERE (?1 = '[]' OR o.state IN (SELECT value FROM json_each(?1)))
-           AND (?3 IS NULL OR o.subsidiary = ?3)
-           AND (?4 IS NULL OR o.batch_id = ?4)
-           AND (?5 IS NULL OR o.id = ?5)
-         ORDER BY o.id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(
-        params![
-            states_json,
-            filter.limit as i64,
-            filter.subsidiary,
-            filter.batch,
-            filter.item
-        ],
-        |r| {
-            Ok(QueueEntry {
-                id: r.get(0)?,
-                batch_id: r.get(1)?,
-                state: r.get(2)?,
-                candidate: r.get(3)?,
-                message: r.get(4)?,
-                template: r.get(5)?,
-                subsidiary: r.get(6)?,
-                sender: r.get(7)?,
-                envelope_from: r.get(8)?,
-                recipients: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
-                subject: r.get(10)?,
-                size: r.get(11)?,
-                created_at: rfc3339(r.get(12)?),
-                not_before: r.get::<_, Option<i64>>(13)?.map(rfc3339),
-                next_attempt_at: r.get::<_, Option<i64>>(14)?.map(rfc3339),
-                attempts: r.get(15)?,
-                last_reply: r.get(16)?,
-                held: r.get(17)?,
-            })
-        },
-    )?;
+         WHERE o.id IN ({ids}) ORDER BY o.id DESC"
+    );
+    (sql, states)
+}
+
+/// The outbox, newest first, as the filter says.
+pub fn list(conn: &Connection, filter: &QueueFilter) -> Result<Vec<QueueEntry>> {
+    let (sql, states) = list_sql(filter);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    super::bind_named(&mut stmt, ":before", filter.before.unwrap_or(i64::MAX))?;
+    super::bind_named(&mut stmt, ":limit", filter.limit as i64)?;
+    super::bind_named(&mut stmt, ":subsidiary", filter.subsidiary.as_deref())?;
+    super::bind_named(&mut stmt, ":batch", filter.batch.as_deref())?;
+    super::bind_named(&mut stmt, ":item", filter.item)?;
+    for (i, state) in states.iter().enumerate() {
+        super::bind_named(&mut stmt, &format!(":state{i}"), state)?;
+    }
+    let rows = stmt.raw_query().mapped(|r| {
+        Ok(QueueEntry {
+            id: r.get(0)?,
+            batch_id: r.get(1)?,
+            state: r.get(2)?,
+            candidate: r.get(3)?,
+            message: r.get(4)?,
+            template: r.get(5)?,
+            subsidiary: r.get(6)?,
+            sender: r.get(7)?,
+            envelope_from: r.get(8)?,
+            recipients: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
+            subject: r.get(10)?,
+            size: r.get(11)?,
+            created_at: rfc3339(r.get(12)?),
+            not_before: r.get::<_, Option<i64>>(13)?.map(rfc3339),
+            next_attempt_at: r.get::<_, Option<i64>>(14)?.map(rfc3339),
+            attempts: r.get(15)?,
+            last_reply: r.get(16)?,
+            held: r.get(17)?,
+        })
+    });
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
@@ -616,9 +655,9 @@ pub fn act(conn: &mut Connection, action: Action, now_ms: i64) -> Result<usize> 
 
 /// How many items are in each state, and their bytes (the line `mailq` ends with).
 pub fn summary(conn: &Connection) -> Result<Vec<(String, i64, i64)>> {
+    // Kept by triggers as items change (migration 8): no count over the history.
     let mut stmt = conn.prepare_cached(
-        "SELECT o.state, count(*), coalesce(sum(m.size), 0) FROM outbox o JOIN messages m ON m.id = o.message_id
-         GROUP BY o.state ORDER BY o.state",
+        "SELECT state, items, bytes FROM outbox_counts WHERE items > 0 ORDER BY state",
     )?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

@@ -492,12 +492,51 @@ fn queue_commands_change_what_the_queue_shows() {
     let q = json(d.cli(&["queue", "list", "--json", "--batch", &batch]));
     assert_eq!(q["items"].as_array().unwrap().len(), 1);
 
+    // Paging newest first, by state: one item per page, none twice.
+    let page = |before: Option<i64>| -> Vec<i64> {
+        let mut args = vec![
+            "queue", "list", "--json", "--state", "deferred", "--state", "sent",
+        ];
+        args.extend(["--state", "deferred", "--limit", "1"]);
+        let before = before.map(|b| b.to_string());
+        if let Some(b) = &before {
+            args.extend(["--before", b.as_str()]);
+        }
+        json(d.cli(&args))["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(page(None), vec![second]);
+    assert_eq!(page(Some(second)), vec![first]);
+    assert_eq!(page(Some(first)), Vec::<i64>::new());
+
     assert!(
         d.cli(&["queue", "delete", &first.to_string()])
             .status
             .success()
     );
     assert!(item(first).is_none(), "gone from the queue");
+    // The totals kept as items change agree with a count over the outbox.
+    let counted: serde_json::Map<String, serde_json::Value> = {
+        let db = rusqlite::Connection::open(d.db()).unwrap();
+        let mut stmt = db
+            .prepare("SELECT state, count(*) FROM outbox GROUP BY state")
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                serde_json::json!(r.get::<_, i64>(1)?),
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    let q = json(d.cli(&["queue", "list", "--json"]));
+    assert_eq!(q["summary"], serde_json::Value::Object(counted));
     let thread = json(d.cli(&["candidate", "show", "1", "--json"]));
     assert!(
         thread["thread"]
