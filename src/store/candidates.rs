@@ -103,8 +103,11 @@ impl Lookups for StoreLookups<'_> {
         self.keep((|| {
             self.conn
                 .prepare_cached(
-                    "SELECT o.id, o.candidate_id FROM outbox o, json_each(o.recipients_json) r
-                     WHERE lower(r.value) = lower(?1) AND o.state IN ('sent', 'sending', 'deferred')
+                    // Our mail's envelope recipients are its message's
+                    // (message_recipients_address): no walk of the outbox.
+                    "SELECT o.id, o.candidate_id FROM message_recipients r
+                     JOIN outbox o ON o.message_id = r.message_id
+                     WHERE r.address = ?1 COLLATE NOCASE AND o.state IN ('sent', 'sending', 'deferred')
                      ORDER BY o.id DESC LIMIT 1",
                 )?
                 .query_row(params![address], |r| Ok((r.get(0)?, r.get(1)?)))
