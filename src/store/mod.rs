@@ -6,7 +6,10 @@
 //! single writer thread that commits whatever mails are waiting in one
 //! transaction (group commit) with `synchronous=FULL`, and only then answers
 //! each waiting session: nothing is reported stored before its commit.
-//! It must not parse mail or speak SMTP.
+//! A checkpoint thread of its own copies the WAL into the database file, so
+//! commits do not wait for that. Listings build their SQL from the filters
+//! asked for, so that each walks an index and the cost stays flat as the
+//! store grows. It must not parse mail or speak SMTP.
 
 pub mod candidates;
 pub mod outbox;
