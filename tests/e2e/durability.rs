@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use crate::harness::*;
 
-/// Eight clients send as fast as they can; every Message-ID answered 250 is recorded.
+/// Eight clients send as fast as they can; every Message-ID answered 250 is
+/// recorded. Each mail carries `padding` lines of 1 KB.
 fn flood(
     addr: std::net::SocketAddr,
     round: usize,
+    padding: usize,
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<Vec<String>>>,
 ) -> Vec<std::thread::JoinHandle<()>> {
@@ -30,11 +32,13 @@ fn flood(
                         for _ in 0..5 {
                             n += 1;
                             let id = format!("r{round}-c{client}-m{n}");
-                            let (code, _) = c.transaction(
-                                "load@example.org",
-                                "jobs@acme.example",
-                                &simple_mail(&id, &format!("load {id}")),
-                            );
+                            let mut mail = simple_mail(&id, &format!("load {id}"));
+                            for _ in 0..padding {
+                                mail.extend_from_slice(&[b'x'; 1022]);
+                                mail.extend_from_slice(b"\r\n");
+                            }
+                            let (code, _) =
+                                c.transaction("load@example.org", "jobs@acme.example", &mail);
                             if code == 250 {
                                 acked.lock().unwrap().push(format!("{id}@example.org"));
                             }
@@ -52,13 +56,26 @@ fn flood(
 
 #[test]
 fn kill_9_under_load_loses_no_acknowledged_mail() {
+    kill_9_rounds(4, 0, 400);
+}
+
+/// Mails of 512 KB: the WAL passes 8 MB within the round, so the kill
+/// also lands while the checkpoint thread copies the WAL into the database.
+#[test]
+fn kill_9_while_big_mails_are_checkpointed_loses_no_acknowledged_mail() {
+    kill_9_rounds(3, 512, 1500);
+}
+
+/// Rounds of eight flooding clients, each ended by kill -9 after `ms` (and a
+/// little more each round); every mail answered 250 must be stored, once.
+fn kill_9_rounds(rounds: usize, padding: usize, ms: u64) {
     let mut d = Daemon::start();
     let mut all_acked: Vec<String> = Vec::new();
-    for round in 0..4 {
+    for round in 0..rounds {
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(Vec::new()));
-        let clients = flood(d.addr, round, stop.clone(), acked.clone());
-        std::thread::sleep(Duration::from_millis(400 + 150 * round as u64));
+        let clients = flood(d.addr, round, padding, stop.clone(), acked.clone());
+        std::thread::sleep(Duration::from_millis(ms + 150 * round as u64));
         d.kill9();
         stop.store(true, Ordering::Relaxed);
         for c in clients {
@@ -94,7 +111,7 @@ fn kill_9_under_load_loses_no_acknowledged_mail() {
         );
     }
     eprintln!(
-        "kill -9: 4 rounds, {} mails acknowledged, {} stored (the rest were in flight, never acknowledged)",
+        "kill -9: {rounds} rounds of {padding} KB mails, {} acknowledged, {} stored (the rest were in flight, never acknowledged)",
         all_acked.len(),
         stored.len()
     );
