@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Result, StoreError, rfc3339};
+use super::{Cached, Result, StoreError, rfc3339};
 use crate::matcher::{
     self, Assignment, Decision, Lookups, MatchInput, NewApplication, NewCandidate, Reason,
 };
@@ -91,40 +91,45 @@ impl Lookups for StoreLookups<'_> {
     }
 
     fn outbox_candidate(&self, item: i64) -> Option<i64> {
-        self.keep((|| {
+        self.keep(
             self.conn
-                .prepare_cached("SELECT candidate_id FROM outbox WHERE id = ?1")?
-                .query_row(params![item], |r| r.get(0))
-                .optional()
-        })())
+                .row(
+                    "SELECT candidate_id FROM outbox WHERE id = ?1",
+                    params![item],
+                    |r| r.get(0),
+                )
+                .optional(),
+        )
     }
 
     fn outbox_item_to_address(&self, address: &str) -> Option<(i64, i64)> {
-        self.keep((|| {
+        self.keep(
             self.conn
-                .prepare_cached(
+                .row(
                     // Our mail's envelope recipients are its message's
                     // (message_recipients_address): no walk of the outbox.
                     "SELECT o.id, o.candidate_id FROM message_recipients r
                      JOIN outbox o ON o.message_id = r.message_id
                      WHERE r.address = ?1 COLLATE NOCASE AND o.state IN ('sent', 'sending', 'deferred')
                      ORDER BY o.id DESC LIMIT 1",
-                )?
-                .query_row(params![address], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })())
+                    params![address],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional(),
+        )
     }
 
     fn outbox_item_of_message_id(&self, message_id: &str) -> Option<(i64, i64)> {
-        self.keep((|| {
+        self.keep(
             self.conn
-                .prepare_cached("SELECT o.id, o.candidate_id FROM outbox o JOIN messages m ON m.id = o.message_id
-                     WHERE m.message_id = ?1 ORDER BY o.id DESC LIMIT 1")?
-            .query_row(params![message_id],
+                .row(
+                    "SELECT o.id, o.candidate_id FROM outbox o JOIN messages m ON m.id = o.message_id
+                     WHERE m.message_id = ?1 ORDER BY o.id DESC LIMIT 1",
+                    params![message_id],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-                .optional()
-        })())
+                .optional(),
+        )
     }
 }
 
@@ -132,8 +137,11 @@ impl Lookups for StoreLookups<'_> {
 fn resolve(conn: &Connection, mut id: i64) -> rusqlite::Result<Option<i64>> {
     for _ in 0..16 {
         let merged: Option<Option<i64>> = conn
-            .prepare_cached("SELECT merged_into FROM candidates WHERE id = ?1")?
-            .query_row(params![id], |r| r.get(0))
+            .row(
+                "SELECT merged_into FROM candidates WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
             .optional()?;
         match merged {
             None => return Ok(None),
@@ -145,12 +153,12 @@ fn resolve(conn: &Connection, mut id: i64) -> rusqlite::Result<Option<i64>> {
 }
 
 fn thread_closed(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
-    let (all, open): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT count(*), coalesce(sum(status NOT IN ('rejected', 'withdrawn')), 0)
+    let (all, open): (i64, i64) = conn.row(
+        "SELECT count(*), coalesce(sum(status NOT IN ('rejected', 'withdrawn')), 0)
          FROM applications WHERE candidate_id = ?1",
-        )?
-        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        params![id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     Ok(all > 0 && open == 0)
 }
 
@@ -175,11 +183,11 @@ pub fn match_message(
     lookups.finish()?;
     apply(conn, message_id, &decision, envelope.received_at_ms)?;
     if let Assignment::New(candidate, _) = &decision.assignment {
-        let application: i64 = conn
-            .prepare_cached(
-                "SELECT id FROM applications WHERE message_id = ?1 ORDER BY id DESC LIMIT 1",
-            )?
-            .query_row(params![message_id], |r| r.get(0))?;
+        let application: i64 = conn.row(
+            "SELECT id FROM applications WHERE message_id = ?1 ORDER BY id DESC LIMIT 1",
+            params![message_id],
+            |r| r.get(0),
+        )?;
         let rule = crate::autoreply::check_mail(
             &envelope.sender,
             &parsed.headers,
@@ -205,8 +213,9 @@ fn now_ms() -> i64 {
 
 /// Creates a candidate with one address.
 fn insert_candidate(conn: &Connection, c: &NewCandidate, at_ms: i64) -> Result<i64> {
-    conn.prepare_cached("INSERT INTO candidates (first_name, last_name, language, created_at) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![c.first_name, c.last_name, c.language, at_ms],
+    conn.exec(
+        "INSERT INTO candidates (first_name, last_name, language, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![c.first_name, c.last_name, c.language, at_ms],
     )?;
     let id = conn.last_insert_rowid();
     add_address(conn, id, &c.email, at_ms)?;
@@ -216,11 +225,11 @@ fn insert_candidate(conn: &Connection, c: &NewCandidate, at_ms: i64) -> Result<i
 /// Records that an address belongs to a candidate (no-op if known).
 pub fn add_address(conn: &Connection, candidate: i64, address: &str, at_ms: i64) -> Result<()> {
     let address = matcher::normalise_address(address);
-    conn.prepare_cached(
+    conn.exec(
         "INSERT OR IGNORE INTO candidate_addresses (candidate_id, address, address_key, added_at)
          VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![candidate, address, address.to_lowercase(), at_ms])?;
+        params![candidate, address, address.to_lowercase(), at_ms],
+    )?;
     Ok(())
 }
 
@@ -232,9 +241,10 @@ fn insert_application(
     at_ms: i64,
     message: Option<i64>,
 ) -> Result<i64> {
-    conn.prepare_cached("INSERT INTO applications (candidate_id, subsidiary, position, source, received_at, message_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-            .execute(params![candidate, app.subsidiary, app.position, source, at_ms, message],
+    conn.exec(
+        "INSERT INTO applications (candidate_id, subsidiary, position, source, received_at, message_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![candidate, app.subsidiary, app.position, source, at_ms, message],
     )?;
     Ok(conn.last_insert_rowid())
 }
@@ -248,13 +258,16 @@ fn set_match(
     detail: &str,
     closed_thread: bool,
 ) -> Result<()> {
-    conn.prepare_cached("UPDATE messages SET candidate_id = ?2, assignment = ?3, match_reason = ?4, match_detail = ?5,
+    conn.exec(
+        "UPDATE messages SET candidate_id = ?2, assignment = ?3, match_reason = ?4, match_detail = ?5,
                 closed_thread = ?6
-         WHERE id = ?1")?
-            .execute(params![message, candidate, assignment, reason.as_str(), detail, closed_thread],
+         WHERE id = ?1",
+        params![message, candidate, assignment, reason.as_str(), detail, closed_thread],
     )?;
-    conn.prepare_cached("DELETE FROM message_suggestions WHERE message_id = ?1")?
-        .execute(params![message])?;
+    conn.exec(
+        "DELETE FROM message_suggestions WHERE message_id = ?1",
+        params![message],
+    )?;
     Ok(())
 }
 
@@ -309,8 +322,9 @@ pub fn apply(conn: &Connection, message: i64, d: &Decision, received_at_ms: i64)
                 false,
             )?;
             for s in suggestions {
-                conn.prepare_cached("INSERT OR IGNORE INTO message_suggestions (message_id, candidate_id) VALUES (?1, ?2)")?
-            .execute(params![message, s],
+                conn.exec(
+                    "INSERT OR IGNORE INTO message_suggestions (message_id, candidate_id) VALUES (?1, ?2)",
+                    params![message, s],
                 )?;
             }
             Ok(())
@@ -385,25 +399,26 @@ pub struct CandidateDetail {
 
 fn summary(conn: &Connection, id: i64) -> Result<Option<CandidateSummary>> {
     let row = conn
-        .prepare_cached(
+        .row(
             "SELECT id, first_name, last_name, gender, language, created_at,
                     (SELECT count(*) FROM applications a WHERE a.candidate_id = c.id),
                     (SELECT count(*) FROM messages m WHERE m.candidate_id = c.id)
              FROM candidates c WHERE id = ?1 AND merged_into IS NULL",
-        )?
-        .query_row(params![id], |r| {
-            Ok(CandidateSummary {
-                id: r.get(0)?,
-                first_name: r.get(1)?,
-                last_name: r.get(2)?,
-                gender: r.get(3)?,
-                language: r.get(4)?,
-                created_at: rfc3339(r.get(5)?),
-                applications: r.get(6)?,
-                messages: r.get(7)?,
-                addresses: Vec::new(),
-            })
-        })
+            params![id],
+            |r| {
+                Ok(CandidateSummary {
+                    id: r.get(0)?,
+                    first_name: r.get(1)?,
+                    last_name: r.get(2)?,
+                    gender: r.get(3)?,
+                    language: r.get(4)?,
+                    created_at: rfc3339(r.get(5)?),
+                    applications: r.get(6)?,
+                    messages: r.get(7)?,
+                    addresses: Vec::new(),
+                })
+            },
+        )
         .optional()?;
     let Some(mut s) = row else { return Ok(None) };
     let mut stmt = conn.prepare_cached(
@@ -468,8 +483,9 @@ pub fn show(conn: &Connection, id: i64) -> Result<Option<CandidateDetail>> {
     let mut applications = applications;
     for a in &mut applications {
         a.auto_reply = conn
-            .prepare_cached("SELECT decision, rule, detail, item_id FROM auto_replies WHERE application_id = ?1 ORDER BY id DESC LIMIT 1")?
-            .query_row(params![a.id],
+            .row(
+                "SELECT decision, rule, detail, item_id FROM auto_replies WHERE application_id = ?1 ORDER BY id DESC LIMIT 1",
+                params![a.id],
                 |r| Ok(AutoReplyRow { decision: r.get(0)?, rule: r.get(1)?, detail: r.get(2)?, item: r.get(3)? }),
             )
             .optional()?;
@@ -526,8 +542,11 @@ pub fn assign(
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let candidate = require_candidate(&tx, candidate)?;
     let previous: Option<String> = tx
-        .prepare_cached("SELECT match_reason FROM messages WHERE id = ?1")?
-        .query_row(params![message], |r| r.get(0))
+        .row(
+            "SELECT match_reason FROM messages WHERE id = ?1",
+            params![message],
+            |r| r.get(0),
+        )
         .optional()?
         .ok_or_else(|| StoreError(format!("no message {message}")))?;
     let detail = format!(
@@ -560,32 +579,44 @@ pub fn merge(conn: &mut Connection, into: i64, from: i64) -> Result<()> {
     if into == from {
         return Err(StoreError("cannot merge a candidate into itself".into()));
     }
-    tx.prepare_cached("INSERT OR IGNORE INTO candidate_addresses (candidate_id, address, address_key, added_at)
-         SELECT ?1, address, address_key, added_at FROM candidate_addresses WHERE candidate_id = ?2")?
-            .execute(params![into, from],
+    tx.exec(
+        "INSERT OR IGNORE INTO candidate_addresses (candidate_id, address, address_key, added_at)
+         SELECT ?1, address, address_key, added_at FROM candidate_addresses WHERE candidate_id = ?2",
+        params![into, from],
     )?;
-    tx.prepare_cached("DELETE FROM candidate_addresses WHERE candidate_id = ?1")?
-        .execute(params![from])?;
-    tx.prepare_cached("UPDATE applications SET candidate_id = ?1 WHERE candidate_id = ?2")?
-        .execute(params![into, from])?;
-    tx.prepare_cached("UPDATE messages SET candidate_id = ?1 WHERE candidate_id = ?2")?
-        .execute(params![into, from])?;
-    tx.prepare_cached(
+    tx.exec(
+        "DELETE FROM candidate_addresses WHERE candidate_id = ?1",
+        params![from],
+    )?;
+    tx.exec(
+        "UPDATE applications SET candidate_id = ?1 WHERE candidate_id = ?2",
+        params![into, from],
+    )?;
+    tx.exec(
+        "UPDATE messages SET candidate_id = ?1 WHERE candidate_id = ?2",
+        params![into, from],
+    )?;
+    tx.exec(
         "INSERT OR IGNORE INTO message_suggestions (message_id, candidate_id)
          SELECT message_id, ?1 FROM message_suggestions WHERE candidate_id = ?2",
-    )?
-    .execute(params![into, from])?;
-    tx.prepare_cached("DELETE FROM message_suggestions WHERE candidate_id = ?1")?
-        .execute(params![from])?;
-    tx.prepare_cached("UPDATE candidates SET
+        params![into, from],
+    )?;
+    tx.exec(
+        "DELETE FROM message_suggestions WHERE candidate_id = ?1",
+        params![from],
+    )?;
+    tx.exec(
+        "UPDATE candidates SET
             first_name = CASE WHEN first_name = '' THEN (SELECT first_name FROM candidates WHERE id = ?2) ELSE first_name END,
             last_name = CASE WHEN last_name = '' THEN (SELECT last_name FROM candidates WHERE id = ?2) ELSE last_name END,
             language = coalesce(language, (SELECT language FROM candidates WHERE id = ?2))
-         WHERE id = ?1")?
-            .execute(params![into, from],
+         WHERE id = ?1",
+        params![into, from],
     )?;
-    tx.prepare_cached("UPDATE candidates SET merged_into = ?1 WHERE id = ?2")?
-        .execute(params![into, from])?;
+    tx.exec(
+        "UPDATE candidates SET merged_into = ?1 WHERE id = ?2",
+        params![into, from],
+    )?;
     tx.commit()?;
     Ok(())
 }
@@ -666,13 +697,16 @@ pub fn set_status(
         )));
     }
     let n = match (candidate, application) {
-        (_, Some(a)) => conn
-            .prepare_cached("UPDATE applications SET status = ?2 WHERE id = ?1")?
-            .execute(params![a, status])?,
+        (_, Some(a)) => conn.exec(
+            "UPDATE applications SET status = ?2 WHERE id = ?1",
+            params![a, status],
+        )?,
         (Some(c), None) => {
             let c = require_candidate(conn, c)?;
-            conn.prepare_cached("UPDATE applications SET status = ?2 WHERE candidate_id = ?1")?
-                .execute(params![c, status])?
+            conn.exec(
+                "UPDATE applications SET status = ?2 WHERE candidate_id = ?1",
+                params![c, status],
+            )?
         }
         (None, None) => return Err(StoreError("name an application or a candidate".into())),
     };
@@ -728,29 +762,29 @@ pub fn compose_facts(conn: &Connection, id: i64) -> Result<Option<ComposeFacts>>
         return Err(StoreError(format!("candidate {id} has no e-mail address")));
     };
     let application = conn
-        .prepare_cached(
+        .row(
             "SELECT id, subsidiary, position, status, received_at FROM applications
              WHERE candidate_id = ?1 ORDER BY received_at DESC, id DESC LIMIT 1",
-        )?
-        .query_row(params![id], |r| {
-            Ok(ApplicationFacts {
-                id: r.get(0)?,
-                subsidiary: r.get(1)?,
-                position: r.get(2)?,
-                status: r.get(3)?,
-                received_at_ms: r.get(4)?,
-            })
-        })
+            params![id],
+            |r| {
+                Ok(ApplicationFacts {
+                    id: r.get(0)?,
+                    subsidiary: r.get(1)?,
+                    position: r.get(2)?,
+                    status: r.get(3)?,
+                    received_at_ms: r.get(4)?,
+                })
+            },
+        )
         .optional()?;
     let last_inbound = conn
-        .prepare_cached(
+        .row(
             "SELECT message_id, references_json FROM messages
              WHERE candidate_id = ?1 AND direction = 'inbound' AND message_id IS NOT NULL
              ORDER BY received_at DESC, id DESC LIMIT 1",
-        )?
-        .query_row(params![id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })
+            params![id],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )
         .optional()?
         .map(|(mid, refs)| (mid, serde_json::from_str(&refs).unwrap_or_default()));
     Ok(Some(ComposeFacts {
@@ -796,9 +830,10 @@ pub fn finish_auto_reply(
     item: Option<i64>,
     detail: &str,
 ) -> Result<()> {
-    conn.prepare_cached("UPDATE auto_replies SET decision = ?2, item_id = ?3, detail = CASE WHEN ?4 = '' THEN detail ELSE ?4 END
-         WHERE id = ?1 AND decision = 'pending'")?
-            .execute(params![id, decision, item, detail],
+    conn.exec(
+        "UPDATE auto_replies SET decision = ?2, item_id = ?3, detail = CASE WHEN ?4 = '' THEN detail ELSE ?4 END
+         WHERE id = ?1 AND decision = 'pending'",
+        params![id, decision, item, detail],
     )?;
     Ok(())
 }
@@ -816,12 +851,15 @@ pub fn decide_auto_reply(
     now_ms: i64,
 ) -> Result<AutoReplyRow> {
     use crate::autoreply::Rule;
-    let (candidate, position): (i64, Option<String>) = conn
-        .prepare_cached("SELECT candidate_id, position FROM applications WHERE id = ?1")?
-        .query_row(params![application], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (candidate, position): (i64, Option<String>) = conn.row(
+        "SELECT candidate_id, position FROM applications WHERE id = ?1",
+        params![application],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let address: String = conn
-        .prepare_cached("SELECT address_key FROM candidate_addresses WHERE candidate_id = ?1 ORDER BY added_at LIMIT 1")?
-            .query_row(params![candidate],
+        .row(
+            "SELECT address_key FROM candidate_addresses WHERE candidate_id = ?1 ORDER BY added_at LIMIT 1",
+            params![candidate],
             |r| r.get(0),
         )
         .optional()?
@@ -849,13 +887,15 @@ pub fn decide_auto_reply(
     } else {
         let a = auto.expect("on implies settings");
         let since = now_ms - a.period.as_millis() as i64;
-        let earlier: i64 = conn.prepare_cached("SELECT count(*) FROM auto_replies WHERE candidate_id = ?1 AND category = ?2 AND decision IN ('pending', 'queued')
-               AND created_at >= ?3")?
-            .query_row(params![candidate, category, since],
+        let earlier: i64 = conn.row(
+            "SELECT count(*) FROM auto_replies WHERE candidate_id = ?1 AND category = ?2 AND decision IN ('pending', 'queued')
+               AND created_at >= ?3",
+            params![candidate, category, since],
             |r| r.get(0),
         )?;
-        let last_hour: i64 = conn.prepare_cached("SELECT count(*) FROM auto_replies WHERE address = ?1 AND decision IN ('pending', 'queued') AND created_at >= ?2")?
-            .query_row(params![address, now_ms - 3_600_000],
+        let last_hour: i64 = conn.row(
+            "SELECT count(*) FROM auto_replies WHERE address = ?1 AND decision IN ('pending', 'queued') AND created_at >= ?2",
+            params![address, now_ms - 3_600_000],
             |r| r.get(0),
         )?;
         if earlier > 0 {
@@ -880,10 +920,11 @@ pub fn decide_auto_reply(
         Some((rule, detail)) => ("suppressed", Some(rule.as_str()), detail.clone()),
         None => ("pending", None, String::new()),
     };
-    conn.prepare_cached("INSERT INTO auto_replies (application_id, candidate_id, category, source, address, decision, rule, detail,
+    conn.exec(
+        "INSERT INTO auto_replies (application_id, candidate_id, category, source, address, decision, rule, detail,
                                    template, sender, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")?
-            .execute(params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
             application,
             candidate,
             category,

@@ -322,9 +322,7 @@ pub fn open(path: &Path) -> Result<Connection> {
     // Savepoint and statement journals in memory: no temporary file created
     // and removed for every batch (they only serve a rollback, never a crash).
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // Every statement is prepared once per connection (prepare_cached): the
-    // writer runs some fifty per mail, and parsing them again was a tenth of
-    // the daemon's CPU at 5 KB.
+    // Statements are prepared once per connection (`Cached`, `prepare_cached`).
     conn.set_prepared_statement_cache_capacity(256);
     migrate(&mut conn)?;
     Ok(conn)
@@ -593,8 +591,11 @@ fn to_json<T: Serialize>(v: &T) -> String {
 
 fn insert_message(conn: &Connection, m: &IncomingMessage) -> Result<Stored> {
     let existing: Option<i64> = conn
-        .prepare_cached("SELECT id FROM messages WHERE sha256 = ?1")?
-        .query_row(params![m.sha256], |r| r.get(0))
+        .row(
+            "SELECT id FROM messages WHERE sha256 = ?1",
+            params![m.sha256],
+            |r| r.get(0),
+        )
         .optional()?;
     if let Some(id) = existing {
         // Same bytes again: keep one copy, but lose no envelope recipient.
@@ -605,12 +606,13 @@ fn insert_message(conn: &Connection, m: &IncomingMessage) -> Result<Stored> {
     let p = m.parsed.as_ref().unwrap_or(&default);
     let h = &p.headers;
     let size = (m.trace.len() + m.content.len()) as i64;
-    conn.prepare_cached("INSERT INTO messages (received_at, session_id, envelope_sender, client_addr, helo, size, sha256,
+    conn.exec(
+        "INSERT INTO messages (received_at, session_id, envelope_sender, client_addr, helo, size, sha256,
             from_name, from_addr, to_json, cc_json, reply_to_json, subject, date, message_id,
             in_reply_to_json, references_json, auto_submitted, list_id, precedence,
             automatic, delivery_report, parsed, original_message_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)")?
-            .execute(params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+        params![
             m.envelope.received_at_ms,
             m.envelope.session_id,
             m.envelope.sender,
@@ -642,10 +644,10 @@ fn insert_message(conn: &Connection, m: &IncomingMessage) -> Result<Stored> {
 
     // Raw bytes: reserve the blob, then write trace and content into it, so
     // that a 10 MB mail is not copied into one more buffer first.
-    conn.prepare_cached(
+    conn.exec(
         "INSERT INTO message_raw (message_id, trace_len, raw) VALUES (?1, ?2, zeroblob(?3))",
-    )?
-    .execute(params![id, m.trace.len() as i64, size])?;
+        params![id, m.trace.len() as i64, size],
+    )?;
     let rowid = conn.last_insert_rowid();
     let mut blob = conn.blob_open(rusqlite::MAIN_DB, c"message_raw", c"raw", rowid, false)?;
     blob.write_all(&m.trace)?;
@@ -712,6 +714,31 @@ fn bind_named<T: rusqlite::ToSql>(
         stmt.raw_bind_parameter(i, value)?;
     }
     Ok(())
+}
+
+/// `execute` and `query_row` through the connection's statement cache: the
+/// writer runs some fifty statements per mail, and preparing them again every
+/// time was a tenth of the daemon's CPU at 5 KB ingest (BENCHMARKS.md).
+trait Cached {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    fn row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
 }
 
 /// SHA-256 as lowercase hex.
@@ -926,15 +953,16 @@ impl Store {
     pub fn message(&self, id: i64) -> Result<Option<MessageDetail>> {
         let detail = self
             .conn
-            .prepare_cached("SELECT m.id, m.direction, m.received_at, m.session_id, m.envelope_sender, m.client_addr,
+            .row(
+                "SELECT m.id, m.direction, m.received_at, m.session_id, m.envelope_sender, m.client_addr,
                         m.helo, m.size, m.sha256, m.from_name, m.from_addr, m.to_json, m.cc_json,
                         m.reply_to_json, m.subject, m.date, m.message_id, m.in_reply_to_json,
                         m.references_json, m.auto_submitted, m.list_id, m.precedence,
                         m.automatic, m.delivery_report, m.parsed, m.original_message_id,
                         m.assignment, m.candidate_id, c.first_name, c.last_name, m.match_reason,
                         m.match_detail, m.closed_thread
-                 FROM messages m LEFT JOIN candidates c ON c.id = m.candidate_id WHERE m.id = ?1")?
-            .query_row(params![id],
+                 FROM messages m LEFT JOIN candidates c ON c.id = m.candidate_id WHERE m.id = ?1",
+                params![id],
                 |r| {
                     Ok(MessageDetail {
                         id: r.get(0)?,
@@ -1003,25 +1031,26 @@ impl Store {
     pub fn envelope_and_content(&self, id: i64) -> Result<Option<(Envelope, Vec<u8>)>> {
         let row = self
             .conn
-            .prepare_cached(
+            .row(
                 "SELECT m.envelope_sender, m.client_addr, m.helo, m.session_id, m.received_at,
                         r.trace_len, r.raw
                  FROM messages m JOIN message_raw r ON r.message_id = m.id WHERE m.id = ?1",
-            )?
-            .query_row(params![id], |r| {
-                Ok((
-                    Envelope {
-                        sender: r.get(0)?,
-                        recipients: Vec::new(),
-                        client_addr: r.get(1)?,
-                        helo: r.get(2)?,
-                        session_id: r.get(3)?,
-                        received_at_ms: r.get(4)?,
-                    },
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, Vec<u8>>(6)?,
-                ))
-            })
+                params![id],
+                |r| {
+                    Ok((
+                        Envelope {
+                            sender: r.get(0)?,
+                            recipients: Vec::new(),
+                            client_addr: r.get(1)?,
+                            helo: r.get(2)?,
+                            session_id: r.get(3)?,
+                            received_at_ms: r.get(4)?,
+                        },
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, Vec<u8>>(6)?,
+                    ))
+                },
+            )
             .optional()?;
         let Some((mut envelope, trace_len, mut raw)) = row else {
             return Ok(None);
@@ -1193,10 +1222,11 @@ impl Store {
     ) -> Result<(DocumentSummary, Vec<u8>)> {
         let row = self
             .conn
-            .prepare_cached("SELECT d.id, d.part, d.filename, d.content_type, d.size, d.sha256, d.category, d.content,
+            .row(
+                "SELECT d.id, d.part, d.filename, d.content_type, d.size, d.sha256, d.category, d.content,
                         m.candidate_id
-                 FROM documents d JOIN messages m ON m.id = d.message_id WHERE d.id = ?1")?
-            .query_row(params![document],
+                 FROM documents d JOIN messages m ON m.id = d.message_id WHERE d.id = ?1",
+                params![document],
                 |r| {
                     Ok((
                         DocumentSummary {
@@ -1294,8 +1324,11 @@ impl Store {
     pub fn raw(&self, id: i64) -> Result<Option<Vec<u8>>> {
         Ok(self
             .conn
-            .prepare_cached("SELECT raw FROM message_raw WHERE message_id = ?1")?
-            .query_row(params![id], |r| r.get(0))
+            .row(
+                "SELECT raw FROM message_raw WHERE message_id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
@@ -1303,16 +1336,18 @@ impl Store {
     pub fn document_content(&self, id: i64) -> Result<Option<Vec<u8>>> {
         Ok(self
             .conn
-            .prepare_cached("SELECT content FROM documents WHERE id = ?1")?
-            .query_row(params![id], |r| r.get(0))
+            .row(
+                "SELECT content FROM documents WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
     pub fn count_messages(&self) -> Result<i64> {
         Ok(self
             .conn
-            .prepare_cached("SELECT count(*) FROM messages")?
-            .query_row([], |r| r.get(0))?)
+            .row("SELECT count(*) FROM messages", [], |r| r.get(0))?)
     }
 
     /// (sha256 of the content as sent, message id) for every stored mail, for checks.

@@ -8,7 +8,7 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-use super::{Result, StoreError, rfc3339};
+use super::{Cached, Result, StoreError, rfc3339};
 use crate::model::{Envelope, ParsedMessage};
 
 /// Outgoing states (see `docs/architecture.md`).
@@ -72,11 +72,11 @@ fn coded_event(
     text: &str,
     at: i64,
 ) -> Result<()> {
-    conn.prepare_cached(
+    conn.exec(
         "INSERT INTO outbox_events (item_id, at, from_state, to_state, attempt, code, text)
          VALUES (?1, ?2, ?3, ?4, (SELECT attempts FROM outbox WHERE id = ?1), ?5, ?6)",
-    )?
-    .execute(params![item, at, from, to, code, text])?;
+        params![item, at, from, to, code, text],
+    )?;
     Ok(())
 }
 
@@ -107,10 +107,11 @@ pub fn enqueue(tx: &Transaction, item: &NewItem) -> Result<Queued> {
     let scheduled = item.not_before.is_some_and(|t| t > item.now_ms);
     let state = if scheduled { "scheduled" } else { "queued" };
     let due = item.not_before.unwrap_or(item.now_ms).max(item.now_ms);
-    tx.prepare_cached("INSERT INTO outbox (batch_id, candidate_id, application_id, message_id, template, subsidiary,
+    tx.exec(
+        "INSERT INTO outbox (batch_id, candidate_id, application_id, message_id, template, subsidiary,
             sender, envelope_from, recipients_json, state, not_before, next_attempt_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', ?8, ?9, ?10, ?11, ?12, ?12)")?
-            .execute(params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', ?8, ?9, ?10, ?11, ?12, ?12)",
+        params![
             item.batch_id,
             item.candidate,
             item.application,
@@ -127,18 +128,20 @@ pub fn enqueue(tx: &Transaction, item: &NewItem) -> Result<Queued> {
     )?;
     let id = tx.last_insert_rowid();
     let envelope_from = format!("bounce+{id}@{}", item.bounce_domain);
-    tx.prepare_cached("UPDATE outbox SET envelope_from = ?2 WHERE id = ?1")?
-        .execute(params![id, envelope_from])?;
+    tx.exec(
+        "UPDATE outbox SET envelope_from = ?2 WHERE id = ?1",
+        params![id, envelope_from],
+    )?;
     let detail = match item.template {
         Some(t) => format!("composed from template {t}, outbox item {id}"),
         None => format!("composed, outbox item {id}"),
     };
-    tx.prepare_cached(
+    tx.exec(
         "UPDATE messages SET direction = 'outbound', candidate_id = ?2, assignment = 'assigned',
                 match_detail = ?3, envelope_sender = ?4
          WHERE id = ?1",
-    )?
-    .execute(params![message, item.candidate, detail, envelope_from])?;
+        params![message, item.candidate, detail, envelope_from],
+    )?;
     let text = match item.not_before.filter(|_| scheduled) {
         Some(t) => format!("composed, scheduled for {}", rfc3339(t)),
         None => "composed".to_string(),
@@ -270,10 +273,11 @@ pub fn list(conn: &Connection, filter: &QueueFilter) -> Result<Vec<QueueEntry>> 
 }
 
 fn state_of(conn: &Connection, id: i64) -> Result<String> {
-    conn.prepare_cached("SELECT state FROM outbox WHERE id = ?1")?
-        .query_row(params![id], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| StoreError(format!("no outbox item {id}")))
+    conn.row("SELECT state FROM outbox WHERE id = ?1", params![id], |r| {
+        r.get(0)
+    })
+    .optional()?
+    .ok_or_else(|| StoreError(format!("no outbox item {id}")))
 }
 
 /// One change of state, if the item is still in `from`; with its event.
@@ -285,11 +289,10 @@ fn transition(
     text: &str,
     now_ms: i64,
 ) -> Result<bool> {
-    let n = tx
-        .prepare_cached(
-            "UPDATE outbox SET state = ?3, updated_at = ?4 WHERE id = ?1 AND state = ?2",
-        )?
-        .execute(params![id, from, to, now_ms])?;
+    let n = tx.exec(
+        "UPDATE outbox SET state = ?3, updated_at = ?4 WHERE id = ?1 AND state = ?2",
+        params![id, from, to, now_ms],
+    )?;
     if n == 1 {
         event(tx, id, Some(from), to, text, now_ms)?;
     }
@@ -440,11 +443,14 @@ pub fn claim_due(conn: &mut Connection, now_ms: i64, limit: usize) -> Result<Vec
     let mut claimed = Vec::with_capacity(rows.len());
     for (id, subsidiary, envelope_from, recipients, message, state, attempts, created_at_ms) in rows
     {
-        let bytes: Vec<u8> = tx
-            .prepare_cached("SELECT raw FROM message_raw WHERE message_id = ?1")?
-            .query_row(params![message], |r| r.get(0))?;
-        tx.prepare_cached("UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1")?
-            .execute(params![id, now_ms],
+        let bytes: Vec<u8> = tx.row(
+            "SELECT raw FROM message_raw WHERE message_id = ?1",
+            params![message],
+            |r| r.get(0),
+        )?;
+        tx.exec(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
+            params![id, now_ms],
         )?;
         event(&tx, id, Some(&state), "sending", "", now_ms)?;
         claimed.push(Claimed {
@@ -494,13 +500,12 @@ pub fn record_outcomes(conn: &mut Connection, outcomes: &[(i64, Outcome, i64)]) 
             } => ("deferred", code, text, Some(*next_ms)),
             Outcome::Failed { code, text } => ("failed", code, text, None),
         };
-        let n = tx
-            .prepare_cached(
-                "UPDATE outbox SET state = ?2, updated_at = ?3, last_reply = ?4,
+        let n = tx.exec(
+            "UPDATE outbox SET state = ?2, updated_at = ?3, last_reply = ?4,
                     next_attempt_at = coalesce(?5, next_attempt_at)
              WHERE id = ?1 AND state = 'sending'",
-            )?
-            .execute(params![id, to, now_ms, text, next])?;
+            params![id, to, now_ms, text, next],
+        )?;
         if n == 1 {
             coded_event(
                 &tx,
@@ -528,8 +533,9 @@ pub fn recover_sending(conn: &mut Connection, now_ms: i64) -> Result<usize> {
         rows.collect::<rusqlite::Result<Vec<_>>>()?
     };
     for &id in &ids {
-        tx.prepare_cached("UPDATE outbox SET state = 'deferred', next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1")?
-            .execute(params![id, now_ms],
+        tx.exec(
+            "UPDATE outbox SET state = 'deferred', next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
+            params![id, now_ms],
         )?;
         event(
             &tx,
@@ -570,10 +576,10 @@ pub fn act(conn: &mut Connection, action: Action, now_ms: i64) -> Result<usize> 
                     "outbox item {id} is {state}: only queued or deferred mail can be retried"
                 )));
             }
-            tx.prepare_cached(
+            tx.exec(
                 "UPDATE outbox SET next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
-            )?
-            .execute(params![id, now_ms])?;
+                params![id, now_ms],
+            )?;
             event(
                 &tx,
                 id,
@@ -591,10 +597,10 @@ pub fn act(conn: &mut Connection, action: Action, now_ms: i64) -> Result<usize> 
                 rows.collect::<rusqlite::Result<Vec<_>>>()?
             };
             for &id in &ids {
-                tx.prepare_cached(
+                tx.exec(
                     "UPDATE outbox SET next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
-                )?
-                .execute(params![id, now_ms])?;
+                    params![id, now_ms],
+                )?;
                 event(
                     &tx,
                     id,
@@ -614,8 +620,10 @@ pub fn act(conn: &mut Connection, action: Action, now_ms: i64) -> Result<usize> 
                     "outbox item {id} is {state}: only mail waiting to go out can be held or released"
                 )));
             }
-            tx.prepare_cached("UPDATE outbox SET held = ?2, updated_at = ?3 WHERE id = ?1")?
-                .execute(params![id, hold, now_ms])?;
+            tx.exec(
+                "UPDATE outbox SET held = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, hold, now_ms],
+            )?;
             let text = if hold {
                 "held by an operator"
             } else {
@@ -631,14 +639,13 @@ pub fn act(conn: &mut Connection, action: Action, now_ms: i64) -> Result<usize> 
                     "outbox item {id} is being sent; cancel or delete it afterwards"
                 )));
             }
-            tx.prepare_cached("UPDATE messages SET match_detail = coalesce(match_detail, '') || '; removed from the outbox by an operator'
-                 WHERE id = (SELECT message_id FROM outbox WHERE id = ?1)")?
-            .execute(params![id],
+            tx.exec(
+                "UPDATE messages SET match_detail = coalesce(match_detail, '') || '; removed from the outbox by an operator'
+                 WHERE id = (SELECT message_id FROM outbox WHERE id = ?1)",
+                params![id],
             )?;
-            tx.prepare_cached("DELETE FROM outbox_events WHERE item_id = ?1")?
-                .execute(params![id])?;
-            tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
-                .execute(params![id])?;
+            tx.exec("DELETE FROM outbox_events WHERE item_id = ?1", params![id])?;
+            tx.exec("DELETE FROM outbox WHERE id = ?1", params![id])?;
             1
         }
     };
@@ -685,12 +692,11 @@ pub fn record_bounce(
             now_ms,
         );
     }
-    let n = conn
-        .prepare_cached(
-            "UPDATE outbox SET state = 'bounced', last_reply = ?2, updated_at = ?3
+    let n = conn.exec(
+        "UPDATE outbox SET state = 'bounced', last_reply = ?2, updated_at = ?3
          WHERE id = ?1 AND state IN ('sent', 'sending', 'deferred', 'queued')",
-        )?
-        .execute(params![bounce.item, bounce.summary, now_ms])?;
+        params![bounce.item, bounce.summary, now_ms],
+    )?;
     if n == 1 {
         coded_event(
             conn,
@@ -705,17 +711,18 @@ pub fn record_bounce(
     if bounce.kind == Kind::Hard {
         let address = match &bounce.recipient {
             Some(r) => r.clone(),
-            None => conn
-                .prepare_cached(
-                    "SELECT json_extract(recipients_json, '$[0]') FROM outbox WHERE id = ?1",
-                )?
-                .query_row(params![bounce.item], |r| r.get::<_, String>(0))?,
+            None => conn.row(
+                "SELECT json_extract(recipients_json, '$[0]') FROM outbox WHERE id = ?1",
+                params![bounce.item],
+                |r| r.get::<_, String>(0),
+            )?,
         };
-        conn.prepare_cached("INSERT INTO suppressions (address_key, address, reason, item_id, created_at, expires_at)
+        conn.exec(
+            "INSERT INTO suppressions (address_key, address, reason, item_id, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(address_key) DO UPDATE SET reason = excluded.reason, item_id = excluded.item_id,
-                 created_at = excluded.created_at, expires_at = excluded.expires_at")?
-            .execute(params![
+                 created_at = excluded.created_at, expires_at = excluded.expires_at",
+            params![
                 address.to_lowercase(),
                 address,
                 bounce.summary,
@@ -751,11 +758,12 @@ fn suppression_row(r: &rusqlite::Row) -> rusqlite::Result<Suppression> {
 /// The suppression of an address, if one is in force at `now_ms`.
 pub fn suppressed(conn: &Connection, address: &str, now_ms: i64) -> Result<Option<Suppression>> {
     Ok(conn
-        .prepare_cached(
+        .row(
             "SELECT address, reason, item_id, created_at, expires_at FROM suppressions
              WHERE address_key = ?1 AND expires_at > ?2",
-        )?
-        .query_row(params![address.to_lowercase(), now_ms], suppression_row)
+            params![address.to_lowercase(), now_ms],
+            suppression_row,
+        )
         .optional()?)
 }
 
@@ -769,10 +777,10 @@ pub fn suppressions(conn: &Connection, now_ms: i64) -> Result<Vec<Suppression>> 
 }
 
 pub fn unsuppress(conn: &Connection, address: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("DELETE FROM suppressions WHERE address_key = ?1")?
-        .execute(params![address.to_lowercase()])?
-        == 1)
+    Ok(conn.exec(
+        "DELETE FROM suppressions WHERE address_key = ?1",
+        params![address.to_lowercase()],
+    )? == 1)
 }
 
 /// A subsidiary's upstream as the circuit breaker sees it.
@@ -799,8 +807,9 @@ fn upstream_row(r: &rusqlite::Row) -> rusqlite::Result<UpstreamState> {
 
 pub fn upstream_state(conn: &Connection, subsidiary: &str) -> Result<UpstreamState> {
     Ok(conn
-        .prepare_cached("SELECT subsidiary, failures, paused_until, pause_ms, last_error FROM upstreams WHERE subsidiary = ?1")?
-            .query_row(params![subsidiary],
+        .row(
+            "SELECT subsidiary, failures, paused_until, pause_ms, last_error FROM upstreams WHERE subsidiary = ?1",
+            params![subsidiary],
             upstream_row,
         )
         .optional()?
@@ -811,11 +820,12 @@ pub fn upstream_state(conn: &Connection, subsidiary: &str) -> Result<UpstreamSta
 }
 
 pub fn set_upstream_state(conn: &Connection, s: &UpstreamState, now_ms: i64) -> Result<()> {
-    conn.prepare_cached("INSERT INTO upstreams (subsidiary, failures, paused_until, pause_ms, last_error, updated_at)
+    conn.exec(
+        "INSERT INTO upstreams (subsidiary, failures, paused_until, pause_ms, last_error, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(subsidiary) DO UPDATE SET failures = excluded.failures, paused_until = excluded.paused_until,
-             pause_ms = excluded.pause_ms, last_error = excluded.last_error, updated_at = excluded.updated_at")?
-            .execute(params![s.subsidiary, s.failures, s.paused_until, s.pause_ms, s.last_error, now_ms],
+             pause_ms = excluded.pause_ms, last_error = excluded.last_error, updated_at = excluded.updated_at",
+        params![s.subsidiary, s.failures, s.paused_until, s.pause_ms, s.last_error, now_ms],
     )?;
     Ok(())
 }
