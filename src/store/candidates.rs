@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Cached, Result, StoreError, rfc3339};
+use super::{Cached, Result, StoreError, ids, rfc3339};
 use crate::matcher::{
     self, Assignment, Decision, Lookups, MatchInput, NewApplication, NewCandidate, Reason,
 };
@@ -56,12 +56,6 @@ impl<'c> StoreLookups<'c> {
             None => Ok(()),
         }
     }
-}
-
-fn ids(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<Vec<i64>> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(p, |r| r.get(0))?;
-    rows.collect()
 }
 
 impl Lookups for StoreLookups<'_> {

@@ -8,7 +8,7 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-use super::{Cached, Result, StoreError, rfc3339};
+use super::{Cached, Result, StoreError, ids, rfc3339};
 use crate::model::{Envelope, ParsedMessage};
 
 /// Outgoing states (see `docs/architecture.md`).
@@ -527,11 +527,7 @@ pub fn record_outcomes(conn: &mut Connection, outcomes: &[(i64, Outcome, i64)]) 
 /// Message-ID (at least once; a repeat is recognisable as one).
 pub fn recover_sending(conn: &mut Connection, now_ms: i64) -> Result<usize> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let ids: Vec<i64> = {
-        let mut stmt = tx.prepare("SELECT id FROM outbox WHERE state = 'sending'")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
-    };
+    let ids = ids(&tx, "SELECT id FROM outbox WHERE state = 'sending'", [])?;
     for &id in &ids {
         tx.exec(
             "UPDATE outbox SET state = 'deferred', next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
@@ -591,11 +587,7 @@ pub fn act(conn: &mut Connection, action: Action, now_ms: i64) -> Result<usize> 
             1
         }
         Action::Flush => {
-            let ids: Vec<i64> = {
-                let mut stmt = tx.prepare("SELECT id FROM outbox WHERE state = 'deferred'")?;
-                let rows = stmt.query_map([], |r| r.get(0))?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()?
-            };
+            let ids = ids(&tx, "SELECT id FROM outbox WHERE state = 'deferred'", [])?;
             for &id in &ids {
                 tx.exec(
                     "UPDATE outbox SET next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
