@@ -587,6 +587,7 @@ fn assign(config: &Config, id: i64, candidate: i64) -> anyhow::Result<()> {
     let parsed = crate::parse::parse_message(&content, envelope.sender.is_empty());
     let directory = Directory::from_config(config);
     let input = MatchInput {
+        envelope_sender: &envelope.sender,
         headers: &parsed.headers,
         text: &parsed.text,
         attached_authors: &parsed.attached_authors,

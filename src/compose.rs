@@ -335,6 +335,7 @@ impl Composer<'_> {
                     bounce_domain: subsidiary
                         .map(|s| s.jobs_address.domain())
                         .unwrap_or("localhost"),
+                    bounce_key: self.key,
                     recipients,
                     parsed: crate::parse::parse_message(&p.bytes, false),
                     bytes: p.bytes.clone(),

@@ -128,14 +128,20 @@ impl Directory {
             .filter(move |p| p.subsidiary == subsidiary)
     }
 
-    /// The outbox item of a VERP bounce address `bounce+<item>@<jobs domain>`.
-    pub fn bounce_item(&self, address: &str) -> Option<i64> {
+    /// The plus-tag of a VERP bounce address `bounce+<item>.<mac>@<jobs
+    /// domain>` (or `bounce+<item>@…`, the format before MACs), unchecked:
+    /// `crate::matcher::token::TokenKey::check_verp_tag` says what it proves.
+    pub fn bounce_tag<'a>(&self, address: &'a str) -> Option<&'a str> {
         let (local, domain) = address.rsplit_once('@')?;
         let (base, tag) = local.split_once('+')?;
+        let (item, mac) = tag.split_once('.').unwrap_or((tag, "a"));
         if !base.eq_ignore_ascii_case("bounce")
-            || tag.is_empty()
-            || tag.len() > 18
-            || !tag.bytes().all(|b| b.is_ascii_digit())
+            || item.is_empty()
+            || item.len() > 18
+            || !item.bytes().all(|b| b.is_ascii_digit())
+            || mac.is_empty()
+            || mac.len() > 32
+            || !mac.bytes().all(|b| b.is_ascii_alphanumeric())
             || !self
                 .bounce_domains
                 .iter()
@@ -143,13 +149,13 @@ impl Directory {
         {
             return None;
         }
-        tag.parse().ok()
+        Some(tag)
     }
 
     /// The target of a forward path as the client sent it, or `None` to refuse it.
     pub fn lookup(&self, forward_path: &str) -> Option<Target> {
         let address = Address::parse(forward_path).ok()?;
-        if self.bounce_item(forward_path).is_some() {
+        if self.bounce_tag(forward_path).is_some() {
             let subsidiary = self
                 .bounce_domains
                 .iter()
@@ -247,10 +253,16 @@ alias = "jobs+backend@acme.example"
         );
         assert_eq!(r.plus_tag("other+x@acme.example"), None);
         assert_eq!(r.positions_of("acme").count(), 1);
-        assert_eq!(r.bounce_item("bounce+42@acme.example"), Some(42));
-        assert_eq!(r.bounce_item("BOUNCE+42@ACME.example"), Some(42));
-        assert_eq!(r.bounce_item("bounce+42x@acme.example"), None);
-        assert_eq!(r.bounce_item("bounce+42@elsewhere.example"), None);
+        assert_eq!(r.bounce_tag("bounce+42@acme.example"), Some("42"));
+        assert_eq!(r.bounce_tag("BOUNCE+42@ACME.example"), Some("42"));
+        assert_eq!(
+            r.bounce_tag("bounce+42.abc7xyz@acme.example"),
+            Some("42.abc7xyz")
+        );
+        assert_eq!(r.bounce_tag("bounce+42x@acme.example"), None);
+        assert_eq!(r.bounce_tag("bounce+42.@acme.example"), None);
+        assert_eq!(r.bounce_tag("bounce+42.a-b@acme.example"), None);
+        assert_eq!(r.bounce_tag("bounce+42@elsewhere.example"), None);
         assert!(
             r.lookup("bounce+7@acme.example").is_some(),
             "bounces come back in"

@@ -36,8 +36,8 @@ pub trait Lookups {
     fn resolve_candidate(&self, id: i64) -> Option<i64>;
     /// The candidate has applications and all of them are closed.
     fn thread_closed(&self, id: i64) -> bool;
-    /// The candidate an outbox item was written to.
-    fn outbox_candidate(&self, item: i64) -> Option<i64>;
+    /// An outbox item: who it went to, from which envelope sender, its state.
+    fn outbox_item(&self, item: i64) -> Option<OutboxFacts>;
     /// The outbox item (and its candidate) whose mail had this Message-ID.
     fn outbox_item_of_message_id(&self, message_id: &str) -> Option<(i64, i64)>;
     /// The latest sent outbox item (and its candidate) to this address.
@@ -46,9 +46,22 @@ pub trait Lookups {
     }
 }
 
+/// What a delivery report is checked against: the outbox item it names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxFacts {
+    pub candidate: i64,
+    pub state: String,
+    /// The VERP envelope sender the item was queued with.
+    pub envelope_from: String,
+    /// Its envelope recipients.
+    pub recipients: Vec<String>,
+}
+
 /// What is known of one incoming mail.
 #[derive(Debug, Clone, Copy)]
 pub struct MatchInput<'a> {
+    /// `MAIL FROM`, empty for the null sender.
+    pub envelope_sender: &'a str,
     pub headers: &'a ParsedHeaders,
     /// The displayed text, for inline forwarded blocks.
     pub text: &'a str,
@@ -79,13 +92,23 @@ pub enum Reason {
     Automatic,
     /// Assigned by an operator (`jobmail message assign`).
     Manual,
-    /// A delivery report about one of our mails (by VERP or Message-ID).
+    /// A delivery report about one of our mails: null sender, to the signed
+    /// VERP address of the item, about one of its recipients.
     Bounce,
+    /// Something shaped like a delivery report about one of our mails that
+    /// proves nothing (another envelope sender, the plain jobs address, a
+    /// VERP address whose MAC does not check, a recipient the item never
+    /// had): shown in the thread, changes nothing.
+    UnverifiedReport,
+    /// Only a subject tag of the first, short format: never evidence alone.
+    LegacyTag,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 18] = [
         Reason::Bounce,
+        Reason::UnverifiedReport,
+        Reason::LegacyTag,
         Reason::ReplyToken,
         Reason::InReplyTo,
         Reason::References,
@@ -121,6 +144,8 @@ impl Reason {
             Reason::Automatic => "automatic",
             Reason::Manual => "manual",
             Reason::Bounce => "bounce",
+            Reason::UnverifiedReport => "unverified-report",
+            Reason::LegacyTag => "legacy-subject-tag",
         }
     }
 
@@ -128,17 +153,20 @@ impl Reason {
         Reason::ALL.into_iter().find(|r| r.as_str() == text)
     }
 
-    /// How sure the evidence is: `certain` (signed token, an operator),
-    /// `high` (the thread, a known sender), `medium` (a 10-bit subject tag,
-    /// an author recovered from a rewrite or a forward), `new` (a new
-    /// application), `none` (not filed under anyone).
+    /// How sure the evidence is: `certain` (signed token, an operator, a
+    /// verified report), `high` (the thread, a known sender), `medium` (a
+    /// 30-bit subject tag, an author recovered from a rewrite or a forward),
+    /// `low` (an unverified report), `new` (a new application), `none` (not
+    /// filed under anyone).
     pub fn confidence(self) -> &'static str {
         match self {
             Reason::ReplyToken | Reason::Manual | Reason::Bounce => "certain",
             Reason::InReplyTo | Reason::References | Reason::Sender => "high",
             Reason::SubjectTag | Reason::OriginalSender | Reason::ForwardedAuthor => "medium",
+            Reason::UnverifiedReport => "low",
             Reason::NewApplication => "new",
-            Reason::Conflict
+            Reason::LegacyTag
+            | Reason::Conflict
             | Reason::AmbiguousSender
             | Reason::ForwardAuthorUnknown
             | Reason::Colleague
@@ -340,45 +368,11 @@ pub fn decide(
     lookups: &dyn Lookups,
 ) -> Decision {
     let h = input.headers;
-    // 0. A delivery report about our own mail: by VERP, else by Message-ID.
-    if let Some(report) = input.report {
-        let by_verp = input
-            .recipients
-            .iter()
-            .find_map(|r| dir.bounce_item(r))
-            .and_then(|item| lookups.outbox_candidate(item).map(|c| (item, c)));
-        let found = by_verp
-            .or_else(|| {
-                report
-                    .original_message_id
-                    .as_deref()
-                    .and_then(|m| lookups.outbox_item_of_message_id(m))
-            })
-            .or_else(|| {
-                report
-                    .recipient
-                    .as_deref()
-                    .and_then(|r| lookups.outbox_item_to_address(r))
-            });
-        if let Some((item, candidate)) = found {
-            let candidate = lookups.resolve_candidate(candidate).unwrap_or(candidate);
-            return Decision {
-                assignment: Assignment::Candidate(candidate),
-                reason: Reason::Bounce,
-                detail: format!(
-                    "delivery report for outbox item {item}: {}",
-                    report.summary()
-                ),
-                closed_thread: false,
-                learn_address: None,
-                bounce: Some(Bounce {
-                    item,
-                    kind: report.kind(),
-                    summary: report.summary(),
-                    recipient: report.recipient.clone(),
-                }),
-            };
-        }
+    // 0. A delivery report about our own mail.
+    if let Some(report) = input.report
+        && let Some(d) = report_decision(input, report, dir, key, lookups)
+    {
+        return d;
     }
     let assigned = |id: i64, reason: Reason, detail: String| Decision {
         assignment: Assignment::Candidate(id),
@@ -447,27 +441,7 @@ pub fn decide(
             )
         };
     }
-    if thread.len() > 1 {
-        return unassigned(
-            thread.clone(),
-            Reason::Conflict,
-            format!("the referenced mails belong to candidates {thread:?}"),
-        );
-    }
-    if let [c] = thread[..] {
-        let header = if thread_reason == Reason::InReplyTo {
-            "In-Reply-To"
-        } else {
-            "References"
-        };
-        return assigned(
-            c,
-            thread_reason,
-            format!("{header} <{thread_id}> is in the thread of candidate {c}"),
-        );
-    }
-
-    // 3. Subject tags, checked against a known sender.
+    // The author, and the candidates their address belongs to.
     let author = author(input, dir);
     let sender_candidates: Vec<i64> = match &author {
         Author::Person(m, _) => {
@@ -481,34 +455,102 @@ pub fn decide(
         }
         _ => Vec::new(),
     };
-    let tags: Vec<i64> = h
-        .subject
-        .as_deref()
-        .map(|s| key.find_subject_tags(s))
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|id| lookups.resolve_candidate(id))
-        .collect();
-    if !tags.is_empty() {
-        let sender_disagrees =
-            !sender_candidates.is_empty() && !tags.iter().all(|t| sender_candidates.contains(t));
-        if tags.len() > 1 || sender_disagrees {
-            let mut all = tags.clone();
-            for &c in &sender_candidates {
-                push_unique(&mut all, c);
+    if thread.len() > 1 {
+        return unassigned(
+            thread.clone(),
+            Reason::Conflict,
+            format!("the referenced mails belong to candidates {thread:?}"),
+        );
+    }
+    if let [c] = thread[..] {
+        let header = if thread_reason == Reason::InReplyTo {
+            "In-Reply-To"
+        } else {
+            "References"
+        };
+        // A known person writing into someone else's thread (B's mail with
+        // a quoted A in it): the thread says A, the sender says B.
+        if !sender_candidates.is_empty() && !sender_candidates.contains(&c) {
+            let mut all = vec![c];
+            for &s in &sender_candidates {
+                push_unique(&mut all, s);
             }
             return unassigned(
                 all,
                 Reason::Conflict,
                 format!(
-                    "subject tag names candidate(s) {tags:?}, the sender is candidate(s) {sender_candidates:?}"
+                    "{header} <{thread_id}> is in the thread of candidate {c}, the sender is candidate(s) {sender_candidates:?}"
                 ),
             );
         }
         return assigned(
-            tags[0],
+            c,
+            thread_reason,
+            format!("{header} <{thread_id}> is in the thread of candidate {c}"),
+        );
+    }
+
+    // 3. Subject tags, checked against a known sender. More than one
+    // tag-shaped token (valid or not) is doubt: someone tried several.
+    let tags = h
+        .subject
+        .as_deref()
+        .map(|s| key.subject_tags(s))
+        .unwrap_or_default();
+    let resolved = |ids: &[i64]| -> Vec<i64> {
+        ids.iter()
+            .filter_map(|&id| lookups.resolve_candidate(id))
+            .collect()
+    };
+    let (signed, legacy) = (resolved(&tags.signed), resolved(&tags.legacy));
+    let named: Vec<i64> = signed.iter().chain(&legacy).copied().collect();
+    let with_senders = |ids: &[i64]| {
+        let mut all = ids.to_vec();
+        for &c in &sender_candidates {
+            push_unique(&mut all, c);
+        }
+        all
+    };
+    if tags.tokens > 1 {
+        return unassigned(
+            with_senders(&named),
+            Reason::Conflict,
+            format!(
+                "the subject holds {} tag-shaped tokens; valid ones name candidate(s) {named:?}",
+                tags.tokens
+            ),
+        );
+    }
+    let sender_disagrees = |ids: &[i64]| {
+        !sender_candidates.is_empty() && !ids.iter().all(|t| sender_candidates.contains(t))
+    };
+    if !named.is_empty() && sender_disagrees(&named) {
+        return unassigned(
+            with_senders(&named),
+            Reason::Conflict,
+            format!(
+                "subject tag names candidate(s) {named:?}, the sender is candidate(s) {sender_candidates:?}"
+            ),
+        );
+    }
+    if let [c] = signed[..] {
+        return assigned(
+            c,
             Reason::SubjectTag,
-            format!("subject tag {}", key.subject_tag(tags[0])),
+            format!("subject tag {}", key.subject_tag(c)),
+        );
+    }
+    // A tag of the first format (10 bits) is never evidence alone: it
+    // agrees with the known sender (who decides below), or it waits.
+    if let [c] = legacy[..]
+        && sender_candidates.is_empty()
+    {
+        return unassigned(
+            vec![c],
+            Reason::LegacyTag,
+            format!(
+                "only a subject tag of the first, short format names candidate {c}; from an unknown sender it proves nothing"
+            ),
         );
     }
 
@@ -600,6 +642,113 @@ pub fn decide(
             "no From header".to_string(),
         ),
     }
+}
+
+/// Where a delivery report goes and what it may change. It changes an
+/// outbox item only when it is proven: the null sender, to the item's
+/// signed VERP address (or the unsigned one the item was queued with,
+/// before MACs), about a recipient of that item. Anything else that names
+/// one of our mails (by VERP, original Message-ID or recipient) is filed
+/// in that candidate's thread as an unverified report, changing nothing.
+/// `None`: it names none of our mails.
+fn report_decision(
+    input: &MatchInput,
+    report: &crate::dsn::Report,
+    dir: &Directory,
+    key: &TokenKey,
+    lookups: &dyn Lookups,
+) -> Option<Decision> {
+    use token::Verp;
+    let mut doubts = Vec::new();
+    let by_verp = input.recipients.iter().find_map(|r| {
+        let tag = dir.bounce_tag(r)?;
+        let (item, signed) = match key.check_verp_tag(tag) {
+            Verp::Signed(item) => (item, true),
+            Verp::Unsigned(item) => (item, false),
+            Verp::Forged => {
+                doubts.push(format!("{r} is not a VERP address we signed"));
+                return None;
+            }
+        };
+        let facts = lookups.outbox_item(item)?;
+        let proven = signed || facts.envelope_from.eq_ignore_ascii_case(r);
+        if !proven {
+            doubts.push(format!(
+                "{r} carries no MAC and item {item} was not sent from it"
+            ));
+        }
+        Some((item, facts, proven))
+    });
+    if let Some((item, facts, proven)) = &by_verp {
+        if !input.envelope_sender.is_empty() {
+            doubts.push(format!(
+                "sent from <{}>, not the null sender",
+                input.envelope_sender
+            ));
+        }
+        let named = report.recipient.as_deref().is_some_and(|r| {
+            facts
+                .recipients
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(r.trim_matches(|c| c == '<' || c == '>')))
+        });
+        if !named {
+            doubts.push(format!(
+                "it names {}, not a recipient of item {item}",
+                report.recipient.as_deref().unwrap_or("no recipient")
+            ));
+        }
+        if *proven && doubts.is_empty() {
+            let candidate = lookups
+                .resolve_candidate(facts.candidate)
+                .unwrap_or(facts.candidate);
+            return Some(Decision {
+                assignment: Assignment::Candidate(candidate),
+                reason: Reason::Bounce,
+                detail: format!(
+                    "delivery report for outbox item {item}: {}",
+                    report.summary()
+                ),
+                closed_thread: false,
+                learn_address: None,
+                bounce: Some(Bounce {
+                    item: *item,
+                    kind: report.kind(),
+                    summary: report.summary(),
+                    recipient: report.recipient.clone(),
+                }),
+            });
+        }
+    } else {
+        doubts.push("not sent to a VERP address of ours".into());
+    }
+    let (item, candidate) = by_verp
+        .map(|(item, facts, _)| (item, facts.candidate))
+        .or_else(|| {
+            report
+                .original_message_id
+                .as_deref()
+                .and_then(|m| lookups.outbox_item_of_message_id(m))
+        })
+        .or_else(|| {
+            report
+                .recipient
+                .as_deref()
+                .and_then(|r| lookups.outbox_item_to_address(r))
+        })?;
+    let candidate = lookups.resolve_candidate(candidate).unwrap_or(candidate);
+    Some(Decision {
+        assignment: Assignment::Candidate(candidate),
+        reason: Reason::UnverifiedReport,
+        detail: format!(
+            "unverified delivery report about outbox item {item} ({}); nothing changed: {}",
+            report.summary(),
+            doubts.join("; ")
+        ),
+        closed_thread: false,
+        learn_address: None,
+        bounce: None,
+    })
 }
 
 fn nowhere(detail: String) -> Decision {
@@ -789,7 +938,7 @@ mod tests {
         fn thread_closed(&self, _: i64) -> bool {
             false
         }
-        fn outbox_candidate(&self, _: i64) -> Option<i64> {
+        fn outbox_item(&self, _: i64) -> Option<OutboxFacts> {
             None
         }
         fn outbox_item_of_message_id(&self, _: &str) -> Option<(i64, i64)> {
@@ -811,6 +960,7 @@ mod tests {
             ..ParsedHeaders::default()
         };
         let input = MatchInput {
+            envelope_sender: "bewerbungen-bounces@acme-group.example",
             headers: &headers,
             text: "",
             attached_authors: &[],

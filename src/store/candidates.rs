@@ -84,13 +84,21 @@ impl Lookups for StoreLookups<'_> {
         self.keep(thread_closed(self.conn, id))
     }
 
-    fn outbox_candidate(&self, item: i64) -> Option<i64> {
+    fn outbox_item(&self, item: i64) -> Option<matcher::OutboxFacts> {
         self.keep(
             self.conn
                 .row(
-                    "SELECT candidate_id FROM outbox WHERE id = ?1",
+                    "SELECT candidate_id, state, envelope_from, recipients_json FROM outbox WHERE id = ?1",
                     params![item],
-                    |r| r.get(0),
+                    |r| {
+                        Ok(matcher::OutboxFacts {
+                            candidate: r.get(0)?,
+                            state: r.get(1)?,
+                            envelope_from: r.get(2)?,
+                            recipients: serde_json::from_str(&r.get::<_, String>(3)?)
+                                .unwrap_or_default(),
+                        })
+                    },
                 )
                 .optional(),
         )
@@ -166,6 +174,7 @@ pub fn match_message(
 ) -> Result<Decision> {
     let report = crate::dsn::read(parsed);
     let input = MatchInput {
+        envelope_sender: &envelope.sender,
         headers: &parsed.headers,
         text: &parsed.text,
         attached_authors: &parsed.attached_authors,

@@ -32,8 +32,11 @@ pub struct NewItem<'a> {
     pub template: Option<&'a str>,
     pub subsidiary: &'a str,
     pub sender: &'a str,
-    /// The domain of the VERP bounce address `bounce+<item>@<domain>`.
+    /// The domain of the VERP bounce address `bounce+<item>.<mac>@<domain>`.
     pub bounce_domain: &'a str,
+    /// The key that signs the VERP address, so that only a report about
+    /// this item, sent to it, can bounce it.
+    pub bounce_key: &'a crate::matcher::token::TokenKey,
     /// Envelope recipients: the candidate, and an archive copy if configured.
     pub recipients: Vec<String>,
     pub bytes: Vec<u8>,
@@ -127,7 +130,11 @@ pub fn enqueue(tx: &Transaction, item: &NewItem) -> Result<Queued> {
         ],
     )?;
     let id = tx.last_insert_rowid();
-    let envelope_from = format!("bounce+{id}@{}", item.bounce_domain);
+    let envelope_from = format!(
+        "bounce+{}@{}",
+        item.bounce_key.verp_tag(id),
+        item.bounce_domain
+    );
     tx.exec(
         "UPDATE outbox SET envelope_from = ?2 WHERE id = ?1",
         params![id, envelope_from],
@@ -658,9 +665,12 @@ pub fn summary(conn: &Connection) -> Result<Vec<(String, i64, i64)>> {
 /// How long a hard-bounced address stays suppressed.
 pub const SUPPRESSION_DAYS: i64 = 180;
 
-/// A delivery report about an item: a failure makes it `bounced` (a hard
-/// one also suppresses the address); a delay or relay notice is recorded
-/// as an event only.
+/// A verified delivery report about an item (see `matcher::Bounce`): a
+/// failure makes a `sent` item, or a `deferred` one (the report came after
+/// a retry), `bounced`; a permanent one also suppresses the recipient it
+/// names, which the matcher checked is the item's. An item in any other
+/// state (queued, sending, failed, …) is not changed: its own outcome
+/// stands. A delay or relay notice is recorded as an event only.
 pub fn record_bounce(
     conn: &Connection,
     bounce: &crate::matcher::Bounce,
@@ -686,9 +696,22 @@ pub fn record_bounce(
     }
     let n = conn.exec(
         "UPDATE outbox SET state = 'bounced', last_reply = ?2, updated_at = ?3
-         WHERE id = ?1 AND state IN ('sent', 'sending', 'deferred', 'queued')",
+         WHERE id = ?1 AND state IN ('sent', 'deferred')",
         params![bounce.item, bounce.summary, now_ms],
     )?;
+    if n == 0 {
+        return event(
+            conn,
+            bounce.item,
+            Some(&state),
+            &state,
+            &format!(
+                "delivery report while {state}, not applied: {}",
+                bounce.summary
+            ),
+            now_ms,
+        );
+    }
     if n == 1 {
         coded_event(
             conn,
@@ -700,15 +723,9 @@ pub fn record_bounce(
             now_ms,
         )?;
     }
-    if bounce.kind == Kind::Hard {
-        let address = match &bounce.recipient {
-            Some(r) => r.clone(),
-            None => conn.row(
-                "SELECT json_extract(recipients_json, '$[0]') FROM outbox WHERE id = ?1",
-                params![bounce.item],
-                |r| r.get::<_, String>(0),
-            )?,
-        };
+    if bounce.kind == Kind::Hard
+        && let Some(address) = &bounce.recipient
+    {
         conn.exec(
             "INSERT INTO suppressions (address_key, address, reason, item_id, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)

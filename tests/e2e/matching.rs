@@ -143,7 +143,7 @@ impl Lookups for World {
     fn resolve_candidate(&self, id: i64) -> Option<i64> {
         (id >= 1 && id as usize <= self.people.len()).then_some(id)
     }
-    fn outbox_candidate(&self, _: i64) -> Option<i64> {
+    fn outbox_item(&self, _: i64) -> Option<matcher::OutboxFacts> {
         None
     }
     fn outbox_item_of_message_id(&self, _: &str) -> Option<(i64, i64)> {
@@ -203,6 +203,7 @@ fn scenario_table_through_the_pure_matcher() {
         let raw = std::fs::read(dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         let parsed = jobmail::parse::parse_message(&raw, step.envelope_sender.is_empty());
         let input = MatchInput {
+            envelope_sender: &step.envelope_sender,
             headers: &parsed.headers,
             text: &parsed.text,
             attached_authors: &parsed.attached_authors,

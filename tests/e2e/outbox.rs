@@ -99,13 +99,16 @@ fn send_to_one_and_many_with_every_kind_of_attachment() {
     assert_eq!(out["outbox"][1], "queued", "{out}");
     assert_eq!(out["attachments"].as_array().unwrap().len(), 3);
 
-    // The outbox: queued, from a VERP address, to the candidate and the archive.
+    // The outbox: queued, from a signed VERP address, to the candidate and the archive.
     let q = json(d.cli(&["queue", "list", "--json"]));
     let i = &q["items"][0];
     assert_eq!(i["state"], "queued");
     assert_eq!(
         i["envelope_from"],
-        format!("bounce+{}@acme.example", i["id"])
+        format!(
+            "bounce+{}@acme.example",
+            TokenKey::new(KEY).verp_tag(i["id"].as_i64().unwrap())
+        )
     );
     assert_eq!(
         i["recipients"],

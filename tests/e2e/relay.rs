@@ -119,8 +119,8 @@ fn a_composed_mail_reaches_the_upstream_and_the_answer_comes_home() {
     let got = &delivered[0];
     assert_eq!(
         got.from,
-        format!("bounce+{item}@acme.example"),
-        "VERP envelope sender"
+        format!("bounce+{}@acme.example", TokenKey::new(KEY).verp_tag(item)),
+        "signed VERP envelope sender"
     );
     assert_eq!(got.to, vec!["anna.schmidt@posteo.de"]);
     assert_eq!(got.data, d.content(message), "the frozen bytes, exactly");
@@ -570,6 +570,26 @@ Diagnostic-Code: smtp; 550 {status} <anna.schmidt@posteo.de>: Recipient address 
     .into_bytes()
 }
 
+/// The signed VERP address outbox item `item` was sent from.
+fn verp(item: i64) -> String {
+    format!("bounce+{}@acme.example", TokenKey::new(KEY).verp_tag(item))
+}
+
+/// Sends a report and returns the id of the stored message. Each report
+/// gets a Message-ID of its own, so that none is a duplicate of another.
+fn report(d: &Daemon, from: &str, to: &str, bytes: &[u8]) -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let bytes = String::from_utf8_lossy(bytes).replacen(
+        "Message-ID: <",
+        &format!("Message-ID: <report-{n}-"),
+        1,
+    );
+    let (code, text) = d.connect().send_mail(from, to, bytes.as_bytes());
+    assert_eq!(code, 250, "{text}");
+    text.trim().rsplit(' ').next().unwrap().to_string()
+}
+
 #[test]
 fn delivery_reports_mark_bounces_and_suppress_hard_ones() {
     let up = Upstream::start();
@@ -577,20 +597,20 @@ fn delivery_reports_mark_bounces_and_suppress_hard_ones() {
     apply(&d);
     let (item, _, message_id) = send(&d, "rejection");
     wait_state(&d, item, "sent");
-
-    // A hard bounce to the VERP address.
-    let (code, text) = d.connect().send_mail(
-        "",
-        &format!("bounce+{item}@acme.example"),
-        &dsn("failed", "5.1.1", &message_id),
+    assert_eq!(
+        up.accepted()[0].from,
+        verp(item),
+        "sent from its signed VERP address"
     );
-    assert_eq!(code, 250, "{text}");
+
+    // A hard bounce: the null sender, to the item's signed VERP address,
+    // about its recipient.
+    let id = report(&d, "", &verp(item), &dsn("failed", "5.1.1", &message_id));
     let entry = wait_state(&d, item, "bounced");
     assert!(
         entry["last_reply"].as_str().unwrap().contains("5.1.1"),
         "{entry}"
     );
-    let id = text.trim().rsplit(' ').next().unwrap().to_string();
     let m = json(d.cli(&["message", "show", &id, "--json"]));
     assert_eq!(
         (m["reason"].as_str(), m["candidate"]["id"].as_i64()),
@@ -632,28 +652,14 @@ fn delivery_reports_mark_bounces_and_suppress_hard_ones() {
             .status
             .success()
     );
+
+    // A soft bounce (4.x.x in the end): bounced, no suppression.
     let (second, _, second_id) = send(&d, "rejection");
     wait_state(&d, second, "sent");
-
-    // A soft bounce sent to the jobs address, linked by the original Message-ID: no suppression.
-    let (code, _) =
-        d.connect()
-            .send_mail("", "jobs@acme.example", &dsn("failed", "4.4.7", &second_id));
-    assert_eq!(code, 250);
+    report(&d, "", &verp(second), &dsn("failed", "4.4.7", &second_id));
     wait_state(&d, second, "bounced");
     let s = json(d.cli(&["suppression", "list", "--json"]));
     assert!(s["suppressions"].as_array().unwrap().is_empty(), "{s}");
-
-    // A bounce that names only the recipient (no VERP, no original headers).
-    let (fourth, _, _) = send(&d, "rejection");
-    wait_state(&d, fourth, "sent");
-    let bare = String::from_utf8(dsn("failed", "4.2.2", "unknown@elsewhere.example")).unwrap();
-    let bare = bare.replace("Message-ID: <unknown@elsewhere.example>\r\n", "");
-    let (code, _) = d
-        .connect()
-        .send_mail("", "jobs@acme.example", bare.as_bytes());
-    assert_eq!(code, 250);
-    wait_state(&d, fourth, "bounced");
 
     // An out-of-office reply to our mail is threaded, never a bounce.
     let (fifth, _, fifth_id) = send(&d, "rejection");
@@ -662,13 +668,12 @@ fn delivery_reports_mark_bounces_and_suppress_hard_ones() {
         "From: Anna <anna.schmidt@posteo.de>\r\nTo: jobs@acme.example\r\nSubject: Abwesenheitsnotiz\r\n\
 Auto-Submitted: auto-replied\r\nIn-Reply-To: <{fifth_id}>\r\nMessage-ID: <ooo-1@posteo.de>\r\n\r\nIch bin bis Montag nicht erreichbar.\r\n"
     );
-    let (code, text) = d.connect().send_mail(
+    let id = report(
+        &d,
         "anna.schmidt@posteo.de",
         "jobs@acme.example",
         ooo.as_bytes(),
     );
-    assert_eq!(code, 250);
-    let id = text.trim().rsplit(' ').next().unwrap().to_string();
     let m = json(d.cli(&["message", "show", &id, "--json"]));
     assert_eq!(
         (m["reason"].as_str(), m["candidate"]["id"].as_i64()),
@@ -681,12 +686,7 @@ Auto-Submitted: auto-replied\r\nIn-Reply-To: <{fifth_id}>\r\nMessage-ID: <ooo-1@
     // A delay notice is no failure.
     let (third, _, third_id) = send(&d, "rejection");
     wait_state(&d, third, "sent");
-    let (code, _) = d.connect().send_mail(
-        "",
-        &format!("bounce+{third}@acme.example"),
-        &dsn("delayed", "4.4.1", &third_id),
-    );
-    assert_eq!(code, 250);
+    report(&d, "", &verp(third), &dsn("delayed", "4.4.1", &third_id));
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(wait_state(&d, third, "sent")["state"], "sent");
     let history = d.reader().events(third).unwrap();
@@ -696,6 +696,155 @@ Auto-Submitted: auto-replied\r\nIn-Reply-To: <{fifth_id}>\r\nMessage-ID: <ooo-1@
             .any(|e| e.text.contains("delivery report: delayed")),
         "{history:?}"
     );
+}
+
+#[test]
+fn an_item_queued_before_signed_verp_still_bounces_from_its_old_address() {
+    let up = Upstream::start();
+    let d = relay_daemon(&up, "5d");
+    apply(&d);
+    // Held, so that it can be turned into an item of the earlier version
+    // (`bounce+<item>@`, no MAC) before it goes out.
+    let out = d.cli(&[
+        "send",
+        "--json",
+        "--template",
+        "rejection",
+        "--candidate",
+        "1",
+        "--at",
+        "2099-01-01T09:00:00+01:00",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let item = v["queued"][0]["item"].as_i64().unwrap();
+    let message_id = v["queued"][0]["message_id"].as_str().unwrap().to_string();
+    let old = format!("bounce+{item}@acme.example");
+    let db = rusqlite::Connection::open(d.db()).unwrap();
+    db.execute(
+        "UPDATE outbox SET envelope_from = ?1, state = 'queued', not_before = NULL, next_attempt_at = 0 WHERE id = ?2",
+        rusqlite::params![old, item],
+    )
+    .unwrap();
+    drop(db);
+    wait_state(&d, item, "sent");
+    assert_eq!(up.accepted()[0].from, old);
+    // Not from a stranger, though.
+    report(
+        &d,
+        "attacker@evil.example",
+        &old,
+        &dsn("failed", "5.1.1", &message_id),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(wait_state(&d, item, "sent")["state"], "sent");
+    report(&d, "", &old, &dsn("failed", "5.1.1", &message_id));
+    wait_state(&d, item, "bounced");
+}
+
+#[test]
+fn forged_delivery_reports_change_nothing() {
+    let up = Upstream::start();
+    let d = relay_daemon(&up, "5d");
+    apply(&d);
+    let (item, _, message_id) = send(&d, "rejection");
+    wait_state(&d, item, "sent");
+    let hard = dsn("failed", "5.1.1", &message_id);
+    let victim = String::from_utf8(hard.clone())
+        .unwrap()
+        .replace("anna.schmidt@posteo.de", "victim@elsewhere.example");
+    let no_verp_no_id = String::from_utf8(dsn("failed", "5.1.1", "unknown@elsewhere.example"))
+        .unwrap()
+        .replace("Message-ID: <unknown@elsewhere.example>\r\n", "");
+    // Each is a hard bounce of the sent item that must not count.
+    let forged: Vec<(&str, String, String, Vec<u8>)> = vec![
+        (
+            "a stranger's envelope sender",
+            "attacker@evil.example".into(),
+            verp(item),
+            hard.clone(),
+        ),
+        (
+            "the plain jobs address, linked by Message-ID",
+            "".into(),
+            "jobs@acme.example".into(),
+            hard.clone(),
+        ),
+        (
+            "the plain jobs address, naming only the recipient",
+            "".into(),
+            "jobs@acme.example".into(),
+            no_verp_no_id.into_bytes(),
+        ),
+        (
+            "a guessed VERP address (the sequential form)",
+            "".into(),
+            format!("bounce+{item}@acme.example"),
+            hard.clone(),
+        ),
+        (
+            "a badly signed VERP address",
+            "".into(),
+            format!("bounce+{item}.aaaaaaaaaaaaa@acme.example"),
+            hard.clone(),
+        ),
+        (
+            "a recipient the item never had",
+            "".into(),
+            verp(item),
+            victim.into_bytes(),
+        ),
+    ];
+    for (what, from, to, bytes) in &forged {
+        let id = report(&d, from, to, bytes);
+        let m = json(d.cli(&["message", "show", &id, "--json"]));
+        assert_eq!(
+            (m["reason"].as_str(), m["confidence"].as_str()),
+            (Some("unverified-report"), Some("low")),
+            "{what}: shown as an unverified report: {m}"
+        );
+        assert_eq!(m["candidate"]["id"], 1, "{what}: in the thread: {m}");
+        assert_eq!(
+            wait_state(&d, item, "sent")["state"],
+            "sent",
+            "{what}: the item is still sent"
+        );
+        let s = json(d.cli(&["suppression", "list", "--json"]));
+        assert!(
+            s["suppressions"].as_array().unwrap().is_empty(),
+            "{what}: nobody suppressed: {s}"
+        );
+    }
+
+    // A report about an item not sent yet, even properly signed: the item
+    // keeps its state (and its own outcome later).
+    let out = d.cli(&[
+        "send",
+        "--json",
+        "--template",
+        "rejection",
+        "--candidate",
+        "1",
+        "--at",
+        "2099-01-01T09:00:00+01:00",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let scheduled = v["queued"][0]["item"].as_i64().unwrap();
+    report(&d, "", &verp(scheduled), &hard);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(wait_state(&d, scheduled, "scheduled")["state"], "scheduled");
+    let s = json(d.cli(&["suppression", "list", "--json"]));
+    assert!(s["suppressions"].as_array().unwrap().is_empty(), "{s}");
+
+    // The genuine report still bounces and suppresses.
+    report(&d, "", &verp(item), &hard);
+    wait_state(&d, item, "bounced");
+    let s = json(d.cli(&["suppression", "list", "--json"]));
+    assert_eq!(
+        s["suppressions"].as_array().unwrap().len(),
+        1,
+        "only the item's recipient: {s}"
+    );
+    assert_eq!(s["suppressions"][0]["address"], "anna.schmidt@posteo.de");
 }
 
 #[test]
