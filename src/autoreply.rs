@@ -1,4 +1,5 @@
-//! Automatic acknowledgements of applications (RFC 3834): whether one goes
+//! Automatic acknowledgements of applications (RFC 3834, and only to an
+//! author SPF, DKIM or DMARC proves): whether one goes
 //! out, every "no" a rule with a name; and the worker in the daemon that
 //! composes the ones decided.
 //!
@@ -20,7 +21,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::matcher::token::TokenKey;
-use crate::model::ParsedHeaders;
+use crate::model::{Authentication, ParsedHeaders};
 use crate::template::Templates;
 
 /// Why no acknowledgement went out.
@@ -47,6 +48,14 @@ pub enum Rule {
     AlreadyAcknowledged,
     /// Too many automatic replies to this address in the last hour.
     RateLimit,
+    /// The author's address is not proven: no DMARC pass for its domain,
+    /// no aligned DKIM signature or SPF pass (and no colleague or company
+    /// group, itself proven, vouching for a forwarded author). Anyone
+    /// could have written it, so an answer would go to a stranger's victim.
+    Unauthenticated,
+    /// Too many acknowledgements in the last hour, all addresses together
+    /// (`[acknowledgements] max_per_hour`).
+    HourlyLimit,
 }
 
 impl Rule {
@@ -65,6 +74,8 @@ impl Rule {
             Rule::LoopMarker => "loop-marker",
             Rule::AlreadyAcknowledged => "already-acknowledged",
             Rule::RateLimit => "rate-limit",
+            Rule::Unauthenticated => "unauthenticated",
+            Rule::HourlyLimit => "hourly-limit",
         }
     }
 }
@@ -90,13 +101,16 @@ fn robot_local(local: &str) -> bool {
         .any(|r| squashed.starts_with(r))
 }
 
-/// The RFC 3834 and loop rules for a mail that made an application; `None`
-/// when an acknowledgement may go out. `author` is the candidate's address.
+/// The RFC 3834, loop and authentication rules for a mail that made an
+/// application; `None` when an acknowledgement may go out. `author` is the
+/// candidate's address; `authentication` the verdicts on receipt (`None`:
+/// not checked, `[authentication] verify = false`).
 pub fn check_mail(
     envelope_sender: &str,
     h: &ParsedHeaders,
     author: &str,
     dir: &Directory,
+    authentication: Option<&Authentication>,
 ) -> Option<(Rule, String)> {
     if envelope_sender.is_empty() {
         return Some((
@@ -161,7 +175,41 @@ pub fn check_mail(
     }) {
         return Some((Rule::LoopMarker, format!("X-Loop: {marker}")));
     }
+    if let Some(a) = authentication {
+        // A forward or a group rewrite: the colleague or the company's
+        // group vouches for the author it names, if it is itself proven.
+        let voucher = h
+            .from
+            .as_ref()
+            .map(|f| f.address.as_str())
+            .filter(|f| !f.eq_ignore_ascii_case(author) && dir.is_colleague(f));
+        if !a.proves(author) && !voucher.is_some_and(|v| a.proves(v)) {
+            return Some((
+                Rule::Unauthenticated,
+                format!("{author} is not authenticated: {}", a.summary()),
+            ));
+        }
+    }
     None
+}
+
+/// A candidate's name as automatic mail may write it. It came from a
+/// display name that anyone can write, so only a name that looks like one
+/// is kept: letters of any script, spaces, `-`, `'`, `.`, at most 4 words
+/// and 40 characters; anything else becomes empty (the template's neutral
+/// greeting), never raw display text.
+pub fn name_for_automatic_mail(name: &str) -> String {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    let joined = words.join(" ");
+    let looks_like_a_name = joined
+        .chars()
+        .all(|c| c.is_alphabetic() || matches!(c, ' ' | '-' | '\'' | '’' | '.'))
+        && joined.chars().any(char::is_alphabetic);
+    if looks_like_a_name && words.len() <= 4 && joined.chars().count() <= 40 {
+        joined
+    } else {
+        String::new()
+    }
 }
 
 /// How often the worker looks for acknowledgements to compose.
@@ -276,7 +324,7 @@ mod tests {
         let person = "erika@example.org";
         let srs = "SRS0=ab12=XY=example.org=erika@acme.example";
         assert_eq!(
-            check_mail(srs, &clean, person, &dir),
+            check_mail(srs, &clean, person, &dir, None),
             None,
             "a redirect's rewritten envelope is no reason"
         );
@@ -362,17 +410,170 @@ mod tests {
             ),
         ];
         for (envelope, h, author, rule) in cases {
-            let got = check_mail(envelope, &h, author, &dir).map(|(r, _)| r);
+            let got = check_mail(envelope, &h, author, &dir, None).map(|(r, _)| r);
             assert_eq!(got, Some(rule), "{envelope:?} {author:?} {h:?}");
         }
         let no = with(&|h| h.auto_submitted = Some("no".into()));
         assert_eq!(
-            check_mail(person, &no, person, &dir),
+            check_mail(person, &no, person, &dir, None),
             None,
             "Auto-Submitted: no is a person"
         );
         let foreign_loop = with(&|h| h.x_loop = vec!["list@elsewhere.example".into()]);
-        assert_eq!(check_mail(person, &foreign_loop, person, &dir), None);
+        assert_eq!(check_mail(person, &foreign_loop, person, &dir, None), None);
+    }
+
+    fn verdicts(
+        spf: (&str, &str),
+        dkim: &[(&str, &str)],
+        dmarc: &str,
+        from: &str,
+    ) -> Authentication {
+        Authentication {
+            spf: spf.0.into(),
+            spf_domain: spf.1.into(),
+            dkim: dkim
+                .iter()
+                .map(|(d, r)| crate::model::DkimVerdict {
+                    domain: d.to_string(),
+                    result: r.to_string(),
+                })
+                .collect(),
+            dmarc: dmarc.into(),
+            from_domain: from.into(),
+            ..Authentication::default()
+        }
+    }
+
+    #[test]
+    fn an_acknowledgement_goes_only_to_a_proven_author() {
+        let dir = directory();
+        let person = "erika@example.org";
+        let from = |address: &str| ParsedHeaders {
+            from: Some(crate::model::Mailbox {
+                name: None,
+                address: address.into(),
+            }),
+            ..ParsedHeaders::default()
+        };
+        let h = from(person);
+        let rule = |a: &Authentication, h: &ParsedHeaders, author: &str| {
+            check_mail("x@y.example", h, author, &dir, Some(a)).map(|(r, _)| r)
+        };
+        for (what, a, proven) in [
+            (
+                "DMARC pass",
+                verdicts(("fail", "x.example"), &[], "pass", "example.org"),
+                true,
+            ),
+            (
+                "aligned DKIM",
+                verdicts(
+                    ("none", ""),
+                    &[("example.org", "pass")],
+                    "none",
+                    "example.org",
+                ),
+                true,
+            ),
+            (
+                "DKIM of a subdomain",
+                verdicts(
+                    ("none", ""),
+                    &[("mail.example.org", "pass")],
+                    "none",
+                    "example.org",
+                ),
+                true,
+            ),
+            (
+                "aligned SPF",
+                verdicts(("pass", "example.org"), &[], "none", "example.org"),
+                true,
+            ),
+            (
+                "SPF of another domain",
+                verdicts(("pass", "srs.example"), &[], "none", "example.org"),
+                false,
+            ),
+            (
+                "DKIM of another domain",
+                verdicts(
+                    ("none", ""),
+                    &[("evil.example", "pass")],
+                    "none",
+                    "example.org",
+                ),
+                false,
+            ),
+            (
+                "failing DKIM",
+                verdicts(
+                    ("fail", "example.org"),
+                    &[("example.org", "fail")],
+                    "fail",
+                    "example.org",
+                ),
+                false,
+            ),
+            (
+                "nothing at all",
+                verdicts(("none", "example.org"), &[], "none", "example.org"),
+                false,
+            ),
+            (
+                "DNS down",
+                verdicts(
+                    ("temperror", "example.org"),
+                    &[],
+                    "temperror",
+                    "example.org",
+                ),
+                false,
+            ),
+        ] {
+            let want = if proven {
+                None
+            } else {
+                Some(Rule::Unauthenticated)
+            };
+            assert_eq!(rule(&a, &h, person), want, "{what}");
+        }
+        // A colleague's proven forward vouches for the author it names.
+        let forward = from("petra@acme.example");
+        let a = verdicts(
+            ("pass", "acme.example"),
+            &[("acme.example", "pass")],
+            "pass",
+            "acme.example",
+        );
+        assert_eq!(rule(&a, &forward, person), None);
+        let unproven = verdicts(("fail", "acme.example"), &[], "fail", "acme.example");
+        assert_eq!(
+            rule(&unproven, &forward, person),
+            Some(Rule::Unauthenticated)
+        );
+    }
+
+    #[test]
+    fn automatic_mail_writes_only_names_that_look_like_names() {
+        for (name, kept) in [
+            ("Erika", "Erika"),
+            ("Anne-Marie  O'Neill", "Anne-Marie O'Neill"),
+            ("J. R.", "J. R."),
+            ("Jürgen", "Jürgen"),
+            ("履歴", "履歴"),
+            ("Дмитрий", "Дмитрий"),
+            ("", ""),
+            ("Visit http://evil.example now", ""),
+            ("Win $1000", ""),
+            ("a b c d e", ""),
+            ("Bob <script>", ""),
+            ("call +49 30 1234", ""),
+        ] {
+            assert_eq!(name_for_automatic_mail(name), kept, "{name:?}");
+        }
+        assert_eq!(name_for_automatic_mail(&"a".repeat(500)), "");
     }
 
     #[test]

@@ -489,6 +489,13 @@ pub fn format_message(m: &MessageDetail) -> String {
             ),
         ),
         (
+            "Authentication",
+            m.authentication
+                .as_ref()
+                .map(|a| a.summary())
+                .unwrap_or_else(|| "not checked".into()),
+        ),
+        (
             "From",
             m.from.as_ref().map(|f| f.to_string()).unwrap_or_default(),
         ),
@@ -593,6 +600,7 @@ fn assign(config: &Config, id: i64, candidate: i64) -> anyhow::Result<()> {
         attached_authors: &parsed.attached_authors,
         recipients: &envelope.recipients,
         report: None,
+        authentication: envelope.authentication.as_ref(),
     };
     let author = matcher::author_of(&input, &directory);
     store.assign(id, candidate, author.as_ref().map(|m| m.address.as_str()))?;

@@ -125,9 +125,25 @@ impl Composer<'_> {
                 .find(|x| &x.id == p)
                 .map(|x| x.title.clone())
         });
+        // Automatic mail answers whoever wrote the display name: only a name
+        // that looks like one, never raw display text.
+        let (first_name, last_name) = if request.automatic {
+            let clean = crate::autoreply::name_for_automatic_mail;
+            let (first, last) = (clean(&facts.first_name), clean(&facts.last_name));
+            // Half a name that is junk makes the other half suspect too.
+            if (first.is_empty() && !facts.first_name.trim().is_empty())
+                || (last.is_empty() && !facts.last_name.trim().is_empty())
+            {
+                (String::new(), String::new())
+            } else {
+                (first, last)
+            }
+        } else {
+            (facts.first_name.clone(), facts.last_name.clone())
+        };
         let ctx = Context {
-            first_name: facts.first_name.clone(),
-            last_name: facts.last_name.clone(),
+            first_name: first_name.clone(),
+            last_name: last_name.clone(),
             email: facts.email.clone(),
             gender: facts.gender.clone(),
             language: facts.language.clone(),
@@ -190,9 +206,7 @@ impl Composer<'_> {
                 address: sender.address.to_string(),
             },
             to: Party {
-                name: format!("{} {}", facts.first_name, facts.last_name)
-                    .trim()
-                    .to_string(),
+                name: format!("{first_name} {last_name}").trim().to_string(),
                 address: facts.email.clone(),
             },
             reply_to,

@@ -34,6 +34,35 @@ pub struct Config {
     /// Where the template files are (`[templates] dir`), resolved.
     pub templates_dir: PathBuf,
     pub relay: RelayConfig,
+    pub authentication: AuthenticationConfig,
+    pub acknowledgements: AcknowledgementsConfig,
+}
+
+/// Where the DNS questions of SPF, DKIM and DMARC go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolver {
+    /// The system's resolver (`/etc/resolv.conf`).
+    System,
+    /// One DNS server, asked over UDP (and TCP for long answers).
+    Server(SocketAddr),
+}
+
+/// Checking who really sent a mail (`[authentication]`).
+#[derive(Debug, Clone)]
+pub struct AuthenticationConfig {
+    /// SPF, DKIM, DMARC and ARC of every mail on receipt. Off: no verdicts,
+    /// and the author of every mail counts as unchecked, not as proven.
+    pub verify: bool,
+    pub resolver: Resolver,
+    /// The most one mail's checks may take, all lookups together.
+    pub timeout: Duration,
+}
+
+/// Limits over every category's acknowledgements (`[acknowledgements]`).
+#[derive(Debug, Clone)]
+pub struct AcknowledgementsConfig {
+    /// Acknowledgements decided in any rolling hour, all addresses together.
+    pub max_per_hour: u32,
 }
 
 /// What to do with a mail whose lines end in a bare CR or bare LF.
@@ -644,6 +673,74 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         }
     }
 
+    let mut authentication = AuthenticationConfig {
+        verify: true,
+        resolver: Resolver::System,
+        timeout: secs(5),
+    };
+    if let Some(v) = root.take("authentication") {
+        match v.get_ref() {
+            DeValue::Table(t) => {
+                let mut section = Section::new("authentication", t, Some(v.span()));
+                if let Some(v) = section.take("verify") {
+                    match v.get_ref().as_bool() {
+                        Some(b) => authentication.verify = b,
+                        None => ctx.error(
+                            Some(&v.span()),
+                            "authentication.verify",
+                            "expected true or false",
+                        ),
+                    }
+                }
+                let span = section.span_of("resolver");
+                if let Some(r) = section.string(ctx, "resolver") {
+                    if r == "system" {
+                        authentication.resolver = Resolver::System;
+                    } else {
+                        match r.parse::<SocketAddr>() {
+                            Ok(a) => authentication.resolver = Resolver::Server(a),
+                            Err(_) => ctx.error(
+                                span.as_ref(),
+                                "authentication.resolver",
+                                format!(
+                                    "{r:?} is neither \"system\" nor a DNS server's IP:port (e.g. \"127.0.0.1:53\")"
+                                ),
+                            ),
+                        }
+                    }
+                }
+                authentication.timeout = section.duration(
+                    ctx,
+                    "timeout",
+                    authentication.timeout,
+                    Duration::from_millis(100)..secs(61),
+                );
+                section.finish(ctx);
+            }
+            _ => ctx.error(
+                Some(&v.span()),
+                "authentication",
+                "expected a table ([authentication])",
+            ),
+        }
+    }
+    let mut acknowledgements = AcknowledgementsConfig { max_per_hour: 100 };
+    if let Some(v) = root.take("acknowledgements") {
+        match v.get_ref() {
+            DeValue::Table(t) => {
+                let mut section = Section::new("acknowledgements", t, Some(v.span()));
+                acknowledgements.max_per_hour =
+                    section.integer(ctx, "max_per_hour", 100, 1..1_000_001) as u32;
+                section.finish(ctx);
+            }
+            _ => ctx.error(
+                Some(&v.span()),
+                "acknowledgements",
+                "expected a table ([acknowledgements])",
+            ),
+        }
+    }
+
     let mut subsidiaries = Vec::new();
     for (i, table, span) in tables(ctx, &mut root, "subsidiary") {
         subsidiaries.push((
@@ -879,6 +976,8 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         positions: positions.into_iter().map(|(_, _, _, p)| p).collect(),
         templates_dir,
         relay,
+        authentication,
+        acknowledgements,
     }
 }
 

@@ -47,9 +47,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Ok(n) => tracing::info!(count = n, "matched mails left pending"),
         Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot match the mails left pending"),
     }
+    let verifier = crate::ingress::auth::Verifier::from_config(
+        &config.authentication,
+        &config.server.hostname,
+    )
+    .map_err(anyhow::Error::msg)?
+    .map(Arc::new);
     let settings = Settings {
         server: config.server.clone(),
         directory,
+        verifier,
     };
     let listener = Listener::bind(
         &config.server.listen,

@@ -35,6 +35,8 @@ pub struct Directory {
     /// Jobs-address domains and their subsidiary: where VERP bounces come back.
     bounce_domains: Vec<(String, String)>,
     categories: Vec<Category>,
+    /// `[acknowledgements] max_per_hour`: all categories and addresses together.
+    acknowledgements_per_hour: u32,
 }
 
 impl Directory {
@@ -42,6 +44,7 @@ impl Directory {
         let mut r = Directory {
             positions: config.positions.clone(),
             categories: config.categories.clone(),
+            acknowledgements_per_hour: config.acknowledgements.max_per_hour,
             ..Directory::default()
         };
         for s in &config.subsidiaries {
@@ -111,6 +114,11 @@ impl Directory {
             Some(p.category.as_str()),
             category.and_then(|c| c.auto_reply.as_ref()),
         )
+    }
+
+    /// The most acknowledgements decided in any hour, all addresses together.
+    pub fn acknowledgements_per_hour(&self) -> u32 {
+        self.acknowledgements_per_hour
     }
 
     /// The first configured subsidiary: where mail goes when nothing else says.

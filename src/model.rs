@@ -33,6 +33,9 @@ pub struct Envelope {
     pub session_id: String,
     /// Unix time in milliseconds when the final dot was received.
     pub received_at_ms: i64,
+    /// SPF, DKIM, DMARC and ARC on receipt; `None` when not checked
+    /// (`[authentication] verify = false`, our own outgoing mail).
+    pub authentication: Option<Authentication>,
 }
 
 /// The header fields jobmail reads from a message, decoded.
@@ -101,4 +104,92 @@ pub struct ParsedMessage {
     /// `From` of each mail attached directly (`message/rfc822` at the top
     /// level), in MIME order: the authors of mails a colleague forwarded as attachments.
     pub attached_authors: Vec<Mailbox>,
+}
+
+/// One DKIM signature's verdict.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DkimVerdict {
+    /// The signing domain (`d=`), lowercased.
+    pub domain: String,
+    /// `pass`, `fail`, `neutral`, `temperror`, `permerror`, `none`.
+    pub result: String,
+}
+
+/// What SPF, DKIM, DMARC and ARC said of a mail on receipt.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authentication {
+    /// `pass`, `fail`, `softfail`, `neutral`, `none`, `temperror`, `permerror`.
+    pub spf: String,
+    /// The domain SPF checked: the envelope sender's, or the HELO name for
+    /// the null sender.
+    pub spf_domain: String,
+    pub dkim: Vec<DkimVerdict>,
+    /// For the `From` domain: `pass`, `fail`, `none` (no DMARC record),
+    /// `temperror`, `permerror`.
+    pub dmarc: String,
+    /// The domain's published policy (`reject`, `quarantine`, `none`), if any.
+    pub dmarc_policy: String,
+    /// The ARC chain a forwarder added: `pass`, `fail`, `none`, ….
+    pub arc: String,
+    /// The `From` domain the verdicts are about, lowercased.
+    pub from_domain: String,
+    /// Why a verdict is missing (a timeout, no readable From).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// `a` and `b` are the same domain or one is a subdomain of the other
+/// (DMARC's relaxed alignment, without a public-suffix list).
+fn aligned(a: &str, b: &str) -> bool {
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    !a.is_empty()
+        && !b.is_empty()
+        && (a == b || a.ends_with(&format!(".{b}")) || b.ends_with(&format!(".{a}")))
+}
+
+impl Authentication {
+    /// Mail from `address` is proven to come from its domain: DMARC passed
+    /// for it, or a DKIM signature of an aligned domain passed, or SPF
+    /// passed for an aligned envelope sender.
+    pub fn proves(&self, address: &str) -> bool {
+        let Some((_, domain)) = address.rsplit_once('@') else {
+            return false;
+        };
+        (self.dmarc == "pass" && self.from_domain.eq_ignore_ascii_case(domain))
+            || self
+                .dkim
+                .iter()
+                .any(|d| d.result == "pass" && aligned(&d.domain, domain))
+            || (self.spf == "pass" && aligned(&self.spf_domain, domain))
+    }
+
+    /// The domain of `address` publishes DMARC and this mail failed it.
+    pub fn dmarc_fails_for(&self, address: &str) -> bool {
+        self.dmarc == "fail"
+            && address
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(&self.from_domain))
+    }
+
+    /// One line: `spf=pass (a.example) dkim=pass (a.example) dmarc=pass arc=none`.
+    pub fn summary(&self) -> String {
+        let dkim = if self.dkim.is_empty() {
+            "dkim=none".to_string()
+        } else {
+            self.dkim
+                .iter()
+                .map(|d| format!("dkim={} ({})", d.result, d.domain))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let policy = if self.dmarc_policy.is_empty() {
+            String::new()
+        } else {
+            format!(" (p={})", self.dmarc_policy)
+        };
+        format!(
+            "spf={} ({}) {dkim} dmarc={}{policy} for {} arc={}",
+            self.spf, self.spf_domain, self.dmarc, self.from_domain, self.arc
+        )
+    }
 }

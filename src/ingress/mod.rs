@@ -8,6 +8,7 @@
 //! It stores mail only through the store [`Writer`]; it never renders or
 //! sends mail and holds no SQL.
 
+pub mod auth;
 pub mod data;
 pub mod session;
 

@@ -24,12 +24,14 @@ use crate::directory::Directory;
 use crate::model::Envelope;
 use crate::store::{IncomingMessage, StoreError, Stored, Writer};
 
-/// What a session needs, shared by all sessions: the `[server]` settings
-/// and the directory that says which recipients are ours.
+/// What a session needs, shared by all sessions: the `[server]` settings,
+/// the directory that says which recipients are ours, and the verifier of
+/// SPF, DKIM and DMARC (`None` when `[authentication] verify = false`).
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub server: ServerConfig,
     pub directory: Directory,
+    pub verifier: Option<Arc<super::auth::Verifier>>,
 }
 
 /// Why reading stopped.
@@ -474,6 +476,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             helo,
             session_id: self.id.clone(),
             received_at_ms: received_at.timestamp_millis(),
+            authentication: None,
         };
         let protocol = match (self.esmtp, transaction.smtputf8) {
             (true, true) => "UTF8SMTP",
@@ -500,6 +503,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         .map_err(|e| StoreError(format!("parser task failed: {e}")))?;
         if parsed.is_none() {
             tracing::warn!(session = %self.id, "parser failed; storing the raw mail only");
+        }
+        let mut envelope = envelope;
+        if let Some(verifier) = &self.settings.verifier {
+            let verdicts = verifier
+                .verify(&content, self.peer.ip(), &envelope.helo, &envelope.sender)
+                .await;
+            tracing::debug!(session = %self.id, authentication = %verdicts.summary(), "checked");
+            envelope.authentication = Some(verdicts);
         }
         self.writer
             .store(IncomingMessage {

@@ -70,6 +70,8 @@ pub struct MatchInput<'a> {
     pub recipients: &'a [String],
     /// What the mail reports, if it is a delivery status notification.
     pub report: Option<&'a crate::dsn::Report>,
+    /// SPF, DKIM and DMARC on receipt, if they were checked.
+    pub authentication: Option<&'a crate::model::Authentication>,
 }
 
 /// Why a mail was filed where it was. Stored as its kebab-case name.
@@ -102,11 +104,15 @@ pub enum Reason {
     UnverifiedReport,
     /// Only a subject tag of the first, short format: never evidence alone.
     LegacyTag,
+    /// From names a known candidate, but the mail failed DMARC for that
+    /// domain: anyone could have written it.
+    UnauthenticatedSender,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 19] = [
         Reason::Bounce,
+        Reason::UnauthenticatedSender,
         Reason::UnverifiedReport,
         Reason::LegacyTag,
         Reason::ReplyToken,
@@ -146,6 +152,7 @@ impl Reason {
             Reason::Bounce => "bounce",
             Reason::UnverifiedReport => "unverified-report",
             Reason::LegacyTag => "legacy-subject-tag",
+            Reason::UnauthenticatedSender => "unauthenticated-sender",
         }
     }
 
@@ -166,6 +173,7 @@ impl Reason {
             Reason::UnverifiedReport => "low",
             Reason::NewApplication => "new",
             Reason::LegacyTag
+            | Reason::UnauthenticatedSender
             | Reason::Conflict
             | Reason::AmbiguousSender
             | Reason::ForwardAuthorUnknown
@@ -257,7 +265,12 @@ fn author(input: &MatchInput, dir: &Directory) -> Author {
     };
     let from_colleague = dir.is_colleague(&from.address);
     // A list or group rewrote From ("'Erika' via Jobs <jobs-group@…>").
-    if let Some(original) = &h.x_original_from
+    // Only the company's own group or a mailing list rewrites From; on
+    // anyone else's mail these headers are the sender's own words, and
+    // would let a stranger name any author.
+    let rewriter = from_colleague || h.list || h.list_id.is_some();
+    if rewriter
+        && let Some(original) = &h.x_original_from
         && !original.address.eq_ignore_ascii_case(&from.address)
         && !dir.is_colleague(&original.address)
     {
@@ -268,6 +281,7 @@ fn author(input: &MatchInput, dir: &Directory) -> Author {
         .as_deref()
         .is_some_and(|n| n.to_lowercase().contains(" via "));
     if via
+        && rewriter
         && let Some(reply_to) = h.reply_to.iter().find(|r| {
             !r.address.eq_ignore_ascii_case(&from.address) && !dir.is_colleague(&r.address)
         })
@@ -567,6 +581,21 @@ pub fn decide(
     };
     let automatic = if own_group { h.robot } else { h.automatic };
     match author {
+        Author::Person(mailbox, Reason::Sender)
+            if !sender_candidates.is_empty()
+                && input
+                    .authentication
+                    .is_some_and(|a| a.dmarc_fails_for(&mailbox.address)) =>
+        {
+            unassigned(
+                sender_candidates.clone(),
+                Reason::UnauthenticatedSender,
+                format!(
+                    "From {} is candidate(s) {sender_candidates:?}, but the mail failed DMARC for its domain",
+                    mailbox.address
+                ),
+            )
+        }
         Author::Person(mailbox, reason) => match sender_candidates[..] {
             [c] => {
                 let how = match reason {
@@ -966,6 +995,7 @@ mod tests {
             attached_authors: &[],
             recipients: &["jobs@acme.example".to_string()],
             report: None,
+            authentication: None,
         };
         let d = decide(&input, &directory(), &TokenKey::new([1; 32]), &Nobody);
         assert_eq!(d.assignment, Assignment::Unassigned(Vec::new()));

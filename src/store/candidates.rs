@@ -180,6 +180,7 @@ pub fn match_message(
         attached_authors: &parsed.attached_authors,
         recipients: &envelope.recipients,
         report: report.as_ref(),
+        authentication: envelope.authentication.as_ref(),
     };
     let lookups = StoreLookups::new(conn);
     let decision = matcher::decide(&input, &matching.directory, &matching.key, &lookups);
@@ -196,6 +197,7 @@ pub fn match_message(
             &parsed.headers,
             &candidate.email,
             &matching.directory,
+            envelope.authentication.as_ref(),
         );
         let row = decide_auto_reply(
             conn,
@@ -901,12 +903,28 @@ pub fn decide_auto_reply(
             params![address, now_ms - 3_600_000],
             |r| r.get(0),
         )?;
+        let everyone: i64 = conn.row(
+            "SELECT count(*) FROM auto_replies WHERE created_at >= ?1 AND decision IN ('pending', 'queued')",
+            params![now_ms - 3_600_000],
+            |r| r.get(0),
+        )?;
         if earlier > 0 {
             Some((
                 Rule::AlreadyAcknowledged,
                 format!(
                     "acknowledged within the last {}",
                     humantime::format_duration(a.period)
+                ),
+            ))
+        } else if everyone >= i64::from(directory.acknowledgements_per_hour()) {
+            tracing::warn!(
+                limit = directory.acknowledgements_per_hour(),
+                "acknowledgements: the hourly limit over all addresses is reached; holding back"
+            );
+            Some((
+                Rule::HourlyLimit,
+                format!(
+                    "already {everyone} acknowledgements in the last hour, the limit of [acknowledgements] max_per_hour"
                 ),
             ))
         } else if last_hour >= i64::from(a.max_per_hour) {

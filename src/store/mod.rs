@@ -291,6 +291,13 @@ const MIGRATIONS: &[&str] = &[
             WHERE state = old.state;
     END;
     "#,
+    // 9: what SPF, DKIM, DMARC and ARC said of a mail on receipt (JSON of
+    // model::Authentication; NULL when not checked).
+    r#"
+    ALTER TABLE messages ADD COLUMN authentication_json TEXT;
+    -- The hourly limit over all acknowledgements counts the last hour only.
+    CREATE INDEX auto_replies_created ON auto_replies(created_at);
+    "#,
 ];
 
 /// The document category given to attachments as they arrive.
@@ -610,8 +617,8 @@ fn insert_message(conn: &Connection, m: &IncomingMessage) -> Result<Stored> {
         "INSERT INTO messages (received_at, session_id, envelope_sender, client_addr, helo, size, sha256,
             from_name, from_addr, to_json, cc_json, reply_to_json, subject, date, message_id,
             in_reply_to_json, references_json, auto_submitted, list_id, precedence,
-            automatic, delivery_report, parsed, original_message_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+            automatic, delivery_report, parsed, original_message_id, authentication_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
         params![
             m.envelope.received_at_ms,
             m.envelope.session_id,
@@ -637,6 +644,7 @@ fn insert_message(conn: &Connection, m: &IncomingMessage) -> Result<Stored> {
             h.delivery_report,
             m.parsed.is_some(),
             h.original_message_id,
+            m.envelope.authentication.as_ref().map(to_json),
         ],
     )?;
     let id = conn.last_insert_rowid();
@@ -848,6 +856,8 @@ pub struct MessageDetail {
     /// For unassigned mail: the candidates it could belong to.
     pub suggestions: Vec<CandidateRef>,
     pub attachments: Vec<DocumentSummary>,
+    /// SPF, DKIM, DMARC and ARC on receipt; `None` when not checked.
+    pub authentication: Option<crate::model::Authentication>,
 }
 
 /// The database as the CLI and the tests use it: reads, and the operators'
@@ -967,7 +977,7 @@ impl Store {
                         m.references_json, m.auto_submitted, m.list_id, m.precedence,
                         m.automatic, m.delivery_report, m.parsed, m.original_message_id,
                         m.assignment, m.candidate_id, c.first_name, c.last_name, m.match_reason,
-                        m.match_detail, m.closed_thread
+                        m.match_detail, m.closed_thread, m.authentication_json
                  FROM messages m LEFT JOIN candidates c ON c.id = m.candidate_id WHERE m.id = ?1",
                 params![id],
                 |r| {
@@ -1006,6 +1016,9 @@ impl Store {
                         closed_thread: r.get(32)?,
                         suggestions: Vec::new(),
                         attachments: Vec::new(),
+                        authentication: r
+                            .get::<_, Option<String>>(33)?
+                            .and_then(|j| serde_json::from_str(&j).ok()),
                     })
                 },
             )
@@ -1040,7 +1053,7 @@ impl Store {
             .conn
             .row(
                 "SELECT m.envelope_sender, m.client_addr, m.helo, m.session_id, m.received_at,
-                        r.trace_len, r.raw
+                        r.trace_len, r.raw, m.authentication_json
                  FROM messages m JOIN message_raw r ON r.message_id = m.id WHERE m.id = ?1",
                 params![id],
                 |r| {
@@ -1052,6 +1065,9 @@ impl Store {
                             helo: r.get(2)?,
                             session_id: r.get(3)?,
                             received_at_ms: r.get(4)?,
+                            authentication: r
+                                .get::<_, Option<String>>(7)?
+                                .and_then(|j| serde_json::from_str(&j).ok()),
                         },
                         r.get::<_, i64>(5)?,
                         r.get::<_, Vec<u8>>(6)?,
@@ -1450,6 +1466,7 @@ mod tests {
                         helo: "mx.example.org".into(),
                         session_id: format!("s{i}"),
                         received_at_ms: 1_790_000_000_000 + i as i64,
+                        authentication: None,
                     },
                     trace: Vec::new(),
                     sha256: sha256_hex(&content),

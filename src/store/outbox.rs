@@ -93,6 +93,7 @@ pub fn enqueue(tx: &Transaction, item: &NewItem) -> Result<Queued> {
             helo: String::new(),
             session_id: item.batch_id.to_string(),
             received_at_ms: item.now_ms,
+            authentication: None,
         },
         trace: Vec::new(),
         sha256: super::sha256_hex(&item.bytes),

@@ -4,10 +4,12 @@
 mod harness;
 
 mod acknowledgements;
+mod authentication;
 mod candidates;
 mod clients;
 mod config_check;
 mod dialogs;
+mod dns;
 mod durability;
 mod limits;
 mod matching;

@@ -209,6 +209,7 @@ fn scenario_table_through_the_pure_matcher() {
             attached_authors: &parsed.attached_authors,
             recipients: &step.recipients,
             report: None,
+            authentication: None,
         };
         let d = matcher::decide(&input, &directory, &key, &w);
         let (assignment, candidate, suggestions) = match &d.assignment {
