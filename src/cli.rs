@@ -601,6 +601,7 @@ fn assign(config: &Config, id: i64, candidate: i64) -> anyhow::Result<()> {
         recipients: &envelope.recipients,
         report: None,
         authentication: envelope.authentication.as_ref(),
+        received_at_ms: envelope.received_at_ms,
     };
     let author = matcher::author_of(&input, &directory);
     store.assign(id, candidate, author.as_ref().map(|m| m.address.as_str()))?;

@@ -55,7 +55,15 @@ pub struct OutboxFacts {
     pub envelope_from: String,
     /// Its envelope recipients.
     pub recipients: Vec<String>,
+    /// When it last changed state (unix ms): a report of the unsigned
+    /// VERP form counts only while its item is recent.
+    pub updated_at_ms: i64,
 }
+
+/// How long after its last change an item queued before VERP MACs may
+/// still be bounced from its unsigned `bounce+<item>@` address: longer
+/// than any queue lifetime (60 days at most) and than MTAs keep bounces.
+pub const UNSIGNED_VERP_DAYS: i64 = 90;
 
 /// What is known of one incoming mail.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +80,8 @@ pub struct MatchInput<'a> {
     pub report: Option<&'a crate::dsn::Report>,
     /// SPF, DKIM and DMARC on receipt, if they were checked.
     pub authentication: Option<&'a crate::model::Authentication>,
+    /// When the mail arrived (unix ms).
+    pub received_at_ms: i64,
 }
 
 /// Why a mail was filed where it was. Stored as its kebab-case name.
@@ -700,10 +710,12 @@ fn report_decision(
             }
         };
         let facts = lookups.outbox_item(item)?;
-        let proven = signed || facts.envelope_from.eq_ignore_ascii_case(r);
+        let recent =
+            input.received_at_ms - facts.updated_at_ms < UNSIGNED_VERP_DAYS * 86_400_000;
+        let proven = signed || (facts.envelope_from.eq_ignore_ascii_case(r) && recent);
         if !proven {
             doubts.push(format!(
-                "{r} carries no MAC and item {item} was not sent from it"
+                "{r} carries no MAC, and item {item} was not sent from it in the last {UNSIGNED_VERP_DAYS} days"
             ));
         }
         Some((item, facts, proven))
@@ -996,6 +1008,7 @@ mod tests {
             recipients: &["jobs@acme.example".to_string()],
             report: None,
             authentication: None,
+            received_at_ms: 0,
         };
         let d = decide(&input, &directory(), &TokenKey::new([1; 32]), &Nobody);
         assert_eq!(d.assignment, Assignment::Unassigned(Vec::new()));

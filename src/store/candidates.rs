@@ -88,7 +88,7 @@ impl Lookups for StoreLookups<'_> {
         self.keep(
             self.conn
                 .row(
-                    "SELECT candidate_id, state, envelope_from, recipients_json FROM outbox WHERE id = ?1",
+                    "SELECT candidate_id, state, envelope_from, recipients_json, updated_at FROM outbox WHERE id = ?1",
                     params![item],
                     |r| {
                         Ok(matcher::OutboxFacts {
@@ -97,6 +97,7 @@ impl Lookups for StoreLookups<'_> {
                             envelope_from: r.get(2)?,
                             recipients: serde_json::from_str(&r.get::<_, String>(3)?)
                                 .unwrap_or_default(),
+                            updated_at_ms: r.get(4)?,
                         })
                     },
                 )
@@ -181,6 +182,7 @@ pub fn match_message(
         recipients: &envelope.recipients,
         report: report.as_ref(),
         authentication: envelope.authentication.as_ref(),
+        received_at_ms: envelope.received_at_ms,
     };
     let lookups = StoreLookups::new(conn);
     let decision = matcher::decide(&input, &matching.directory, &matching.key, &lookups);

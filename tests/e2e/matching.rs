@@ -210,6 +210,7 @@ fn scenario_table_through_the_pure_matcher() {
             recipients: &step.recipients,
             report: None,
             authentication: None,
+            received_at_ms: 0,
         };
         let d = matcher::decide(&input, &directory, &key, &w);
         let (assignment, candidate, suggestions) = match &d.assignment {

@@ -737,6 +737,26 @@ fn an_item_queued_before_signed_verp_still_bounces_from_its_old_address() {
     );
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(wait_state(&d, item, "sent")["state"], "sent");
+    // Nor for an item last changed longer ago than any bounce takes.
+    let db = rusqlite::Connection::open(d.db()).unwrap();
+    let sent_at: i64 = db
+        .query_row("SELECT updated_at FROM outbox WHERE id = ?1", [item], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    db.execute(
+        "UPDATE outbox SET updated_at = ?1 WHERE id = ?2",
+        rusqlite::params![sent_at - 91 * 86_400_000, item],
+    )
+    .unwrap();
+    report(&d, "", &old, &dsn("failed", "5.1.1", &message_id));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(wait_state(&d, item, "sent")["state"], "sent");
+    db.execute(
+        "UPDATE outbox SET updated_at = ?1 WHERE id = ?2",
+        rusqlite::params![sent_at, item],
+    )
+    .unwrap();
     report(&d, "", &old, &dsn("failed", "5.1.1", &message_id));
     wait_state(&d, item, "bounced");
 }
