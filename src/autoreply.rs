@@ -183,7 +183,8 @@ pub fn check_mail(
             .as_ref()
             .map(|f| f.address.as_str())
             .filter(|f| !f.eq_ignore_ascii_case(author) && dir.is_colleague(f));
-        if !a.proves(author) && !voucher.is_some_and(|v| a.proves(v)) {
+        let proven = |who: &str| crate::matcher::author_proven(a, who, dir);
+        if !proven(author) && !voucher.is_some_and(proven) {
             return Some((
                 Rule::Unauthenticated,
                 format!("{author} is not authenticated: {}", a.summary()),

@@ -133,6 +133,14 @@ pub struct Authentication {
     pub arc: String,
     /// The `From` domain the verdicts are about, lowercased.
     pub from_domain: String,
+    /// With a passing ARC chain: the domain that sealed it last (`d=` of
+    /// the newest ARC-Seal), lowercased …
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub arc_sealer: String,
+    /// … and what that sealer had found (its ARC-Authentication-Results,
+    /// at most 2 KB), e.g. `dkim=pass header.d=example.org`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub arc_results: String,
     /// Why a verdict is missing (a timeout, no readable From).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
@@ -161,6 +169,37 @@ impl Authentication {
                 .iter()
                 .any(|d| d.result == "pass" && aligned(&d.domain, domain))
             || (self.spf == "pass" && aligned(&self.spf_domain, domain))
+    }
+
+    /// The last ARC sealer's own results prove `address`'s domain: a
+    /// `dmarc=pass header.from=<domain>` or a `dkim=pass` of an aligned
+    /// domain, on a chain that passed. Whether the sealer is trusted (the
+    /// company's own redirect) is the caller's to decide.
+    pub fn arc_vouches_for(&self, address: &str) -> bool {
+        let Some((_, domain)) = address.rsplit_once('@') else {
+            return false;
+        };
+        self.arc == "pass"
+            && self.arc_results.split(';').any(|clause| {
+                let mut words = clause.split_whitespace();
+                let method = words.next().unwrap_or("").to_ascii_lowercase();
+                let props: Vec<(String, String)> = words
+                    .filter_map(|w| w.split_once('='))
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.trim_matches('"').to_string()))
+                    .collect();
+                let prop = |k: &str| props.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+                match method.as_str() {
+                    "dmarc=pass" => {
+                        prop("header.from").is_some_and(|d| d.eq_ignore_ascii_case(domain))
+                    }
+                    "dkim=pass" => prop("header.d")
+                        .or_else(|| {
+                            prop("header.i").and_then(|i| i.rsplit_once('@').map(|(_, d)| d))
+                        })
+                        .is_some_and(|d| aligned(d, domain)),
+                    _ => false,
+                }
+            })
     }
 
     /// The domain of `address` publishes DMARC and this mail failed it.

@@ -147,6 +147,24 @@ impl Verifier {
             .collect();
         let arc = self.authenticator.verify_arc(&message).await;
         out.arc = dkim_word(arc.result()).into();
+        if out.arc == "pass"
+            && let Some(seal) = message.as_headers.iter().max_by_key(|h| h.header.i)
+        {
+            out.arc_sealer = seal.header.d.to_ascii_lowercase();
+            if let Some(results) = message
+                .aar_headers
+                .iter()
+                .find(|h| h.header.i == seal.header.i)
+            {
+                out.arc_results = String::from_utf8_lossy(results.value)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .chars()
+                    .take(2048)
+                    .collect();
+            }
+        }
         let dmarc = self
             .authenticator
             .verify_dmarc(DmarcParameters::new(&message, &dkim, &spf_domain, &spf))

@@ -346,3 +346,132 @@ fn a_hostile_display_name_is_greeted_neutrally() {
     assert!(!raw.contains("evil.example"), "{raw}");
     assert!(!raw.contains("Gewinn"), "{raw}");
 }
+
+#[test]
+fn a_redirect_that_changes_the_mail_is_vouched_for_by_the_companys_arc_seal() {
+    use mail_auth::arc::ArcSealer;
+    use mail_auth::hickory_resolver::config::{
+        ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
+    };
+    use mail_auth::{AuthenticatedMessage, AuthenticationResults, MessageAuthenticator};
+
+    let author_key = Ed25519Key::generate_pkcs8().unwrap();
+    let company_key = Ed25519Key::generate_pkcs8().unwrap();
+    let record = |pkcs8: &[u8]| {
+        format!(
+            "v=DKIM1; k=ed25519; p={}",
+            data_encoding::BASE64.encode(&Ed25519Key::from_pkcs8_der(pkcs8).unwrap().public_key())
+        )
+    };
+    let (author_record, company_record) = (record(&author_key), record(&company_key));
+    let dns = Dns::start(&[
+        ("signed.example", "v=spf1 ip4:192.0.2.1 -all"),
+        ("sel._domainkey.signed.example", &author_record),
+        ("_dmarc.signed.example", "v=DMARC1; p=reject"),
+        // The company's server seals what it checked before redirecting.
+        ("arc._domainkey.acme.example", &company_record),
+    ]);
+
+    // The author's mail, signed by their provider.
+    let original = application("dora@signed.example", "Dora Daten", "d1@signed.example", "");
+    let signature = DkimSigner::from_key(Ed25519Key::from_pkcs8_der(&author_key).unwrap())
+        .domain("signed.example")
+        .selector("sel")
+        .headers(["From", "To", "Subject", "Message-ID", "Date"])
+        .sign(original.as_bytes())
+        .unwrap();
+    let signed = format!("{}{original}", signature.to_header());
+
+    // The company's server checks it (DKIM passes), then tags the subject,
+    // which breaks that signature, seals the chain and redirects.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sealed = runtime.block_on(async {
+        let mut server = NameServerConfig::udp_and_tcp(dns.addr.ip());
+        server.connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
+            .into_iter()
+            .map(|mut c| {
+                c.port = dns.addr.port();
+                c
+            })
+            .collect();
+        let company = MessageAuthenticator::new(
+            ResolverConfig::from_name_servers(vec![server]),
+            ResolverOpts::default(),
+        )
+        .unwrap();
+        let message = AuthenticatedMessage::parse(signed.as_bytes()).unwrap();
+        let dkim = company.verify_dkim(&message).await;
+        assert!(
+            dkim.iter()
+                .all(|d| d.result() == &mail_auth::DkimResult::Pass)
+        );
+        let tagged = signed.replace("Subject: Bewerbung", "Subject: [EXTERN] Bewerbung");
+        let message = AuthenticatedMessage::parse(tagged.as_bytes()).unwrap();
+        let arc = company.verify_arc(&message).await;
+        let results = AuthenticationResults::new("mx.acme.example")
+            .with_dkim_results(&dkim, "dora@signed.example");
+        let set = ArcSealer::from_key(Ed25519Key::from_pkcs8_der(&company_key).unwrap())
+            .domain("acme.example")
+            .selector("arc")
+            .headers(["From", "To", "Subject", "Message-ID", "Date"])
+            .seal(&message, &results, &arc)
+            .unwrap();
+        format!("{}{tagged}", set.to_header())
+    });
+
+    let up = Upstream::start();
+    let directory = with_acknowledgements(&example_directory())
+        .replace("port = 2600", &format!("port = {}", up.addr.port()))
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
+        );
+    let directory = format!(
+        "[authentication]\nresolver = \"{}\"\ntimeout = \"3s\"\n{directory}",
+        dns.addr
+    );
+    let d = Daemon::start_world("", &directory, Some(KEY));
+    let m = deliver(
+        &d,
+        "SRS0=cd34=XY=signed.example=dora@acme.example",
+        "jobs+backend@acme.example",
+        sealed.as_bytes(),
+    );
+    let auth = &m["authentication"];
+    assert_eq!(
+        (
+            auth["dkim"][0]["result"].as_str(),
+            auth["dmarc"].as_str(),
+            auth["arc"].as_str(),
+            auth["arc_sealer"].as_str()
+        ),
+        (
+            Some("fail"),
+            Some("fail"),
+            Some("pass"),
+            Some("acme.example")
+        ),
+        "the author's DKIM broke on the way, the company's seal holds: {m}"
+    );
+    let dora = m["candidate"]["id"].as_i64().unwrap();
+    assert_eq!(
+        decision(&d, dora)["decision"],
+        "queued",
+        "vouched for by the company's seal"
+    );
+
+    // The same seal from a domain that is not the company's vouches for nothing.
+    let foreign = sealed.replace("d=acme.example", "d=elsewhere.example");
+    let m = deliver(
+        &d,
+        "SRS0=cd34=XY=signed.example=dora2@acme.example",
+        "jobs+backend@acme.example",
+        foreign.replace("dora@", "dora2@").as_bytes(),
+    );
+    assert_ne!(m["authentication"]["arc"], "pass", "{m}");
+    let dora2 = m["candidate"]["id"].as_i64().unwrap();
+    assert_eq!(decision(&d, dora2)["rule"], "unauthenticated");
+}
