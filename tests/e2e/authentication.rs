@@ -368,19 +368,11 @@ fn a_redirect_that_changes_the_mail_is_vouched_for_by_the_companys_arc_seal() {
         ("signed.example", "v=spf1 ip4:192.0.2.1 -all"),
         ("sel._domainkey.signed.example", &author_record),
         ("_dmarc.signed.example", "v=DMARC1; p=reject"),
-        // The company's server seals what it checked before redirecting.
+        // The company's server seals what it checked before redirecting;
+        // so can anyone else with a domain and a key.
         ("arc._domainkey.acme.example", &company_record),
+        ("arc._domainkey.elsewhere.example", &company_record),
     ]);
-
-    // The author's mail, signed by their provider.
-    let original = application("dora@signed.example", "Dora Daten", "d1@signed.example", "");
-    let signature = DkimSigner::from_key(Ed25519Key::from_pkcs8_der(&author_key).unwrap())
-        .domain("signed.example")
-        .selector("sel")
-        .headers(["From", "To", "Subject", "Message-ID", "Date"])
-        .sign(original.as_bytes())
-        .unwrap();
-    let signed = format!("{}{original}", signature.to_header());
 
     // The company's server checks it (DKIM passes), then tags the subject,
     // which breaks that signature, seals the chain and redirects.
@@ -388,39 +380,50 @@ fn a_redirect_that_changes_the_mail_is_vouched_for_by_the_companys_arc_seal() {
         .enable_all()
         .build()
         .unwrap();
-    let sealed = runtime.block_on(async {
-        let mut server = NameServerConfig::udp_and_tcp(dns.addr.ip());
-        server.connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
-            .into_iter()
-            .map(|mut c| {
-                c.port = dns.addr.port();
-                c
-            })
-            .collect();
-        let company = MessageAuthenticator::new(
-            ResolverConfig::from_name_servers(vec![server]),
-            ResolverOpts::default(),
-        )
-        .unwrap();
-        let message = AuthenticatedMessage::parse(signed.as_bytes()).unwrap();
-        let dkim = company.verify_dkim(&message).await;
-        assert!(
-            dkim.iter()
-                .all(|d| d.result() == &mail_auth::DkimResult::Pass)
-        );
-        let tagged = signed.replace("Subject: Bewerbung", "Subject: [EXTERN] Bewerbung");
-        let message = AuthenticatedMessage::parse(tagged.as_bytes()).unwrap();
-        let arc = company.verify_arc(&message).await;
-        let results = AuthenticationResults::new("mx.acme.example")
-            .with_dkim_results(&dkim, "dora@signed.example");
-        let set = ArcSealer::from_key(Ed25519Key::from_pkcs8_der(&company_key).unwrap())
-            .domain("acme.example")
-            .selector("arc")
-            .headers(["From", "To", "Subject", "Message-ID", "Date"])
-            .seal(&message, &results, &arc)
+    let seal = |sealer: &str, author: &str| {
+        runtime.block_on(async {
+            let mut server = NameServerConfig::udp_and_tcp(dns.addr.ip());
+            server.connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
+                .into_iter()
+                .map(|mut c| {
+                    c.port = dns.addr.port();
+                    c
+                })
+                .collect();
+            let company = MessageAuthenticator::new(
+                ResolverConfig::from_name_servers(vec![server]),
+                ResolverOpts::default(),
+            )
             .unwrap();
-        format!("{}{tagged}", set.to_header())
-    });
+            // The author's mail, signed by their provider.
+            let original = application(author, "Dora Daten", &format!("{sealer}.{author}"), "");
+            let signature = DkimSigner::from_key(Ed25519Key::from_pkcs8_der(&author_key).unwrap())
+                .domain("signed.example")
+                .selector("sel")
+                .headers(["From", "To", "Subject", "Message-ID", "Date"])
+                .sign(original.as_bytes())
+                .unwrap();
+            let signed = format!("{}{original}", signature.to_header());
+            let message = AuthenticatedMessage::parse(signed.as_bytes()).unwrap();
+            let dkim = company.verify_dkim(&message).await;
+            assert!(
+                dkim.iter()
+                    .all(|d| d.result() == &mail_auth::DkimResult::Pass)
+            );
+            let tagged = signed.replace("Subject: Bewerbung", "Subject: [EXTERN] Bewerbung");
+            let message = AuthenticatedMessage::parse(tagged.as_bytes()).unwrap();
+            let arc = company.verify_arc(&message).await;
+            let results =
+                AuthenticationResults::new("mx.acme.example").with_dkim_results(&dkim, author);
+            let set = ArcSealer::from_key(Ed25519Key::from_pkcs8_der(&company_key).unwrap())
+                .domain(sealer)
+                .selector("arc")
+                .headers(["From", "To", "Subject", "Message-ID", "Date"])
+                .seal(&message, &results, &arc)
+                .unwrap();
+            format!("{}{tagged}", set.to_header())
+        })
+    };
 
     let up = Upstream::start();
     let directory = with_acknowledgements(&example_directory())
@@ -438,7 +441,7 @@ fn a_redirect_that_changes_the_mail_is_vouched_for_by_the_companys_arc_seal() {
         &d,
         "SRS0=cd34=XY=signed.example=dora@acme.example",
         "jobs+backend@acme.example",
-        sealed.as_bytes(),
+        seal("acme.example", "dora@signed.example").as_bytes(),
     );
     let auth = &m["authentication"];
     assert_eq!(
@@ -463,15 +466,19 @@ fn a_redirect_that_changes_the_mail_is_vouched_for_by_the_companys_arc_seal() {
         "vouched for by the company's seal"
     );
 
-    // The same seal from a domain that is not the company's vouches for nothing.
-    let foreign = sealed.replace("d=acme.example", "d=elsewhere.example");
+    // A valid seal from a domain that is not the company's vouches for nothing.
     let m = deliver(
         &d,
         "SRS0=cd34=XY=signed.example=dora2@acme.example",
         "jobs+backend@acme.example",
-        foreign.replace("dora@", "dora2@").as_bytes(),
+        seal("elsewhere.example", "dora2@signed.example").as_bytes(),
     );
-    assert_ne!(m["authentication"]["arc"], "pass", "{m}");
+    let auth = &m["authentication"];
+    assert_eq!(
+        (auth["arc"].as_str(), auth["arc_sealer"].as_str()),
+        (Some("pass"), Some("elsewhere.example")),
+        "{m}"
+    );
     let dora2 = m["candidate"]["id"].as_i64().unwrap();
     assert_eq!(decision(&d, dora2)["rule"], "unauthenticated");
 }
