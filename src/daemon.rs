@@ -28,6 +28,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    let _instance =
+        crate::state::lock_instance(&config.server.database).context("cannot start the daemon")?;
     let directory = Directory::from_config(&config);
     let key = crate::state::load_or_create_key(&config.server.state_dir).with_context(|| {
         format!(

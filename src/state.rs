@@ -1,9 +1,11 @@
-//! jobmail's own secrets in its state directory: the key behind reply
-//! tokens and subject tags (`reply-token.key`, 32 random bytes, mode 0600,
-//! created at first start).
+//! jobmail's own files beside its data: the key behind reply tokens,
+//! subject tags and VERP addresses (`reply-token.key` in the state
+//! directory, 32 random bytes, mode 0600, created at first start, written
+//! atomically), and the instance lock that keeps a second `serve` off the
+//! same store (`<database>.serve-lock`, an flock held while serving).
 //!
-//! Only file I/O on that directory; no SQL, no sockets. The key never
-//! appears in logs or output.
+//! Only file I/O; no SQL, no sockets. The key never appears in logs or
+//! output.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -41,22 +43,74 @@ fn create(dir: &Path, path: &PathBuf) -> std::io::Result<TokenKey> {
     std::fs::create_dir_all(dir)?;
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(|e| std::io::Error::other(format!("no randomness: {e}")))?;
-    // create_new: two starting processes cannot both write a key.
-    let mut file = match std::fs::OpenOptions::new()
+    // Written whole to a file of its own, made durable, then linked in
+    // place: a crash never leaves a half-written key behind, and of two
+    // processes starting at once the first link wins, the other reads it.
+    let temporary = dir.join(format!(".{KEY_FILE}.{}", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create(true)
+        .truncate(true)
         .mode(0o600)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return load_or_create_key(dir),
-        Err(e) => return Err(e),
-    };
+        .open(&temporary)?;
     file.write_all(&key)?;
     file.sync_all()?;
+    drop(file);
+    let linked = std::fs::hard_link(&temporary, path);
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return load_or_create_key(dir),
+        Err(e) => return Err(e),
+    }
     std::fs::File::open(dir)?.sync_all()?;
     tracing::info!(path = %path.display(), "created the reply-token key");
     Ok(TokenKey::new(key))
+}
+
+/// Held while `serve` runs: no second `serve` on the same store, which
+/// would claim and recover the first one's mail in flight.
+#[derive(Debug)]
+pub struct InstanceLock {
+    _file: std::fs::File,
+}
+
+/// Takes the instance lock of the store at `database`, or says who holds it.
+pub fn lock_instance(database: &Path) -> std::io::Result<InstanceLock> {
+    use std::os::fd::AsRawFd;
+    let mut name = database.as_os_str().to_owned();
+    name.push(".serve-lock");
+    let path = PathBuf::from(name);
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)?;
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let holder = std::fs::read_to_string(&path).unwrap_or_default();
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            format!(
+                "another jobmail serve is running on this store ({} holds {})",
+                match holder.trim() {
+                    "" => "a process".to_string(),
+                    pid => format!("pid {pid}"),
+                },
+                path.display()
+            ),
+        ));
+    }
+    file.set_len(0)?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(InstanceLock { _file: file })
 }
 
 #[cfg(test)]
@@ -77,5 +131,29 @@ mod tests {
         assert_eq!(a.reply_token(7), b.reply_token(7));
         std::fs::write(state.join(KEY_FILE), b"short").unwrap();
         assert!(load_or_create_key(&state).is_err());
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(&state)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [std::ffi::OsString::from(KEY_FILE)]);
+    }
+
+    #[test]
+    fn one_instance_lock_per_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("jobmail.db");
+        let first = lock_instance(&db).unwrap();
+        let second = lock_instance(&db).unwrap_err();
+        assert!(
+            second.to_string().contains("another jobmail serve")
+                && second.to_string().contains(&std::process::id().to_string()),
+            "{second}"
+        );
+        drop(first);
+        assert!(
+            lock_instance(&db).is_ok(),
+            "free again once the first is gone"
+        );
     }
 }

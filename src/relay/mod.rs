@@ -3,16 +3,23 @@
 //! frozen bytes, and records every outcome (one writer, group commits).
 //! The connections themselves are `connection.rs`'s.
 //!
-//! Runs inside `jobmail serve`. Items left `sending` by a crash are put back
-//! at start (at least once, same bytes and Message-ID). Transient and
+//! Runs inside `jobmail serve`. It claims no more items than each
+//! upstream can take now (its free connections, its rate-limit budget), so
+//! the queue stays in the store, not in memory, and everything not being
+//! sent can still be held, cancelled or deleted. The breaker and shutdown
+//! are checked again right before each attempt. Outcomes are retried until
+//! they commit; an item `sending` that no attempt holds (its outcome lost)
+//! is put back while running, and items left `sending` by a crash at start
+//! (at least once, same bytes and Message-ID). Transient and
 //! permanent failures are told apart in one place ([`classify`]): 4xx,
 //! timeouts, connection and TLS errors are retried with a doubling backoff
 //! until the queue lifetime; 5xx fails at once. On shutdown no new send
 //! starts; running ones finish or are put back. This is the only module
 //! that connects out; it never parses inbound mail or renders.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,13 +33,19 @@ use tokio::task::JoinSet;
 
 use crate::config::{Config, RelayConfig, Security, Upstream};
 use crate::store::Store;
-use crate::store::outbox::{Claimed, Outcome};
+use crate::store::outbox::{ClaimLimits, Claimed, Outcome};
 
 mod connection;
 use connection::{ConnectError, Connector};
 
-/// Most items taken from the store per look.
-const CLAIM_BATCH: usize = 64;
+/// Most outcomes recorded in one commit.
+const OUTCOME_BATCH: usize = 256;
+/// Items of subsidiaries without a usable upstream in flight at once
+/// (they only defer, saying why).
+const UNROUTED_IN_FLIGHT: usize = 8;
+/// An item `sending` this long without an attempt of ours holding it has
+/// lost its outcome: it is sent again.
+const LEASE: Duration = Duration::from_secs(60);
 
 /// What went wrong with one attempt, before it is classified.
 #[derive(Debug)]
@@ -132,6 +145,63 @@ struct Route {
     next_slot: tokio::sync::Mutex<tokio::time::Instant>,
     breaker_threshold: i64,
     breaker_pause: Duration,
+    max_connections: usize,
+    /// Attempts claimed and not yet finished.
+    in_flight: Arc<AtomicUsize>,
+    /// The breaker's pause as this relay last set it (unix ms; 0: none).
+    paused_until: AtomicI64,
+    /// The breaker, kept here and written with the outcomes it came from.
+    breaker: Mutex<crate::store::outbox::UpstreamState>,
+}
+
+impl Route {
+    /// How many items this upstream can start within `window`: its free
+    /// connections, and no more than its rate limit allows by then.
+    async fn capacity(&self, window: Duration) -> usize {
+        let free = self
+            .max_connections
+            .saturating_sub(self.in_flight.load(Ordering::SeqCst));
+        let Some(interval) = self.interval else {
+            return free;
+        };
+        let now = tokio::time::Instant::now();
+        let next = (*self.next_slot.lock().await).max(now);
+        let horizon = now + window;
+        if next > horizon {
+            return 0;
+        }
+        let fits = 1 + ((horizon - next).as_millis() / interval.as_millis().max(1)) as usize;
+        free.min(fits)
+    }
+}
+
+/// Counts an attempt as in flight, from its claim until its outcome is
+/// recorded (until then the item is `sending`); then wakes the claim loop.
+struct InFlight(Arc<AtomicUsize>, Arc<tokio::sync::Notify>);
+
+impl InFlight {
+    fn new(counter: Arc<AtomicUsize>, freed: Arc<tokio::sync::Notify>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        InFlight(counter, freed)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.1.notify_one();
+    }
+}
+
+/// One finished attempt on its way to the store.
+struct Finished {
+    item: i64,
+    outcome: Outcome,
+    at_ms: i64,
+    /// The breaker's new state, if the attempt changed it.
+    upstream: Option<crate::store::outbox::UpstreamState>,
+    /// Its slot, given back once the outcome is recorded.
+    _slot: InFlight,
 }
 
 /// Longest pause of the circuit breaker.
@@ -165,7 +235,9 @@ impl Health {
 
 /// The circuit breaker's next state after an attempt: a success closes it;
 /// a failing attempt counts, and `threshold` of them in a row pause the
-/// upstream, each new pause twice as long (up to 30 minutes).
+/// upstream, each new pause twice as long (up to 30 minutes). Failures of
+/// attempts that were already under way when the pause began are the same
+/// burst: they do not count again, so one outage moves the breaker one step.
 pub fn breaker(
     mut state: crate::store::outbox::UpstreamState,
     health: &Health,
@@ -173,6 +245,9 @@ pub fn breaker(
     pause: Duration,
     now_ms: i64,
 ) -> crate::store::outbox::UpstreamState {
+    if matches!(health, Health::Failing(_)) && state.paused_until.is_some_and(|u| u > now_ms) {
+        return state;
+    }
     match health {
         Health::Good => {
             state.failures = 0;
@@ -253,6 +328,10 @@ fn route(upstream: &Upstream, hostname: &str) -> Result<Route, String> {
         next_slot: tokio::sync::Mutex::new(tokio::time::Instant::now()),
         breaker_threshold: upstream.breaker_threshold as i64,
         breaker_pause: upstream.breaker_pause,
+        max_connections: upstream.max_connections,
+        in_flight: Arc::new(AtomicUsize::new(0)),
+        paused_until: AtomicI64::new(0),
+        breaker: Mutex::new(crate::store::outbox::UpstreamState::default()),
     })
 }
 
@@ -341,6 +420,14 @@ pub async fn run(
             }
         }
     }
+    for (id, r) in &routes {
+        let id = id.clone();
+        if let Some(state) = blocking(&store, move |s| s.upstream_state(&id)).await {
+            r.paused_until
+                .store(state.paused_until.unwrap_or(0), Ordering::SeqCst);
+            *r.breaker.lock().unwrap_or_else(|p| p.into_inner()) = state;
+        }
+    }
     let routes = Arc::new(routes);
     let recovered = blocking(&store, |s| s.recover_sending(now_ms())).await;
     if let Some(n @ 1..) = recovered {
@@ -349,25 +436,85 @@ pub async fn run(
             "relay: mail interrupted by a stop is being sent again"
         );
     }
+    // Items claimed and not yet recorded: the lease. Anything else left
+    // `sending` lost its outcome and is put back while running.
+    let held: Arc<Mutex<HashSet<i64>>> = Arc::new(Mutex::new(HashSet::new()));
     // Group commit of outcomes: one writer records every outcome waiting in
     // one transaction, instead of one fsync per mail. Until its commit an
     // item stays `sending` (a crash in between sends it again, as before).
-    let (outcomes, mut waiting) = tokio::sync::mpsc::unbounded_channel::<(i64, Outcome, i64)>();
+    // A failed commit (a lock held too long, a full disk) is retried with
+    // the same outcomes until it succeeds: a delivered mail is never sent
+    // again because its outcome was dropped. After shutdown it keeps trying
+    // for the shutdown grace, then leaves them to the next start.
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (outcomes, mut waiting) = tokio::sync::mpsc::unbounded_channel::<Finished>();
+    let freed = Arc::new(tokio::sync::Notify::new());
+    // Its own connection: outcomes never wait behind a claim that waits
+    // for a lock.
+    let outcome_store = match Store::open(database) {
+        Ok(s) => Arc::new(Mutex::new(s)),
+        Err(e) => {
+            tracing::error!(error = %e, "relay: cannot open the store; nothing will be sent");
+            return;
+        }
+    };
     let writer = {
-        let store = store.clone();
+        let (store, held, stopping) = (outcome_store, held.clone(), stopping.clone());
         tokio::spawn(async move {
             while let Some(first) = waiting.recv().await {
                 let mut batch = vec![first];
-                while batch.len() < CLAIM_BATCH
-                    && let Ok(next) = waiting.try_recv()
-                {
-                    batch.push(next);
+                let mut wait = Duration::from_millis(50);
+                let mut given_up_at = None;
+                loop {
+                    while batch.len() < OUTCOME_BATCH
+                        && let Ok(next) = waiting.try_recv()
+                    {
+                        batch.push(next);
+                    }
+                    let outcomes: Vec<(i64, Outcome, i64)> = batch
+                        .iter()
+                        .map(|f| (f.item, f.outcome.clone(), f.at_ms))
+                        .collect();
+                    // The newest breaker state of each upstream in the batch.
+                    let mut upstreams: Vec<(crate::store::outbox::UpstreamState, i64)> = Vec::new();
+                    for f in &batch {
+                        if let Some(state) = &f.upstream {
+                            upstreams.retain(|(s, _)| s.subsidiary != state.subsidiary);
+                            upstreams.push((state.clone(), f.at_ms));
+                        }
+                    }
+                    if blocking(&store, move |s| s.record_outcomes(&outcomes, &upstreams))
+                        .await
+                        .is_some()
+                    {
+                        break;
+                    }
+                    if stopping.load(Ordering::SeqCst) {
+                        let deadline =
+                            *given_up_at.get_or_insert_with(|| tokio::time::Instant::now() + grace);
+                        if tokio::time::Instant::now() >= deadline {
+                            tracing::error!(
+                                count = batch.len(),
+                                "relay: outcomes still not recorded at shutdown; those mails are sent again at the next start"
+                            );
+                            break;
+                        }
+                    }
+                    tracing::warn!(count = batch.len(), retry_in = ?wait, "relay: outcomes not recorded yet; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
                 }
-                blocking(&store, move |s| s.record_outcomes(&batch)).await;
+                let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+                for f in &batch {
+                    held.remove(&f.item);
+                }
+                // Dropping the batch gives its slots back.
             }
         })
     };
+    let unrouted = Arc::new(AtomicUsize::new(0));
     let mut sends = JoinSet::new();
+    let mut next_recovery = tokio::time::Instant::now() + LEASE;
     loop {
         for promoted in blocking(&store, |s| s.promote_due(now_ms()))
             .await
@@ -375,36 +522,92 @@ pub async fn run(
         {
             tracing::info!(item = promoted.item, state = %promoted.state, reason = %promoted.reason, "relay: scheduled mail due");
         }
-        let claimed = blocking(&store, |s| s.claim_due(now_ms(), CLAIM_BATCH))
-            .await
-            .unwrap_or_default();
-        let busy = claimed.len() == CLAIM_BATCH;
+        if *shutdown.borrow() {
+            break;
+        }
+        // Claim only what can be sent now: the queue stays in the store.
+        let mut limits = ClaimLimits {
+            others: UNROUTED_IN_FLIGHT.saturating_sub(unrouted.load(Ordering::SeqCst)),
+            ..ClaimLimits::default()
+        };
+        let now = now_ms();
+        for (id, r) in routes.iter() {
+            let free = if r.paused_until.load(Ordering::SeqCst) > now {
+                0
+            } else {
+                r.capacity(config.relay.poll_interval).await
+            };
+            limits.per_subsidiary.push((id.clone(), free));
+        }
+        let claimed = if limits.others > 0 || limits.per_subsidiary.iter().any(|(_, n)| *n > 0) {
+            blocking(&store, move |s| s.claim_due(now_ms(), &limits))
+                .await
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         for item in claimed {
+            held.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(item.id);
             let store = store.clone();
             let routes = routes.clone();
             let policy = config.relay.clone();
             let outcomes = outcomes.clone();
+            let held = held.clone();
+            let shutdown = shutdown.clone();
+            // Counted from the claim on, so the next claim sees the slot taken.
+            let slot = InFlight::new(
+                routes
+                    .get(&item.subsidiary)
+                    .map_or_else(|| unrouted.clone(), |r| r.in_flight.clone()),
+                freed.clone(),
+            );
             sends.spawn(async move {
                 let route = routes.get(&item.subsidiary);
+                // Checked again right before the attempt: a pause that began
+                // since the claim, or a stop, gives the item back unsent.
+                let paused_until = route.map_or(0, |r| r.paused_until.load(Ordering::SeqCst));
+                let now = now_ms();
+                if *shutdown.borrow() || paused_until > now {
+                    let (due, why) = if paused_until > now {
+                        (paused_until, "not started: the upstream is paused (circuit breaker)")
+                    } else {
+                        (now, "not started: jobmail is stopping")
+                    };
+                    let back = item.clone();
+                    blocking(&store, move |s| s.unclaim(&back, due, why, now)).await;
+                    held.lock().unwrap_or_else(|p| p.into_inner()).remove(&item.id);
+                    drop(slot);
+                    return;
+                }
                 let result = attempt(route, &item).await;
                 let now = now_ms();
                 let defer_auth = route.is_some_and(|r| r.defer_on_auth_failure);
                 let outcome = classify(&result, &item, &policy, defer_auth, now);
+                let mut upstream = None;
                 if let Some(route) = route {
-                    let (threshold, pause) = (route.breaker_threshold, route.breaker_pause);
-                    let subsidiary = item.subsidiary.clone();
                     let health = Health::of(&result);
-                    let paused = blocking(&store, move |s| {
-                        let before = s.upstream_state(&subsidiary)?;
-                        let after = breaker(before.clone(), &health, threshold, pause, now);
-                        if after != before {
-                            s.set_upstream_state(&after, now)?;
-                        }
-                        Ok(after.paused_until.filter(|_| after.paused_until != before.paused_until))
-                    })
-                    .await
-                    .flatten();
+                    let (after, paused) = {
+                        let mut state = route.breaker.lock().unwrap_or_else(|p| p.into_inner());
+                        let before = state.clone();
+                        let mut after = breaker(
+                            before.clone(),
+                            &health,
+                            route.breaker_threshold,
+                            route.breaker_pause,
+                            now,
+                        );
+                        after.subsidiary = item.subsidiary.clone();
+                        *state = after.clone();
+                        let paused = after
+                            .paused_until
+                            .filter(|_| after.paused_until != before.paused_until);
+                        ((after != before).then_some(after), paused)
+                    };
+                    upstream = after;
                     if let Some(until) = paused {
+                        route.paused_until.store(until, Ordering::SeqCst);
                         tracing::warn!(
                             subsidiary = %item.subsidiary,
                             until = %chrono::DateTime::from_timestamp_millis(until).map(|t| t.to_rfc3339()).unwrap_or_default(),
@@ -418,19 +621,42 @@ pub async fn run(
                     Outcome::Failed { text, .. } => tracing::error!(item = item.id, attempt = item.attempt, reply = %text, "relay: failed"),
                 }
                 // Only fails once the writer is gone, at the very end.
-                let _ = outcomes.send((item.id, outcome, now));
+                let _ = outcomes.send(Finished {
+                    item: item.id,
+                    outcome,
+                    at_ms: now,
+                    upstream,
+                    _slot: slot,
+                });
             });
         }
         while sends.try_join_next().is_some() {}
-        if busy {
-            continue;
+        if tokio::time::Instant::now() >= next_recovery {
+            next_recovery = tokio::time::Instant::now() + LEASE;
+            let ids: Vec<i64> = held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .copied()
+                .collect();
+            let before = now_ms() - LEASE.as_millis() as i64;
+            if let Some(n @ 1..) = blocking(&store, move |s| {
+                s.recover_sending_except(&ids, before, now_ms())
+            })
+            .await
+            {
+                tracing::warn!(
+                    count = n,
+                    "relay: mail left sending without an attempt is sent again"
+                );
+            }
         }
+        // Look again when a slot is free (an outcome recorded), or after
+        // the poll interval for mail that became due.
         tokio::select! {
             _ = tokio::time::sleep(config.relay.poll_interval) => {}
-            _ = shutdown.changed() => break,
-        }
-        if *shutdown.borrow() {
-            break;
+            _ = freed.notified() => {}
+            _ = shutdown.changed() => {}
         }
     }
     // No new sends; the running ones may finish.
@@ -445,6 +671,7 @@ pub async fn run(
         while sends.join_next().await.is_some() {}
     }
     // Every outcome sent is recorded before the relay returns.
+    stopping.store(true, Ordering::SeqCst);
     drop(outcomes);
     if writer.await.is_err() {
         tracing::error!(
@@ -538,6 +765,7 @@ mod tests {
             bytes: vec![],
             attempt: 3,
             created_at_ms: 0,
+            from_state: "queued".into(),
         };
         let timeout = Err(AttemptError::Timeout(Duration::from_secs(600)));
         match classify(&timeout, &item, &p, false, 1_000) {

@@ -298,6 +298,10 @@ const MIGRATIONS: &[&str] = &[
     -- The hourly limit over all acknowledgements counts the last hour only.
     CREATE INDEX auto_replies_created ON auto_replies(created_at);
     "#,
+    // 10: the relay claims per subsidiary, as many as its upstream can take.
+    r#"
+    CREATE INDEX outbox_due_subsidiary ON outbox(subsidiary, state, next_attempt_at);
+    "#,
 ];
 
 /// The document category given to attachments as they arrive.
@@ -1155,8 +1159,37 @@ impl Store {
     }
 
     /// The relay takes due items (marked `sending`), leaving paused upstreams' mail alone.
-    pub fn claim_due(&mut self, now_ms: i64, limit: usize) -> Result<Vec<outbox::Claimed>> {
-        outbox::claim_due(&mut self.conn, now_ms, limit)
+    pub fn claim_due(
+        &mut self,
+        now_ms: i64,
+        limits: &outbox::ClaimLimits,
+    ) -> Result<Vec<outbox::Claimed>> {
+        outbox::claim_due(&mut self.conn, now_ms, limits)
+    }
+
+    pub fn unclaim(
+        &mut self,
+        item: &outbox::Claimed,
+        due_ms: i64,
+        why: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        outbox::unclaim(&mut self.conn, item, due_ms, why, now_ms)
+    }
+
+    pub fn recover_sending_except(
+        &mut self,
+        held: &[i64],
+        older_than_ms: i64,
+        now_ms: i64,
+    ) -> Result<usize> {
+        outbox::recover_sending_except(
+            &mut self.conn,
+            held,
+            older_than_ms,
+            now_ms,
+            "no attempt holds it (its outcome was never recorded): trying again with the same bytes",
+        )
     }
 
     /// The breaker state of a subsidiary's upstream.
@@ -1174,8 +1207,14 @@ impl Store {
     }
 
     /// The relay records the ends of attempts, `(item, outcome, at)`, in one commit.
-    pub fn record_outcomes(&mut self, outcomes: &[(i64, outbox::Outcome, i64)]) -> Result<()> {
-        outbox::record_outcomes(&mut self.conn, outcomes)
+    /// Outcomes, and the circuit breakers' states they led to (the newest
+    /// per upstream), in one commit.
+    pub fn record_outcomes(
+        &mut self,
+        outcomes: &[(i64, outbox::Outcome, i64)],
+        upstreams: &[(outbox::UpstreamState, i64)],
+    ) -> Result<()> {
+        outbox::record_outcomes(&mut self.conn, outcomes, upstreams)
     }
 
     /// Puts items left `sending` by a crash back in line, due now.

@@ -417,6 +417,18 @@ pub struct Claimed {
     /// This attempt's number, from 1.
     pub attempt: i64,
     pub created_at_ms: i64,
+    /// The state it was claimed from (`queued` or `deferred`), to go back
+    /// to if the attempt does not start after all.
+    pub from_state: String,
+}
+
+/// How many due items to claim: per subsidiary with an upstream, and for
+/// all other subsidiaries together.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimLimits {
+    pub per_subsidiary: Vec<(String, usize)>,
+    /// Items of subsidiaries not listed (no usable upstream: they defer).
+    pub others: usize,
 }
 
 /// A due item as read: id, subsidiary, envelope sender, recipients (JSON),
@@ -425,29 +437,57 @@ type DueRow = (i64, String, String, String, i64, String, i64, i64);
 
 /// Takes up to `limit` due items (queued, or deferred whose time has come)
 /// and marks them `sending`, all in one transaction.
-pub fn claim_due(conn: &mut Connection, now_ms: i64, limit: usize) -> Result<Vec<Claimed>> {
+/// Claims due items, no more than `limits` allows for each subsidiary
+/// (the relay asks for what its free connections and rate limits can send
+/// now): `sending`, one more attempt, their frozen bytes loaded.
+pub fn claim_due(conn: &mut Connection, now_ms: i64, limits: &ClaimLimits) -> Result<Vec<Claimed>> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let rows: Vec<DueRow> = {
+    let due_row = |r: &rusqlite::Row| -> rusqlite::Result<DueRow> {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+        ))
+    };
+    let mut rows: Vec<DueRow> = Vec::new();
+    for (subsidiary, limit) in limits.per_subsidiary.iter().filter(|(_, l)| *l > 0) {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, subsidiary, envelope_from, recipients_json, message_id, state, attempts, created_at
+             FROM outbox WHERE subsidiary = ?3 AND state IN ('queued', 'deferred') AND held = 0
+               AND next_attempt_at <= ?1
+               AND NOT EXISTS (SELECT 1 FROM upstreams WHERE subsidiary = ?3 AND paused_until > ?1)
+             ORDER BY next_attempt_at, id LIMIT ?2",
+        )?;
+        let found = stmt.query_map(params![now_ms, *limit as i64, subsidiary], due_row)?;
+        rows.extend(found.collect::<rusqlite::Result<Vec<_>>>()?);
+    }
+    if limits.others > 0 {
+        let listed: Vec<&str> = limits
+            .per_subsidiary
+            .iter()
+            .map(|(s, _)| s.as_str())
+            .collect();
         let mut stmt = tx.prepare_cached(
             "SELECT id, subsidiary, envelope_from, recipients_json, message_id, state, attempts, created_at
              FROM outbox WHERE state IN ('queued', 'deferred') AND held = 0 AND next_attempt_at <= ?1
-               AND subsidiary NOT IN (SELECT subsidiary FROM upstreams WHERE paused_until > ?1)
+               AND subsidiary NOT IN (SELECT value FROM json_each(?3))
              ORDER BY next_attempt_at, id LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-            ))
-        })?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
-    };
+        let found = stmt.query_map(
+            params![
+                now_ms,
+                limits.others as i64,
+                serde_json::to_string(&listed).unwrap_or_else(|_| "[]".into())
+            ],
+            due_row,
+        )?;
+        rows.extend(found.collect::<rusqlite::Result<Vec<_>>>()?);
+    }
     let mut claimed = Vec::with_capacity(rows.len());
     for (id, subsidiary, envelope_from, recipients, message, state, attempts, created_at_ms) in rows
     {
@@ -469,10 +509,34 @@ pub fn claim_due(conn: &mut Connection, now_ms: i64, limit: usize) -> Result<Vec
             bytes,
             attempt: attempts + 1,
             created_at_ms,
+            from_state: state,
         });
     }
     tx.commit()?;
     Ok(claimed)
+}
+
+/// Gives back a claimed item whose attempt did not start (the upstream
+/// was paused meanwhile, or the relay is stopping): its state and attempt
+/// count as before the claim, due again at `due_ms`.
+pub fn unclaim(
+    conn: &mut Connection,
+    item: &Claimed,
+    due_ms: i64,
+    why: &str,
+    now_ms: i64,
+) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let n = tx.exec(
+        "UPDATE outbox SET state = ?2, attempts = attempts - 1, next_attempt_at = ?3, updated_at = ?4
+         WHERE id = ?1 AND state = 'sending'",
+        params![item.id, item.from_state, due_ms, now_ms],
+    )?;
+    if n == 1 {
+        event(&tx, item.id, Some("sending"), &item.from_state, why, now_ms)?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 /// How an attempt ended, as the relay decided.
@@ -496,8 +560,15 @@ pub enum Outcome {
 
 /// Records the ends of attempts, `(item, outcome, at)`: `sending` → sent,
 /// deferred or failed, all in one commit.
-pub fn record_outcomes(conn: &mut Connection, outcomes: &[(i64, Outcome, i64)]) -> Result<()> {
+pub fn record_outcomes(
+    conn: &mut Connection,
+    outcomes: &[(i64, Outcome, i64)],
+    upstreams: &[(UpstreamState, i64)],
+) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for (state, at) in upstreams {
+        set_upstream_state(&tx, state, *at)?;
+    }
     for (id, outcome, now_ms) in outcomes {
         let (to, code, text, next) = match outcome {
             Outcome::Sent { code, text } => ("sent", code, text, None),
@@ -534,21 +605,40 @@ pub fn record_outcomes(conn: &mut Connection, outcomes: &[(i64, Outcome, i64)]) 
 /// the upstream. They are tried again now, with the same bytes and
 /// Message-ID (at least once; a repeat is recognisable as one).
 pub fn recover_sending(conn: &mut Connection, now_ms: i64) -> Result<usize> {
+    recover_sending_except(
+        conn,
+        &[],
+        now_ms,
+        now_ms,
+        "interrupted: jobmail stopped during the send; trying again with the same bytes",
+    )
+}
+
+/// Items `sending` that no attempt of ours holds (`held`), unchanged since
+/// before `older_than_ms`: an outcome that could not be recorded, a send
+/// that died. Due again now, with the same bytes.
+pub fn recover_sending_except(
+    conn: &mut Connection,
+    held: &[i64],
+    older_than_ms: i64,
+    now_ms: i64,
+    why: &str,
+) -> Result<usize> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let ids = ids(&tx, "SELECT id FROM outbox WHERE state = 'sending'", [])?;
+    let ids: Vec<i64> = ids(
+        &tx,
+        "SELECT id FROM outbox WHERE state = 'sending' AND updated_at <= ?1",
+        params![older_than_ms],
+    )?
+    .into_iter()
+    .filter(|id| !held.contains(id))
+    .collect();
     for &id in &ids {
         tx.exec(
             "UPDATE outbox SET state = 'deferred', next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
             params![id, now_ms],
         )?;
-        event(
-            &tx,
-            id,
-            Some("sending"),
-            "deferred",
-            "interrupted: jobmail stopped during the send; trying again with the same bytes",
-            now_ms,
-        )?;
+        event(&tx, id, Some("sending"), "deferred", why, now_ms)?;
     }
     tx.commit()?;
     Ok(ids.len())

@@ -1199,3 +1199,233 @@ fn implicit_tls_to_an_upstream_on_a_submissions_port() {
     assert_eq!(delivered.len(), 1);
     assert!(delivered[0].tls, "delivered over TLS from the first byte");
 }
+
+/// `count` candidates who applied to backend-rust through the form.
+fn form_candidates(d: &Daemon, count: usize) {
+    for n in 0..count {
+        let out = d.cli(&[
+            "application",
+            "add",
+            "--email",
+            &format!("bulk{n}@candidates.example"),
+            "--name",
+            &format!("Bulk Kandidat{n}"),
+            "--position",
+            "backend-rust",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The queue's per-state counts.
+fn summary(d: &Daemon) -> serde_json::Value {
+    json(d.cli(&["queue", "list", "--json", "--limit", "1"]))["summary"].clone()
+}
+
+#[test]
+fn a_bulk_to_a_slow_upstream_claims_only_what_it_can_send() {
+    let up = Upstream::start();
+    up.then(&[AtDot::Stall(Duration::from_millis(150)); 60]);
+    let d = relay_daemon(&up, "5d");
+    form_candidates(&d, 60);
+    let brochure = d.dir.path().join("brochure.pdf");
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    pdf.resize(2 * 1024 * 1024, b'x');
+    std::fs::write(&brochure, &pdf).unwrap();
+    let (rss_before, _) = rss_kib(d.pid());
+    let v = json(d.cli(&[
+        "send",
+        "--json",
+        "--template",
+        "rejection",
+        "--position",
+        "backend-rust",
+        "--attach",
+        brochure.to_str().unwrap(),
+    ]));
+    let items: Vec<i64> = v["queued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["item"].as_i64().unwrap())
+        .collect();
+    assert_eq!(items.len(), 60);
+    // Everything not being sent stays in the store, and can be held or
+    // cancelled while the bulk goes out.
+    let (last, second_last) = (items[59], items[58]);
+    assert!(
+        d.cli(&["queue", "hold", &last.to_string()])
+            .status
+            .success(),
+        "hold during delivery"
+    );
+    assert!(
+        d.cli(&["queue", "cancel", &second_last.to_string()])
+            .status
+            .success(),
+        "cancel during delivery"
+    );
+    let mut most_sending = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = summary(&d);
+        let sending = s["sending"].as_i64().unwrap_or(0);
+        most_sending = most_sending.max(sending);
+        assert!(
+            sending <= 4,
+            "no more sending than the upstream's 4 connections: {s}"
+        );
+        if s["sent"].as_i64().unwrap_or(0) == 58 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{s}\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(most_sending >= 2, "it did send in parallel: {most_sending}");
+    let (_, peak) = rss_kib(d.pid());
+    eprintln!(
+        "60 x 2 MB to a slow upstream: RSS before {rss_before} KiB, peak {peak} KiB, at most {most_sending} sending"
+    );
+    assert!(
+        peak < rss_before + 60 * 1024,
+        "the frozen bytes stay in the store: RSS before {rss_before} KiB, peak {peak} KiB"
+    );
+    let s = summary(&d);
+    assert_eq!(
+        (s["queued"].as_i64(), s["cancelled"].as_i64()),
+        (Some(1), Some(1)),
+        "{s}"
+    );
+    assert_eq!(up.accepted().len(), 58);
+}
+
+#[test]
+fn a_failing_upstream_during_a_burst_moves_the_breaker_one_step() {
+    let up = Upstream::start();
+    let d = Daemon::start_world(
+        "",
+        &relay_directory(&up, "5d").replace(
+            "max_connections = 4",
+            "max_connections = 4\nbreaker_threshold = 2\nbreaker_pause = \"1h\"",
+        ),
+        Some(KEY),
+    );
+    form_candidates(&d, 12);
+    // The upstream answers 451 to the first four, all in flight at once.
+    up.then(&[AtDot::Temporary; 12]);
+    let v = json(d.cli(&[
+        "send",
+        "--json",
+        "--template",
+        "rejection",
+        "--position",
+        "backend-rust",
+    ]));
+    assert_eq!(v["queued"].as_array().unwrap().len(), 12);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let paused = loop {
+        let q = json(d.cli(&["queue", "list", "--json"]));
+        let p = q["paused_upstreams"].as_array().unwrap().clone();
+        if !p.is_empty() && q["summary"]["sending"].as_i64().unwrap_or(0) == 0 {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "{q}\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(30));
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let q = json(d.cli(&["queue", "list", "--json"]));
+    let p = &q["paused_upstreams"][0];
+    assert_eq!(
+        p["pause_ms"].as_i64(),
+        Some(3_600_000),
+        "one burst, one step (not doubled): {paused:?} {p}"
+    );
+    // The four in flight, and at most the one or two claimed while the
+    // first outcomes were coming in; none after the pause.
+    let tried = up.deliveries.lock().unwrap().len();
+    assert!(tried <= 6, "{tried} tried");
+    let s = &q["summary"];
+    assert_eq!(s["sending"].as_i64().unwrap_or(0), 0, "{s}");
+}
+
+#[test]
+fn outcomes_are_recorded_after_the_store_was_locked_and_none_is_sent_twice() {
+    let up = Upstream::start();
+    let d = relay_daemon(&up, "5d");
+    form_candidates(&d, 8);
+    // Each mail takes a moment, so the lock below is taken mid-delivery.
+    up.then(&[AtDot::Stall(Duration::from_millis(400)); 8]);
+    let v = json(d.cli(&[
+        "send",
+        "--json",
+        "--template",
+        "rejection",
+        "--position",
+        "backend-rust",
+    ]));
+    assert_eq!(v["queued"].as_array().unwrap().len(), 8);
+    // Wait until the first sends are under way, then hold the store
+    // locked for more than twice the relay's busy timeout (10 s): the
+    // outcomes come in while it is locked and their commit times out.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while summary(&d)["sending"].as_i64().unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let lock = rusqlite::Connection::open(d.db()).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    std::thread::sleep(Duration::from_secs(22));
+    lock.execute_batch("COMMIT").unwrap();
+    drop(lock);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = summary(&d);
+        if s["sent"].as_i64().unwrap_or(0) == 8 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{s}\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(summary(&d)["sending"].as_i64().unwrap_or(0), 0);
+    let mut to: Vec<String> = up.accepted().iter().map(|m| m.to[0].clone()).collect();
+    to.sort();
+    let unique = to.len();
+    to.dedup();
+    assert_eq!((unique, to.len()), (8, 8), "each mail delivered once");
+    assert!(
+        d.log().contains("outcomes not recorded yet; retrying"),
+        "{}",
+        d.log()
+    );
+}
+
+#[test]
+fn a_second_serve_on_the_same_store_is_refused() {
+    let up = Upstream::start();
+    let d = relay_daemon(&up, "5d");
+    let other = d.dir.path().join("second.toml");
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = text.replacen(
+        &format!("127.0.0.1:{}", d.addr.port()),
+        &format!("127.0.0.1:{port}"),
+        1,
+    );
+    std::fs::write(&other, text).unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another jobmail serve"), "{err}");
+}
