@@ -289,15 +289,14 @@ pub fn compose_pending(
                 sender: Some(&p.sender),
                 candidates: vec![p.candidate],
                 automatic: true,
+                acknowledgement: Some(p.id),
                 ..Default::default()
             },
             now,
         );
         match summary {
-            Ok(s) if !s.queued.is_empty() => {
-                store.auto_reply_queued(p.id, s.queued[0].item)?;
-                queued += 1;
-            }
+            // Marked queued in the transaction that queued the mail.
+            Ok(s) if !s.queued.is_empty() => queued += 1,
             Ok(s) => {
                 let why = s
                     .skipped
@@ -305,6 +304,11 @@ pub fn compose_pending(
                     .map(|k| k.reason.clone())
                     .unwrap_or_default();
                 store.auto_reply_failed(p.id, &why)?;
+            }
+            // The store failed: still pending, tried again on the next pass.
+            Err(e) if e.transient => {
+                tracing::warn!(acknowledgement = p.id, error = %e, "acknowledgements: store error; trying again");
+                return Ok(queued);
             }
             Err(e) => store.auto_reply_failed(p.id, &e.to_string())?,
         }

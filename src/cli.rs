@@ -1129,6 +1129,7 @@ fn send(config: &Config, args: &SendArgs) -> anyhow::Result<()> {
             not_before,
             candidates,
             automatic: false,
+            acknowledgement: None,
         },
         chrono::Utc::now().timestamp_millis(),
     )?;

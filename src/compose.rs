@@ -50,11 +50,26 @@ pub struct Prepared {
 
 /// Why a mail cannot be composed; said to the operator as is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ComposeError(pub String);
+pub struct ComposeError {
+    pub message: String,
+    /// The store failed (locked, full disk): the same request may work
+    /// later. Otherwise it never will as it is (no template, no candidate,
+    /// a placeholder that does not render, too big).
+    pub transient: bool,
+}
+
+impl ComposeError {
+    pub fn new(message: String) -> ComposeError {
+        ComposeError {
+            message,
+            transient: false,
+        }
+    }
+}
 
 impl std::fmt::Display for ComposeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -62,7 +77,10 @@ impl std::error::Error for ComposeError {}
 
 impl From<crate::store::StoreError> for ComposeError {
     fn from(e: crate::store::StoreError) -> Self {
-        ComposeError(e.to_string())
+        ComposeError {
+            message: e.to_string(),
+            transient: true,
+        }
     }
 }
 
@@ -83,13 +101,13 @@ impl Composer<'_> {
     ) -> Result<Prepared, ComposeError> {
         let facts = store
             .compose_facts(request.candidate)?
-            .ok_or_else(|| ComposeError(format!("no candidate {}", request.candidate)))?;
+            .ok_or_else(|| ComposeError::new(format!("no candidate {}", request.candidate)))?;
         let template = self
             .templates
             .get(request.template)
-            .ok_or_else(|| ComposeError(format!("no template {:?}", request.template)))?;
+            .ok_or_else(|| ComposeError::new(format!("no template {:?}", request.template)))?;
         let application = facts.application.as_ref().ok_or_else(|| {
-            ComposeError(format!(
+            ComposeError::new(format!(
                 "candidate {} has no application, so no subsidiary to write for",
                 facts.id
             ))
@@ -100,7 +118,7 @@ impl Composer<'_> {
             .iter()
             .find(|s| s.id == application.subsidiary)
             .ok_or_else(|| {
-                ComposeError(format!(
+                ComposeError::new(format!(
                     "subsidiary {:?} of application {} is no longer in the config",
                     application.subsidiary, application.id
                 ))
@@ -111,7 +129,7 @@ impl Composer<'_> {
                 let known: Vec<String> = std::iter::once(crate::config::DEFAULT_SENDER.to_string())
                     .chain(subsidiary.senders.iter().map(|s| s.id.clone()))
                     .collect();
-                ComposeError(format!(
+                ComposeError::new(format!(
                     "sender {id:?} may not send for {} (its senders: {})",
                     subsidiary.id,
                     known.join(", ")
@@ -154,16 +172,16 @@ impl Composer<'_> {
             application_date_ms: Some(application.received_at_ms),
         };
         let rendered = render::render(template, &ctx, request.language)
-            .map_err(|e| ComposeError(format!("candidate {}: {e}", facts.id)))?;
+            .map_err(|e| ComposeError::new(format!("candidate {}: {e}", facts.id)))?;
         let mut attachments = Vec::new();
         for name in &rendered.attachments {
-            attachments.push(self.templates.read_file(name).map_err(ComposeError)?);
+            attachments.push(self.templates.read_file(name).map_err(ComposeError::new)?);
         }
         attachments.extend(request.attachments.iter().cloned());
         for &document in &request.reuse_documents {
             let (doc, bytes) = store
                 .candidate_document(facts.id, document)
-                .map_err(|e| ComposeError(format!("candidate {}: {e}", facts.id)))?;
+                .map_err(|e| ComposeError::new(format!("candidate {}: {e}", facts.id)))?;
             attachments.push(FileAttachment {
                 filename: doc.filename,
                 content_type: doc.content_type,
@@ -222,7 +240,7 @@ impl Composer<'_> {
             loop_marker: request.automatic.then(|| jobs.to_string()),
         };
         let bytes = outgoing::build(&mail, self.config.server.max_message_size)
-            .map_err(|e| ComposeError(format!("candidate {}: {e}", facts.id)))?;
+            .map_err(|e| ComposeError::new(format!("candidate {}: {e}", facts.id)))?;
         Ok(Prepared {
             candidate: facts.id,
             application: Some(application.id),
@@ -251,6 +269,9 @@ pub struct SendRequest<'a> {
     pub candidates: Vec<i64>,
     /// An automatic mail (an acknowledgement).
     pub automatic: bool,
+    /// The acknowledgement decision this mail carries out: marked `queued`
+    /// in the transaction that queues the mail, so it is never queued twice.
+    pub acknowledgement: Option<i64>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -292,7 +313,10 @@ impl Composer<'_> {
         now_ms: i64,
     ) -> Result<Summary, ComposeError> {
         if self.templates.get(request.template).is_none() {
-            return Err(ComposeError(format!("no template {:?}", request.template)));
+            return Err(ComposeError::new(format!(
+                "no template {:?}",
+                request.template
+            )));
         }
         let batch = format!("b{}", uuid::Uuid::now_v7().simple());
         let mut seen = std::collections::HashSet::new();
@@ -321,9 +345,11 @@ impl Composer<'_> {
                     ),
                 }),
                 Ok(p) => prepared.push(p),
+                // The store failed: the whole send may work later.
+                Err(e) if e.transient => return Err(e),
                 Err(e) => skipped.push(Skipped {
                     candidate,
-                    reason: e.0,
+                    reason: e.message,
                 }),
             }
         }
@@ -358,7 +384,7 @@ impl Composer<'_> {
                 }
             })
             .collect();
-        let queued: Vec<Queued> = store.enqueue_all(&items)?;
+        let queued: Vec<Queued> = store.enqueue_all(&items, request.acknowledgement)?;
         let scheduled = request.not_before.is_some_and(|t| t > now_ms);
         Ok(Summary {
             batch,

@@ -302,7 +302,14 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX outbox_due_subsidiary ON outbox(subsidiary, state, next_attempt_at);
     "#,
+    // 11: `queue retry` of a failed item starts its queue lifetime again.
+    r#"
+    ALTER TABLE outbox ADD COLUMN lifetime_from INTEGER;
+    "#,
 ];
+
+/// Outgoing mails queued per transaction in a bulk send.
+pub const ENQUEUE_CHUNK: usize = 25;
 
 /// The document category given to attachments as they arrive.
 pub const DEFAULT_DOCUMENT_CATEGORY: &str = "unsorted";
@@ -1114,15 +1121,28 @@ impl Store {
     }
 
     /// Puts mails in the outbox, all or none, in one transaction.
-    pub fn enqueue_all(&mut self, items: &[outbox::NewItem]) -> Result<Vec<outbox::Queued>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    /// Queues composed mails. A bulk commits in chunks of
+    /// [`ENQUEUE_CHUNK`], so mail arriving meanwhile waits for one chunk at
+    /// most, never for the whole bulk. With `acknowledgement`, that decision
+    /// is marked `queued` in the transaction that queues its mail.
+    pub fn enqueue_all(
+        &mut self,
+        items: &[outbox::NewItem],
+        acknowledgement: Option<i64>,
+    ) -> Result<Vec<outbox::Queued>> {
         let mut queued = Vec::with_capacity(items.len());
-        for item in items {
-            queued.push(outbox::enqueue(&tx, item)?);
+        for chunk in items.chunks(ENQUEUE_CHUNK) {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for item in chunk {
+                queued.push(outbox::enqueue(&tx, item)?);
+            }
+            if let (Some(id), Some(first)) = (acknowledgement, queued.first()) {
+                candidates::finish_auto_reply(&tx, id, "queued", Some(first.item), "")?;
+            }
+            tx.commit()?;
         }
-        tx.commit()?;
         Ok(queued)
     }
 
@@ -1245,10 +1265,6 @@ impl Store {
     /// Acknowledgements decided but not composed yet.
     pub fn pending_auto_replies(&self) -> Result<Vec<candidates::PendingAutoReply>> {
         candidates::pending_auto_replies(&self.conn)
-    }
-
-    pub fn auto_reply_queued(&self, id: i64, item: i64) -> Result<()> {
-        candidates::finish_auto_reply(&self.conn, id, "queued", Some(item), "")
     }
 
     pub fn auto_reply_failed(&self, id: i64, why: &str) -> Result<()> {

@@ -457,7 +457,8 @@ pub fn claim_due(conn: &mut Connection, now_ms: i64, limits: &ClaimLimits) -> Re
     let mut rows: Vec<DueRow> = Vec::new();
     for (subsidiary, limit) in limits.per_subsidiary.iter().filter(|(_, l)| *l > 0) {
         let mut stmt = tx.prepare_cached(
-            "SELECT id, subsidiary, envelope_from, recipients_json, message_id, state, attempts, created_at
+            "SELECT id, subsidiary, envelope_from, recipients_json, message_id, state, attempts,
+                    coalesce(lifetime_from, created_at)
              FROM outbox WHERE subsidiary = ?3 AND state IN ('queued', 'deferred') AND held = 0
                AND next_attempt_at <= ?1
                AND NOT EXISTS (SELECT 1 FROM upstreams WHERE subsidiary = ?3 AND paused_until > ?1)
@@ -473,7 +474,8 @@ pub fn claim_due(conn: &mut Connection, now_ms: i64, limits: &ClaimLimits) -> Re
             .map(|(s, _)| s.as_str())
             .collect();
         let mut stmt = tx.prepare_cached(
-            "SELECT id, subsidiary, envelope_from, recipients_json, message_id, state, attempts, created_at
+            "SELECT id, subsidiary, envelope_from, recipients_json, message_id, state, attempts,
+                    coalesce(lifetime_from, created_at)
              FROM outbox WHERE state IN ('queued', 'deferred') AND held = 0 AND next_attempt_at <= ?1
                AND subsidiary NOT IN (SELECT value FROM json_each(?3))
              ORDER BY next_attempt_at, id LIMIT ?2",
@@ -665,23 +667,28 @@ pub fn act(conn: &mut Connection, action: Action, now_ms: i64) -> Result<usize> 
     let n = match action {
         Action::Retry(id) => {
             let state = state_of(&tx, id)?;
-            if !["queued", "deferred"].contains(&state.as_str()) {
+            if !["queued", "deferred", "failed"].contains(&state.as_str()) {
                 return Err(StoreError(format!(
-                    "outbox item {id} is {state}: only queued or deferred mail can be retried"
+                    "outbox item {id} is {state}: only queued, deferred or failed mail can be retried"
                 )));
             }
+            // A failed item goes back to the queue with its frozen bytes and
+            // a queue lifetime that starts again now.
+            let (to, text) = if state == "failed" {
+                (
+                    "queued",
+                    "retry of failed mail requested by an operator; its queue lifetime starts again",
+                )
+            } else {
+                (state.as_str(), "retry requested by an operator")
+            };
             tx.exec(
-                "UPDATE outbox SET next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
-                params![id, now_ms],
+                "UPDATE outbox SET state = ?3, next_attempt_at = ?2, updated_at = ?2,
+                        lifetime_from = CASE WHEN ?3 <> state THEN ?2 ELSE lifetime_from END
+                 WHERE id = ?1",
+                params![id, now_ms, to],
             )?;
-            event(
-                &tx,
-                id,
-                Some(&state),
-                &state,
-                "retry requested by an operator",
-                now_ms,
-            )?;
+            event(&tx, id, Some(&state), to, text, now_ms)?;
             1
         }
         Action::Flush => {

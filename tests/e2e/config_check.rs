@@ -119,9 +119,15 @@ fn config_path_from_the_environment_and_a_missing_file() {
 #[test]
 fn serve_refuses_a_port_in_use() {
     let d = Daemon::start();
+    // Its own store (one store takes one serve), the same port.
+    let other = d.dir.path().join("other.toml");
+    let text = std::fs::read_to_string(&d.config)
+        .unwrap()
+        .replace("database = \"jobmail.db\"", "database = \"other.db\"");
+    std::fs::write(&other, text).unwrap();
     let out = std::process::Command::new(BIN)
         .args(["serve", "--config"])
-        .arg(&d.config)
+        .arg(&other)
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -259,6 +259,17 @@ fn a_mail_that_keeps_failing_temporarily_fails_at_the_end_of_its_lifetime() {
         "{entry}"
     );
     assert!(entry["attempts"].as_i64().unwrap() >= 2, "{entry}");
+    // The upstream is fixed: the operator sends the failed mail again, with
+    // its frozen bytes and a new queue lifetime.
+    up.script.lock().unwrap().clear();
+    let retry = d.cli(&["queue", "retry", &item.to_string()]);
+    assert!(
+        retry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retry.stderr)
+    );
+    wait_state(&d, item, "sent");
+    assert_eq!(up.accepted().len(), 1);
 }
 
 #[test]
