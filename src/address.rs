@@ -120,7 +120,9 @@ fn valid_local(local: &str) -> bool {
 /// Dot-separated labels of letters, digits and hyphens (non-ASCII letters
 /// allowed for internationalised domains); at least two labels; no empty
 /// label, so no trailing dot.
-fn valid_domain(domain: &str) -> bool {
+/// A domain as a mail address may carry it: two labels or more, each 1–63
+/// letters, digits or `-`, never starting or ending with `-`.
+pub fn valid_domain(domain: &str) -> bool {
     let labels: Vec<&str> = domain.split('.').collect();
     labels.len() >= 2
         && labels.iter().all(|label| {

@@ -20,6 +20,9 @@ use crate::address::Address;
 
 /// Where `jobmail` looks when neither `--config` nor `$JOBMAIL_CONFIG` says.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/jobmail/jobmail.toml";
+/// How long DATA may go slower than `min_data_rate` at its start (or
+/// `data_timeout`, if that is shorter).
+pub const DATA_RATE_GRACE: Duration = Duration::from_secs(30);
 /// 10 MB, the size limit recruiting tools and helpdesks use.
 pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 10 * 1024 * 1024;
 
@@ -73,6 +76,9 @@ pub enum BareLineEndings {
     Reject,
     /// Store the bytes as they came. They still never end the DATA phase.
     Keep,
+    /// Store a bare LF as CRLF (Postfix 3.9's default, `normalize`); a bare
+    /// CR is kept. They still never end the DATA phase.
+    Normalize,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +92,13 @@ pub struct ServerConfig {
     pub state_dir: PathBuf,
     pub max_message_size: u64,
     pub max_connections: usize,
+    /// Open sessions from one client address at once.
+    pub max_connections_per_client: usize,
+    /// … and from one network (/24 for IPv4, /64 for IPv6).
+    pub max_connections_per_network: usize,
+    /// Slowest DATA accepted, in bytes per second, after a grace of
+    /// [`DATA_RATE_GRACE`]; 0: no minimum.
+    pub min_data_rate: u64,
     pub max_recipients: usize,
     pub max_errors: usize,
     pub max_line_length: usize,
@@ -1395,17 +1408,23 @@ fn read_server(
         1024..(1 << 30) + 1,
     );
     let max_connections = s.integer(ctx, "max_connections", 100, 1..100_001) as usize;
+    let max_connections_per_client =
+        s.integer(ctx, "max_connections_per_client", 20, 1..100_001) as usize;
+    let max_connections_per_network =
+        s.integer(ctx, "max_connections_per_network", 50, 1..100_001) as usize;
+    let min_data_rate = s.integer(ctx, "min_data_rate", 500, 0..1_000_000_001);
     let max_recipients = s.integer(ctx, "max_recipients", 100, 1..10_001) as usize;
     let max_errors = s.integer(ctx, "max_errors", 10, 1..1_001) as usize;
     let max_line_length = s.integer(ctx, "max_line_length", 4096, 512..65_537) as usize;
     let bare_line_endings = match s.string(ctx, "bare_line_endings").as_deref() {
         None | Some("reject") => BareLineEndings::Reject,
         Some("keep") => BareLineEndings::Keep,
+        Some("normalize") => BareLineEndings::Normalize,
         Some(other) => {
             ctx.error(
                 span.as_ref(),
                 "server.bare_line_endings",
-                format!("{other:?}: expected \"reject\" or \"keep\""),
+                format!("{other:?}: expected \"reject\", \"normalize\" or \"keep\""),
             );
             BareLineEndings::Reject
         }
@@ -1436,6 +1455,9 @@ fn read_server(
         state_dir,
         max_message_size,
         max_connections,
+        max_connections_per_client,
+        max_connections_per_network,
+        min_data_rate,
         max_recipients,
         max_errors,
         max_line_length,

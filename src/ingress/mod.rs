@@ -1,8 +1,9 @@
 //! Ingress: the embedded SMTP listener.
 //!
 //! Binds the configured addresses, accepts connections up to the connection
-//! limit (beyond it: `421 4.3.2` and close, the other sessions unaffected),
-//! and runs one [`session::Session`] per connection. On shutdown it stops
+//! limits (in all, per client address, per /24 or /64 network; beyond them:
+//! `421` and close, the other sessions unaffected, refusals logged one line
+//! per client and minute), and runs one [`session::Session`] per connection. On shutdown it stops
 //! accepting, lets open transactions finish up to a deadline, then aborts the
 //! rest (an aborted mail was never answered 250, so the client retries).
 //! It stores mail only through the store [`Writer`]; it never renders or
@@ -12,10 +13,12 @@ pub mod auth;
 pub mod data;
 pub mod session;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -65,6 +68,10 @@ impl Listener {
     pub async fn serve(self, writer: Writer, shutdown: watch::Receiver<bool>) {
         let limit = Arc::new(Semaphore::new(self.max_connections));
         let counter = Arc::new(AtomicU64::new(0));
+        let clients = Arc::new(Clients::new(
+            self.settings.server.max_connections_per_client,
+            self.settings.server.max_connections_per_network,
+        ));
         let mut acceptors = JoinSet::new();
         for socket in self.sockets {
             acceptors.spawn(accept_loop(
@@ -74,6 +81,7 @@ impl Listener {
                 shutdown.clone(),
                 limit.clone(),
                 counter.clone(),
+                clients.clone(),
             ));
         }
         while acceptors.join_next().await.is_some() {}
@@ -94,6 +102,7 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
     limit: Arc<Semaphore>,
     counter: Arc<AtomicU64>,
+    clients: Arc<Clients>,
 ) {
     let mut sessions = JoinSet::new();
     loop {
@@ -109,8 +118,16 @@ async fn accept_loop(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                match limit.clone().try_acquire_owned() {
-                    Ok(permit) => {
+                let hostname = &settings.server.hostname;
+                let slot = clients.take(peer.ip()).map_err(|limit| {
+                    (limit, format!("421 4.7.0 {hostname} Error: too many connections from your {limit}, try again later"))
+                });
+                let admitted = slot.and_then(|slot| match limit.clone().try_acquire_owned() {
+                    Ok(permit) => Ok((slot, permit)),
+                    Err(_) => Err(("server", format!("421 4.3.2 {hostname} Error: too many connections, try again later"))),
+                });
+                match admitted {
+                    Ok((slot, permit)) => {
                         let id = session_id(&counter);
                         tracing::debug!(session = %id, %peer, "connect");
                         let session = session::Session::new(
@@ -119,12 +136,12 @@ async fn accept_loop(
                         sessions.spawn(async move {
                             session.run().await;
                             drop(permit);
+                            drop(slot);
                         });
                     }
-                    Err(_) => {
-                        tracing::warn!(%peer, "connection limit reached; refusing");
-                        let hostname = settings.server.hostname.clone();
-                        sessions.spawn(refuse(stream, hostname));
+                    Err((limit, reply)) => {
+                        clients.log_refusal(peer.ip(), limit);
+                        sessions.spawn(refuse(stream, reply));
                     }
                 }
                 // Reap finished sessions so the set does not grow.
@@ -141,10 +158,109 @@ async fn accept_loop(
     drain(sessions, settings.server.shutdown_timeout).await;
 }
 
-async fn refuse(mut stream: TcpStream, hostname: String) {
-    let reply = format!("421 4.3.2 {hostname} Error: too many connections, try again later\r\n");
+async fn refuse(mut stream: TcpStream, reply: String) {
+    let reply = format!("{reply}\r\n");
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(reply.as_bytes())).await;
     let _ = stream.shutdown().await;
+}
+
+/// The network a client is in, for the per-network limit: its /24 (IPv4,
+/// IPv4-mapped IPv6 included) or /64 (IPv6).
+fn network_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => network_of(IpAddr::V4(v4)),
+            None => {
+                let s = v6.segments();
+                IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+            }
+        },
+    }
+}
+
+/// Refusals are logged once, then at most once a minute per client with
+/// the count in between: a flood does not flood the log.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// Clients remembered for that; past it the memory starts over.
+const REFUSAL_LOG_CLIENTS: usize = 10_000;
+
+/// Open sessions per client address and per network, and the refusal log.
+struct Clients {
+    per_client: usize,
+    per_network: usize,
+    open: Mutex<(HashMap<IpAddr, usize>, HashMap<IpAddr, usize>)>,
+    refused: Mutex<HashMap<IpAddr, (Instant, u64)>>,
+}
+
+/// A session's place in the per-client counts, given back when dropped.
+struct ClientSlot {
+    clients: Arc<Clients>,
+    ip: IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self.clients.open.lock().unwrap_or_else(|p| p.into_inner());
+        let (by_client, by_network) = &mut *open;
+        for (map, key) in [(by_client, self.ip), (by_network, network_of(self.ip))] {
+            if let Some(n) = map.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+impl Clients {
+    fn new(per_client: usize, per_network: usize) -> Clients {
+        Clients {
+            per_client,
+            per_network,
+            open: Mutex::new((HashMap::new(), HashMap::new())),
+            refused: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A slot for one more session from `ip`, or which limit it would pass.
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Result<ClientSlot, &'static str> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let (by_client, by_network) = &mut *open;
+        let network = network_of(ip);
+        if by_client.get(&ip).copied().unwrap_or(0) >= self.per_client {
+            return Err("address");
+        }
+        if by_network.get(&network).copied().unwrap_or(0) >= self.per_network {
+            return Err("network");
+        }
+        *by_client.entry(ip).or_default() += 1;
+        *by_network.entry(network).or_default() += 1;
+        Ok(ClientSlot {
+            clients: self.clone(),
+            ip,
+        })
+    }
+
+    fn log_refusal(&self, ip: IpAddr, limit: &str) {
+        let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        if refused.len() >= REFUSAL_LOG_CLIENTS && !refused.contains_key(&ip) {
+            refused.clear();
+        }
+        let now = Instant::now();
+        match refused.get_mut(&ip) {
+            Some((last, since)) if now.duration_since(*last) < REFUSAL_LOG_INTERVAL => *since += 1,
+            entry => {
+                let more = entry.map(|(_, n)| *n).unwrap_or(0);
+                tracing::warn!(client = %ip, limit, refused_since_last_line = more, "connection limit reached; refusing");
+                refused.insert(ip, (now, 0));
+            }
+        }
+    }
 }
 
 async fn drain(mut sessions: JoinSet<()>, grace: Duration) {

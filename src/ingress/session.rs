@@ -261,6 +261,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     self.error_reply(
                         "552 5.3.4 Error: message size exceeds fixed maximum message size",
                     )?;
+                } else if let Some(refusal) = sender_refusal(&from.address) {
+                    self.error_reply(refusal)?;
                 } else {
                     self.transaction = Some(Transaction {
                         sender: from.address.to_string(),
@@ -327,6 +329,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     ProtoError::UnknownCommand => {
                         "500 5.5.2 Error: command not recognized".to_string()
                     }
+                    // smtp-proto does not read address literals; a sender
+                    // at one is a policy matter, not a syntax error.
+                    ProtoError::InvalidSenderAddress
+                        if memchr::memmem::find(line, b"@[").is_some() =>
+                    {
+                        "553 5.7.1 Error: a sender at an IP address literal is not accepted here"
+                            .to_string()
+                    }
                     ProtoError::InvalidSenderAddress => {
                         "501 5.1.7 Error: bad sender address syntax".to_string()
                     }
@@ -381,6 +391,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if transaction.recipients.len() >= self.settings.server.max_recipients {
             return self.error_reply("452 4.5.3 Error: too many recipients");
         }
+        // Bad syntax (no domain, a domain no DNS name can be) is 501;
+        // addresses that are well formed but not ours get 550 below.
+        let syntax_ok = address.rsplit_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !local.chars().any(char::is_control)
+                && crate::address::valid_domain(domain)
+        });
+        if !syntax_ok {
+            return self.error_reply("501 5.1.3 Error: bad recipient address syntax");
+        }
         if self.settings.directory.lookup(address).is_none() {
             let shown: String = address
                 .chars()
@@ -414,20 +434,68 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 "503 5.5.1 Error: need RCPT command"
             });
         }
+        // RFC 2920: DATA ends a pipelined group; the message waits for our
+        // 354. Content that is already here was sent blind (a spam tool, or
+        // a smuggling attempt): refused, as Postfix's
+        // smtpd_forbid_unauth_pipelining does.
+        if !self.input.is_empty() {
+            tracing::info!(session = %self.id, peer = %self.peer, "refused: message content sent before the 354 reply");
+            self.transaction = None;
+            return Err(Stop::Say(format!(
+                "554 5.5.0 {} Error: SMTP protocol synchronization: content sent before 354",
+                self.settings.server.hostname
+            )));
+        }
         let mut reader = DotReader::new(
             self.settings.server.max_message_size,
             transaction.declared_size,
         );
         self.reply("354 End data with <CR><LF>.<CR><LF>");
+        let started = Instant::now();
+        let min_rate = self.settings.server.min_data_rate;
+        let mut received_bytes: u64 = 0;
         loop {
             if let Some(n) = reader.feed(&self.input) {
                 self.input.drain(..n);
                 break;
             }
+            received_bytes += self.input.len() as u64;
             self.input.clear();
-            self.fill(self.settings.server.data_timeout).await?
+            // A minimum rate after the grace: the next bytes are due by the
+            // time the rate says, never later than data_timeout.
+            let mut wait = self.settings.server.data_timeout;
+            if min_rate > 0 {
+                let grace = crate::config::DATA_RATE_GRACE.min(self.settings.server.data_timeout);
+                let allowed =
+                    grace + Duration::from_secs_f64(received_bytes as f64 / min_rate as f64);
+                let elapsed = started.elapsed();
+                if elapsed > allowed {
+                    tracing::info!(session = %self.id, peer = %self.peer, bytes = received_bytes, seconds = elapsed.as_secs(), "refused: DATA slower than min_data_rate");
+                    return Err(Stop::Say(format!(
+                        "421 4.4.2 {} Error: data rate too low, closing",
+                        self.settings.server.hostname
+                    )));
+                }
+                wait = wait.min(allowed - elapsed + Duration::from_millis(1));
+            }
+            match self.fill(wait).await {
+                Ok(()) => {}
+                Err(Stop::Say(_)) if min_rate > 0 && wait < self.settings.server.data_timeout => {
+                    tracing::info!(session = %self.id, peer = %self.peer, bytes = received_bytes, "refused: DATA slower than min_data_rate");
+                    return Err(Stop::Say(format!(
+                        "421 4.4.2 {} Error: data rate too low, closing",
+                        self.settings.server.hostname
+                    )));
+                }
+                Err(stop) => return Err(stop),
+            }
         }
-        let received = reader.finish();
+        let mut received = reader.finish();
+        if received.bare_line_ending
+            && self.settings.server.bare_line_endings == BareLineEndings::Normalize
+        {
+            received.content = normalize_bare_lf(&received.content);
+        }
         let Some(transaction) = self.transaction.take() else {
             return Ok(());
         };
@@ -522,6 +590,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             })
             .await
     }
+}
+
+/// Why a reverse path is refused, if it is: bad syntax (501), or an IP
+/// literal instead of a domain (553: policy, no mail for jobs comes from a
+/// bare IP address). The null sender is fine.
+fn sender_refusal(sender: &str) -> Option<&'static str> {
+    if sender.is_empty() {
+        return None;
+    }
+    let Some((local, domain)) = sender.rsplit_once('@') else {
+        return Some("501 5.1.7 Error: bad sender address syntax");
+    };
+    if domain.starts_with('[') {
+        return Some("553 5.7.1 Error: a sender at an IP address literal is not accepted here");
+    }
+    // smtp-proto hands a quoted local part over unquoted: a space may be
+    // in it, a control character may not.
+    if local.is_empty()
+        || local.chars().any(char::is_control)
+        || !crate::address::valid_domain(domain)
+    {
+        return Some("501 5.1.7 Error: bad sender address syntax");
+    }
+    None
+}
+
+/// Every LF not preceded by CR becomes CRLF (`bare_line_endings = "normalize"`).
+fn normalize_bare_lf(content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + content.len() / 64);
+    let mut previous = 0u8;
+    for &b in content {
+        if b == b'\n' && previous != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        previous = b;
+    }
+    out
 }
 
 /// The client's HELO name, made safe for a header: printable ASCII, bounded.

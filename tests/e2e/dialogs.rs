@@ -558,3 +558,155 @@ fn random_protocol_soup_never_takes_the_daemon_down() {
     assert_eq!(code, 250);
     assert!(!d.log().contains("panicked"), "{}", d.log());
 }
+
+#[test]
+fn content_sent_before_the_354_reply_is_refused() {
+    let d = Daemon::start();
+    let mut c = d.connect();
+    c.ehlo();
+    // The whole transaction in one write, message included: RFC 2920 says
+    // the client waits for 354 after DATA.
+    c.send(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<jobs@acme.example>\r\nDATA\r\nSubject: blind\r\n\r\nbody\r\n.\r\n");
+    c.expect(250);
+    c.expect(250);
+    let (code, text) = c.reply();
+    assert_eq!(code, 554, "{text}");
+    assert!(text.contains("5.5.0"), "{text}");
+    assert!(c.closed());
+    assert!(stored_subjects(&d).is_empty(), "nothing stored");
+    // A client that waits for 354 is served as ever.
+    let (code, _) = d.connect().send_mail(
+        "a@b.example",
+        "jobs@acme.example",
+        &simple_mail("patient", "patient"),
+    );
+    assert_eq!(code, 250);
+}
+
+#[test]
+fn sender_and_recipient_syntax_get_501_and_ip_literals_a_policy_reply() {
+    let d = Daemon::start_with("max_errors = 1000");
+    let mut c = d.connect();
+    c.ehlo();
+    for (line, expected) in [
+        ("MAIL FROM:<a@xn--->", 501),
+        ("MAIL FROM:<a@-bad.example>", 501),
+        ("MAIL FROM:<a@nodot>", 501),
+        ("MAIL FROM:<a@[192.0.2.1]>", 553),
+        ("MAIL FROM:<a@[IPv6:2001:db8::1]>", 553),
+        ("MAIL FROM:<\"john doe\"@example.org>", 250),
+        ("RSET", 250),
+        (
+            "MAIL FROM:<SRS0=ab12=XY=example.org=erika@acme.example>",
+            250,
+        ),
+    ] {
+        let (code, text) = c.cmd(line);
+        assert_eq!(code, expected, "{line:?}: {text:?}");
+    }
+    for (line, expected) in [
+        ("RCPT TO:<jobs@acme.example.>", 501),
+        ("RCPT TO:<jobs@-acme.example>", 501),
+        ("RCPT TO:<\"victim@elsewhere.example\"@acme.example>", 550),
+        ("RCPT TO:<jobs@elsewhere.example>", 550),
+        ("RCPT TO:<jobs%elsewhere.example@acme.example>", 550),
+        ("RCPT TO:<jobs@acme.example>", 250),
+    ] {
+        let (code, text) = c.cmd(line);
+        assert_eq!(code, expected, "{line:?}: {text:?}");
+    }
+}
+
+#[test]
+fn a_trickle_in_data_is_cut_off_at_the_minimum_rate() {
+    let d = Daemon::start_with("data_timeout = \"2s\"\nmin_data_rate = 1000");
+    let mut c = d.connect();
+    c.ehlo();
+    c.expect_cmd("MAIL FROM:<a@b.example>", 250);
+    c.expect_cmd("RCPT TO:<jobs@acme.example>", 250);
+    c.expect_cmd("DATA", 354);
+    // 10 bytes every half second: never idle for data_timeout, but far
+    // below 1,000 bytes/s once the grace (here the 2 s data_timeout) is over.
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        if !c.try_send(b"x-trickle\n") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        if d.log().contains("slower than min_data_rate") {
+            break;
+        }
+    }
+    let cut = started.elapsed();
+    assert!(cut < Duration::from_secs(6), "never cut off: {cut:?}");
+    let (code, text) = c.reply();
+    assert_eq!(code, 421, "{text}");
+    assert!(text.contains("data rate too low"), "{text}");
+    assert!(stored_subjects(&d).is_empty());
+}
+
+#[test]
+fn bare_line_feeds_are_normalized_to_crlf_when_asked() {
+    let d = Daemon::start_with("bare_line_endings = \"normalize\"");
+    let mut c = d.connect();
+    c.ehlo();
+    c.expect_cmd("MAIL FROM:<a@b.example>", 250);
+    c.expect_cmd("RCPT TO:<jobs@acme.example>", 250);
+    c.expect_cmd("DATA", 354);
+    // A bare "\n.\n" does not end the mail; only CRLF.CRLF does.
+    c.send(b"Subject: lf\nFrom: a@b.example\n\nline one\n.\nline two\r\n.\r\n");
+    let (code, text) = c.reply();
+    assert_eq!(code, 250, "{text}");
+    let id: i64 = text.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    assert_eq!(
+        d.content(id),
+        b"Subject: lf\r\nFrom: a@b.example\r\n\r\nline one\r\n.\r\nline two\r\n".to_vec()
+    );
+}
+
+#[test]
+fn one_host_cannot_take_every_connection() {
+    let d = Daemon::start_with("max_connections_per_client = 5");
+    // One host opens 200 connections and holds them.
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..200 {
+        let mut c = Conn::open(d.addr);
+        let (code, text) = c.reply();
+        match code {
+            220 => held.push(c),
+            421 => {
+                assert!(text.starts_with("421 4.7.0"), "{text}");
+                refused += 1;
+            }
+            _ => panic!("{text}"),
+        }
+    }
+    assert_eq!((held.len(), refused), (5, 195));
+    // Another client is still served: Python's smtplib from 127.0.0.2.
+    let script = format!(
+        "import smtplib\n\
+s = smtplib.SMTP('127.0.0.1', {}, source_address=('127.0.0.2', 0), timeout=20)\n\
+s.sendmail('b@c.example', ['jobs@acme.example'], 'Subject: other client\\r\\n\\r\\nhello\\r\\n')\n\
+s.quit()\n",
+        d.addr.port()
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stored_subjects(&d), vec!["other client"]);
+    // 195 refusals, logged once (the next line would say how many since).
+    let lines = d
+        .log()
+        .lines()
+        .filter(|l| l.contains("connection limit reached"))
+        .count();
+    assert_eq!(lines, 1, "{}", d.log());
+    drop(held);
+}

@@ -277,6 +277,11 @@ impl Conn {
         self.stream.write_all(bytes).expect("send");
     }
 
+    /// Sends if the server still listens; false once it has closed.
+    pub fn try_send(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).is_ok()
+    }
+
     /// Reads one (possibly multi-line) reply: (code, text of all lines).
     pub fn reply(&mut self) -> (u16, String) {
         let mut text = String::new();
