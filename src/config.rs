@@ -1109,7 +1109,7 @@ fn read_upstream(
     let secs = Duration::from_secs;
     let connect_timeout = s.duration(ctx, "connect_timeout", secs(30), secs(1)..secs(601));
     let send_timeout = s.duration(ctx, "send_timeout", secs(600), secs(1)..secs(3601));
-    let max_connections = s.integer(ctx, "max_connections", 4, 1..101) as usize;
+    let max_connections = s.integer(ctx, "max_connections", 10, 1..101) as usize;
     let rate_limit = s.integer(ctx, "rate_limit", 0, 0..100_001) as u32;
     let breaker_threshold = s.integer(ctx, "breaker_threshold", 5, 1..1001) as u32;
     let breaker_pause = s.duration(

@@ -43,6 +43,9 @@ const OUTCOME_BATCH: usize = 256;
 /// Items of subsidiaries without a usable upstream in flight at once
 /// (they only defer, saying why).
 const UNROUTED_IN_FLIGHT: usize = 8;
+/// How often the relay asks (with a read, no lock) whether anything is due,
+/// between its polls: mail queued by `send` goes out within this.
+const PROBE: Duration = Duration::from_millis(100);
 /// An item `sending` this long without an attempt of ours holding it has
 /// lost its outcome: it is sent again.
 const LEASE: Duration = Duration::from_secs(60);
@@ -146,8 +149,10 @@ struct Route {
     breaker_threshold: i64,
     breaker_pause: Duration,
     max_connections: usize,
-    /// Attempts claimed and not yet finished.
+    /// Attempts claimed and not yet finished (their bytes are in memory).
     in_flight: Arc<AtomicUsize>,
+    /// Finished attempts whose outcome is not recorded yet (still `sending`).
+    unrecorded: Arc<AtomicUsize>,
     /// The breaker's pause as this relay last set it (unix ms; 0: none).
     paused_until: AtomicI64,
     /// The breaker, kept here and written with the outcomes it came from.
@@ -155,12 +160,16 @@ struct Route {
 }
 
 impl Route {
-    /// How many items this upstream can start within `window`: its free
-    /// connections, and no more than its rate limit allows by then.
+    /// How many items to claim for this upstream now: enough that each of
+    /// its connections has one item being sent and one ready behind it
+    /// (so a connection never waits for the store between two mails),
+    /// counting outcomes not yet recorded, so the items `sending` never
+    /// pass twice the connections; and no more than its rate limit allows
+    /// within `window`.
     async fn capacity(&self, window: Duration) -> usize {
-        let free = self
-            .max_connections
-            .saturating_sub(self.in_flight.load(Ordering::SeqCst));
+        let free = (2 * self.max_connections).saturating_sub(
+            self.in_flight.load(Ordering::SeqCst) + self.unrecorded.load(Ordering::SeqCst),
+        );
         let Some(interval) = self.interval else {
             return free;
         };
@@ -175,8 +184,8 @@ impl Route {
     }
 }
 
-/// Counts an attempt as in flight, from its claim until its outcome is
-/// recorded (until then the item is `sending`); then wakes the claim loop.
+/// Counts an attempt while it runs, or its outcome while it waits to be
+/// recorded; when dropped, wakes the claim loop.
 struct InFlight(Arc<AtomicUsize>, Arc<tokio::sync::Notify>);
 
 impl InFlight {
@@ -200,8 +209,8 @@ struct Finished {
     at_ms: i64,
     /// The breaker's new state, if the attempt changed it.
     upstream: Option<crate::store::outbox::UpstreamState>,
-    /// Its slot, given back once the outcome is recorded.
-    _slot: InFlight,
+    /// Counted as unrecorded until the outcome is committed.
+    _unrecorded: InFlight,
 }
 
 /// Longest pause of the circuit breaker.
@@ -330,6 +339,7 @@ fn route(upstream: &Upstream, hostname: &str) -> Result<Route, String> {
         breaker_pause: upstream.breaker_pause,
         max_connections: upstream.max_connections,
         in_flight: Arc::new(AtomicUsize::new(0)),
+        unrecorded: Arc::new(AtomicUsize::new(0)),
         paused_until: AtomicI64::new(0),
         breaker: Mutex::new(crate::store::outbox::UpstreamState::default()),
     })
@@ -362,7 +372,6 @@ async fn attempt(route: Option<&Route>, item: &Claimed) -> Result<Response, Atte
         };
         tokio::time::sleep_until(start).await;
     }
-    let _slot = route.slots.acquire().await;
     // lettre always writes CRLF "." CRLF after the data: without our last
     // CRLF, the upstream receives exactly the frozen bytes.
     let data = item.bytes.strip_suffix(b"\r\n").unwrap_or(&item.bytes);
@@ -395,7 +404,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
 ) {
-    let store = match Store::open(database) {
+    let store = match Store::open(database).and_then(Store::for_claims) {
         Ok(s) => Arc::new(Mutex::new(s)),
         Err(e) => {
             tracing::error!(error = %e, "relay: cannot open the store; nothing will be sent");
@@ -508,19 +517,25 @@ pub async fn run(
                 for f in &batch {
                     held.remove(&f.item);
                 }
-                // Dropping the batch gives its slots back.
+                // Dropping the batch counts its outcomes as recorded.
             }
         })
     };
     let unrouted = Arc::new(AtomicUsize::new(0));
     let mut sends = JoinSet::new();
     let mut next_recovery = tokio::time::Instant::now() + LEASE;
+    let mut next_promotion = tokio::time::Instant::now();
     loop {
-        for promoted in blocking(&store, |s| s.promote_due(now_ms()))
-            .await
-            .unwrap_or_default()
-        {
-            tracing::info!(item = promoted.item, state = %promoted.state, reason = %promoted.reason, "relay: scheduled mail due");
+        // Scheduled mail becomes due at the poll interval, not on every
+        // wake-up after a send.
+        if tokio::time::Instant::now() >= next_promotion {
+            next_promotion = tokio::time::Instant::now() + config.relay.poll_interval;
+            for promoted in blocking(&store, |s| s.promote_due(now_ms()))
+                .await
+                .unwrap_or_default()
+            {
+                tracing::info!(item = promoted.item, state = %promoted.state, reason = %promoted.reason, "relay: scheduled mail due");
+            }
         }
         if *shutdown.borrow() {
             break;
@@ -563,10 +578,19 @@ pub async fn run(
                     .map_or_else(|| unrouted.clone(), |r| r.in_flight.clone()),
                 freed.clone(),
             );
+            let unrecorded = routes
+                .get(&item.subsidiary)
+                .map_or_else(|| Arc::new(AtomicUsize::new(0)), |r| r.unrecorded.clone());
+            let freed = freed.clone();
             sends.spawn(async move {
                 let route = routes.get(&item.subsidiary);
-                // Checked again right before the attempt: a pause that began
-                // since the claim, or a stop, gives the item back unsent.
+                // A connection of the upstream's, then checked again right
+                // before the attempt: a pause that began since the claim, or
+                // a stop, gives the item back unsent.
+                let _connection = match route {
+                    Some(r) => r.slots.clone().acquire_owned().await.ok(),
+                    None => None,
+                };
                 let paused_until = route.map_or(0, |r| r.paused_until.load(Ordering::SeqCst));
                 let now = now_ms();
                 if *shutdown.borrow() || paused_until > now {
@@ -620,13 +644,20 @@ pub async fn run(
                     Outcome::Deferred { text, .. } => tracing::warn!(item = item.id, attempt = item.attempt, reply = %text, "relay: deferred"),
                     Outcome::Failed { text, .. } => tracing::error!(item = item.id, attempt = item.attempt, reply = %text, "relay: failed"),
                 }
+                // The connection is free for the next item now; the item is
+                // `sending` until the outcome commits, and counted as such.
+                let unrecorded = InFlight::new(unrecorded, freed);
+                let id = item.id;
+                drop(item);
+                drop(_connection);
+                drop(slot);
                 // Only fails once the writer is gone, at the very end.
                 let _ = outcomes.send(Finished {
-                    item: item.id,
+                    item: id,
                     outcome,
                     at_ms: now,
                     upstream,
-                    _slot: slot,
+                    _unrecorded: unrecorded,
                 });
             });
         }
@@ -653,10 +684,18 @@ pub async fn run(
         }
         // Look again when a slot is free (an outcome recorded), or after
         // the poll interval for mail that became due.
-        tokio::select! {
-            _ = tokio::time::sleep(config.relay.poll_interval) => {}
-            _ = freed.notified() => {}
-            _ = shutdown.changed() => {}
+        let next_poll = tokio::time::Instant::now() + config.relay.poll_interval;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next_poll.min(tokio::time::Instant::now() + PROBE)) => {}
+                _ = freed.notified() => break,
+                _ = shutdown.changed() => break,
+            }
+            if tokio::time::Instant::now() >= next_poll
+                || blocking(&store, |s| s.anything_due(now_ms())).await == Some(true)
+            {
+                break;
+            }
         }
     }
     // No new sends; the running ones may finish.

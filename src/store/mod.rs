@@ -943,6 +943,16 @@ impl Store {
         Ok(Store { conn: open(path)? })
     }
 
+    /// For the relay's claims only: commits without their own fsync
+    /// (`synchronous = NORMAL`; the WAL is synced by the next full commit,
+    /// the outcomes' on their own connection). Losing a claim in a power
+    /// cut loses nothing: the item is simply still `queued` and is sent,
+    /// as an item left `sending` would be sent again at start.
+    pub fn for_claims(self) -> Result<Store> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(self)
+    }
+
     /// The latest mails, newest first, as the filter says.
     pub fn inbox(&self, filter: &InboxFilter) -> Result<Vec<InboxEntry>> {
         let mut stmt = self.conn.prepare_cached(&inbox_sql(filter))?;
@@ -1185,6 +1195,10 @@ impl Store {
         limits: &outbox::ClaimLimits,
     ) -> Result<Vec<outbox::Claimed>> {
         outbox::claim_due(&mut self.conn, now_ms, limits)
+    }
+
+    pub fn anything_due(&self, now_ms: i64) -> Result<bool> {
+        outbox::anything_due(&self.conn, now_ms)
     }
 
     pub fn unclaim(

@@ -518,6 +518,20 @@ pub fn claim_due(conn: &mut Connection, now_ms: i64, limits: &ClaimLimits) -> Re
     Ok(claimed)
 }
 
+/// Whether anything is due to be sent now (a read: it takes no lock, so
+/// the relay may ask it often).
+pub fn anything_due(conn: &Connection, now_ms: i64) -> Result<bool> {
+    Ok(conn
+        .row(
+            "SELECT 1 FROM outbox WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?1
+               AND held = 0 LIMIT 1",
+            params![now_ms],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 /// Gives back a claimed item whose attempt did not start (the upstream
 /// was paused meanwhile, or the relay is stopping): its state and attempt
 /// count as before the claim, due again at `due_ms`.
