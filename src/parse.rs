@@ -21,9 +21,30 @@
 //!   attachment's original bytes are taken from the raw part instead. Parts
 //!   whose transfer encoding mail-parser could not decode are decoded
 //!   leniently here.
-//! - mail-parser stops unpacking base64/quoted-printable `message/rfc822` after
-//!   3 levels; deeper attached mails are parsed here, up to
-//!   `MAX_MESSAGE_DEPTH` (10).
+//! - Shapes mail-parser misreads are mended in a copy of the bytes, which is
+//!   parsed again (`parse_mime`; at most 8 passes, and within a budget of
+//!   bytes parsed per mail, `parse_work`). A repair only touches the header
+//!   blocks of the message's own parts, never a document's body:
+//!   - An unencoded attached `message/rfc822` is parsed by mail-parser in
+//!     place, sharing the parent's boundary; a `message/rfc822` directly
+//!     inside it, or a multipart inside it that never ends, runs past the
+//!     parent's boundary and swallows the parent's later parts (they end up
+//!     inside the attached mail, or decoded into its last part). Its type is
+//!     renamed in the copy (`application/x-jobmail-message-rfc822`, read back
+//!     as `message/rfc822`), so it is a leaf that ends at the parent's
+//!     boundary, and its bytes are parsed on their own.
+//!   - A boundary parameter folded right after its `=` (`boundary=` CRLF SP
+//!     `"..."`) is not read by mail-parser (it takes the next line for a new
+//!     parameter); the fold is removed.
+//!   - A part whose headers are not followed by a blank line vanishes in
+//!     mail-parser (its body is read as headers); a blank line is put in
+//!     before the first line that is not a header field, or before the next
+//!     boundary.
+//!   - `Content-Type: text` without a subtype is made `text/plain`
+//!     (RFC 2045 5.2), so it is the displayed body, not an attachment.
+//! - Attached mails are parsed here, each on its own (with the repairs), up
+//!   to `MAX_MESSAGE_DEPTH` (10); mail-parser unpacks base64/quoted-printable
+//!   ones only 3 levels deep.
 //! - Every call into mail-parser and tnef runs under `catch_unwind` (both
 //!   have `unwrap`s, and mail-parser `debug_assert!`s that fire on malformed
 //!   MIME in debug builds). A panic there degrades the result: a failed MIME
@@ -100,7 +121,9 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
     parsed.headers.automatic = null_sender;
     parsed.headers.robot = null_sender;
     parsed.headers.no_auto_reply = null_sender;
-    let Some(message) = mp_parse(raw).or_else(|| {
+    let mut scratch = Vec::new();
+    let mut work = parse_work(raw.len());
+    let Some(message) = parse_mime(raw, &mut scratch, &mut work).or_else(|| {
         // The MIME walk gave up (mail-parser panicked); the header block
         // alone may still be readable.
         guarded(|| MessageParser::default().parse_headers(raw)).flatten()
@@ -123,6 +146,7 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
     let mut walker = Walker {
         docs: Vec::new(),
         budget: document_budget(raw.len()),
+        work,
         attached_authors: Vec::new(),
     };
     walker.walk_message(&message, "", 0);
@@ -169,6 +193,306 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
 
 fn mp_parse(bytes: &[u8]) -> Option<Message<'_>> {
     guarded(|| MessageParser::default().parse(bytes)).flatten()
+}
+
+// ---------------------------------------------------------------------------
+// Repairs: shapes mail-parser misreads, mended in a copy and parsed again
+
+/// Passes of repair and re-parse at most (each can reveal parts that a
+/// misread had hidden, which may need repairs of their own).
+const MAX_REPAIR_PASSES: usize = 8;
+/// Edits made in one pass at most.
+const MAX_EDITS: usize = 4096;
+/// What an unencoded attached message's type becomes in the repaired copy:
+/// `application/x-jobmail-message-rfc822` is read back as `message/rfc822`.
+const MESSAGE_MARKER: &str = "application/x-jobmail-message-";
+
+/// Replace `start..end` of the bytes with `with`.
+struct Edit {
+    start: usize,
+    end: usize,
+    with: &'static [u8],
+}
+
+/// mail-parser's tree of `bytes`, read as a mail client reads them. When
+/// mail-parser misreads a shape it is known to get wrong (see the module
+/// documentation), the shape is mended in a copy kept in `scratch`, and the
+/// copy is parsed instead. A repair only ever touches header blocks of the
+/// message's own parts (never a leaf's body), so every document's bytes are
+/// the bytes as sent.
+///
+/// `work` is what is left of the bytes all parses of one mail may read
+/// (see [`parse_work`]); each parse takes its length. When too little is
+/// left, the repairs stop and the last copy is taken as it is.
+fn parse_mime<'a>(
+    bytes: &'a [u8],
+    scratch: &'a mut Vec<u8>,
+    work: &mut usize,
+) -> Option<Message<'a>> {
+    *work = work.saturating_sub(bytes.len());
+    let first = mp_parse(bytes)?;
+    let edits = find_edits(&first, bytes);
+    if edits.is_empty() || *work < bytes.len().saturating_mul(2) {
+        return Some(first);
+    }
+    dismantle(first);
+    let mut copy = apply_edits(bytes, edits);
+    for _ in 1..MAX_REPAIR_PASSES {
+        if *work < copy.len().saturating_mul(2) {
+            break;
+        }
+        *work -= copy.len();
+        let Some(message) = mp_parse(&copy) else {
+            break;
+        };
+        let edits = find_edits(&message, &copy);
+        dismantle(message);
+        if edits.is_empty() {
+            break;
+        }
+        copy = apply_edits(&copy, edits);
+    }
+    *work = work.saturating_sub(copy.len());
+    *scratch = copy;
+    mp_parse(scratch)
+}
+
+/// Bytes all mail-parser parses of one mail may read together: eight times
+/// the mail, plus 4 MiB. A real mail needs one parse, two or three when it
+/// is repaired, and one more per attached mail; a hostile one (thousands
+/// of attached mails nested with one boundary, each repair revealing the
+/// next) stops being repaired and opened, instead of taking minutes.
+fn parse_work(raw_len: usize) -> usize {
+    raw_len.saturating_mul(8).saturating_add(4 << 20)
+}
+
+fn apply_edits(bytes: &[u8], mut edits: Vec<Edit>) -> Vec<u8> {
+    edits.sort_by_key(|e| (e.start, e.end));
+    let mut out = Vec::with_capacity(bytes.len() + edits.len() * 40);
+    let mut pos = 0;
+    for e in edits {
+        if e.start < pos || e.end < e.start || e.end > bytes.len() {
+            continue; // overlapping or out of range: left for the next pass
+        }
+        out.extend_from_slice(&bytes[pos..e.start]);
+        out.extend_from_slice(e.with);
+        pos = e.end;
+    }
+    out.extend_from_slice(bytes.get(pos..).unwrap_or_default());
+    out
+}
+
+/// The repairs this parse of `buf` needs, for the message's own parts
+/// (attached messages are repaired when they are parsed on their own).
+fn find_edits(message: &Message<'_>, buf: &[u8]) -> Vec<Edit> {
+    let mut edits = Vec::new();
+    for part in &message.parts {
+        if edits.len() >= MAX_EDITS {
+            break;
+        }
+        let ct = part.content_type();
+        let ctype = ct.map(|c| c.ctype().trim().to_ascii_lowercase());
+        let subtype = ct
+            .and_then(|c| c.subtype())
+            .map(|s| s.trim().to_ascii_lowercase());
+        let is_message = matches!(part.body, PartType::Message(_))
+            || (ctype.as_deref() == Some("message")
+                && matches!(subtype.as_deref(), Some("rfc822" | "global")));
+        if is_message && part.encoding == Encoding::None {
+            // An unencoded attached message is parsed by mail-parser in
+            // place, sharing its parent's boundary; a message/rfc822 inside
+            // it, or a multipart in it that never ends, then runs past the
+            // parent's boundary and swallows the parent's later parts. As a
+            // leaf it ends at the parent's boundary; it is parsed on its own.
+            let marker: &'static [u8] = if subtype.as_deref() == Some("global") {
+                b"application/x-jobmail-message-global"
+            } else {
+                b"application/x-jobmail-message-rfc822"
+            };
+            type_edit(part, buf, marker, &mut edits);
+        } else if ctype.as_deref() == Some("text") && subtype.is_none() {
+            // `Content-Type: text`: RFC 2045 reads it as text/plain.
+            type_edit(part, buf, b"text/plain", &mut edits);
+        } else if ctype.as_deref() == Some("multipart") {
+            let boundary = ct.and_then(|c| c.attribute("boundary"));
+            match boundary {
+                None => unfold_after_equals(part, buf, &mut edits),
+                Some(b) => missing_separators(message, part, buf, b.as_bytes(), &mut edits),
+            }
+        }
+    }
+    edits
+}
+
+/// Replaces the type of a part's (last) `Content-Type` with `with`, or
+/// gives the part one when it has none (a `multipart/digest` child).
+fn type_edit(part: &MessagePart<'_>, buf: &[u8], with: &'static [u8], edits: &mut Vec<Edit>) {
+    let Some(h) = last_header(part, "content-type") else {
+        let at = part.offset_header as usize;
+        edits.push(Edit {
+            start: at,
+            end: at,
+            with: if with == b"text/plain" {
+                b"Content-Type: text/plain\r\n"
+            } else if with.ends_with(b"global") {
+                b"Content-Type: application/x-jobmail-message-global\r\n"
+            } else {
+                b"Content-Type: application/x-jobmail-message-rfc822\r\n"
+            },
+        });
+        return;
+    };
+    let (start, end) = (h.offset_start as usize, h.offset_end as usize);
+    let Some(value) = buf.get(start..end) else {
+        return;
+    };
+    let Some(ts) = value.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return;
+    };
+    let te = value[ts..]
+        .iter()
+        .position(|&b| b == b';' || b == b'(' || b.is_ascii_whitespace())
+        .map_or(value.len(), |p| ts + p);
+    edits.push(Edit {
+        start: start + ts,
+        end: start + te,
+        with,
+    });
+}
+
+/// A multipart without a boundary mail-parser could read: a parameter
+/// value folded onto the next line right after its `=` (`boundary=` CRLF
+/// SP `"..."`, as some clients write long boundaries) is joined to it.
+fn unfold_after_equals(part: &MessagePart<'_>, buf: &[u8], edits: &mut Vec<Edit>) {
+    let Some(h) = last_header(part, "content-type") else {
+        return;
+    };
+    let (start, end) = (h.offset_start as usize, h.offset_end as usize);
+    let Some(value) = buf.get(start..end) else {
+        return;
+    };
+    for (i, _) in value.iter().enumerate().filter(|&(_, &b)| b == b'=') {
+        let mut j = i + 1;
+        while matches!(value.get(j), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            j += 1;
+        }
+        if j > i + 1 {
+            edits.push(Edit {
+                start: start + i + 1,
+                end: start + j,
+                with: b"",
+            });
+        }
+    }
+}
+
+/// A part of a multipart whose header block is not ended by a blank line:
+/// mail-parser reads its body as headers and loses the part. The blank line
+/// is put in before the first line that is not a header (or before the next
+/// boundary, for a part of headers only), as mail clients read it. Only the
+/// gaps between the parts mail-parser found are searched for delimiter
+/// lines, so the search stays linear however deep the multiparts nest.
+fn missing_separators(
+    message: &Message<'_>,
+    part: &MessagePart<'_>,
+    buf: &[u8],
+    boundary: &[u8],
+    edits: &mut Vec<Edit>,
+) {
+    let (start, end) = (part.offset_body as usize, part.offset_end as usize);
+    let Some(region) = buf.get(start..end) else {
+        return;
+    };
+    let PartType::Multipart(kids) = &part.body else {
+        return;
+    };
+    if boundary.is_empty() {
+        return;
+    }
+    let mut delimiter = b"--".to_vec();
+    delimiter.extend_from_slice(boundary);
+    let finder = memchr::memmem::Finder::new(&delimiter);
+    let mut gaps = Vec::with_capacity(kids.len() + 1);
+    let mut gap_start = 0;
+    for kid in kids.iter().filter_map(|&id| message.parts.get(id as usize)) {
+        let kid_start = (kid.offset_header as usize).saturating_sub(start);
+        gaps.push((gap_start, kid_start.min(region.len())));
+        gap_start = (kid.offset_end as usize)
+            .saturating_sub(start)
+            .min(region.len());
+    }
+    gaps.push((gap_start, region.len()));
+    for (gap_start, gap_end) in gaps {
+        if gap_start < gap_end {
+            separators_in_gap(
+                region, start, gap_start, gap_end, &delimiter, &finder, edits,
+            );
+        }
+    }
+}
+
+fn separators_in_gap(
+    region: &[u8],
+    start: usize,
+    gap_start: usize,
+    gap_end: usize,
+    delimiter: &[u8],
+    finder: &memchr::memmem::Finder<'_>,
+    edits: &mut Vec<Edit>,
+) {
+    let mut from = gap_start;
+    while let Some(found) = region.get(from..gap_end).and_then(|gap| finder.find(gap)) {
+        let at = from + found;
+        from = at + delimiter.len();
+        let line_start = at == 0 || region.get(at - 1) == Some(&b'\n');
+        let ends = matches!(region.get(from), None | Some(b' ' | b'\t' | b'\r' | b'\n'));
+        if !line_start || !ends {
+            continue;
+        }
+        // The rest of the delimiter line, then the part's header lines.
+        let mut line = next_line(region, from);
+        while let Some((ls, le)) = line {
+            let text = region[ls..le].trim_ascii_end();
+            if text.is_empty() {
+                break;
+            }
+            let continuation = matches!(region.get(ls), Some(b' ' | b'\t'));
+            if text.starts_with(delimiter) || !continuation && !is_header_line(text) {
+                if edits.len() < MAX_EDITS {
+                    edits.push(Edit {
+                        start: start + ls,
+                        end: start + ls,
+                        with: b"\r\n",
+                    });
+                }
+                break;
+            }
+            line = next_line(region, le);
+        }
+    }
+}
+
+/// The line after position `pos` (from the byte after the next LF) as
+/// `(start, end)`, `end` at its LF or the end; `None` at the end.
+fn next_line(region: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let lf = memchr::memchr(b'\n', region.get(pos..)?)?;
+    let ls = pos + lf + 1;
+    if ls >= region.len() {
+        return None;
+    }
+    let le = memchr::memchr(b'\n', &region[ls..]).map_or(region.len(), |p| ls + p);
+    Some((ls, le))
+}
+
+/// `Name: value`: a field name of printable ASCII, then a colon.
+fn is_header_line(line: &[u8]) -> bool {
+    match line.iter().position(|&b| b == b':') {
+        Some(colon) if colon > 0 => line[..colon]
+            .trim_ascii_end()
+            .iter()
+            .all(|&b| (33..=126).contains(&b)),
+        _ => false,
+    }
 }
 
 /// Drops a parsed message without recursion. mail-parser nests attached
@@ -635,6 +959,8 @@ struct Walker {
     attached_authors: Vec<Mailbox>,
     /// Bytes still allowed for documents (see [`document_budget`]).
     budget: usize,
+    /// Bytes mail-parser may still read (see [`parse_work`]).
+    work: usize,
 }
 
 /// Most bytes all documents of one mail may hold together: three times the
@@ -766,51 +1092,39 @@ impl Walker {
         } else {
             "message/rfc822".to_string()
         };
-        match &part.body {
-            PartType::Message(nested) => {
-                // Unencoded: parsed in place, the bytes are the part's body in
-                // the parent. Encoded: mail-parser decoded it into its own buffer.
-                let bytes = if part.encoding == Encoding::None {
-                    buf.get(part.offset_body as usize..part.offset_end as usize)
-                        .unwrap_or_default()
-                        .to_vec()
-                } else {
-                    nested.raw_message.to_vec()
-                };
-                let name = message_filename(filename.as_deref(), Some(nested));
-                self.push(path.to_string(), name, mime, bytes);
+        // Unencoded attached messages are leaves after the repairs; an
+        // encoded one mail-parser decoded into its own buffer (and parsed,
+        // up to 3 levels). Either way the bytes are parsed here on their
+        // own, with the same repairs, up to `MAX_MESSAGE_DEPTH`.
+        let bytes = match &part.body {
+            PartType::Message(nested) if part.encoding != Encoding::None => {
+                nested.raw_message.to_vec()
+            }
+            PartType::Message(_) => buf
+                .get(part.offset_body as usize..part.offset_end as usize)
+                .unwrap_or_default()
+                .to_vec(),
+            _ => part_bytes(part, buf),
+        };
+        let mut scratch = Vec::new();
+        let nested = if depth < MAX_MESSAGE_DEPTH && self.work >= bytes.len() {
+            parse_mime(&bytes, &mut scratch, &mut self.work)
+        } else {
+            None
+        };
+        let name = message_filename(filename.as_deref(), nested.as_ref());
+        match nested {
+            Some(nested) => {
+                self.push(path.to_string(), name, mime, bytes.clone());
                 if depth == 0
-                    && let Some(author) = author_of(nested)
+                    && let Some(author) = author_of(&nested)
                 {
                     self.attached_authors.push(author);
                 }
-                if depth < MAX_MESSAGE_DEPTH {
-                    self.walk_message(nested, path, depth + 1);
-                }
+                self.walk_message(&nested, path, depth + 1);
+                dismantle(nested);
             }
-            _ => {
-                // mail-parser did not open it (too deep, or broken): try here.
-                let bytes = part_bytes(part, buf);
-                let nested = if depth < MAX_MESSAGE_DEPTH {
-                    mp_parse(&bytes)
-                } else {
-                    None
-                };
-                let name = message_filename(filename.as_deref(), nested.as_ref());
-                match nested {
-                    Some(nested) => {
-                        self.push(path.to_string(), name, mime, bytes.clone());
-                        if depth == 0
-                            && let Some(author) = author_of(&nested)
-                        {
-                            self.attached_authors.push(author);
-                        }
-                        self.walk_message(&nested, path, depth + 1);
-                        dismantle(nested);
-                    }
-                    None => self.push(path.to_string(), name, mime, bytes),
-                }
-            }
+            None => self.push(path.to_string(), name, mime, bytes),
         }
     }
 
@@ -887,6 +1201,10 @@ fn part_mime(part: &MessagePart<'_>) -> String {
     };
     let ctype = ct.ctype().trim().to_ascii_lowercase();
     let subtype = ct.subtype().unwrap_or("").trim().to_ascii_lowercase();
+    if let Some(sub) = format!("{ctype}/{subtype}").strip_prefix(MESSAGE_MARKER) {
+        // An attached message the repairs made a leaf.
+        return format!("message/{sub}");
+    }
     if is_message {
         if ctype == "message" && is_mime_token(&subtype) {
             return format!("message/{subtype}");
@@ -1827,7 +2145,23 @@ mod tests {
     const NO_MESSAGE_ID: &[u8] = include_bytes!("../fixtures/no-message-id.eml");
     const PART_WITHOUT_NAME: &[u8] = include_bytes!("../fixtures/part-without-name.eml");
 
+    const RFC822_IN_RFC822: &[u8] = include_bytes!("../fixtures/rfc822-in-rfc822.eml");
+    const UNTERMINATED_IN_RFC822: &[u8] =
+        include_bytes!("../fixtures/unterminated-multipart-in-rfc822.eml");
+    const FOLDED_BOUNDARY: &[u8] = include_bytes!("../fixtures/folded-boundary.eml");
+    const NO_BLANK_LINE: &[u8] = include_bytes!("../fixtures/part-without-blank-line.eml");
+    const TEXT_WITHOUT_SUBTYPE: &[u8] = include_bytes!("../fixtures/text-without-subtype.eml");
+
+    /// The small PDF and PNG of the fixtures written for issue 15.
+    const PDF_69: &str = "cfa3181c1ee36e8bce5e39f84959f4558ea7ba32c0e4539a8ab3c8ce8c716ec6";
+    const PNG_33: &str = "4ffd8bb30991e3a6f28d1d03f1aedcd02ccf8e0cc16bb9e969e7bc2bda1ddf03";
+
     const ALL_FIXTURES: &[(&str, &[u8])] = &[
+        ("rfc822-in-rfc822", RFC822_IN_RFC822),
+        ("unterminated-multipart-in-rfc822", UNTERMINATED_IN_RFC822),
+        ("folded-boundary", FOLDED_BOUNDARY),
+        ("part-without-blank-line", NO_BLANK_LINE),
+        ("text-without-subtype", TEXT_WITHOUT_SUBTYPE),
         ("application-pdf", APPLICATION_PDF),
         ("rfc2231-filename", RFC2231),
         ("encoded-word-filename", ENCODED_WORD),
@@ -2714,7 +3048,7 @@ mod tests {
         let mut raw = String::new();
         for i in 0..depth {
             raw.push_str(&format!(
-                "Subject: level {i}\r\nContent-Type: multipart/mixed; boundary=\"m{i}\"\r\n\r\n--m{i}\r\nContent-Type: message/rfc822\r\n\r\n"
+                "Subject: level {i}\r\nContent-Type: multipart/mixed; boundary=\"m{i}x\"\r\n\r\n--m{i}x\r\nContent-Type: message/rfc822\r\n\r\n"
             ));
         }
         raw.push_str("Subject: bottom\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n");
@@ -2773,6 +3107,21 @@ mod tests {
             .expect("spawn");
         let p = handle.join().expect("no panic, no overflow");
         assert_eq!(p.headers.subject.as_deref(), Some("top"));
+        // The same boundary at every level: the outermost multipart claims
+        // every `--b` line (as a mail client reads it), so the levels are
+        // read as siblings, each a small attached mail.
+        assert!(!p.documents.is_empty() && p.documents.len() <= MAX_DOCUMENTS);
+
+        // Distinct boundaries: nested, opened at most MAX_MESSAGE_DEPTH deep.
+        let mut raw = String::from("Subject: top\r\n");
+        for i in 0..depth {
+            raw.push_str(&format!("Content-Type: multipart/mixed; boundary=b{i}x\r\n\r\n--b{i}x\r\nContent-Type: message/rfc822\r\n\r\n"));
+        }
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || parse_message(raw.as_bytes(), false))
+            .expect("spawn");
+        let p = handle.join().expect("no panic, no overflow");
         assert!(!p.documents.is_empty() && p.documents.len() <= MAX_MESSAGE_DEPTH + 1);
     }
 
@@ -2843,6 +3192,112 @@ Subject: Bewerbung\r\n\r\n<p>Hallo &amp; guten Tag</p>\r\n";
         let p = parse(raw.as_bytes(), false);
         assert_eq!(p.headers.subject.as_deref(), Some("many"));
         assert_eq!(p.headers.to.len(), MAX_LIST_ENTRIES);
+    }
+
+    #[test]
+    fn attachment_after_rfc822_in_rfc822_is_kept() {
+        let p = parse(RFC822_IN_RFC822, false);
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc(
+                    "2",
+                    "Fwd_ Bewerbung.eml",
+                    "message/rfc822",
+                    205,
+                    "2d9d00cd923c42214f53dc30838e33e85a275306067c2071d0217f310514c840"
+                ),
+                doc(
+                    "2.1",
+                    "Bewerbung.eml",
+                    "message/rfc822",
+                    93,
+                    "af0ed8f46bcfc330a763c35e7a87416514de80add66f98801121a62061742bca"
+                ),
+                doc("3", "Lebenslauf.pdf", "application/pdf", 69, PDF_69),
+            ]
+        );
+        assert_eq!(
+            p.attached_authors,
+            vec![mb(Some("Max Muster"), "max@example.net")]
+        );
+    }
+
+    #[test]
+    fn unterminated_multipart_in_rfc822_keeps_the_parents_parts() {
+        let p = parse(UNTERMINATED_IN_RFC822, false);
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc(
+                    "2",
+                    "Bewerbung.eml",
+                    "message/rfc822",
+                    343,
+                    "a5580f558022b57db916da8cc35515d41d361a69dcfd8ea175d2937439871c37"
+                ),
+                doc("2.2", "inner.png", "image/png", 33, PNG_33),
+                doc("3", "foto.png", "image/png", 33, PNG_33),
+                doc("4", "Lebenslauf.pdf", "application/pdf", 69, PDF_69),
+            ]
+        );
+    }
+
+    #[test]
+    fn folded_boundary_parameter() {
+        let p = parse(FOLDED_BOUNDARY, false);
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc("1.2", "Lebenslauf.pdf", "application/pdf", 69, PDF_69),
+                doc(
+                    "2",
+                    "smime.p7s",
+                    "application/pkcs7-signature",
+                    52,
+                    "90c3d8d4f2c554779448932313090e7f6b954312214c011a3c05c1d864c587a9"
+                ),
+            ]
+        );
+        assert_eq!(p.text.trim_end(), "Anbei mein Lebenslauf.");
+    }
+
+    #[test]
+    fn part_without_blank_line_after_its_headers() {
+        let p = parse(NO_BLANK_LINE, false);
+        assert_eq!(
+            docs(&p),
+            vec![doc("2", "Lebenslauf.pdf", "application/pdf", 69, PDF_69)]
+        );
+        // A part of headers only, right before the next boundary: empty, not
+        // read as headers of the part after it.
+        let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/octet-stream; name=a.bin\r\n--b\r\nContent-Type: application/pdf; name=cv.pdf\r\n\r\n%PDF\r\n--b--\r\n";
+        let p = parse(raw, false);
+        let names: Vec<_> = p
+            .documents
+            .iter()
+            .map(|d| (d.filename.as_str(), d.bytes.len()))
+            .collect();
+        assert_eq!(names, vec![("a.bin", 0), ("cv.pdf", 4)]);
+    }
+
+    #[test]
+    fn text_without_subtype_is_text_plain() {
+        let p = parse(TEXT_WITHOUT_SUBTYPE, false);
+        assert_eq!(
+            docs(&p),
+            vec![doc("2", "Lebenslauf.pdf", "application/pdf", 69, PDF_69)]
+        );
+        assert_eq!(
+            p.text.trim_end(),
+            "Sehr geehrte Damen und Herren, anbei mein Lebenslauf."
+        );
+        // As an attachment it is a text document.
+        let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nbody\r\n--b\r\nContent-Type: text\r\nContent-Disposition: attachment; filename=notes\r\n\r\nnotes\r\n--b--\r\n";
+        let p = parse(raw, false);
+        assert_eq!(p.documents.len(), 1);
+        assert_eq!(p.documents[0].content_type, "text/plain");
+        assert_eq!(p.documents[0].bytes, b"notes");
     }
 
     #[test]
