@@ -16,7 +16,12 @@
 //! - Adjacent RFC 2047 encoded words inside a quoted parameter value get a
 //!   spurious space between them; also decoded here.
 //! - Header bytes that are not UTF-8 (8-bit Latin-1 from old clients) are
-//!   read as windows-1252 instead of being replaced by U+FFFD.
+//!   read as windows-1252 instead of being replaced by U+FFFD; raw
+//!   ISO-2022-JP (7-bit, recognised by its escape sequences) as ISO-2022-JP.
+//! - Charsets beyond mail-parser's built-in ones (ISO-2022-JP, Shift_JIS,
+//!   EUC-JP, EUC-KR, ks_c_5601-1987, GB2312, GBK, Big5, ...) come from its
+//!   `full_encoding` feature (encoding_rs), for encoded words, RFC 2231
+//!   values and text bodies alike.
 //! - Text parts are stored by mail-parser as charset-decoded strings; a text
 //!   attachment's original bytes are taken from the raw part instead. Parts
 //!   whose transfer encoding mail-parser could not decode are decoded
@@ -548,7 +553,7 @@ fn with_value<R>(
     f: impl FnOnce(&HeaderValue<'_>) -> R,
 ) -> R {
     let raw = header_raw(header, buf);
-    if std::str::from_utf8(raw).is_ok() {
+    if std::str::from_utf8(raw).is_ok() && !is_iso_2022_jp(raw) {
         return f(&header.value);
     }
     let mut text = decode_8bit(raw);
@@ -783,9 +788,17 @@ fn rfc3339(dt: &mail_parser::DateTime) -> Option<String> {
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
-/// Bytes as text: UTF-8 when they are, windows-1252 otherwise (what 8-bit
-/// headers from old European clients almost always are).
+/// Bytes as text: ISO-2022-JP when they carry its escape sequences (old
+/// Japanese clients write it raw, unencoded, in headers and file names),
+/// UTF-8 when they are, windows-1252 otherwise (what 8-bit headers from old
+/// European clients almost always are).
 fn decode_8bit(bytes: &[u8]) -> String {
+    if is_iso_2022_jp(bytes)
+        && let Some(decode) = charset_decoder(b"iso-2022-jp")
+        && let Some(text) = guarded(|| decode(bytes))
+    {
+        return text;
+    }
     match std::str::from_utf8(bytes) {
         Ok(s) => s.to_string(),
         Err(_) => match charset_decoder(b"cp1252") {
@@ -793,6 +806,17 @@ fn decode_8bit(bytes: &[u8]) -> String {
             None => bytes.iter().map(|&b| char::from(b)).collect(),
         },
     }
+}
+
+/// Whether the bytes hold an ISO-2022-JP escape to a double-byte set
+/// (`ESC $ @`, `ESC $ B`, `ESC $ ( D`) or to JIS X 0201 (`ESC ( J`, `ESC ( I`).
+fn is_iso_2022_jp(bytes: &[u8]) -> bool {
+    memchr::memmem::find_iter(bytes, b"\x1b").any(|i| {
+        matches!(
+            bytes.get(i + 1..i + 3),
+            Some(b"$@" | b"$B" | b"$(" | b"(J" | b"(I")
+        )
+    })
 }
 
 /// One line of display text: control characters (CR, LF, NUL, ...) become
@@ -2156,7 +2180,10 @@ mod tests {
     const PDF_69: &str = "cfa3181c1ee36e8bce5e39f84959f4558ea7ba32c0e4539a8ab3c8ce8c716ec6";
     const PNG_33: &str = "4ffd8bb30991e3a6f28d1d03f1aedcd02ccf8e0cc16bb9e969e7bc2bda1ddf03";
 
+    const CJK: &[u8] = include_bytes!("../fixtures/cjk-charsets.eml");
+
     const ALL_FIXTURES: &[(&str, &[u8])] = &[
+        ("cjk-charsets", CJK),
         ("rfc822-in-rfc822", RFC822_IN_RFC822),
         ("unterminated-multipart-in-rfc822", UNTERMINATED_IN_RFC822),
         ("folded-boundary", FOLDED_BOUNDARY),
@@ -3298,6 +3325,34 @@ Subject: Bewerbung\r\n\r\n<p>Hallo &amp; guten Tag</p>\r\n";
         assert_eq!(p.documents.len(), 1);
         assert_eq!(p.documents[0].content_type, "text/plain");
         assert_eq!(p.documents[0].bytes, b"notes");
+    }
+
+    #[test]
+    fn cjk_charsets() {
+        let p = parse(CJK, false);
+        assert_eq!(
+            p.headers.from,
+            Some(mb(Some("山田 太郎"), "taro.yamada@example.jp"))
+        );
+        assert_eq!(p.headers.subject.as_deref(), Some("応募書類の送付"));
+        assert_eq!(p.text.trim_end(), "よろしくお願いします。");
+        let pdf = |part: &str, name: &str| doc(part, name, "application/pdf", 69, PDF_69);
+        assert_eq!(
+            docs(&p),
+            vec![
+                pdf("2", "履歴書.pdf"),
+                pdf("3", "職務経歴書.pdf"),
+                pdf("4", "成績証明書.pdf"),
+                pdf("5", "이력서.pdf"),
+                pdf("6", "자기소개서.pdf"),
+                pdf("7", "简历.pdf"),
+                pdf("8", "推荐信.pdf"),
+                pdf("9", "履歷表.pdf"),
+            ]
+        );
+        // A raw ISO-2022-JP subject, as old Japanese clients send it.
+        let p = msg("Subject: \x1b$BMzNr=q\x1b(B\r\n");
+        assert_eq!(p.headers.subject.as_deref(), Some("履歴書"));
     }
 
     #[test]
