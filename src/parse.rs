@@ -13,8 +13,14 @@
 //!   section is decoded on its own: the charset of section 0 is not applied to
 //!   later sections and a UTF-8 sequence split across sections turns into
 //!   U+FFFD. File names are therefore decoded here from the raw header.
-//! - Adjacent RFC 2047 encoded words inside a quoted parameter value get a
-//!   spurious space between them; also decoded here.
+//! - RFC 2047 encoded words inside a quoted parameter value are decoded
+//!   here (`decode_words`): mail-parser puts a spurious space between
+//!   adjacent words and between a word and the text beside it.
+//! - Raw 8-bit characters inside an encoded word (a client that wrote the
+//!   header in UTF-8 and did not encode them) are text already; mail-parser
+//!   decodes them in the word's charset once more (`FrÃ¶sche`). They are
+//!   kept as they are, and such a header's words are written anew as clean
+//!   UTF-8 words before mail-parser reads it (`reencode_8bit_words`).
 //! - Header bytes that are not UTF-8 (8-bit Latin-1 from old clients) are
 //!   read as windows-1252 instead of being replaced by U+FFFD; raw
 //!   ISO-2022-JP (7-bit, recognised by its escape sequences) as ISO-2022-JP.
@@ -553,10 +559,14 @@ fn with_value<R>(
     f: impl FnOnce(&HeaderValue<'_>) -> R,
 ) -> R {
     let raw = header_raw(header, buf);
-    if std::str::from_utf8(raw).is_ok() && !is_iso_2022_jp(raw) {
+    let eight_bit_word = !raw.is_ascii() && memchr::memmem::find(raw, b"=?").is_some();
+    if std::str::from_utf8(raw).is_ok() && !is_iso_2022_jp(raw) && !eight_bit_word {
         return f(&header.value);
     }
     let mut text = decode_8bit(raw);
+    if eight_bit_word && let Some(mended) = reencode_8bit_words(&text) {
+        text = mended;
+    }
     text.push('\n');
     let value = guarded(|| {
         let mut stream = MessageStream::new(text.as_bytes());
@@ -1519,7 +1529,7 @@ fn param_value(raw: &[u8], key: &str) -> Option<String> {
         .find(|p| p.name == key && p.section.is_none() && !p.extended)?;
     let text = decode_8bit(&p.value);
     if text.contains("=?") {
-        Some(decode_encoded_words(&text))
+        Some(decode_words(&text))
     } else {
         Some(text)
     }
@@ -1571,18 +1581,145 @@ fn decode_charset(bytes: &[u8], charset: Option<&[u8]>) -> String {
     }
 }
 
-/// RFC 2047 encoded words in a parameter value. mail-parser's unstructured
-/// parser joins adjacent encoded words without the space between them.
-fn decode_encoded_words(text: &str) -> String {
-    let line = format!("{text}\n");
-    guarded(|| {
-        MessageStream::new(line.as_bytes())
-            .parse_unstructured()
-            .as_text()
-            .map(str::to_string)
-    })
-    .flatten()
-    .unwrap_or_else(|| text.to_string())
+// ---------------------------------------------------------------------------
+// RFC 2047 encoded words
+
+/// The encoded word at the start of `s`: its charset (an RFC 2231 language
+/// cut off), `Q` or `B`, the encoded text, and the word's length in bytes.
+fn encoded_word(s: &str) -> Option<(&str, u8, &str, usize)> {
+    let rest = s.strip_prefix("=?")?;
+    let q1 = rest.find(|c: char| c == '?' || c.is_whitespace())?;
+    if q1 == 0 || q1 > 75 || !rest[q1..].starts_with('?') {
+        return None;
+    }
+    let charset = rest[..q1].split('*').next().unwrap_or_default();
+    let after = &rest[q1 + 1..];
+    let enc = after.as_bytes().first()?.to_ascii_uppercase();
+    if !matches!(enc, b'Q' | b'B') || after.as_bytes().get(1) != Some(&b'?') {
+        return None;
+    }
+    let body = &after[2..];
+    // The text ends at the first `?`; a word never holds whitespace.
+    let end = body.find(|c: char| c == '?' || c.is_whitespace())?;
+    if !body[end..].starts_with("?=") || charset.is_empty() {
+        return None;
+    }
+    Some((charset, enc, &body[..end], 2 + q1 + 3 + end + 2))
+}
+
+/// One encoded word's text. Raw 8-bit characters inside it (a client
+/// that wrote the header in UTF-8 and did not encode them) are text
+/// already: they are kept as they are, only the `=XX` escapes and plain
+/// ASCII are read in the word's charset. mail-parser decodes those bytes
+/// in the charset once more (`FrÃ¶sche`).
+fn decode_word(charset: &str, enc: u8, text: &str) -> String {
+    let cs = Some(charset.as_bytes());
+    if enc == b'B' {
+        return decode_charset(&decode_base64_lenient(text.as_bytes()), cs);
+    }
+    let mut out = String::new();
+    let mut pending: Vec<u8> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'_' => {
+                pending.push(b' ');
+                i += 1;
+            }
+            b'=' => match (
+                bytes.get(i + 1).copied().and_then(hex_value),
+                bytes.get(i + 2).copied().and_then(hex_value),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    pending.push((hi << 4) | lo);
+                    i += 3;
+                }
+                _ => {
+                    pending.push(b'=');
+                    i += 1;
+                }
+            },
+            _ if b.is_ascii() => {
+                pending.push(b);
+                i += 1;
+            }
+            _ => {
+                let c = text
+                    .get(i..)
+                    .and_then(|t| t.chars().next())
+                    .unwrap_or(char::REPLACEMENT_CHARACTER);
+                out.push_str(&decode_charset(&std::mem::take(&mut pending), cs));
+                out.push(c);
+                i += c.len_utf8().max(1);
+            }
+        }
+    }
+    out.push_str(&decode_charset(&pending, cs));
+    out
+}
+
+/// RFC 2047 encoded words in a text (a parameter value): each word
+/// decoded, whitespace between two adjacent words dropped, everything
+/// else kept exactly. mail-parser's unstructured parser puts spaces
+/// between a word and the text beside it (`Lebenslauf_ Jörg _Wei ß .pdf`).
+fn decode_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = String::new();
+    let mut after_word = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if let Some((charset, enc, encoded, len)) = encoded_word(rest) {
+            if !after_word {
+                out.push_str(&space);
+            }
+            space.clear();
+            out.push_str(&decode_word(charset, enc, encoded));
+            after_word = true;
+            rest = &rest[len..];
+        } else if c.is_whitespace() {
+            space.push(c);
+            rest = &rest[c.len_utf8()..];
+        } else {
+            out.push_str(&space);
+            space.clear();
+            out.push(c);
+            after_word = false;
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out.push_str(&space);
+    out
+}
+
+/// A header text with every encoded word that holds raw 8-bit characters
+/// written anew as a clean UTF-8 word, for mail-parser to read; `None`
+/// when there is no such word.
+fn reencode_8bit_words(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        match encoded_word(rest) {
+            Some((charset, enc, encoded, len)) => {
+                if encoded.is_ascii() {
+                    out.push_str(&rest[..len]);
+                } else {
+                    let decoded = decode_word(charset, enc, encoded);
+                    out.push_str("=?UTF-8?B?");
+                    out.push_str(&data_encoding::BASE64.encode(decoded.as_bytes()));
+                    out.push_str("?=");
+                    changed = true;
+                }
+                rest = &rest[len..];
+            }
+            None => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    changed.then_some(out)
 }
 
 // ---------------------------------------------------------------------------
@@ -2181,9 +2318,13 @@ mod tests {
     const PNG_33: &str = "4ffd8bb30991e3a6f28d1d03f1aedcd02ccf8e0cc16bb9e969e7bc2bda1ddf03";
 
     const CJK: &[u8] = include_bytes!("../fixtures/cjk-charsets.eml");
+    const RAW_8BIT_WORD: &[u8] = include_bytes!("../fixtures/raw-8bit-in-encoded-word.eml");
+    const WORDS_IN_NAME: &[u8] = include_bytes!("../fixtures/encoded-words-in-quoted-name.eml");
 
     const ALL_FIXTURES: &[(&str, &[u8])] = &[
         ("cjk-charsets", CJK),
+        ("raw-8bit-in-encoded-word", RAW_8BIT_WORD),
+        ("encoded-words-in-quoted-name", WORDS_IN_NAME),
         ("rfc822-in-rfc822", RFC822_IN_RFC822),
         ("unterminated-multipart-in-rfc822", UNTERMINATED_IN_RFC822),
         ("folded-boundary", FOLDED_BOUNDARY),
@@ -3353,6 +3494,48 @@ Subject: Bewerbung\r\n\r\n<p>Hallo &amp; guten Tag</p>\r\n";
         // A raw ISO-2022-JP subject, as old Japanese clients send it.
         let p = msg("Subject: \x1b$BMzNr=q\x1b(B\r\n");
         assert_eq!(p.headers.subject.as_deref(), Some("履歴書"));
+    }
+
+    #[test]
+    fn raw_8bit_inside_an_encoded_word_is_decoded_once() {
+        let p = parse(RAW_8BIT_WORD, false);
+        assert_eq!(
+            p.headers.from,
+            Some(mb(Some("Jörg Frösche"), "joerg@example.de"))
+        );
+        assert_eq!(p.headers.subject.as_deref(), Some("Bewerbung Frösche"));
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc("2", "Lebenslauf Jörg.pdf", "application/pdf", 69, PDF_69),
+                doc("3", "Zeugnis Jörg.pdf", "application/pdf", 69, PDF_69),
+            ]
+        );
+    }
+
+    #[test]
+    fn encoded_words_beside_text_in_a_quoted_name() {
+        let p = parse(WORDS_IN_NAME, false);
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc(
+                    "2",
+                    "Lebenslauf_Jörg_Weiß.pdf",
+                    "application/pdf",
+                    69,
+                    PDF_69
+                ),
+                doc(
+                    "3",
+                    "because_ofpath3d-compress.gif",
+                    "image/gif",
+                    6,
+                    "610f5ae4d76e332636a17bd357fd6ce99029316a99d320280d4d77a746bf29e8"
+                ),
+                doc("4", "Zeugnis 2024.pdf", "application/pdf", 69, PDF_69),
+            ]
+        );
     }
 
     #[test]
