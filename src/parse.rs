@@ -56,6 +56,10 @@
 //! - Attached mails are parsed here, each on its own (with the repairs), up
 //!   to `MAX_MESSAGE_DEPTH` (10); mail-parser unpacks base64/quoted-printable
 //!   ones only 3 levels deep.
+//! - mail-parser does not decode `Content-Transfer-Encoding: x-uuencode`;
+//!   such a part is uudecoded here. Files uuencoded into a displayed
+//!   text/plain body (`begin 644 cv.pdf` ... `end`, as old clients send
+//!   them) are documents of their own, `P/uu:1`, `P/uu:2`, ...
 //! - Every call into mail-parser and tnef runs under `catch_unwind` (both
 //!   have `unwrap`s, and mail-parser `debug_assert!`s that fire on malformed
 //!   MIME in debug builds). A panic there degrades the result: a failed MIME
@@ -74,7 +78,8 @@
 //! document at `P`; its own parts continue below it (`P.1`, `P.2`, ... when
 //! it is multipart, `P.1` when it is not). Files unpacked from an Outlook
 //! `winmail.dat` at path `P` are `P/tnef:1`, `P/tnef:2`, ... in the order
-//! they appear in the TNEF stream.
+//! they appear in the TNEF stream; files uuencoded into a text body at `P`
+//! are `P/uu:1`, `P/uu:2`, ...
 //!
 //! Which part counts as a document: every leaf part except the displayed
 //! `text/plain` / `text/html` body (a part mail-parser lists as text or HTML
@@ -109,7 +114,7 @@ const MAX_MESSAGE_DEPTH: usize = 10;
 /// parts nested deeper are not extracted (the raw mail keeps them).
 const MAX_MIME_DEPTH: usize = 100;
 /// Documents returned for one message, at most.
-const MAX_DOCUMENTS: usize = 1000;
+pub const MAX_DOCUMENTS: usize = 1000;
 /// File names are cut to this many bytes, keeping the extension.
 const MAX_FILENAME_BYTES: usize = 200;
 /// An extension longer than this (without the dot) is not kept on truncation.
@@ -170,6 +175,7 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
         documents: walker.docs,
         text,
         attached_authors: walker.attached_authors,
+        documents_truncated: false,
     }
 }
 
@@ -1096,6 +1102,9 @@ impl Walker {
         let displayed = is_body.get(id as usize).copied().unwrap_or(false)
             && (mime == "text/plain" || mime == "text/html");
         if displayed && !is_message && !attachment && filename.is_none() {
+            if mime == "text/plain" {
+                self.uu_documents(path, &part_bytes(part, buf));
+            }
             return;
         }
         if is_message {
@@ -1109,6 +1118,25 @@ impl Walker {
         }
         let name = sanitize_filename(filename.as_deref().unwrap_or(""), &mime);
         self.push(path.to_string(), name, mime, bytes);
+    }
+
+    /// Files uuencoded into a text body (`begin 644 cv.pdf` ... `end`), as
+    /// old clients and some scripts send them; mail clients show them as
+    /// attachments. They are `P/uu:1`, `P/uu:2`, ... below the text's path.
+    fn uu_documents(&mut self, path: &str, text: &[u8]) {
+        if memchr::memmem::find(text, b"begin ").is_none() {
+            return;
+        }
+        for (k, (name, bytes)) in uu_blocks(text, true).into_iter().enumerate() {
+            let mime = mime_from_filename(&name).unwrap_or("application/octet-stream");
+            let filename = sanitize_filename(&name, mime);
+            self.push(
+                format!("{path}/uu:{}", k + 1),
+                filename,
+                mime.to_string(),
+                bytes,
+            );
+        }
     }
 
     /// An attached mail: itself as an `.eml` document, then its own documents.
@@ -1292,6 +1320,17 @@ fn part_filename(part: &MessagePart<'_>, buf: &[u8]) -> Option<String> {
 
 /// The decoded content of a leaf part.
 fn part_bytes(part: &MessagePart<'_>, buf: &[u8]) -> Vec<u8> {
+    if is_uuencode(part) {
+        // mail-parser does not know uuencode; it keeps the encoded text.
+        let raw = buf
+            .get(part.offset_body as usize..part.offset_end as usize)
+            .unwrap_or_default();
+        return uu_blocks(raw, false)
+            .into_iter()
+            .next()
+            .map(|(_, bytes)| bytes)
+            .unwrap_or_else(|| raw.to_vec());
+    }
     match &part.body {
         PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
         PartType::Multipart(_) => Vec::new(),
@@ -1313,6 +1352,98 @@ fn part_bytes(part: &MessagePart<'_>, buf: &[u8]) -> Vec<u8> {
             }
         }
     }
+}
+
+/// `Content-Transfer-Encoding: x-uuencode` (or `uuencode`, `x-uue`).
+fn is_uuencode(part: &MessagePart<'_>) -> bool {
+    part.content_transfer_encoding().is_some_and(|cte| {
+        let cte = cte.trim();
+        ["x-uuencode", "uuencode", "x-uue", "uue"]
+            .iter()
+            .any(|u| cte.eq_ignore_ascii_case(u))
+    })
+}
+
+/// Most uuencoded files read from one text.
+const MAX_UU_BLOCKS: usize = 100;
+
+/// The uuencoded files in a text: `(name, bytes)` for each block from a
+/// `begin <mode> <name>` line up to its `end` line. In a text body
+/// (`strict`) a block counts only with its `end` line and data lines that
+/// are all valid; in an `x-uuencode` part it runs to the end, leniently.
+fn uu_blocks(text: &[u8], strict: bool) -> Vec<(String, Vec<u8>)> {
+    let mut blocks = Vec::new();
+    let mut lines = text
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    while blocks.len() < MAX_UU_BLOCKS {
+        let Some(line) = lines.next() else {
+            break;
+        };
+        let Some(name) = uu_begin(line) else {
+            continue;
+        };
+        let mut bytes = Vec::new();
+        let mut valid = true;
+        let mut ended = false;
+        for line in lines.by_ref() {
+            if line.trim_ascii_end() == b"end" {
+                ended = true;
+                break;
+            }
+            if !uu_line(line, &mut bytes) {
+                valid = false;
+                if strict {
+                    break;
+                }
+            }
+        }
+        if !strict || (valid && ended) {
+            blocks.push((name, bytes));
+        }
+    }
+    blocks
+}
+
+/// The file name of a `begin <mode> <name>` line (mode: 3 or 4 octal digits).
+fn uu_begin(line: &[u8]) -> Option<String> {
+    let rest = line.strip_prefix(b"begin ")?;
+    let space = rest.iter().position(|&b| b == b' ')?;
+    let mode = &rest[..space];
+    if !(3..=4).contains(&mode.len()) || !mode.iter().all(|b| (b'0'..=b'7').contains(b)) {
+        return None;
+    }
+    let name = decode_8bit(rest[space + 1..].trim_ascii());
+    (!name.is_empty()).then_some(name)
+}
+
+/// Decodes one uuencoded line into `out`; false if it is not one.
+fn uu_line(line: &[u8], out: &mut Vec<u8>) -> bool {
+    let Some((&first, data)) = line.split_first() else {
+        return true; // an empty line: nothing
+    };
+    let value = |c: u8| c.wrapping_sub(b' ') & 0x3f;
+    if !(b' '..=b'`').contains(&first) {
+        return false;
+    }
+    let n = usize::from(value(first));
+    let mut decoded = Vec::with_capacity(n + 2);
+    for group in data.chunks(4) {
+        if group.iter().any(|c| !(b' '..=b'`').contains(c)) {
+            return false;
+        }
+        let v: Vec<u8> = (0..4)
+            .map(|i| value(group.get(i).copied().unwrap_or(b'`')))
+            .collect();
+        decoded.push((v[0] << 2) | (v[1] >> 4));
+        decoded.push((v[1] << 4) | (v[2] >> 2));
+        decoded.push((v[2] << 6) | v[3]);
+    }
+    if decoded.len() < n {
+        return false;
+    }
+    out.extend_from_slice(&decoded[..n]);
+    true
 }
 
 /// Base64, skipping anything outside the alphabet (line breaks, stray
@@ -2321,7 +2452,10 @@ mod tests {
     const RAW_8BIT_WORD: &[u8] = include_bytes!("../fixtures/raw-8bit-in-encoded-word.eml");
     const WORDS_IN_NAME: &[u8] = include_bytes!("../fixtures/encoded-words-in-quoted-name.eml");
 
+    const UUENCODE: &[u8] = include_bytes!("../fixtures/uuencode.eml");
+
     const ALL_FIXTURES: &[(&str, &[u8])] = &[
+        ("uuencode", UUENCODE),
         ("cjk-charsets", CJK),
         ("raw-8bit-in-encoded-word", RAW_8BIT_WORD),
         ("encoded-words-in-quoted-name", WORDS_IN_NAME),
@@ -3536,6 +3670,19 @@ Subject: Bewerbung\r\n\r\n<p>Hallo &amp; guten Tag</p>\r\n";
                 doc("4", "Zeugnis 2024.pdf", "application/pdf", 69, PDF_69),
             ]
         );
+    }
+
+    #[test]
+    fn uuencoded_parts_and_blocks_are_decoded() {
+        let p = parse(UUENCODE, false);
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc("1/uu:1", "Lebenslauf.pdf", "application/pdf", 69, PDF_69),
+                doc("2", "greenball.png", "image/png", 33, PNG_33),
+            ]
+        );
+        assert!(p.text.contains("anbei mein Lebenslauf."));
     }
 
     #[test]
