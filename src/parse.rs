@@ -82,8 +82,11 @@
 //! are `P/uu:1`, `P/uu:2`, ...
 //!
 //! Which part counts as a document: every leaf part except the displayed
-//! `text/plain` / `text/html` body (a part mail-parser lists as text or HTML
-//! body that has no `Content-Disposition: attachment` and no file name).
+//! `text/plain` / `text/html` body: any such part that has no
+//! `Content-Disposition: attachment` and no file name, which a mail client
+//! shows inline as body (mail-parser's choice of body parts is not used:
+//! it left a second inline text, the text of a multipart whose boundary
+//! never came, or an empty body as attachments). See `docs/documents.md`.
 //! That covers explicit attachments, inline images (with or without
 //! `Content-ID`), named parts, non-text parts without a name, text parts that
 //! are not the body (`text/calendar`, `text/rfc822-headers`, ...) and the
@@ -1045,14 +1048,8 @@ impl Walker {
         let Some(root) = message.parts.first() else {
             return;
         };
-        let mut is_body = vec![false; message.parts.len()];
-        for &id in message.text_body.iter().chain(&message.html_body) {
-            if let Some(flag) = is_body.get_mut(id as usize) {
-                *flag = true;
-            }
-        }
         let PartType::Multipart(children) = &root.body else {
-            self.leaf(message, &is_body, 0, root, &child_path(prefix, 1), depth);
+            self.leaf(message, root, &child_path(prefix, 1), depth);
             return;
         };
         let mut visited = vec![false; message.parts.len()];
@@ -1078,20 +1075,12 @@ impl Walker {
                         push_children(&mut stack, kids, &path, mime_depth + 1);
                     }
                 }
-                _ => self.leaf(message, &is_body, id, part, &path, depth),
+                _ => self.leaf(message, part, &path, depth),
             }
         }
     }
 
-    fn leaf(
-        &mut self,
-        message: &Message<'_>,
-        is_body: &[bool],
-        id: u32,
-        part: &MessagePart<'_>,
-        path: &str,
-        depth: usize,
-    ) {
+    fn leaf(&mut self, message: &Message<'_>, part: &MessagePart<'_>, path: &str, depth: usize) {
         let buf: &[u8] = &message.raw_message;
         let mime = part_mime(part);
         let filename = part_filename(part, buf);
@@ -1099,8 +1088,11 @@ impl Walker {
             .content_disposition()
             .is_some_and(|d| d.is_attachment());
         let is_message = matches!(part.body, PartType::Message(_)) || is_message_mime(&mime);
-        let displayed = is_body.get(id as usize).copied().unwrap_or(false)
-            && (mime == "text/plain" || mime == "text/html");
+        // Every mail client shows an inline text/plain or text/html part
+        // without a name as (part of) the body, whichever part mail-parser
+        // picked as the body: a second inline text, the text of a multipart
+        // whose boundary never came, an empty body.
+        let displayed = mime == "text/plain" || mime == "text/html";
         if displayed && !is_message && !attachment && filename.is_none() {
             if mime == "text/plain" {
                 self.uu_documents(path, &part_bytes(part, buf));
@@ -2453,9 +2445,13 @@ mod tests {
     const WORDS_IN_NAME: &[u8] = include_bytes!("../fixtures/encoded-words-in-quoted-name.eml");
 
     const UUENCODE: &[u8] = include_bytes!("../fixtures/uuencode.eml");
+    const BROKEN_MULTIPART: &[u8] = include_bytes!("../fixtures/broken-multipart-body.eml");
+    const HEADERS_ONLY: &[u8] = include_bytes!("../fixtures/headers-only.eml");
 
     const ALL_FIXTURES: &[(&str, &[u8])] = &[
         ("uuencode", UUENCODE),
+        ("broken-multipart-body", BROKEN_MULTIPART),
+        ("headers-only", HEADERS_ONLY),
         ("cjk-charsets", CJK),
         ("raw-8bit-in-encoded-word", RAW_8BIT_WORD),
         ("encoded-words-in-quoted-name", WORDS_IN_NAME),
@@ -3683,6 +3679,23 @@ Subject: Bewerbung\r\n\r\n<p>Hallo &amp; guten Tag</p>\r\n";
             ]
         );
         assert!(p.text.contains("anbei mein Lebenslauf."));
+    }
+
+    #[test]
+    fn broken_multiparts_are_body_not_documents() {
+        let p = parse(BROKEN_MULTIPART, false);
+        assert_eq!(
+            docs(&p),
+            vec![doc("3", "Lebenslauf.pdf", "application/pdf", 69, PDF_69)]
+        );
+    }
+
+    #[test]
+    fn headers_only_mail_has_no_documents() {
+        let p = parse(HEADERS_ONLY, false);
+        assert_eq!(p.headers.subject.as_deref(), Some("Bewerbung"));
+        assert!(p.documents.is_empty(), "{:?}", docs(&p));
+        assert!(!p.documents_truncated);
     }
 
     #[test]
