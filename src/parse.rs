@@ -166,6 +166,7 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
         docs: Vec::new(),
         budget: document_budget(raw.len()),
         work,
+        truncated: false,
         attached_authors: Vec::new(),
     };
     walker.walk_message(&message, "", 0);
@@ -178,7 +179,7 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
         documents: walker.docs,
         text,
         attached_authors: walker.attached_authors,
-        documents_truncated: false,
+        documents_truncated: walker.truncated,
     }
 }
 
@@ -1004,6 +1005,8 @@ struct Walker {
     budget: usize,
     /// Bytes mail-parser may still read (see [`parse_work`]).
     work: usize,
+    /// A document was left out (see `ParsedMessage::documents_truncated`).
+    truncated: bool,
 }
 
 /// Most bytes all documents of one mail may hold together: three times the
@@ -1038,6 +1041,8 @@ impl Walker {
                 part,
                 bytes,
             });
+        } else {
+            self.truncated = true;
         }
     }
 
@@ -1060,6 +1065,7 @@ impl Walker {
         push_children(&mut stack, children, prefix, 1);
         while let Some((id, path, mime_depth)) = stack.pop() {
             if self.full() {
+                self.truncated = true;
                 return;
             }
             match visited.get_mut(id as usize) {
@@ -1073,6 +1079,8 @@ impl Walker {
                 PartType::Multipart(kids) => {
                     if mime_depth < MAX_MIME_DEPTH {
                         push_children(&mut stack, kids, &path, mime_depth + 1);
+                    } else {
+                        self.truncated = true;
                     }
                 }
                 _ => self.leaf(message, part, &path, depth),
@@ -1161,7 +1169,8 @@ impl Walker {
             _ => part_bytes(part, buf),
         };
         let mut scratch = Vec::new();
-        let nested = if depth < MAX_MESSAGE_DEPTH && self.work >= bytes.len() {
+        let may_open = depth < MAX_MESSAGE_DEPTH && self.work >= bytes.len();
+        let nested = if may_open {
             parse_mime(&bytes, &mut scratch, &mut self.work)
         } else {
             None
@@ -1178,7 +1187,11 @@ impl Walker {
                 self.walk_message(&nested, path, depth + 1);
                 dismantle(nested);
             }
-            None => self.push(path.to_string(), name, mime, bytes),
+            None => {
+                // Not opened: too deep, out of parse work, or not a mail.
+                self.truncated |= !may_open;
+                self.push(path.to_string(), name, mime, bytes);
+            }
         }
     }
 
@@ -3708,6 +3721,10 @@ Subject: Bewerbung\r\n\r\n<p>Hallo &amp; guten Tag</p>\r\n";
         let p = parse(raw.as_bytes(), false);
         assert_eq!(p.documents.len(), MAX_DOCUMENTS);
         assert_eq!(p.documents[999].part, "1000");
+        assert!(p.documents_truncated);
+        for (name, raw) in ALL_FIXTURES {
+            assert!(!parse(raw, false).documents_truncated, "{name}");
+        }
     }
 
     /// Deterministic mutations of every fixture: no panic, invariants hold.
