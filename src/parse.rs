@@ -60,6 +60,9 @@
 //!   such a part is uudecoded here. Files uuencoded into a displayed
 //!   text/plain body (`begin 644 cv.pdf` ... `end`, as old clients send
 //!   them) are documents of their own, `P/uu:1`, `P/uu:2`, ...
+//! - Addresses separated by whitespace only (`a@x b@y`, a missing comma)
+//!   come from mail-parser as one address with spaces; they are split.
+//!   Comments mail-parser appends to a display name are taken off again.
 //! - Every call into mail-parser and tnef runs under `catch_unwind` (both
 //!   have `unwrap`s, and mail-parser `debug_assert!`s that fire on malformed
 //!   MIME in debug builds). A panic there degrades the result: a failed MIME
@@ -592,6 +595,9 @@ fn with_value<R>(
 fn read_headers(headers: &[Header<'_>], buf: &[u8]) -> ParsedHeaders {
     let mut out = ParsedHeaders::default();
     for header in headers {
+        let push_mailboxes = |v: &HeaderValue<'_>, out: &mut Vec<Mailbox>, max: usize| {
+            push_mailboxes(v, out, max, has_comment(header_raw(header, buf)))
+        };
         if is_named(header, "from") {
             if out.from.is_none() {
                 out.from = with_value(header, buf, Form::Address, |v| {
@@ -678,7 +684,7 @@ fn address_from_raw(header: &Header<'_>, buf: &[u8]) -> Option<Mailbox> {
     text.push('\n');
     let value = guarded(|| MessageStream::new(text.as_bytes()).parse_address())?;
     let mut one = Vec::new();
-    push_mailboxes(&value, &mut one, 1);
+    push_mailboxes(&value, &mut one, 1, has_comment(header_raw(header, buf)));
     one.pop()
 }
 
@@ -714,36 +720,102 @@ fn cap_keep_ends(ids: &mut Vec<String>, max: usize) {
     }
 }
 
-fn push_mailboxes(value: &HeaderValue<'_>, out: &mut Vec<Mailbox>, max: usize) {
+/// `comments`: the raw header has a comment (a `(` outside quotes);
+/// mail-parser appends comments to the display name, and they are taken
+/// off again (`Jörg (privat) Weiß` is `Jörg Weiß`), unless the comment is
+/// all the name there is (`jan@example.com (Jan Berg)`).
+fn push_mailboxes(value: &HeaderValue<'_>, out: &mut Vec<Mailbox>, max: usize, comments: bool) {
     if let HeaderValue::Address(address) = value {
         // `iter` flattens group syntax.
         for addr in address.iter() {
-            if out.len() >= max {
-                break;
-            }
-            if let Some(mailbox) = to_mailbox(addr) {
+            for mailbox in to_mailboxes(addr, comments) {
+                if out.len() >= max {
+                    return;
+                }
                 out.push(mailbox);
             }
         }
     }
 }
 
-fn to_mailbox(addr: &Addr<'_>) -> Option<Mailbox> {
-    let address: String = addr
-        .address
-        .as_deref()?
-        .chars()
-        .filter(|c| !c.is_whitespace() && !c.is_control())
-        .collect();
-    if address.is_empty() {
-        return None;
-    }
+/// One address as mail-parser read it; more than one when it is several
+/// addr-specs separated by whitespace only (`a@x b@y`, a missing comma),
+/// which mail-parser reads as one address with spaces in it.
+fn to_mailboxes(addr: &Addr<'_>, comments: bool) -> Vec<Mailbox> {
+    let Some(raw) = addr.address.as_deref() else {
+        return Vec::new();
+    };
     let name = addr
         .name
         .as_deref()
-        .map(clean_text)
+        .map(|n| {
+            if comments {
+                without_comments(n)
+            } else {
+                n.to_string()
+            }
+        })
+        .map(|n| clean_text(&n))
         .filter(|n| !n.is_empty());
-    Some(Mailbox { name, address })
+    let pieces: Vec<&str> = raw.split_whitespace().collect();
+    let clean = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).collect() };
+    if pieces.len() > 1 && pieces.iter().all(|p| p.contains('@')) {
+        return pieces
+            .into_iter()
+            .take(MAX_LIST_ENTRIES)
+            .enumerate()
+            .map(|(i, p)| Mailbox {
+                name: if i == 0 { name.clone() } else { None },
+                address: clean(p),
+            })
+            .filter(|m| !m.address.is_empty())
+            .collect();
+    }
+    let address: String = pieces
+        .concat()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    if address.is_empty() {
+        return Vec::new();
+    }
+    vec![Mailbox { name, address }]
+}
+
+/// Whether a raw address header holds a comment: a `(` outside a quoted string.
+fn has_comment(raw: &[u8]) -> bool {
+    let mut quoted = false;
+    let mut escaped = false;
+    for &b in raw {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => quoted = !quoted,
+            b'(' if !quoted => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A display name without its `(...)` comments, or the name with only the
+/// parentheses taken out when the comments are all of it.
+fn without_comments(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut level = 0usize;
+    for c in name.chars() {
+        match c {
+            '(' => level += 1,
+            ')' if level > 0 => level -= 1,
+            _ if level == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    if out.trim().is_empty() {
+        name.chars().filter(|&c| c != '(' && c != ')').collect()
+    } else {
+        out
+    }
 }
 
 /// Message ids without angle brackets, each handed to `f`. Ids in `<...>`
@@ -2458,11 +2530,13 @@ mod tests {
     const WORDS_IN_NAME: &[u8] = include_bytes!("../fixtures/encoded-words-in-quoted-name.eml");
 
     const UUENCODE: &[u8] = include_bytes!("../fixtures/uuencode.eml");
+    const NO_COMMA: &[u8] = include_bytes!("../fixtures/address-without-comma.eml");
     const BROKEN_MULTIPART: &[u8] = include_bytes!("../fixtures/broken-multipart-body.eml");
     const HEADERS_ONLY: &[u8] = include_bytes!("../fixtures/headers-only.eml");
 
     const ALL_FIXTURES: &[(&str, &[u8])] = &[
         ("uuencode", UUENCODE),
+        ("address-without-comma", NO_COMMA),
         ("broken-multipart-body", BROKEN_MULTIPART),
         ("headers-only", HEADERS_ONLY),
         ("cjk-charsets", CJK),
@@ -3709,6 +3783,28 @@ Subject: Bewerbung\r\n\r\n<p>Hallo &amp; guten Tag</p>\r\n";
         assert_eq!(p.headers.subject.as_deref(), Some("Bewerbung"));
         assert!(p.documents.is_empty(), "{:?}", docs(&p));
         assert!(!p.documents_truncated);
+    }
+
+    #[test]
+    fn addresses_without_comma_and_comments_in_names() {
+        let p = parse(NO_COMMA, false);
+        let h = &p.headers;
+        assert_eq!(h.from, Some(mb(None, "jan@example.com")));
+        assert_eq!(
+            h.to,
+            vec![
+                mb(None, "jobs@example-company.de"),
+                mb(None, "hr@example-company.de"),
+                mb(Some("Berg, Jan (HR)"), "jan.hr@example.com"),
+            ]
+        );
+        assert_eq!(
+            h.cc,
+            vec![
+                mb(Some("Joerg Weiss"), "joerg@example.de"),
+                mb(Some("Anna Berg"), "anna@example.org"),
+            ]
+        );
     }
 
     #[test]
