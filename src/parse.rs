@@ -63,6 +63,11 @@
 //! - Addresses separated by whitespace only (`a@x b@y`, a missing comma)
 //!   come from mail-parser as one address with spaces; they are split.
 //!   Comments mail-parser appends to a display name are taken off again.
+//! - TNEF: an embedded Outlook item or OLE object (PR_ATTACH_METHOD 5 or 6)
+//!   is not a file; its placeholder data is not listed, and winmail.dat is
+//!   kept as a document whenever not every attachment in it could be
+//!   unpacked. Files kept only in the MAPI property PR_ATTACH_DATA_BIN
+//!   (no attAttachData) are unpacked from there.
 //! - Every call into mail-parser and tnef runs under `catch_unwind` (both
 //!   have `unwrap`s, and mail-parser `debug_assert!`s that fire on malformed
 //!   MIME in debug builds). A panic there degrades the result: a failed MIME
@@ -1957,19 +1962,20 @@ fn unpack_tnef(data: &[u8]) -> (Vec<TnefFile>, bool) {
         && !list.is_empty()
         && list.len() == scan.groups
     {
-        let files = list
+        let files: Vec<TnefFile> = list
             .iter()
             .take(MAX_DOCUMENTS)
-            .map(|a| {
+            .filter_map(|a| {
                 tnef_file(
                     Some(a.title.clone()),
                     a.transport_filename.clone(),
                     Some(a.props),
-                    a.data,
+                    Some(a.data),
                 )
             })
             .collect();
-        return (files, true);
+        let complete = files.len() == list.len();
+        return (files, complete);
     }
     let complete = scan.clean_end && scan.groups > 0 && scan.files.len() == scan.groups;
     (scan.files, complete)
@@ -1998,13 +2004,13 @@ fn tnef_scan(data: &[u8]) -> TnefScan {
         return scan;
     }
     let finish = |scan: &mut TnefScan, att: RawTnefAttachment<'_>| {
-        if let Some(bytes) = att.data {
-            scan.files.push(tnef_file(
-                att.title.map(tnef_string),
-                att.transport_filename.map(tnef_string),
-                att.props,
-                bytes,
-            ));
+        if let Some(file) = tnef_file(
+            att.title.map(tnef_string),
+            att.transport_filename.map(tnef_string),
+            att.props,
+            att.data,
+        ) {
+            scan.files.push(file);
         }
     };
     let mut pos: usize = 6; // signature, legacy key
@@ -2065,13 +2071,26 @@ fn tnef_string(bytes: &[u8]) -> String {
     decode_8bit(&bytes[..end])
 }
 
+/// The file of one TNEF attachment, `None` when it holds none that can be
+/// unpacked: an embedded Outlook item (a message, task, appointment) or an
+/// OLE object (`PR_ATTACH_METHOD` 5 or 6, or an object in
+/// `PR_ATTACH_DATA_OBJ`), whose attAttachData, if any, is only a
+/// placeholder. The file's bytes are attAttachData, else the MAPI property
+/// `PR_ATTACH_DATA_BIN` (some writers keep them only there).
 fn tnef_file(
     title: Option<String>,
     transport_filename: Option<String>,
     props: Option<&[u8]>,
-    data: &[u8],
-) -> TnefFile {
+    data: Option<&[u8]>,
+) -> Option<TnefFile> {
     let mapi = props.map(mapi_attach_props).unwrap_or_default();
+    if mapi.object || matches!(mapi.method, Some(ATTACH_EMBEDDED_MSG | ATTACH_OLE)) {
+        return None;
+    }
+    let data = data
+        .filter(|d| !d.is_empty() || mapi.data.is_none())
+        .map(<[u8]>::to_vec)
+        .or(mapi.data)?;
     // The title is often an 8.3 name; the MAPI long file name is the real one.
     let raw_name = [mapi.long_name, transport_filename, mapi.short_name, title]
         .into_iter()
@@ -2092,11 +2111,7 @@ fn tnef_file(
         })
         .unwrap_or_else(|| "application/octet-stream".to_string());
     let name = sanitize_filename(raw_name.as_deref().unwrap_or(""), &mime);
-    TnefFile {
-        name,
-        mime,
-        data: data.to_vec(),
-    }
+    Some(TnefFile { name, mime, data })
 }
 
 #[derive(Default)]
@@ -2104,7 +2119,18 @@ struct MapiAttachProps {
     long_name: Option<String>,
     short_name: Option<String>,
     mime_tag: Option<String>,
+    /// PR_ATTACH_METHOD.
+    method: Option<u32>,
+    /// PR_ATTACH_DATA_BIN: the file's bytes.
+    data: Option<Vec<u8>>,
+    /// PR_ATTACH_DATA_OBJ: an embedded message or OLE storage.
+    object: bool,
 }
+
+const PR_ATTACH_DATA: u16 = 0x3701;
+const PR_ATTACH_METHOD: u16 = 0x3705;
+const ATTACH_EMBEDDED_MSG: u32 = 5;
+const ATTACH_OLE: u32 = 6;
 
 const PR_ATTACH_FILENAME: u16 = 0x3704;
 const PR_ATTACH_LONG_FILENAME: u16 = 0x3707;
@@ -2184,6 +2210,10 @@ fn read_mapi_props(props: &[u8], out: &mut MapiAttachProps) -> Option<()> {
                         (PR_ATTACH_LONG_FILENAME, Some(t)) => out.long_name = Some(t),
                         (PR_ATTACH_FILENAME, Some(t)) => out.short_name = Some(t),
                         (PR_ATTACH_MIME_TAG, Some(t)) => out.mime_tag = Some(t),
+                        (PR_ATTACH_DATA, None) if base == 0x0102 => {
+                            out.data = Some(value.to_vec());
+                        }
+                        (PR_ATTACH_DATA, None) if base == 0x000D => out.object = true,
                         _ => {}
                     }
                 }
@@ -2194,7 +2224,13 @@ fn read_mapi_props(props: &[u8], out: &mut MapiAttachProps) -> Option<()> {
                     0x0048 => 16,
                     _ => return None,
                 };
-                c.take(size)?;
+                let value = c.take(size)?;
+                if pid == PR_ATTACH_METHOD
+                    && base == 0x0003
+                    && let Some(v) = value.get(..4)
+                {
+                    out.method = Some(u32::from_le_bytes([v[0], v[1], v[2], v[3]]));
+                }
             }
         }
     }
@@ -2530,12 +2566,14 @@ mod tests {
     const WORDS_IN_NAME: &[u8] = include_bytes!("../fixtures/encoded-words-in-quoted-name.eml");
 
     const UUENCODE: &[u8] = include_bytes!("../fixtures/uuencode.eml");
+    const WINMAIL_EMBEDDED: &[u8] = include_bytes!("../fixtures/winmail-embedded-item.eml");
     const NO_COMMA: &[u8] = include_bytes!("../fixtures/address-without-comma.eml");
     const BROKEN_MULTIPART: &[u8] = include_bytes!("../fixtures/broken-multipart-body.eml");
     const HEADERS_ONLY: &[u8] = include_bytes!("../fixtures/headers-only.eml");
 
     const ALL_FIXTURES: &[(&str, &[u8])] = &[
         ("uuencode", UUENCODE),
+        ("winmail-embedded-item", WINMAIL_EMBEDDED),
         ("address-without-comma", NO_COMMA),
         ("broken-multipart-body", BROKEN_MULTIPART),
         ("headers-only", HEADERS_ONLY),
@@ -3803,6 +3841,31 @@ Subject: Bewerbung\r\n\r\n<p>Hallo &amp; guten Tag</p>\r\n";
             vec![
                 mb(Some("Joerg Weiss"), "joerg@example.de"),
                 mb(Some("Anna Berg"), "anna@example.org"),
+            ]
+        );
+    }
+
+    #[test]
+    fn winmail_with_an_embedded_item_is_kept() {
+        let p = parse(WINMAIL_EMBEDDED, false);
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc(
+                    "2",
+                    "winmail.dat",
+                    "application/ms-tnef",
+                    802,
+                    "3ce3e866358289bf74c627c78dd7758edb1ad2299c9e27af34a218e751b6b6dc"
+                ),
+                doc("2/tnef:1", "Lebenslauf.pdf", "application/pdf", 69, PDF_69),
+                doc(
+                    "2/tnef:2",
+                    "Anschreiben.txt",
+                    "text/plain",
+                    57,
+                    "ba4c94bec220d5dfc55ec8ae7660ea15d9da41942ffa3b89b72ace22e17862d7"
+                ),
             ]
         );
     }
