@@ -8,6 +8,7 @@ mod candidates;
 mod clients;
 mod config_check;
 mod dialogs;
+mod documents;
 mod durability;
 mod limits;
 mod matching;
