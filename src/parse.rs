@@ -51,6 +51,10 @@
 //!     mail-parser (its body is read as headers); a blank line is put in
 //!     before the first line that is not a header field, or before the next
 //!     boundary.
+//!   - A multipart that never ends inside another: mail-parser looks only
+//!     for the innermost boundary, so its last part runs over the enclosing
+//!     delimiter lines and swallows the parts after them; the missing
+//!     closing delimiters are put in before the first enclosing one.
 //!   - `Content-Type: text` without a subtype is made `text/plain`
 //!     (RFC 2045 5.2), so it is the displayed body, not an attachment.
 //! - Attached mails are parsed here, each on its own (with the repairs), up
@@ -240,7 +244,7 @@ const MESSAGE_MARKER: &str = "application/x-jobmail-message-";
 struct Edit {
     start: usize,
     end: usize,
-    with: &'static [u8],
+    with: Vec<u8>,
 }
 
 /// mail-parser's tree of `bytes`, read as a mail client reads them. When
@@ -304,7 +308,7 @@ fn apply_edits(bytes: &[u8], mut edits: Vec<Edit>) -> Vec<u8> {
             continue; // overlapping or out of range: left for the next pass
         }
         out.extend_from_slice(&bytes[pos..e.start]);
-        out.extend_from_slice(e.with);
+        out.extend_from_slice(&e.with);
         pos = e.end;
     }
     out.extend_from_slice(bytes.get(pos..).unwrap_or_default());
@@ -350,7 +354,94 @@ fn find_edits(message: &Message<'_>, buf: &[u8]) -> Vec<Edit> {
             }
         }
     }
+    unclosed_multiparts(message, buf, &mut edits);
     edits
+}
+
+/// A multipart that never ends (no closing delimiter) inside another:
+/// mail-parser only looks for the innermost boundary, so its last part runs
+/// over the enclosing multipart's delimiter lines and swallows the parts
+/// after them. A mail client ends a part at any enclosing boundary; the
+/// missing closing delimiters are put in before the first such line.
+fn unclosed_multiparts(message: &Message<'_>, buf: &[u8], edits: &mut Vec<Edit>) {
+    let parts = &message.parts;
+    let mut parent: Vec<Option<usize>> = vec![None; parts.len()];
+    for (i, p) in parts.iter().enumerate() {
+        if let PartType::Multipart(kids) = &p.body {
+            for &k in kids {
+                if let Some(slot) = parent.get_mut(k as usize)
+                    && slot.is_none()
+                    && k as usize > i
+                {
+                    *slot = Some(i);
+                }
+            }
+        }
+    }
+    let boundary_of = |i: usize| {
+        parts
+            .get(i)
+            .and_then(|p| p.content_type())
+            .and_then(|c| c.attribute("boundary"))
+            .map(str::as_bytes)
+            .filter(|b| !b.is_empty())
+    };
+    for (i, p) in parts.iter().enumerate() {
+        if edits.len() >= MAX_EDITS {
+            return;
+        }
+        if matches!(p.body, PartType::Multipart(_)) {
+            continue;
+        }
+        // The multiparts around this leaf, its parent first.
+        let mut chain = Vec::new();
+        let mut cur = parent.get(i).copied().flatten();
+        while let Some(m) = cur {
+            if chain.len() >= MAX_MIME_DEPTH {
+                break;
+            }
+            chain.push(m);
+            cur = parent.get(m).copied().flatten();
+        }
+        if chain.len() < 2 {
+            continue;
+        }
+        let start = p.offset_body as usize;
+        let Some(body) = buf.get(start..p.offset_end as usize) else {
+            continue;
+        };
+        let mut from = 0;
+        'lines: while let Some(found) =
+            memchr::memmem::find(body.get(from..).unwrap_or_default(), b"--")
+        {
+            let at = from + found;
+            from = at + 2;
+            if at != 0 && body.get(at - 1) != Some(&b'\n') {
+                continue;
+            }
+            let line_end = memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |e| at + e);
+            let line = body[at + 2..line_end].trim_ascii_end();
+            let name = line.strip_suffix(b"--").unwrap_or(line);
+            for (k, &outer) in chain.iter().enumerate().skip(1) {
+                if boundary_of(outer).is_some_and(|b| b == name || b == line) {
+                    let mut with = Vec::new();
+                    for &m in &chain[..k] {
+                        if let Some(b) = boundary_of(m) {
+                            with.extend_from_slice(b"--");
+                            with.extend_from_slice(b);
+                            with.extend_from_slice(b"--\r\n");
+                        }
+                    }
+                    edits.push(Edit {
+                        start: start + at,
+                        end: start + at,
+                        with,
+                    });
+                    break 'lines;
+                }
+            }
+        }
+    }
 }
 
 /// Replaces the type of a part's (last) `Content-Type` with `with`, or
@@ -361,13 +452,7 @@ fn type_edit(part: &MessagePart<'_>, buf: &[u8], with: &'static [u8], edits: &mu
         edits.push(Edit {
             start: at,
             end: at,
-            with: if with == b"text/plain" {
-                b"Content-Type: text/plain\r\n"
-            } else if with.ends_with(b"global") {
-                b"Content-Type: application/x-jobmail-message-global\r\n"
-            } else {
-                b"Content-Type: application/x-jobmail-message-rfc822\r\n"
-            },
+            with: [&b"Content-Type: "[..], with, b"\r\n"].concat(),
         });
         return;
     };
@@ -385,7 +470,7 @@ fn type_edit(part: &MessagePart<'_>, buf: &[u8], with: &'static [u8], edits: &mu
     edits.push(Edit {
         start: start + ts,
         end: start + te,
-        with,
+        with: with.to_vec(),
     });
 }
 
@@ -409,7 +494,7 @@ fn unfold_after_equals(part: &MessagePart<'_>, buf: &[u8], edits: &mut Vec<Edit>
             edits.push(Edit {
                 start: start + i + 1,
                 end: start + j,
-                with: b"",
+                with: Vec::new(),
             });
         }
     }
@@ -491,7 +576,7 @@ fn separators_in_gap(
                     edits.push(Edit {
                         start: start + ls,
                         end: start + ls,
-                        with: b"\r\n",
+                        with: b"\r\n".to_vec(),
                     });
                 }
                 break;
@@ -2566,6 +2651,7 @@ mod tests {
     const WORDS_IN_NAME: &[u8] = include_bytes!("../fixtures/encoded-words-in-quoted-name.eml");
 
     const UUENCODE: &[u8] = include_bytes!("../fixtures/uuencode.eml");
+    const UNCLOSED_INNER: &[u8] = include_bytes!("../fixtures/unterminated-inner-multipart.eml");
     const WINMAIL_EMBEDDED: &[u8] = include_bytes!("../fixtures/winmail-embedded-item.eml");
     const NO_COMMA: &[u8] = include_bytes!("../fixtures/address-without-comma.eml");
     const BROKEN_MULTIPART: &[u8] = include_bytes!("../fixtures/broken-multipart-body.eml");
@@ -2573,6 +2659,7 @@ mod tests {
 
     const ALL_FIXTURES: &[(&str, &[u8])] = &[
         ("uuencode", UUENCODE),
+        ("unterminated-inner-multipart", UNCLOSED_INNER),
         ("winmail-embedded-item", WINMAIL_EMBEDDED),
         ("address-without-comma", NO_COMMA),
         ("broken-multipart-body", BROKEN_MULTIPART),
@@ -3868,6 +3955,25 @@ Subject: Bewerbung\r\n\r\n<p>Hallo &amp; guten Tag</p>\r\n";
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn unterminated_inner_multipart_keeps_the_parents_parts() {
+        let p = parse(UNCLOSED_INNER, false);
+        assert_eq!(
+            docs(&p),
+            vec![doc("2", "Lebenslauf.pdf", "application/pdf", 69, PDF_69)]
+        );
+        assert_eq!(p.text.trim_end(), "Anbei mein Lebenslauf.");
+        // Three levels, the two inner ones unclosed; attached mails in them.
+        let raw = b"Content-Type: multipart/mixed; boundary=\"1\"\r\n\r\n--1\r\nContent-Type: multipart/mixed; boundary=\"2\"\r\n\r\n--2\r\nContent-Type: multipart/mixed; boundary=\"3\"\r\n\r\n--3\r\nContent-Type: message/rfc822\r\n\r\nSubject: a\r\n\r\n1\r\n--1\r\nContent-Type: message/rfc822\r\n\r\nSubject: b\r\n\r\n22\r\n--1--\r\n";
+        let p = parse(raw, false);
+        let got: Vec<_> = p
+            .documents
+            .iter()
+            .map(|d| (d.part.as_str(), d.filename.as_str(), d.bytes.len()))
+            .collect();
+        assert_eq!(got, vec![("1.1.1", "a.eml", 15), ("2", "b.eml", 16)]);
     }
 
     #[test]
