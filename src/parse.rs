@@ -40,10 +40,12 @@
 //!     place, sharing the parent's boundary; a `message/rfc822` directly
 //!     inside it, or a multipart inside it that never ends, runs past the
 //!     parent's boundary and swallows the parent's later parts (they end up
-//!     inside the attached mail, or decoded into its last part). Its type is
-//!     renamed in the copy (`application/x-jobmail-message-rfc822`, read back
-//!     as `message/rfc822`), so it is a leaf that ends at the parent's
-//!     boundary, and its bytes are parsed on their own.
+//!     inside the attached mail, or decoded into its last part). When it
+//!     runs over a delimiter line of its parent, its type is renamed in the
+//!     copy (`application/x-jobmail-message-rfc822`, read back as
+//!     `message/rfc822`), so it is a leaf that ends at the parent's
+//!     boundary, and its bytes are parsed on their own. An attached mail
+//!     that needs no repair is walked as mail-parser read it (one parse).
 //!   - A boundary parameter folded right after its `=` (`boundary=` CRLF SP
 //!     `"..."`) is not read by mail-parser (it takes the next line for a new
 //!     parameter); the fold is removed.
@@ -57,9 +59,9 @@
 //!     closing delimiters are put in before the first enclosing one.
 //!   - `Content-Type: text` without a subtype is made `text/plain`
 //!     (RFC 2045 5.2), so it is the displayed body, not an attachment.
-//! - Attached mails are parsed here, each on its own (with the repairs), up
-//!   to `MAX_MESSAGE_DEPTH` (10); mail-parser unpacks base64/quoted-printable
-//!   ones only 3 levels deep.
+//! - Attached mails that need a repair, or that mail-parser did not open
+//!   (base64/quoted-printable ones deeper than 3 levels), are parsed here,
+//!   each on its own (with the repairs), up to `MAX_MESSAGE_DEPTH` (10).
 //! - mail-parser does not decode `Content-Transfer-Encoding: x-uuencode`;
 //!   such a part is uudecoded here. Files uuencoded into a displayed
 //!   text/plain body (`begin 644 cv.pdf` ... `end`, as old clients send
@@ -319,7 +321,8 @@ fn apply_edits(bytes: &[u8], mut edits: Vec<Edit>) -> Vec<u8> {
 /// (attached messages are repaired when they are parsed on their own).
 fn find_edits(message: &Message<'_>, buf: &[u8]) -> Vec<Edit> {
     let mut edits = Vec::new();
-    for part in &message.parts {
+    let parent = parents(message);
+    for (i, part) in message.parts.iter().enumerate() {
         if edits.len() >= MAX_EDITS {
             break;
         }
@@ -331,7 +334,7 @@ fn find_edits(message: &Message<'_>, buf: &[u8]) -> Vec<Edit> {
         let is_message = matches!(part.body, PartType::Message(_))
             || (ctype.as_deref() == Some("message")
                 && matches!(subtype.as_deref(), Some("rfc822" | "global")));
-        if is_message && part.encoding == Encoding::None {
+        if is_message && part.encoding == Encoding::None && swallows(message, &parent, i, buf) {
             // An unencoded attached message is parsed by mail-parser in
             // place, sharing its parent's boundary; a message/rfc822 inside
             // it, or a multipart in it that never ends, then runs past the
@@ -354,19 +357,14 @@ fn find_edits(message: &Message<'_>, buf: &[u8]) -> Vec<Edit> {
             }
         }
     }
-    unclosed_multiparts(message, buf, &mut edits);
+    unclosed_multiparts(message, &parent, buf, &mut edits);
     edits
 }
 
-/// A multipart that never ends (no closing delimiter) inside another:
-/// mail-parser only looks for the innermost boundary, so its last part runs
-/// over the enclosing multipart's delimiter lines and swallows the parts
-/// after them. A mail client ends a part at any enclosing boundary; the
-/// missing closing delimiters are put in before the first such line.
-fn unclosed_multiparts(message: &Message<'_>, buf: &[u8], edits: &mut Vec<Edit>) {
-    let parts = &message.parts;
-    let mut parent: Vec<Option<usize>> = vec![None; parts.len()];
-    for (i, p) in parts.iter().enumerate() {
+/// The multipart each part of the message sits in (its index), if any.
+fn parents(message: &Message<'_>) -> Vec<Option<usize>> {
+    let mut parent: Vec<Option<usize>> = vec![None; message.parts.len()];
+    for (i, p) in message.parts.iter().enumerate() {
         if let PartType::Multipart(kids) = &p.body {
             for &k in kids {
                 if let Some(slot) = parent.get_mut(k as usize)
@@ -378,6 +376,55 @@ fn unclosed_multiparts(message: &Message<'_>, buf: &[u8], edits: &mut Vec<Edit>)
             }
         }
     }
+    parent
+}
+
+/// Whether an attached message mail-parser opened in place runs over a
+/// delimiter line of the multipart it sits in (and so holds parts that are
+/// its parent's). One that does not (the usual case) is left as parsed.
+fn swallows(message: &Message<'_>, parent: &[Option<usize>], i: usize, buf: &[u8]) -> bool {
+    let Some(part) = message.parts.get(i) else {
+        return false;
+    };
+    if !matches!(part.body, PartType::Message(_)) {
+        return true; // not opened: take it apart as a leaf
+    }
+    let Some(boundary) = parent
+        .get(i)
+        .copied()
+        .flatten()
+        .and_then(|m| message.parts.get(m))
+        .and_then(|m| m.content_type())
+        .and_then(|c| c.attribute("boundary"))
+        .filter(|b| !b.is_empty())
+    else {
+        return false;
+    };
+    let region = buf
+        .get(part.offset_body as usize..part.offset_end as usize)
+        .unwrap_or_default();
+    let delimiter = [&b"--"[..], boundary.as_bytes()].concat();
+    memchr::memmem::find_iter(region, &delimiter).any(|at| {
+        (at == 0 || region.get(at - 1) == Some(&b'\n'))
+            && matches!(
+                region.get(at + delimiter.len()),
+                None | Some(b' ' | b'\t' | b'\r' | b'\n' | b'-')
+            )
+    })
+}
+
+/// A multipart that never ends (no closing delimiter) inside another:
+/// mail-parser only looks for the innermost boundary, so its last part runs
+/// over the enclosing multipart's delimiter lines and swallows the parts
+/// after them. A mail client ends a part at any enclosing boundary; the
+/// missing closing delimiters are put in before the first such line.
+fn unclosed_multiparts(
+    message: &Message<'_>,
+    parent: &[Option<usize>],
+    buf: &[u8],
+    edits: &mut Vec<Edit>,
+) {
+    let parts = &message.parts;
     let boundary_of = |i: usize| {
         parts
             .get(i)
@@ -1330,6 +1377,21 @@ impl Walker {
                 .to_vec(),
             _ => part_bytes(part, buf),
         };
+        if let PartType::Message(nested) = &part.body
+            && depth < MAX_MESSAGE_DEPTH
+            && find_edits(nested, &nested.raw_message).is_empty()
+        {
+            // mail-parser's own reading needs no repair: walked as it is.
+            let name = message_filename(filename.as_deref(), Some(nested));
+            self.push(path.to_string(), name, mime, bytes);
+            if depth == 0
+                && let Some(author) = author_of(nested)
+            {
+                self.attached_authors.push(author);
+            }
+            self.walk_message(nested, path, depth + 1);
+            return;
+        }
         let mut scratch = Vec::new();
         let may_open = depth < MAX_MESSAGE_DEPTH && self.work >= bytes.len();
         let nested = if may_open {
