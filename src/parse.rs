@@ -425,14 +425,16 @@ fn unclosed_multiparts(
     edits: &mut Vec<Edit>,
 ) {
     let parts = &message.parts;
-    let boundary_of = |i: usize| {
-        parts
-            .get(i)
-            .and_then(|p| p.content_type())
-            .and_then(|c| c.attribute("boundary"))
-            .map(str::as_bytes)
-            .filter(|b| !b.is_empty())
-    };
+    let boundaries: Vec<Option<&[u8]>> = parts
+        .iter()
+        .map(|p| {
+            p.content_type()
+                .and_then(|c| c.attribute("boundary"))
+                .map(str::as_bytes)
+                .filter(|b| !b.is_empty())
+        })
+        .collect();
+    let boundary_of = |i: usize| boundaries.get(i).copied().flatten();
     for (i, p) in parts.iter().enumerate() {
         if edits.len() >= MAX_EDITS {
             return;
@@ -457,10 +459,11 @@ fn unclosed_multiparts(
         let Some(body) = buf.get(start..p.offset_end as usize) else {
             continue;
         };
+        // Enclosing boundaries above the parent: where each first sits in
+        // the chain (the nearest wins), built when a `--` line shows up.
+        let mut outer: Option<std::collections::HashMap<&[u8], usize>> = None;
         let mut from = 0;
-        'lines: while let Some(found) =
-            memchr::memmem::find(body.get(from..).unwrap_or_default(), b"--")
-        {
+        while let Some(found) = memchr::memmem::find(body.get(from..).unwrap_or_default(), b"--") {
             let at = from + found;
             from = at + 2;
             if at != 0 && body.get(at - 1) != Some(&b'\n') {
@@ -469,24 +472,32 @@ fn unclosed_multiparts(
             let line_end = memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |e| at + e);
             let line = body[at + 2..line_end].trim_ascii_end();
             let name = line.strip_suffix(b"--").unwrap_or(line);
-            for (k, &outer) in chain.iter().enumerate().skip(1) {
-                if boundary_of(outer).is_some_and(|b| b == name || b == line) {
-                    let mut with = Vec::new();
-                    for &m in &chain[..k] {
-                        if let Some(b) = boundary_of(m) {
-                            with.extend_from_slice(b"--");
-                            with.extend_from_slice(b);
-                            with.extend_from_slice(b"--\r\n");
-                        }
+            let outer = outer.get_or_insert_with(|| {
+                let mut map = std::collections::HashMap::new();
+                for (k, &m) in chain.iter().enumerate().skip(1) {
+                    if let Some(b) = boundary_of(m) {
+                        map.entry(b).or_insert(k);
                     }
-                    edits.push(Edit {
-                        start: start + at,
-                        end: start + at,
-                        with,
-                    });
-                    break 'lines;
+                }
+                map
+            });
+            let Some(&k) = outer.get(line).or_else(|| outer.get(name)) else {
+                continue;
+            };
+            let mut with = Vec::new();
+            for &m in chain.get(..k).unwrap_or_default() {
+                if let Some(b) = boundary_of(m) {
+                    with.extend_from_slice(b"--");
+                    with.extend_from_slice(b);
+                    with.extend_from_slice(b"--\r\n");
                 }
             }
+            edits.push(Edit {
+                start: start + at,
+                end: start + at,
+                with,
+            });
+            break;
         }
     }
 }
@@ -4036,6 +4047,24 @@ Subject: Bewerbung\r\n\r\n<p>Hallo &amp; guten Tag</p>\r\n";
             .map(|d| (d.part.as_str(), d.filename.as_str(), d.bytes.len()))
             .collect();
         assert_eq!(got, vec![("1.1.1", "a.eml", 15), ("2", "b.eml", 16)]);
+    }
+
+    #[test]
+    fn many_delimiter_like_lines_in_a_deep_leaf_return() {
+        // 100 nested multiparts, then a leaf of 300,000 lines that look
+        // like delimiters but are none of the enclosing boundaries.
+        let mut raw = String::from("Subject: lines\r\n");
+        for i in 0..100 {
+            raw.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"b{i}x\"\r\n\r\n--b{i}x\r\n"
+            ));
+        }
+        raw.push_str("Content-Type: application/octet-stream; name=a.bin\r\n\r\n");
+        raw.push_str(&"--zz\r\n".repeat(300_000));
+        let started = std::time::Instant::now();
+        let p = parse(raw.as_bytes(), false);
+        assert_eq!(p.headers.subject.as_deref(), Some("lines"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
 
     #[test]
