@@ -204,6 +204,10 @@ fn headers_are_decoded_whatever_the_client() {
     let show = deliver(&d, "cjk-charsets.eml");
     assert_eq!(show["subject"], "応募書類の送付");
     assert_eq!(show["from"]["name"], "山田 太郎");
+    // The candidate made from that mail has the name (it had none before).
+    let out = d.cli(&["candidate", "list"]);
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(list.contains("山田 太郎"), "{list}");
     let show = deliver(&d, "raw-8bit-in-encoded-word.eml");
     assert_eq!(show["subject"], "Bewerbung Frösche");
     assert_eq!(show["from"]["name"], "Jörg Frösche");
