@@ -24,6 +24,10 @@
 //! - Header bytes that are not UTF-8 (8-bit Latin-1 from old clients) are
 //!   read as windows-1252 instead of being replaced by U+FFFD; raw
 //!   ISO-2022-JP (7-bit, recognised by its escape sequences) as ISO-2022-JP.
+//! - Raw 8-bit header bytes in a mail whose first text part declares a
+//!   multi-byte CJK charset (Shift_JIS, EUC-KR, GBK, Big5, ...) are read in
+//!   that charset when they are valid in it (old East Asian clients write
+//!   raw file names and subjects in the charset of their text).
 //! - Charsets beyond mail-parser's built-in ones (ISO-2022-JP, Shift_JIS,
 //!   EUC-JP, EUC-KR, ks_c_5601-1987, GB2312, GBK, Big5, ...) come from its
 //!   `full_encoding` feature (encoding_rs), for encoded words, RFC 2231
@@ -150,6 +154,7 @@ const MAX_PARAMS: usize = 2000;
 /// here stays visible (and the mail can be parsed again) instead of turning
 /// into an empty parse.
 pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
+    CJK_FALLBACK.set(None);
     let mut parsed = ParsedMessage::default();
     parsed.headers.automatic = null_sender;
     parsed.headers.robot = null_sender;
@@ -167,6 +172,7 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
         return parsed;
     };
     let buf: &[u8] = &message.raw_message;
+    CJK_FALLBACK.set(cjk_text_charset(&message));
     let mut headers = read_headers(&root.headers, buf);
     headers.delivery_report = is_delivery_report(&message);
     let markers = robot_markers(&root.headers, buf);
@@ -188,6 +194,7 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
         .flatten()
         .unwrap_or_default();
     dismantle(message);
+    CJK_FALLBACK.set(None);
     ParsedMessage {
         headers,
         documents: walker.docs,
@@ -1028,14 +1035,67 @@ fn rfc3339(dt: &mail_parser::DateTime) -> Option<String> {
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
+/// Multi-byte East Asian charsets whose raw 8-bit header bytes cannot be
+/// told from windows-1252 by looking at them.
+const CJK_CHARSETS: &[&str] = &[
+    "shift_jis",
+    "shift-jis",
+    "sjis",
+    "x-sjis",
+    "cp932",
+    "windows-31j",
+    "euc-jp",
+    "euc-kr",
+    "ks_c_5601-1987",
+    "cp949",
+    "gb2312",
+    "gbk",
+    "gb18030",
+    "big5",
+    "big5-hkscs",
+];
+
+thread_local! {
+    /// The CJK charset of the mail being parsed (see [`cjk_text_charset`]),
+    /// for its raw 8-bit header bytes; set and cleared by [`parse_message`].
+    static CJK_FALLBACK: std::cell::Cell<Option<&'static str>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// The charset of the mail's first text part, when it is a multi-byte CJK
+/// one: an old East Asian client writes raw 8-bit file names and subjects
+/// in the charset of its text, as a mail client reading it assumes.
+fn cjk_text_charset(message: &Message<'_>) -> Option<&'static str> {
+    let charset = message
+        .parts
+        .iter()
+        .filter_map(|p| p.content_type())
+        .filter(|c| c.ctype().trim().eq_ignore_ascii_case("text"))
+        .find_map(|c| c.attribute("charset"))?;
+    let charset = charset.trim();
+    CJK_CHARSETS
+        .iter()
+        .copied()
+        .find(|c| c.eq_ignore_ascii_case(charset))
+}
+
 /// Bytes as text: ISO-2022-JP when they carry its escape sequences (old
 /// Japanese clients write it raw, unencoded, in headers and file names),
-/// UTF-8 when they are, windows-1252 otherwise (what 8-bit headers from old
-/// European clients almost always are).
+/// UTF-8 when they are; otherwise the mail's CJK text charset when it has
+/// one and the bytes are valid in it, else windows-1252 (what 8-bit headers
+/// from old European clients almost always are).
 fn decode_8bit(bytes: &[u8]) -> String {
     if is_iso_2022_jp(bytes)
         && let Some(decode) = charset_decoder(b"iso-2022-jp")
         && let Some(text) = guarded(|| decode(bytes))
+    {
+        return text;
+    }
+    if std::str::from_utf8(bytes).is_err()
+        && let Some(label) = CJK_FALLBACK.get()
+        && let Some(decode) = charset_decoder(label.as_bytes())
+        && let Some(text) = guarded(|| decode(bytes))
+        && !text.contains(char::REPLACEMENT_CHARACTER)
     {
         return text;
     }
@@ -2724,6 +2784,7 @@ mod tests {
     const WORDS_IN_NAME: &[u8] = include_bytes!("../fixtures/encoded-words-in-quoted-name.eml");
 
     const UUENCODE: &[u8] = include_bytes!("../fixtures/uuencode.eml");
+    const RAW_CJK: &[u8] = include_bytes!("../fixtures/raw-8bit-cjk-names.eml");
     const UNCLOSED_INNER: &[u8] = include_bytes!("../fixtures/unterminated-inner-multipart.eml");
     const WINMAIL_EMBEDDED: &[u8] = include_bytes!("../fixtures/winmail-embedded-item.eml");
     const NO_COMMA: &[u8] = include_bytes!("../fixtures/address-without-comma.eml");
@@ -2732,6 +2793,7 @@ mod tests {
 
     const ALL_FIXTURES: &[(&str, &[u8])] = &[
         ("uuencode", UUENCODE),
+        ("raw-8bit-cjk-names", RAW_CJK),
         ("unterminated-inner-multipart", UNCLOSED_INNER),
         ("winmail-embedded-item", WINMAIL_EMBEDDED),
         ("address-without-comma", NO_COMMA),
@@ -4065,6 +4127,27 @@ Subject: Bewerbung\r\n\r\n<p>Hallo &amp; guten Tag</p>\r\n";
         let p = parse(raw.as_bytes(), false);
         assert_eq!(p.headers.subject.as_deref(), Some("lines"));
         assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    #[test]
+    fn raw_8bit_names_in_the_texts_cjk_charset() {
+        let p = parse(RAW_CJK, false);
+        assert_eq!(p.headers.subject.as_deref(), Some("입사 지원서"));
+        assert_eq!(
+            docs(&p),
+            vec![doc("2", "이력서.pdf", "application/pdf", 69, PDF_69)]
+        );
+        // Raw Latin-1 in a mail without a CJK text stays windows-1252.
+        assert_eq!(
+            msg("Subject: Fr\u{f6}sche").headers.subject.as_deref(),
+            Some("Frösche")
+        );
+        let raw =
+            b"Subject: Fr\xf6sche\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nhi\r\n";
+        assert_eq!(
+            parse(raw, false).headers.subject.as_deref(),
+            Some("Frösche")
+        );
     }
 
     #[test]
