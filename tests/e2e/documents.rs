@@ -172,6 +172,11 @@ fn every_shape_yields_the_documents_a_mail_client_shows() {
         ),
         ("headers-only.eml", vec![]),
         (
+            "unterminated-inner-multipart.eml",
+            vec![pdf("2", "Lebenslauf.pdf")],
+        ),
+        ("raw-8bit-cjk-names.eml", vec![pdf("2", "이력서.pdf")]),
+        (
             "winmail-embedded-item.eml",
             vec![
                 (
