@@ -104,6 +104,11 @@ pub struct ParsedMessage {
     /// `From` of each mail attached directly (`message/rfc822` at the top
     /// level), in MIME order: the authors of mails a colleague forwarded as attachments.
     pub attached_authors: Vec<Mailbox>,
+    /// Not every document could be listed: the mail has more than
+    /// [`crate::parse::MAX_DOCUMENTS`] of them, or nests attached mails so
+    /// deep or so often that the rest was left unopened (the raw mail and
+    /// the outer `.eml` documents still hold them).
+    pub documents_truncated: bool,
 }
 
 /// One DKIM signature's verdict.

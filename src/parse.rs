@@ -13,17 +13,71 @@
 //!   section is decoded on its own: the charset of section 0 is not applied to
 //!   later sections and a UTF-8 sequence split across sections turns into
 //!   U+FFFD. File names are therefore decoded here from the raw header.
-//! - Adjacent RFC 2047 encoded words inside a quoted parameter value get a
-//!   spurious space between them; also decoded here.
+//! - RFC 2047 encoded words inside a quoted parameter value are decoded
+//!   here (`decode_words`): mail-parser puts a spurious space between
+//!   adjacent words and between a word and the text beside it.
+//! - Raw 8-bit characters inside an encoded word (a client that wrote the
+//!   header in UTF-8 and did not encode them) are text already; mail-parser
+//!   decodes them in the word's charset once more (`FrÃ¶sche`). They are
+//!   kept as they are, and such a header's words are written anew as clean
+//!   UTF-8 words before mail-parser reads it (`reencode_8bit_words`).
 //! - Header bytes that are not UTF-8 (8-bit Latin-1 from old clients) are
-//!   read as windows-1252 instead of being replaced by U+FFFD.
+//!   read as windows-1252 instead of being replaced by U+FFFD; raw
+//!   ISO-2022-JP (7-bit, recognised by its escape sequences) as ISO-2022-JP.
+//! - Raw 8-bit header bytes in a mail whose first text part declares a
+//!   multi-byte CJK charset (Shift_JIS, EUC-KR, GBK, Big5, ...) are read in
+//!   that charset when they are valid in it (old East Asian clients write
+//!   raw file names and subjects in the charset of their text).
+//! - Charsets beyond mail-parser's built-in ones (ISO-2022-JP, Shift_JIS,
+//!   EUC-JP, EUC-KR, ks_c_5601-1987, GB2312, GBK, Big5, ...) come from its
+//!   `full_encoding` feature (encoding_rs), for encoded words, RFC 2231
+//!   values and text bodies alike.
 //! - Text parts are stored by mail-parser as charset-decoded strings; a text
 //!   attachment's original bytes are taken from the raw part instead. Parts
 //!   whose transfer encoding mail-parser could not decode are decoded
 //!   leniently here.
-//! - mail-parser stops unpacking base64/quoted-printable `message/rfc822` after
-//!   3 levels; deeper attached mails are parsed here, up to
-//!   `MAX_MESSAGE_DEPTH` (10).
+//! - Shapes mail-parser misreads are mended in a copy of the bytes, which is
+//!   parsed again (`parse_mime`; at most 8 passes, and within a budget of
+//!   bytes parsed per mail, `parse_work`). A repair only touches the header
+//!   blocks of the message's own parts, never a document's body:
+//!   - An unencoded attached `message/rfc822` is parsed by mail-parser in
+//!     place, sharing the parent's boundary; a `message/rfc822` directly
+//!     inside it, or a multipart inside it that never ends, runs past the
+//!     parent's boundary and swallows the parent's later parts (they end up
+//!     inside the attached mail, or decoded into its last part). When it
+//!     runs over a delimiter line of its parent, its type is renamed in the
+//!     copy (`application/x-jobmail-message-rfc822`, read back as
+//!     `message/rfc822`), so it is a leaf that ends at the parent's
+//!     boundary, and its bytes are parsed on their own. An attached mail
+//!     that needs no repair is walked as mail-parser read it (one parse).
+//!   - A boundary parameter folded right after its `=` (`boundary=` CRLF SP
+//!     `"..."`) is not read by mail-parser (it takes the next line for a new
+//!     parameter); the fold is removed.
+//!   - A part whose headers are not followed by a blank line vanishes in
+//!     mail-parser (its body is read as headers); a blank line is put in
+//!     before the first line that is not a header field, or before the next
+//!     boundary.
+//!   - A multipart that never ends inside another: mail-parser looks only
+//!     for the innermost boundary, so its last part runs over the enclosing
+//!     delimiter lines and swallows the parts after them; the missing
+//!     closing delimiters are put in before the first enclosing one.
+//!   - `Content-Type: text` without a subtype is made `text/plain`
+//!     (RFC 2045 5.2), so it is the displayed body, not an attachment.
+//! - Attached mails that need a repair, or that mail-parser did not open
+//!   (base64/quoted-printable ones deeper than 3 levels), are parsed here,
+//!   each on its own (with the repairs), up to `MAX_MESSAGE_DEPTH` (10).
+//! - mail-parser does not decode `Content-Transfer-Encoding: x-uuencode`;
+//!   such a part is uudecoded here. Files uuencoded into a displayed
+//!   text/plain body (`begin 644 cv.pdf` ... `end`, as old clients send
+//!   them) are documents of their own, `P/uu:1`, `P/uu:2`, ...
+//! - Addresses separated by whitespace only (`a@x b@y`, a missing comma)
+//!   come from mail-parser as one address with spaces; they are split.
+//!   Comments mail-parser appends to a display name are taken off again.
+//! - TNEF: an embedded Outlook item or OLE object (PR_ATTACH_METHOD 5 or 6)
+//!   is not a file; its placeholder data is not listed, and winmail.dat is
+//!   kept as a document whenever not every attachment in it could be
+//!   unpacked. Files kept only in the MAPI property PR_ATTACH_DATA_BIN
+//!   (no attAttachData) are unpacked from there.
 //! - Every call into mail-parser and tnef runs under `catch_unwind` (both
 //!   have `unwrap`s, and mail-parser `debug_assert!`s that fire on malformed
 //!   MIME in debug builds). A panic there degrades the result: a failed MIME
@@ -42,11 +96,15 @@
 //! document at `P`; its own parts continue below it (`P.1`, `P.2`, ... when
 //! it is multipart, `P.1` when it is not). Files unpacked from an Outlook
 //! `winmail.dat` at path `P` are `P/tnef:1`, `P/tnef:2`, ... in the order
-//! they appear in the TNEF stream.
+//! they appear in the TNEF stream; files uuencoded into a text body at `P`
+//! are `P/uu:1`, `P/uu:2`, ...
 //!
 //! Which part counts as a document: every leaf part except the displayed
-//! `text/plain` / `text/html` body (a part mail-parser lists as text or HTML
-//! body that has no `Content-Disposition: attachment` and no file name).
+//! `text/plain` / `text/html` body: any such part that has no
+//! `Content-Disposition: attachment` and no file name, which a mail client
+//! shows inline as body (mail-parser's choice of body parts is not used:
+//! it left a second inline text, the text of a multipart whose boundary
+//! never came, or an empty body as attachments). See `docs/documents.md`.
 //! That covers explicit attachments, inline images (with or without
 //! `Content-ID`), named parts, non-text parts without a name, text parts that
 //! are not the body (`text/calendar`, `text/rfc822-headers`, ...) and the
@@ -77,7 +135,7 @@ const MAX_MESSAGE_DEPTH: usize = 10;
 /// parts nested deeper are not extracted (the raw mail keeps them).
 const MAX_MIME_DEPTH: usize = 100;
 /// Documents returned for one message, at most.
-const MAX_DOCUMENTS: usize = 1000;
+pub const MAX_DOCUMENTS: usize = 1000;
 /// File names are cut to this many bytes, keeping the extension.
 const MAX_FILENAME_BYTES: usize = 200;
 /// An extension longer than this (without the dot) is not kept on truncation.
@@ -96,11 +154,14 @@ const MAX_PARAMS: usize = 2000;
 /// here stays visible (and the mail can be parsed again) instead of turning
 /// into an empty parse.
 pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
+    CJK_FALLBACK.set(None);
     let mut parsed = ParsedMessage::default();
     parsed.headers.automatic = null_sender;
     parsed.headers.robot = null_sender;
     parsed.headers.no_auto_reply = null_sender;
-    let Some(message) = mp_parse(raw).or_else(|| {
+    let mut scratch = Vec::new();
+    let mut work = parse_work(raw.len());
+    let Some(message) = parse_mime(raw, &mut scratch, &mut work).or_else(|| {
         // The MIME walk gave up (mail-parser panicked); the header block
         // alone may still be readable.
         guarded(|| MessageParser::default().parse_headers(raw)).flatten()
@@ -111,6 +172,7 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
         return parsed;
     };
     let buf: &[u8] = &message.raw_message;
+    CJK_FALLBACK.set(cjk_text_charset(&message));
     let mut headers = read_headers(&root.headers, buf);
     headers.delivery_report = is_delivery_report(&message);
     let markers = robot_markers(&root.headers, buf);
@@ -123,6 +185,8 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
     let mut walker = Walker {
         docs: Vec::new(),
         budget: document_budget(raw.len()),
+        work,
+        truncated: false,
         attached_authors: Vec::new(),
     };
     walker.walk_message(&message, "", 0);
@@ -130,11 +194,13 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
         .flatten()
         .unwrap_or_default();
     dismantle(message);
+    CJK_FALLBACK.set(None);
     ParsedMessage {
         headers,
         documents: walker.docs,
         text,
         attached_authors: walker.attached_authors,
+        documents_truncated: walker.truncated,
     }
 }
 
@@ -169,6 +235,443 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
 
 fn mp_parse(bytes: &[u8]) -> Option<Message<'_>> {
     guarded(|| MessageParser::default().parse(bytes)).flatten()
+}
+
+// ---------------------------------------------------------------------------
+// Repairs: shapes mail-parser misreads, mended in a copy and parsed again
+
+/// Passes of repair and re-parse at most (each can reveal parts that a
+/// misread had hidden, which may need repairs of their own).
+const MAX_REPAIR_PASSES: usize = 8;
+/// Edits made in one pass at most.
+const MAX_EDITS: usize = 4096;
+/// What an unencoded attached message's type becomes in the repaired copy:
+/// `application/x-jobmail-message-rfc822` is read back as `message/rfc822`.
+const MESSAGE_MARKER: &str = "application/x-jobmail-message-";
+
+/// Replace `start..end` of the bytes with `with`.
+struct Edit {
+    start: usize,
+    end: usize,
+    with: Vec<u8>,
+}
+
+/// mail-parser's tree of `bytes`, read as a mail client reads them. When
+/// mail-parser misreads a shape it is known to get wrong (see the module
+/// documentation), the shape is mended in a copy kept in `scratch`, and the
+/// copy is parsed instead. A repair only ever touches header blocks of the
+/// message's own parts (never a leaf's body), so every document's bytes are
+/// the bytes as sent.
+///
+/// `work` is what is left of the bytes all parses of one mail may read
+/// (see [`parse_work`]); each parse takes its length. When too little is
+/// left, the repairs stop and the last copy is taken as it is.
+fn parse_mime<'a>(
+    bytes: &'a [u8],
+    scratch: &'a mut Vec<u8>,
+    work: &mut usize,
+) -> Option<Message<'a>> {
+    *work = work.saturating_sub(bytes.len());
+    let first = mp_parse(bytes)?;
+    let edits = find_edits(&first, bytes);
+    if edits.is_empty() || *work < bytes.len().saturating_mul(2) {
+        return Some(first);
+    }
+    dismantle(first);
+    let mut copy = apply_edits(bytes, edits);
+    for _ in 1..MAX_REPAIR_PASSES {
+        if *work < copy.len().saturating_mul(2) {
+            break;
+        }
+        *work -= copy.len();
+        let Some(message) = mp_parse(&copy) else {
+            break;
+        };
+        let edits = find_edits(&message, &copy);
+        dismantle(message);
+        if edits.is_empty() {
+            break;
+        }
+        copy = apply_edits(&copy, edits);
+    }
+    *work = work.saturating_sub(copy.len());
+    *scratch = copy;
+    mp_parse(scratch)
+}
+
+/// Bytes all mail-parser parses of one mail may read together: eight times
+/// the mail, plus 4 MiB. A real mail needs one parse, two or three when it
+/// is repaired, and one more per attached mail; a hostile one (thousands
+/// of attached mails nested with one boundary, each repair revealing the
+/// next) stops being repaired and opened, instead of taking minutes.
+fn parse_work(raw_len: usize) -> usize {
+    raw_len.saturating_mul(8).saturating_add(4 << 20)
+}
+
+fn apply_edits(bytes: &[u8], mut edits: Vec<Edit>) -> Vec<u8> {
+    edits.sort_by_key(|e| (e.start, e.end));
+    let mut out = Vec::with_capacity(bytes.len() + edits.len() * 40);
+    let mut pos = 0;
+    for e in edits {
+        if e.start < pos || e.end < e.start || e.end > bytes.len() {
+            continue; // overlapping or out of range: left for the next pass
+        }
+        out.extend_from_slice(&bytes[pos..e.start]);
+        out.extend_from_slice(&e.with);
+        pos = e.end;
+    }
+    out.extend_from_slice(bytes.get(pos..).unwrap_or_default());
+    out
+}
+
+/// The repairs this parse of `buf` needs, for the message's own parts
+/// (attached messages are repaired when they are parsed on their own).
+fn find_edits(message: &Message<'_>, buf: &[u8]) -> Vec<Edit> {
+    let mut edits = Vec::new();
+    let parent = parents(message);
+    for (i, part) in message.parts.iter().enumerate() {
+        if edits.len() >= MAX_EDITS {
+            break;
+        }
+        let ct = part.content_type();
+        let ctype = ct.map(|c| c.ctype().trim().to_ascii_lowercase());
+        let subtype = ct
+            .and_then(|c| c.subtype())
+            .map(|s| s.trim().to_ascii_lowercase());
+        let is_message = matches!(part.body, PartType::Message(_))
+            || (ctype.as_deref() == Some("message")
+                && matches!(subtype.as_deref(), Some("rfc822" | "global")));
+        if is_message && part.encoding == Encoding::None && swallows(message, &parent, i, buf) {
+            // An unencoded attached message is parsed by mail-parser in
+            // place, sharing its parent's boundary; a message/rfc822 inside
+            // it, or a multipart in it that never ends, then runs past the
+            // parent's boundary and swallows the parent's later parts. As a
+            // leaf it ends at the parent's boundary; it is parsed on its own.
+            let marker: &'static [u8] = if subtype.as_deref() == Some("global") {
+                b"application/x-jobmail-message-global"
+            } else {
+                b"application/x-jobmail-message-rfc822"
+            };
+            type_edit(part, buf, marker, &mut edits);
+        } else if ctype.as_deref() == Some("text") && subtype.is_none() {
+            // `Content-Type: text`: RFC 2045 reads it as text/plain.
+            type_edit(part, buf, b"text/plain", &mut edits);
+        } else if ctype.as_deref() == Some("multipart") {
+            let boundary = ct.and_then(|c| c.attribute("boundary"));
+            match boundary {
+                None => unfold_after_equals(part, buf, &mut edits),
+                Some(b) => missing_separators(message, part, buf, b.as_bytes(), &mut edits),
+            }
+        }
+    }
+    unclosed_multiparts(message, &parent, buf, &mut edits);
+    edits
+}
+
+/// The multipart each part of the message sits in (its index), if any.
+fn parents(message: &Message<'_>) -> Vec<Option<usize>> {
+    let mut parent: Vec<Option<usize>> = vec![None; message.parts.len()];
+    for (i, p) in message.parts.iter().enumerate() {
+        if let PartType::Multipart(kids) = &p.body {
+            for &k in kids {
+                if let Some(slot) = parent.get_mut(k as usize)
+                    && slot.is_none()
+                    && k as usize > i
+                {
+                    *slot = Some(i);
+                }
+            }
+        }
+    }
+    parent
+}
+
+/// Whether an attached message mail-parser opened in place runs over a
+/// delimiter line of the multipart it sits in (and so holds parts that are
+/// its parent's). One that does not (the usual case) is left as parsed.
+fn swallows(message: &Message<'_>, parent: &[Option<usize>], i: usize, buf: &[u8]) -> bool {
+    let Some(part) = message.parts.get(i) else {
+        return false;
+    };
+    if !matches!(part.body, PartType::Message(_)) {
+        return true; // not opened: take it apart as a leaf
+    }
+    let Some(boundary) = parent
+        .get(i)
+        .copied()
+        .flatten()
+        .and_then(|m| message.parts.get(m))
+        .and_then(|m| m.content_type())
+        .and_then(|c| c.attribute("boundary"))
+        .filter(|b| !b.is_empty())
+    else {
+        return false;
+    };
+    let region = buf
+        .get(part.offset_body as usize..part.offset_end as usize)
+        .unwrap_or_default();
+    let delimiter = [&b"--"[..], boundary.as_bytes()].concat();
+    memchr::memmem::find_iter(region, &delimiter).any(|at| {
+        (at == 0 || region.get(at - 1) == Some(&b'\n'))
+            && matches!(
+                region.get(at + delimiter.len()),
+                None | Some(b' ' | b'\t' | b'\r' | b'\n' | b'-')
+            )
+    })
+}
+
+/// A multipart that never ends (no closing delimiter) inside another:
+/// mail-parser only looks for the innermost boundary, so its last part runs
+/// over the enclosing multipart's delimiter lines and swallows the parts
+/// after them. A mail client ends a part at any enclosing boundary; the
+/// missing closing delimiters are put in before the first such line.
+fn unclosed_multiparts(
+    message: &Message<'_>,
+    parent: &[Option<usize>],
+    buf: &[u8],
+    edits: &mut Vec<Edit>,
+) {
+    let parts = &message.parts;
+    let boundaries: Vec<Option<&[u8]>> = parts
+        .iter()
+        .map(|p| {
+            p.content_type()
+                .and_then(|c| c.attribute("boundary"))
+                .map(str::as_bytes)
+                .filter(|b| !b.is_empty())
+        })
+        .collect();
+    let boundary_of = |i: usize| boundaries.get(i).copied().flatten();
+    for (i, p) in parts.iter().enumerate() {
+        if edits.len() >= MAX_EDITS {
+            return;
+        }
+        if matches!(p.body, PartType::Multipart(_)) {
+            continue;
+        }
+        // The multiparts around this leaf, its parent first.
+        let mut chain = Vec::new();
+        let mut cur = parent.get(i).copied().flatten();
+        while let Some(m) = cur {
+            if chain.len() >= MAX_MIME_DEPTH {
+                break;
+            }
+            chain.push(m);
+            cur = parent.get(m).copied().flatten();
+        }
+        if chain.len() < 2 {
+            continue;
+        }
+        let start = p.offset_body as usize;
+        let Some(body) = buf.get(start..p.offset_end as usize) else {
+            continue;
+        };
+        // Enclosing boundaries above the parent: where each first sits in
+        // the chain (the nearest wins), built when a `--` line shows up.
+        let mut outer: Option<std::collections::HashMap<&[u8], usize>> = None;
+        let mut from = 0;
+        while let Some(found) = memchr::memmem::find(body.get(from..).unwrap_or_default(), b"--") {
+            let at = from + found;
+            from = at + 2;
+            if at != 0 && body.get(at - 1) != Some(&b'\n') {
+                continue;
+            }
+            let line_end = memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |e| at + e);
+            let line = body[at + 2..line_end].trim_ascii_end();
+            let name = line.strip_suffix(b"--").unwrap_or(line);
+            let outer = outer.get_or_insert_with(|| {
+                let mut map = std::collections::HashMap::new();
+                for (k, &m) in chain.iter().enumerate().skip(1) {
+                    if let Some(b) = boundary_of(m) {
+                        map.entry(b).or_insert(k);
+                    }
+                }
+                map
+            });
+            let Some(&k) = outer.get(line).or_else(|| outer.get(name)) else {
+                continue;
+            };
+            let mut with = Vec::new();
+            for &m in chain.get(..k).unwrap_or_default() {
+                if let Some(b) = boundary_of(m) {
+                    with.extend_from_slice(b"--");
+                    with.extend_from_slice(b);
+                    with.extend_from_slice(b"--\r\n");
+                }
+            }
+            edits.push(Edit {
+                start: start + at,
+                end: start + at,
+                with,
+            });
+            break;
+        }
+    }
+}
+
+/// Replaces the type of a part's (last) `Content-Type` with `with`, or
+/// gives the part one when it has none (a `multipart/digest` child).
+fn type_edit(part: &MessagePart<'_>, buf: &[u8], with: &'static [u8], edits: &mut Vec<Edit>) {
+    let Some(h) = last_header(part, "content-type") else {
+        let at = part.offset_header as usize;
+        edits.push(Edit {
+            start: at,
+            end: at,
+            with: [&b"Content-Type: "[..], with, b"\r\n"].concat(),
+        });
+        return;
+    };
+    let (start, end) = (h.offset_start as usize, h.offset_end as usize);
+    let Some(value) = buf.get(start..end) else {
+        return;
+    };
+    let Some(ts) = value.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return;
+    };
+    let te = value[ts..]
+        .iter()
+        .position(|&b| b == b';' || b == b'(' || b.is_ascii_whitespace())
+        .map_or(value.len(), |p| ts + p);
+    edits.push(Edit {
+        start: start + ts,
+        end: start + te,
+        with: with.to_vec(),
+    });
+}
+
+/// A multipart without a boundary mail-parser could read: a parameter
+/// value folded onto the next line right after its `=` (`boundary=` CRLF
+/// SP `"..."`, as some clients write long boundaries) is joined to it.
+fn unfold_after_equals(part: &MessagePart<'_>, buf: &[u8], edits: &mut Vec<Edit>) {
+    let Some(h) = last_header(part, "content-type") else {
+        return;
+    };
+    let (start, end) = (h.offset_start as usize, h.offset_end as usize);
+    let Some(value) = buf.get(start..end) else {
+        return;
+    };
+    for (i, _) in value.iter().enumerate().filter(|&(_, &b)| b == b'=') {
+        let mut j = i + 1;
+        while matches!(value.get(j), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            j += 1;
+        }
+        if j > i + 1 {
+            edits.push(Edit {
+                start: start + i + 1,
+                end: start + j,
+                with: Vec::new(),
+            });
+        }
+    }
+}
+
+/// A part of a multipart whose header block is not ended by a blank line:
+/// mail-parser reads its body as headers and loses the part. The blank line
+/// is put in before the first line that is not a header (or before the next
+/// boundary, for a part of headers only), as mail clients read it. Only the
+/// gaps between the parts mail-parser found are searched for delimiter
+/// lines, so the search stays linear however deep the multiparts nest.
+fn missing_separators(
+    message: &Message<'_>,
+    part: &MessagePart<'_>,
+    buf: &[u8],
+    boundary: &[u8],
+    edits: &mut Vec<Edit>,
+) {
+    let (start, end) = (part.offset_body as usize, part.offset_end as usize);
+    let Some(region) = buf.get(start..end) else {
+        return;
+    };
+    let PartType::Multipart(kids) = &part.body else {
+        return;
+    };
+    if boundary.is_empty() {
+        return;
+    }
+    let mut delimiter = b"--".to_vec();
+    delimiter.extend_from_slice(boundary);
+    let finder = memchr::memmem::Finder::new(&delimiter);
+    let mut gaps = Vec::with_capacity(kids.len() + 1);
+    let mut gap_start = 0;
+    for kid in kids.iter().filter_map(|&id| message.parts.get(id as usize)) {
+        let kid_start = (kid.offset_header as usize).saturating_sub(start);
+        gaps.push((gap_start, kid_start.min(region.len())));
+        gap_start = (kid.offset_end as usize)
+            .saturating_sub(start)
+            .min(region.len());
+    }
+    gaps.push((gap_start, region.len()));
+    for (gap_start, gap_end) in gaps {
+        if gap_start < gap_end {
+            separators_in_gap(
+                region, start, gap_start, gap_end, &delimiter, &finder, edits,
+            );
+        }
+    }
+}
+
+fn separators_in_gap(
+    region: &[u8],
+    start: usize,
+    gap_start: usize,
+    gap_end: usize,
+    delimiter: &[u8],
+    finder: &memchr::memmem::Finder<'_>,
+    edits: &mut Vec<Edit>,
+) {
+    let mut from = gap_start;
+    while let Some(found) = region.get(from..gap_end).and_then(|gap| finder.find(gap)) {
+        let at = from + found;
+        from = at + delimiter.len();
+        let line_start = at == 0 || region.get(at - 1) == Some(&b'\n');
+        let ends = matches!(region.get(from), None | Some(b' ' | b'\t' | b'\r' | b'\n'));
+        if !line_start || !ends {
+            continue;
+        }
+        // The rest of the delimiter line, then the part's header lines.
+        let mut line = next_line(region, from);
+        while let Some((ls, le)) = line {
+            let text = region[ls..le].trim_ascii_end();
+            if text.is_empty() {
+                break;
+            }
+            let continuation = matches!(region.get(ls), Some(b' ' | b'\t'));
+            if text.starts_with(delimiter) || !continuation && !is_header_line(text) {
+                if edits.len() < MAX_EDITS {
+                    edits.push(Edit {
+                        start: start + ls,
+                        end: start + ls,
+                        with: b"\r\n".to_vec(),
+                    });
+                }
+                break;
+            }
+            line = next_line(region, le);
+        }
+    }
+}
+
+/// The line after position `pos` (from the byte after the next LF) as
+/// `(start, end)`, `end` at its LF or the end; `None` at the end.
+fn next_line(region: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let lf = memchr::memchr(b'\n', region.get(pos..)?)?;
+    let ls = pos + lf + 1;
+    if ls >= region.len() {
+        return None;
+    }
+    let le = memchr::memchr(b'\n', &region[ls..]).map_or(region.len(), |p| ls + p);
+    Some((ls, le))
+}
+
+/// `Name: value`: a field name of printable ASCII, then a colon.
+fn is_header_line(line: &[u8]) -> bool {
+    match line.iter().position(|&b| b == b':') {
+        Some(colon) if colon > 0 => line[..colon]
+            .trim_ascii_end()
+            .iter()
+            .all(|&b| (33..=126).contains(&b)),
+        _ => false,
+    }
 }
 
 /// Drops a parsed message without recursion. mail-parser nests attached
@@ -224,10 +727,14 @@ fn with_value<R>(
     f: impl FnOnce(&HeaderValue<'_>) -> R,
 ) -> R {
     let raw = header_raw(header, buf);
-    if std::str::from_utf8(raw).is_ok() {
+    let eight_bit_word = !raw.is_ascii() && memchr::memmem::find(raw, b"=?").is_some();
+    if std::str::from_utf8(raw).is_ok() && !is_iso_2022_jp(raw) && !eight_bit_word {
         return f(&header.value);
     }
     let mut text = decode_8bit(raw);
+    if eight_bit_word && let Some(mended) = reencode_8bit_words(&text) {
+        text = mended;
+    }
     text.push('\n');
     let value = guarded(|| {
         let mut stream = MessageStream::new(text.as_bytes());
@@ -243,6 +750,9 @@ fn with_value<R>(
 fn read_headers(headers: &[Header<'_>], buf: &[u8]) -> ParsedHeaders {
     let mut out = ParsedHeaders::default();
     for header in headers {
+        let push_mailboxes = |v: &HeaderValue<'_>, out: &mut Vec<Mailbox>, max: usize| {
+            push_mailboxes(v, out, max, has_comment(header_raw(header, buf)))
+        };
         if is_named(header, "from") {
             if out.from.is_none() {
                 out.from = with_value(header, buf, Form::Address, |v| {
@@ -329,7 +839,7 @@ fn address_from_raw(header: &Header<'_>, buf: &[u8]) -> Option<Mailbox> {
     text.push('\n');
     let value = guarded(|| MessageStream::new(text.as_bytes()).parse_address())?;
     let mut one = Vec::new();
-    push_mailboxes(&value, &mut one, 1);
+    push_mailboxes(&value, &mut one, 1, has_comment(header_raw(header, buf)));
     one.pop()
 }
 
@@ -365,36 +875,102 @@ fn cap_keep_ends(ids: &mut Vec<String>, max: usize) {
     }
 }
 
-fn push_mailboxes(value: &HeaderValue<'_>, out: &mut Vec<Mailbox>, max: usize) {
+/// `comments`: the raw header has a comment (a `(` outside quotes);
+/// mail-parser appends comments to the display name, and they are taken
+/// off again (`Jörg (privat) Weiß` is `Jörg Weiß`), unless the comment is
+/// all the name there is (`jan@example.com (Jan Berg)`).
+fn push_mailboxes(value: &HeaderValue<'_>, out: &mut Vec<Mailbox>, max: usize, comments: bool) {
     if let HeaderValue::Address(address) = value {
         // `iter` flattens group syntax.
         for addr in address.iter() {
-            if out.len() >= max {
-                break;
-            }
-            if let Some(mailbox) = to_mailbox(addr) {
+            for mailbox in to_mailboxes(addr, comments) {
+                if out.len() >= max {
+                    return;
+                }
                 out.push(mailbox);
             }
         }
     }
 }
 
-fn to_mailbox(addr: &Addr<'_>) -> Option<Mailbox> {
-    let address: String = addr
-        .address
-        .as_deref()?
-        .chars()
-        .filter(|c| !c.is_whitespace() && !c.is_control())
-        .collect();
-    if address.is_empty() {
-        return None;
-    }
+/// One address as mail-parser read it; more than one when it is several
+/// addr-specs separated by whitespace only (`a@x b@y`, a missing comma),
+/// which mail-parser reads as one address with spaces in it.
+fn to_mailboxes(addr: &Addr<'_>, comments: bool) -> Vec<Mailbox> {
+    let Some(raw) = addr.address.as_deref() else {
+        return Vec::new();
+    };
     let name = addr
         .name
         .as_deref()
-        .map(clean_text)
+        .map(|n| {
+            if comments {
+                without_comments(n)
+            } else {
+                n.to_string()
+            }
+        })
+        .map(|n| clean_text(&n))
         .filter(|n| !n.is_empty());
-    Some(Mailbox { name, address })
+    let pieces: Vec<&str> = raw.split_whitespace().collect();
+    let clean = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).collect() };
+    if pieces.len() > 1 && pieces.iter().all(|p| p.contains('@')) {
+        return pieces
+            .into_iter()
+            .take(MAX_LIST_ENTRIES)
+            .enumerate()
+            .map(|(i, p)| Mailbox {
+                name: if i == 0 { name.clone() } else { None },
+                address: clean(p),
+            })
+            .filter(|m| !m.address.is_empty())
+            .collect();
+    }
+    let address: String = pieces
+        .concat()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    if address.is_empty() {
+        return Vec::new();
+    }
+    vec![Mailbox { name, address }]
+}
+
+/// Whether a raw address header holds a comment: a `(` outside a quoted string.
+fn has_comment(raw: &[u8]) -> bool {
+    let mut quoted = false;
+    let mut escaped = false;
+    for &b in raw {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => quoted = !quoted,
+            b'(' if !quoted => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A display name without its `(...)` comments, or the name with only the
+/// parentheses taken out when the comments are all of it.
+fn without_comments(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut level = 0usize;
+    for c in name.chars() {
+        match c {
+            '(' => level += 1,
+            ')' if level > 0 => level -= 1,
+            _ if level == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    if out.trim().is_empty() {
+        name.chars().filter(|&c| c != '(' && c != ')').collect()
+    } else {
+        out
+    }
 }
 
 /// Message ids without angle brackets, each handed to `f`. Ids in `<...>`
@@ -459,9 +1035,70 @@ fn rfc3339(dt: &mail_parser::DateTime) -> Option<String> {
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
-/// Bytes as text: UTF-8 when they are, windows-1252 otherwise (what 8-bit
-/// headers from old European clients almost always are).
+/// Multi-byte East Asian charsets whose raw 8-bit header bytes cannot be
+/// told from windows-1252 by looking at them.
+const CJK_CHARSETS: &[&str] = &[
+    "shift_jis",
+    "shift-jis",
+    "sjis",
+    "x-sjis",
+    "cp932",
+    "windows-31j",
+    "euc-jp",
+    "euc-kr",
+    "ks_c_5601-1987",
+    "cp949",
+    "gb2312",
+    "gbk",
+    "gb18030",
+    "big5",
+    "big5-hkscs",
+];
+
+thread_local! {
+    /// The CJK charset of the mail being parsed (see [`cjk_text_charset`]),
+    /// for its raw 8-bit header bytes; set and cleared by [`parse_message`].
+    static CJK_FALLBACK: std::cell::Cell<Option<&'static str>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// The charset of the mail's first text part, when it is a multi-byte CJK
+/// one: an old East Asian client writes raw 8-bit file names and subjects
+/// in the charset of its text, as a mail client reading it assumes.
+fn cjk_text_charset(message: &Message<'_>) -> Option<&'static str> {
+    let charset = message
+        .parts
+        .iter()
+        .filter_map(|p| p.content_type())
+        .filter(|c| c.ctype().trim().eq_ignore_ascii_case("text"))
+        .find_map(|c| c.attribute("charset"))?;
+    let charset = charset.trim();
+    CJK_CHARSETS
+        .iter()
+        .copied()
+        .find(|c| c.eq_ignore_ascii_case(charset))
+}
+
+/// Bytes as text: ISO-2022-JP when they carry its escape sequences (old
+/// Japanese clients write it raw, unencoded, in headers and file names),
+/// UTF-8 when they are; otherwise the mail's CJK text charset when it has
+/// one and the bytes are valid in it, else windows-1252 (what 8-bit headers
+/// from old European clients almost always are).
 fn decode_8bit(bytes: &[u8]) -> String {
+    if is_iso_2022_jp(bytes)
+        && let Some(decode) = charset_decoder(b"iso-2022-jp")
+        && let Some(text) = guarded(|| decode(bytes))
+    {
+        return text;
+    }
+    if std::str::from_utf8(bytes).is_err()
+        && let Some(label) = CJK_FALLBACK.get()
+        && let Some(decode) = charset_decoder(label.as_bytes())
+        && let Some(text) = guarded(|| decode(bytes))
+        && !text.contains(char::REPLACEMENT_CHARACTER)
+    {
+        return text;
+    }
     match std::str::from_utf8(bytes) {
         Ok(s) => s.to_string(),
         Err(_) => match charset_decoder(b"cp1252") {
@@ -469,6 +1106,17 @@ fn decode_8bit(bytes: &[u8]) -> String {
             None => bytes.iter().map(|&b| char::from(b)).collect(),
         },
     }
+}
+
+/// Whether the bytes hold an ISO-2022-JP escape to a double-byte set
+/// (`ESC $ @`, `ESC $ B`, `ESC $ ( D`) or to JIS X 0201 (`ESC ( J`, `ESC ( I`).
+fn is_iso_2022_jp(bytes: &[u8]) -> bool {
+    memchr::memmem::find_iter(bytes, b"\x1b").any(|i| {
+        matches!(
+            bytes.get(i + 1..i + 3),
+            Some(b"$@" | b"$B" | b"$(" | b"(J" | b"(I")
+        )
+    })
 }
 
 /// One line of display text: control characters (CR, LF, NUL, ...) become
@@ -635,6 +1283,10 @@ struct Walker {
     attached_authors: Vec<Mailbox>,
     /// Bytes still allowed for documents (see [`document_budget`]).
     budget: usize,
+    /// Bytes mail-parser may still read (see [`parse_work`]).
+    work: usize,
+    /// A document was left out (see `ParsedMessage::documents_truncated`).
+    truncated: bool,
 }
 
 /// Most bytes all documents of one mail may hold together: three times the
@@ -669,6 +1321,8 @@ impl Walker {
                 part,
                 bytes,
             });
+        } else {
+            self.truncated = true;
         }
     }
 
@@ -679,14 +1333,8 @@ impl Walker {
         let Some(root) = message.parts.first() else {
             return;
         };
-        let mut is_body = vec![false; message.parts.len()];
-        for &id in message.text_body.iter().chain(&message.html_body) {
-            if let Some(flag) = is_body.get_mut(id as usize) {
-                *flag = true;
-            }
-        }
         let PartType::Multipart(children) = &root.body else {
-            self.leaf(message, &is_body, 0, root, &child_path(prefix, 1), depth);
+            self.leaf(message, root, &child_path(prefix, 1), depth);
             return;
         };
         let mut visited = vec![false; message.parts.len()];
@@ -697,6 +1345,7 @@ impl Walker {
         push_children(&mut stack, children, prefix, 1);
         while let Some((id, path, mime_depth)) = stack.pop() {
             if self.full() {
+                self.truncated = true;
                 return;
             }
             match visited.get_mut(id as usize) {
@@ -710,22 +1359,16 @@ impl Walker {
                 PartType::Multipart(kids) => {
                     if mime_depth < MAX_MIME_DEPTH {
                         push_children(&mut stack, kids, &path, mime_depth + 1);
+                    } else {
+                        self.truncated = true;
                     }
                 }
-                _ => self.leaf(message, &is_body, id, part, &path, depth),
+                _ => self.leaf(message, part, &path, depth),
             }
         }
     }
 
-    fn leaf(
-        &mut self,
-        message: &Message<'_>,
-        is_body: &[bool],
-        id: u32,
-        part: &MessagePart<'_>,
-        path: &str,
-        depth: usize,
-    ) {
+    fn leaf(&mut self, message: &Message<'_>, part: &MessagePart<'_>, path: &str, depth: usize) {
         let buf: &[u8] = &message.raw_message;
         let mime = part_mime(part);
         let filename = part_filename(part, buf);
@@ -733,9 +1376,15 @@ impl Walker {
             .content_disposition()
             .is_some_and(|d| d.is_attachment());
         let is_message = matches!(part.body, PartType::Message(_)) || is_message_mime(&mime);
-        let displayed = is_body.get(id as usize).copied().unwrap_or(false)
-            && (mime == "text/plain" || mime == "text/html");
+        // Every mail client shows an inline text/plain or text/html part
+        // without a name as (part of) the body, whichever part mail-parser
+        // picked as the body: a second inline text, the text of a multipart
+        // whose boundary never came, an empty body.
+        let displayed = mime == "text/plain" || mime == "text/html";
         if displayed && !is_message && !attachment && filename.is_none() {
+            if mime == "text/plain" {
+                self.uu_documents(path, &part_bytes(part, buf));
+            }
             return;
         }
         if is_message {
@@ -749,6 +1398,25 @@ impl Walker {
         }
         let name = sanitize_filename(filename.as_deref().unwrap_or(""), &mime);
         self.push(path.to_string(), name, mime, bytes);
+    }
+
+    /// Files uuencoded into a text body (`begin 644 cv.pdf` ... `end`), as
+    /// old clients and some scripts send them; mail clients show them as
+    /// attachments. They are `P/uu:1`, `P/uu:2`, ... below the text's path.
+    fn uu_documents(&mut self, path: &str, text: &[u8]) {
+        if memchr::memmem::find(text, b"begin ").is_none() {
+            return;
+        }
+        for (k, (name, bytes)) in uu_blocks(text, true).into_iter().enumerate() {
+            let mime = mime_from_filename(&name).unwrap_or("application/octet-stream");
+            let filename = sanitize_filename(&name, mime);
+            self.push(
+                format!("{path}/uu:{}", k + 1),
+                filename,
+                mime.to_string(),
+                bytes,
+            );
+        }
     }
 
     /// An attached mail: itself as an `.eml` document, then its own documents.
@@ -766,50 +1434,58 @@ impl Walker {
         } else {
             "message/rfc822".to_string()
         };
-        match &part.body {
-            PartType::Message(nested) => {
-                // Unencoded: parsed in place, the bytes are the part's body in
-                // the parent. Encoded: mail-parser decoded it into its own buffer.
-                let bytes = if part.encoding == Encoding::None {
-                    buf.get(part.offset_body as usize..part.offset_end as usize)
-                        .unwrap_or_default()
-                        .to_vec()
-                } else {
-                    nested.raw_message.to_vec()
-                };
-                let name = message_filename(filename.as_deref(), Some(nested));
-                self.push(path.to_string(), name, mime, bytes);
+        // Unencoded attached messages are leaves after the repairs; an
+        // encoded one mail-parser decoded into its own buffer (and parsed,
+        // up to 3 levels). Either way the bytes are parsed here on their
+        // own, with the same repairs, up to `MAX_MESSAGE_DEPTH`.
+        let bytes = match &part.body {
+            PartType::Message(nested) if part.encoding != Encoding::None => {
+                nested.raw_message.to_vec()
+            }
+            PartType::Message(_) => buf
+                .get(part.offset_body as usize..part.offset_end as usize)
+                .unwrap_or_default()
+                .to_vec(),
+            _ => part_bytes(part, buf),
+        };
+        if let PartType::Message(nested) = &part.body
+            && depth < MAX_MESSAGE_DEPTH
+            && find_edits(nested, &nested.raw_message).is_empty()
+        {
+            // mail-parser's own reading needs no repair: walked as it is.
+            let name = message_filename(filename.as_deref(), Some(nested));
+            self.push(path.to_string(), name, mime, bytes);
+            if depth == 0
+                && let Some(author) = author_of(nested)
+            {
+                self.attached_authors.push(author);
+            }
+            self.walk_message(nested, path, depth + 1);
+            return;
+        }
+        let mut scratch = Vec::new();
+        let may_open = depth < MAX_MESSAGE_DEPTH && self.work >= bytes.len();
+        let nested = if may_open {
+            parse_mime(&bytes, &mut scratch, &mut self.work)
+        } else {
+            None
+        };
+        let name = message_filename(filename.as_deref(), nested.as_ref());
+        match nested {
+            Some(nested) => {
+                self.push(path.to_string(), name, mime, bytes.clone());
                 if depth == 0
-                    && let Some(author) = author_of(nested)
+                    && let Some(author) = author_of(&nested)
                 {
                     self.attached_authors.push(author);
                 }
-                if depth < MAX_MESSAGE_DEPTH {
-                    self.walk_message(nested, path, depth + 1);
-                }
+                self.walk_message(&nested, path, depth + 1);
+                dismantle(nested);
             }
-            _ => {
-                // mail-parser did not open it (too deep, or broken): try here.
-                let bytes = part_bytes(part, buf);
-                let nested = if depth < MAX_MESSAGE_DEPTH {
-                    mp_parse(&bytes)
-                } else {
-                    None
-                };
-                let name = message_filename(filename.as_deref(), nested.as_ref());
-                match nested {
-                    Some(nested) => {
-                        self.push(path.to_string(), name, mime, bytes.clone());
-                        if depth == 0
-                            && let Some(author) = author_of(&nested)
-                        {
-                            self.attached_authors.push(author);
-                        }
-                        self.walk_message(&nested, path, depth + 1);
-                        dismantle(nested);
-                    }
-                    None => self.push(path.to_string(), name, mime, bytes),
-                }
+            None => {
+                // Not opened: too deep, out of parse work, or not a mail.
+                self.truncated |= !may_open;
+                self.push(path.to_string(), name, mime, bytes);
             }
         }
     }
@@ -887,6 +1563,10 @@ fn part_mime(part: &MessagePart<'_>) -> String {
     };
     let ctype = ct.ctype().trim().to_ascii_lowercase();
     let subtype = ct.subtype().unwrap_or("").trim().to_ascii_lowercase();
+    if let Some(sub) = format!("{ctype}/{subtype}").strip_prefix(MESSAGE_MARKER) {
+        // An attached message the repairs made a leaf.
+        return format!("message/{sub}");
+    }
     if is_message {
         if ctype == "message" && is_mime_token(&subtype) {
             return format!("message/{subtype}");
@@ -940,6 +1620,17 @@ fn part_filename(part: &MessagePart<'_>, buf: &[u8]) -> Option<String> {
 
 /// The decoded content of a leaf part.
 fn part_bytes(part: &MessagePart<'_>, buf: &[u8]) -> Vec<u8> {
+    if is_uuencode(part) {
+        // mail-parser does not know uuencode; it keeps the encoded text.
+        let raw = buf
+            .get(part.offset_body as usize..part.offset_end as usize)
+            .unwrap_or_default();
+        return uu_blocks(raw, false)
+            .into_iter()
+            .next()
+            .map(|(_, bytes)| bytes)
+            .unwrap_or_else(|| raw.to_vec());
+    }
     match &part.body {
         PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
         PartType::Multipart(_) => Vec::new(),
@@ -961,6 +1652,98 @@ fn part_bytes(part: &MessagePart<'_>, buf: &[u8]) -> Vec<u8> {
             }
         }
     }
+}
+
+/// `Content-Transfer-Encoding: x-uuencode` (or `uuencode`, `x-uue`).
+fn is_uuencode(part: &MessagePart<'_>) -> bool {
+    part.content_transfer_encoding().is_some_and(|cte| {
+        let cte = cte.trim();
+        ["x-uuencode", "uuencode", "x-uue", "uue"]
+            .iter()
+            .any(|u| cte.eq_ignore_ascii_case(u))
+    })
+}
+
+/// Most uuencoded files read from one text.
+const MAX_UU_BLOCKS: usize = 100;
+
+/// The uuencoded files in a text: `(name, bytes)` for each block from a
+/// `begin <mode> <name>` line up to its `end` line. In a text body
+/// (`strict`) a block counts only with its `end` line and data lines that
+/// are all valid; in an `x-uuencode` part it runs to the end, leniently.
+fn uu_blocks(text: &[u8], strict: bool) -> Vec<(String, Vec<u8>)> {
+    let mut blocks = Vec::new();
+    let mut lines = text
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    while blocks.len() < MAX_UU_BLOCKS {
+        let Some(line) = lines.next() else {
+            break;
+        };
+        let Some(name) = uu_begin(line) else {
+            continue;
+        };
+        let mut bytes = Vec::new();
+        let mut valid = true;
+        let mut ended = false;
+        for line in lines.by_ref() {
+            if line.trim_ascii_end() == b"end" {
+                ended = true;
+                break;
+            }
+            if !uu_line(line, &mut bytes) {
+                valid = false;
+                if strict {
+                    break;
+                }
+            }
+        }
+        if !strict || (valid && ended) {
+            blocks.push((name, bytes));
+        }
+    }
+    blocks
+}
+
+/// The file name of a `begin <mode> <name>` line (mode: 3 or 4 octal digits).
+fn uu_begin(line: &[u8]) -> Option<String> {
+    let rest = line.strip_prefix(b"begin ")?;
+    let space = rest.iter().position(|&b| b == b' ')?;
+    let mode = &rest[..space];
+    if !(3..=4).contains(&mode.len()) || !mode.iter().all(|b| (b'0'..=b'7').contains(b)) {
+        return None;
+    }
+    let name = decode_8bit(rest[space + 1..].trim_ascii());
+    (!name.is_empty()).then_some(name)
+}
+
+/// Decodes one uuencoded line into `out`; false if it is not one.
+fn uu_line(line: &[u8], out: &mut Vec<u8>) -> bool {
+    let Some((&first, data)) = line.split_first() else {
+        return true; // an empty line: nothing
+    };
+    let value = |c: u8| c.wrapping_sub(b' ') & 0x3f;
+    if !(b' '..=b'`').contains(&first) {
+        return false;
+    }
+    let n = usize::from(value(first));
+    let mut decoded = Vec::with_capacity(n + 2);
+    for group in data.chunks(4) {
+        if group.iter().any(|c| !(b' '..=b'`').contains(c)) {
+            return false;
+        }
+        let v: Vec<u8> = (0..4)
+            .map(|i| value(group.get(i).copied().unwrap_or(b'`')))
+            .collect();
+        decoded.push((v[0] << 2) | (v[1] >> 4));
+        decoded.push((v[1] << 4) | (v[2] >> 2));
+        decoded.push((v[2] << 6) | v[3]);
+    }
+    if decoded.len() < n {
+        return false;
+    }
+    out.extend_from_slice(&decoded[..n]);
+    true
 }
 
 /// Base64, skipping anything outside the alphabet (line breaks, stray
@@ -1177,7 +1960,7 @@ fn param_value(raw: &[u8], key: &str) -> Option<String> {
         .find(|p| p.name == key && p.section.is_none() && !p.extended)?;
     let text = decode_8bit(&p.value);
     if text.contains("=?") {
-        Some(decode_encoded_words(&text))
+        Some(decode_words(&text))
     } else {
         Some(text)
     }
@@ -1229,18 +2012,145 @@ fn decode_charset(bytes: &[u8], charset: Option<&[u8]>) -> String {
     }
 }
 
-/// RFC 2047 encoded words in a parameter value. mail-parser's unstructured
-/// parser joins adjacent encoded words without the space between them.
-fn decode_encoded_words(text: &str) -> String {
-    let line = format!("{text}\n");
-    guarded(|| {
-        MessageStream::new(line.as_bytes())
-            .parse_unstructured()
-            .as_text()
-            .map(str::to_string)
-    })
-    .flatten()
-    .unwrap_or_else(|| text.to_string())
+// ---------------------------------------------------------------------------
+// RFC 2047 encoded words
+
+/// The encoded word at the start of `s`: its charset (an RFC 2231 language
+/// cut off), `Q` or `B`, the encoded text, and the word's length in bytes.
+fn encoded_word(s: &str) -> Option<(&str, u8, &str, usize)> {
+    let rest = s.strip_prefix("=?")?;
+    let q1 = rest.find(|c: char| c == '?' || c.is_whitespace())?;
+    if q1 == 0 || q1 > 75 || !rest[q1..].starts_with('?') {
+        return None;
+    }
+    let charset = rest[..q1].split('*').next().unwrap_or_default();
+    let after = &rest[q1 + 1..];
+    let enc = after.as_bytes().first()?.to_ascii_uppercase();
+    if !matches!(enc, b'Q' | b'B') || after.as_bytes().get(1) != Some(&b'?') {
+        return None;
+    }
+    let body = &after[2..];
+    // The text ends at the first `?`; a word never holds whitespace.
+    let end = body.find(|c: char| c == '?' || c.is_whitespace())?;
+    if !body[end..].starts_with("?=") || charset.is_empty() {
+        return None;
+    }
+    Some((charset, enc, &body[..end], 2 + q1 + 3 + end + 2))
+}
+
+/// One encoded word's text. Raw 8-bit characters inside it (a client
+/// that wrote the header in UTF-8 and did not encode them) are text
+/// already: they are kept as they are, only the `=XX` escapes and plain
+/// ASCII are read in the word's charset. mail-parser decodes those bytes
+/// in the charset once more (`FrÃ¶sche`).
+fn decode_word(charset: &str, enc: u8, text: &str) -> String {
+    let cs = Some(charset.as_bytes());
+    if enc == b'B' {
+        return decode_charset(&decode_base64_lenient(text.as_bytes()), cs);
+    }
+    let mut out = String::new();
+    let mut pending: Vec<u8> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'_' => {
+                pending.push(b' ');
+                i += 1;
+            }
+            b'=' => match (
+                bytes.get(i + 1).copied().and_then(hex_value),
+                bytes.get(i + 2).copied().and_then(hex_value),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    pending.push((hi << 4) | lo);
+                    i += 3;
+                }
+                _ => {
+                    pending.push(b'=');
+                    i += 1;
+                }
+            },
+            _ if b.is_ascii() => {
+                pending.push(b);
+                i += 1;
+            }
+            _ => {
+                let c = text
+                    .get(i..)
+                    .and_then(|t| t.chars().next())
+                    .unwrap_or(char::REPLACEMENT_CHARACTER);
+                out.push_str(&decode_charset(&std::mem::take(&mut pending), cs));
+                out.push(c);
+                i += c.len_utf8().max(1);
+            }
+        }
+    }
+    out.push_str(&decode_charset(&pending, cs));
+    out
+}
+
+/// RFC 2047 encoded words in a text (a parameter value): each word
+/// decoded, whitespace between two adjacent words dropped, everything
+/// else kept exactly. mail-parser's unstructured parser puts spaces
+/// between a word and the text beside it (`Lebenslauf_ Jörg _Wei ß .pdf`).
+fn decode_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = String::new();
+    let mut after_word = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if let Some((charset, enc, encoded, len)) = encoded_word(rest) {
+            if !after_word {
+                out.push_str(&space);
+            }
+            space.clear();
+            out.push_str(&decode_word(charset, enc, encoded));
+            after_word = true;
+            rest = &rest[len..];
+        } else if c.is_whitespace() {
+            space.push(c);
+            rest = &rest[c.len_utf8()..];
+        } else {
+            out.push_str(&space);
+            space.clear();
+            out.push(c);
+            after_word = false;
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out.push_str(&space);
+    out
+}
+
+/// A header text with every encoded word that holds raw 8-bit characters
+/// written anew as a clean UTF-8 word, for mail-parser to read; `None`
+/// when there is no such word.
+fn reencode_8bit_words(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        match encoded_word(rest) {
+            Some((charset, enc, encoded, len)) => {
+                if encoded.is_ascii() {
+                    out.push_str(&rest[..len]);
+                } else {
+                    let decoded = decode_word(charset, enc, encoded);
+                    out.push_str("=?UTF-8?B?");
+                    out.push_str(&data_encoding::BASE64.encode(decoded.as_bytes()));
+                    out.push_str("?=");
+                    changed = true;
+                }
+                rest = &rest[len..];
+            }
+            None => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    changed.then_some(out)
 }
 
 // ---------------------------------------------------------------------------
@@ -1270,19 +2180,20 @@ fn unpack_tnef(data: &[u8]) -> (Vec<TnefFile>, bool) {
         && !list.is_empty()
         && list.len() == scan.groups
     {
-        let files = list
+        let files: Vec<TnefFile> = list
             .iter()
             .take(MAX_DOCUMENTS)
-            .map(|a| {
+            .filter_map(|a| {
                 tnef_file(
                     Some(a.title.clone()),
                     a.transport_filename.clone(),
                     Some(a.props),
-                    a.data,
+                    Some(a.data),
                 )
             })
             .collect();
-        return (files, true);
+        let complete = files.len() == list.len();
+        return (files, complete);
     }
     let complete = scan.clean_end && scan.groups > 0 && scan.files.len() == scan.groups;
     (scan.files, complete)
@@ -1311,13 +2222,13 @@ fn tnef_scan(data: &[u8]) -> TnefScan {
         return scan;
     }
     let finish = |scan: &mut TnefScan, att: RawTnefAttachment<'_>| {
-        if let Some(bytes) = att.data {
-            scan.files.push(tnef_file(
-                att.title.map(tnef_string),
-                att.transport_filename.map(tnef_string),
-                att.props,
-                bytes,
-            ));
+        if let Some(file) = tnef_file(
+            att.title.map(tnef_string),
+            att.transport_filename.map(tnef_string),
+            att.props,
+            att.data,
+        ) {
+            scan.files.push(file);
         }
     };
     let mut pos: usize = 6; // signature, legacy key
@@ -1378,13 +2289,26 @@ fn tnef_string(bytes: &[u8]) -> String {
     decode_8bit(&bytes[..end])
 }
 
+/// The file of one TNEF attachment, `None` when it holds none that can be
+/// unpacked: an embedded Outlook item (a message, task, appointment) or an
+/// OLE object (`PR_ATTACH_METHOD` 5 or 6, or an object in
+/// `PR_ATTACH_DATA_OBJ`), whose attAttachData, if any, is only a
+/// placeholder. The file's bytes are attAttachData, else the MAPI property
+/// `PR_ATTACH_DATA_BIN` (some writers keep them only there).
 fn tnef_file(
     title: Option<String>,
     transport_filename: Option<String>,
     props: Option<&[u8]>,
-    data: &[u8],
-) -> TnefFile {
+    data: Option<&[u8]>,
+) -> Option<TnefFile> {
     let mapi = props.map(mapi_attach_props).unwrap_or_default();
+    if mapi.object || matches!(mapi.method, Some(ATTACH_EMBEDDED_MSG | ATTACH_OLE)) {
+        return None;
+    }
+    let data = data
+        .filter(|d| !d.is_empty() || mapi.data.is_none())
+        .map(<[u8]>::to_vec)
+        .or(mapi.data)?;
     // The title is often an 8.3 name; the MAPI long file name is the real one.
     let raw_name = [mapi.long_name, transport_filename, mapi.short_name, title]
         .into_iter()
@@ -1405,11 +2329,7 @@ fn tnef_file(
         })
         .unwrap_or_else(|| "application/octet-stream".to_string());
     let name = sanitize_filename(raw_name.as_deref().unwrap_or(""), &mime);
-    TnefFile {
-        name,
-        mime,
-        data: data.to_vec(),
-    }
+    Some(TnefFile { name, mime, data })
 }
 
 #[derive(Default)]
@@ -1417,7 +2337,18 @@ struct MapiAttachProps {
     long_name: Option<String>,
     short_name: Option<String>,
     mime_tag: Option<String>,
+    /// PR_ATTACH_METHOD.
+    method: Option<u32>,
+    /// PR_ATTACH_DATA_BIN: the file's bytes.
+    data: Option<Vec<u8>>,
+    /// PR_ATTACH_DATA_OBJ: an embedded message or OLE storage.
+    object: bool,
 }
+
+const PR_ATTACH_DATA: u16 = 0x3701;
+const PR_ATTACH_METHOD: u16 = 0x3705;
+const ATTACH_EMBEDDED_MSG: u32 = 5;
+const ATTACH_OLE: u32 = 6;
 
 const PR_ATTACH_FILENAME: u16 = 0x3704;
 const PR_ATTACH_LONG_FILENAME: u16 = 0x3707;
@@ -1497,6 +2428,10 @@ fn read_mapi_props(props: &[u8], out: &mut MapiAttachProps) -> Option<()> {
                         (PR_ATTACH_LONG_FILENAME, Some(t)) => out.long_name = Some(t),
                         (PR_ATTACH_FILENAME, Some(t)) => out.short_name = Some(t),
                         (PR_ATTACH_MIME_TAG, Some(t)) => out.mime_tag = Some(t),
+                        (PR_ATTACH_DATA, None) if base == 0x0102 => {
+                            out.data = Some(value.to_vec());
+                        }
+                        (PR_ATTACH_DATA, None) if base == 0x000D => out.object = true,
                         _ => {}
                     }
                 }
@@ -1507,7 +2442,13 @@ fn read_mapi_props(props: &[u8], out: &mut MapiAttachProps) -> Option<()> {
                     0x0048 => 16,
                     _ => return None,
                 };
-                c.take(size)?;
+                let value = c.take(size)?;
+                if pid == PR_ATTACH_METHOD
+                    && base == 0x0003
+                    && let Some(v) = value.get(..4)
+                {
+                    out.method = Some(u32::from_le_bytes([v[0], v[1], v[2], v[3]]));
+                }
             }
         }
     }
@@ -1827,7 +2768,45 @@ mod tests {
     const NO_MESSAGE_ID: &[u8] = include_bytes!("../fixtures/no-message-id.eml");
     const PART_WITHOUT_NAME: &[u8] = include_bytes!("../fixtures/part-without-name.eml");
 
+    const RFC822_IN_RFC822: &[u8] = include_bytes!("../fixtures/rfc822-in-rfc822.eml");
+    const UNTERMINATED_IN_RFC822: &[u8] =
+        include_bytes!("../fixtures/unterminated-multipart-in-rfc822.eml");
+    const FOLDED_BOUNDARY: &[u8] = include_bytes!("../fixtures/folded-boundary.eml");
+    const NO_BLANK_LINE: &[u8] = include_bytes!("../fixtures/part-without-blank-line.eml");
+    const TEXT_WITHOUT_SUBTYPE: &[u8] = include_bytes!("../fixtures/text-without-subtype.eml");
+
+    /// The small PDF and PNG of the fixtures written for issue 15.
+    const PDF_69: &str = "cfa3181c1ee36e8bce5e39f84959f4558ea7ba32c0e4539a8ab3c8ce8c716ec6";
+    const PNG_33: &str = "4ffd8bb30991e3a6f28d1d03f1aedcd02ccf8e0cc16bb9e969e7bc2bda1ddf03";
+
+    const CJK: &[u8] = include_bytes!("../fixtures/cjk-charsets.eml");
+    const RAW_8BIT_WORD: &[u8] = include_bytes!("../fixtures/raw-8bit-in-encoded-word.eml");
+    const WORDS_IN_NAME: &[u8] = include_bytes!("../fixtures/encoded-words-in-quoted-name.eml");
+
+    const UUENCODE: &[u8] = include_bytes!("../fixtures/uuencode.eml");
+    const RAW_CJK: &[u8] = include_bytes!("../fixtures/raw-8bit-cjk-names.eml");
+    const UNCLOSED_INNER: &[u8] = include_bytes!("../fixtures/unterminated-inner-multipart.eml");
+    const WINMAIL_EMBEDDED: &[u8] = include_bytes!("../fixtures/winmail-embedded-item.eml");
+    const NO_COMMA: &[u8] = include_bytes!("../fixtures/address-without-comma.eml");
+    const BROKEN_MULTIPART: &[u8] = include_bytes!("../fixtures/broken-multipart-body.eml");
+    const HEADERS_ONLY: &[u8] = include_bytes!("../fixtures/headers-only.eml");
+
     const ALL_FIXTURES: &[(&str, &[u8])] = &[
+        ("uuencode", UUENCODE),
+        ("raw-8bit-cjk-names", RAW_CJK),
+        ("unterminated-inner-multipart", UNCLOSED_INNER),
+        ("winmail-embedded-item", WINMAIL_EMBEDDED),
+        ("address-without-comma", NO_COMMA),
+        ("broken-multipart-body", BROKEN_MULTIPART),
+        ("headers-only", HEADERS_ONLY),
+        ("cjk-charsets", CJK),
+        ("raw-8bit-in-encoded-word", RAW_8BIT_WORD),
+        ("encoded-words-in-quoted-name", WORDS_IN_NAME),
+        ("rfc822-in-rfc822", RFC822_IN_RFC822),
+        ("unterminated-multipart-in-rfc822", UNTERMINATED_IN_RFC822),
+        ("folded-boundary", FOLDED_BOUNDARY),
+        ("part-without-blank-line", NO_BLANK_LINE),
+        ("text-without-subtype", TEXT_WITHOUT_SUBTYPE),
         ("application-pdf", APPLICATION_PDF),
         ("rfc2231-filename", RFC2231),
         ("encoded-word-filename", ENCODED_WORD),
@@ -2714,7 +3693,7 @@ mod tests {
         let mut raw = String::new();
         for i in 0..depth {
             raw.push_str(&format!(
-                "Subject: level {i}\r\nContent-Type: multipart/mixed; boundary=\"m{i}\"\r\n\r\n--m{i}\r\nContent-Type: message/rfc822\r\n\r\n"
+                "Subject: level {i}\r\nContent-Type: multipart/mixed; boundary=\"m{i}x\"\r\n\r\n--m{i}x\r\nContent-Type: message/rfc822\r\n\r\n"
             ));
         }
         raw.push_str("Subject: bottom\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n");
@@ -2773,6 +3752,21 @@ mod tests {
             .expect("spawn");
         let p = handle.join().expect("no panic, no overflow");
         assert_eq!(p.headers.subject.as_deref(), Some("top"));
+        // The same boundary at every level: the outermost multipart claims
+        // every `--b` line (as a mail client reads it), so the levels are
+        // read as siblings, each a small attached mail.
+        assert!(!p.documents.is_empty() && p.documents.len() <= MAX_DOCUMENTS);
+
+        // Distinct boundaries: nested, opened at most MAX_MESSAGE_DEPTH deep.
+        let mut raw = String::from("Subject: top\r\n");
+        for i in 0..depth {
+            raw.push_str(&format!("Content-Type: multipart/mixed; boundary=b{i}x\r\n\r\n--b{i}x\r\nContent-Type: message/rfc822\r\n\r\n"));
+        }
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || parse_message(raw.as_bytes(), false))
+            .expect("spawn");
+        let p = handle.join().expect("no panic, no overflow");
         assert!(!p.documents.is_empty() && p.documents.len() <= MAX_MESSAGE_DEPTH + 1);
     }
 
@@ -2846,6 +3840,317 @@ Subject: Bewerbung\r\n\r\n<p>Hallo &amp; guten Tag</p>\r\n";
     }
 
     #[test]
+    fn attachment_after_rfc822_in_rfc822_is_kept() {
+        let p = parse(RFC822_IN_RFC822, false);
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc(
+                    "2",
+                    "Fwd_ Bewerbung.eml",
+                    "message/rfc822",
+                    205,
+                    "2d9d00cd923c42214f53dc30838e33e85a275306067c2071d0217f310514c840"
+                ),
+                doc(
+                    "2.1",
+                    "Bewerbung.eml",
+                    "message/rfc822",
+                    93,
+                    "af0ed8f46bcfc330a763c35e7a87416514de80add66f98801121a62061742bca"
+                ),
+                doc("3", "Lebenslauf.pdf", "application/pdf", 69, PDF_69),
+            ]
+        );
+        assert_eq!(
+            p.attached_authors,
+            vec![mb(Some("Max Muster"), "max@example.net")]
+        );
+    }
+
+    #[test]
+    fn unterminated_multipart_in_rfc822_keeps_the_parents_parts() {
+        let p = parse(UNTERMINATED_IN_RFC822, false);
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc(
+                    "2",
+                    "Bewerbung.eml",
+                    "message/rfc822",
+                    343,
+                    "a5580f558022b57db916da8cc35515d41d361a69dcfd8ea175d2937439871c37"
+                ),
+                doc("2.2", "inner.png", "image/png", 33, PNG_33),
+                doc("3", "foto.png", "image/png", 33, PNG_33),
+                doc("4", "Lebenslauf.pdf", "application/pdf", 69, PDF_69),
+            ]
+        );
+    }
+
+    #[test]
+    fn folded_boundary_parameter() {
+        let p = parse(FOLDED_BOUNDARY, false);
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc("1.2", "Lebenslauf.pdf", "application/pdf", 69, PDF_69),
+                doc(
+                    "2",
+                    "smime.p7s",
+                    "application/pkcs7-signature",
+                    52,
+                    "90c3d8d4f2c554779448932313090e7f6b954312214c011a3c05c1d864c587a9"
+                ),
+            ]
+        );
+        assert_eq!(p.text.trim_end(), "Anbei mein Lebenslauf.");
+    }
+
+    #[test]
+    fn part_without_blank_line_after_its_headers() {
+        let p = parse(NO_BLANK_LINE, false);
+        assert_eq!(
+            docs(&p),
+            vec![doc("2", "Lebenslauf.pdf", "application/pdf", 69, PDF_69)]
+        );
+        // A part of headers only, right before the next boundary: empty, not
+        // read as headers of the part after it.
+        let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/octet-stream; name=a.bin\r\n--b\r\nContent-Type: application/pdf; name=cv.pdf\r\n\r\n%PDF\r\n--b--\r\n";
+        let p = parse(raw, false);
+        let names: Vec<_> = p
+            .documents
+            .iter()
+            .map(|d| (d.filename.as_str(), d.bytes.len()))
+            .collect();
+        assert_eq!(names, vec![("a.bin", 0), ("cv.pdf", 4)]);
+    }
+
+    #[test]
+    fn text_without_subtype_is_text_plain() {
+        let p = parse(TEXT_WITHOUT_SUBTYPE, false);
+        assert_eq!(
+            docs(&p),
+            vec![doc("2", "Lebenslauf.pdf", "application/pdf", 69, PDF_69)]
+        );
+        assert_eq!(
+            p.text.trim_end(),
+            "Sehr geehrte Damen und Herren, anbei mein Lebenslauf."
+        );
+        // As an attachment it is a text document.
+        let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nbody\r\n--b\r\nContent-Type: text\r\nContent-Disposition: attachment; filename=notes\r\n\r\nnotes\r\n--b--\r\n";
+        let p = parse(raw, false);
+        assert_eq!(p.documents.len(), 1);
+        assert_eq!(p.documents[0].content_type, "text/plain");
+        assert_eq!(p.documents[0].bytes, b"notes");
+    }
+
+    #[test]
+    fn cjk_charsets() {
+        let p = parse(CJK, false);
+        assert_eq!(
+            p.headers.from,
+            Some(mb(Some("山田 太郎"), "taro.yamada@example.jp"))
+        );
+        assert_eq!(p.headers.subject.as_deref(), Some("応募書類の送付"));
+        assert_eq!(p.text.trim_end(), "よろしくお願いします。");
+        let pdf = |part: &str, name: &str| doc(part, name, "application/pdf", 69, PDF_69);
+        assert_eq!(
+            docs(&p),
+            vec![
+                pdf("2", "履歴書.pdf"),
+                pdf("3", "職務経歴書.pdf"),
+                pdf("4", "成績証明書.pdf"),
+                pdf("5", "이력서.pdf"),
+                pdf("6", "자기소개서.pdf"),
+                pdf("7", "简历.pdf"),
+                pdf("8", "推荐信.pdf"),
+                pdf("9", "履歷表.pdf"),
+            ]
+        );
+        // A raw ISO-2022-JP subject, as old Japanese clients send it.
+        let p = msg("Subject: \x1b$BMzNr=q\x1b(B\r\n");
+        assert_eq!(p.headers.subject.as_deref(), Some("履歴書"));
+    }
+
+    #[test]
+    fn raw_8bit_inside_an_encoded_word_is_decoded_once() {
+        let p = parse(RAW_8BIT_WORD, false);
+        assert_eq!(
+            p.headers.from,
+            Some(mb(Some("Jörg Frösche"), "joerg@example.de"))
+        );
+        assert_eq!(p.headers.subject.as_deref(), Some("Bewerbung Frösche"));
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc("2", "Lebenslauf Jörg.pdf", "application/pdf", 69, PDF_69),
+                doc("3", "Zeugnis Jörg.pdf", "application/pdf", 69, PDF_69),
+            ]
+        );
+    }
+
+    #[test]
+    fn encoded_words_beside_text_in_a_quoted_name() {
+        let p = parse(WORDS_IN_NAME, false);
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc(
+                    "2",
+                    "Lebenslauf_Jörg_Weiß.pdf",
+                    "application/pdf",
+                    69,
+                    PDF_69
+                ),
+                doc(
+                    "3",
+                    "because_ofpath3d-compress.gif",
+                    "image/gif",
+                    6,
+                    "610f5ae4d76e332636a17bd357fd6ce99029316a99d320280d4d77a746bf29e8"
+                ),
+                doc("4", "Zeugnis 2024.pdf", "application/pdf", 69, PDF_69),
+            ]
+        );
+    }
+
+    #[test]
+    fn uuencoded_parts_and_blocks_are_decoded() {
+        let p = parse(UUENCODE, false);
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc("1/uu:1", "Lebenslauf.pdf", "application/pdf", 69, PDF_69),
+                doc("2", "greenball.png", "image/png", 33, PNG_33),
+            ]
+        );
+        assert!(p.text.contains("anbei mein Lebenslauf."));
+    }
+
+    #[test]
+    fn broken_multiparts_are_body_not_documents() {
+        let p = parse(BROKEN_MULTIPART, false);
+        assert_eq!(
+            docs(&p),
+            vec![doc("3", "Lebenslauf.pdf", "application/pdf", 69, PDF_69)]
+        );
+    }
+
+    #[test]
+    fn headers_only_mail_has_no_documents() {
+        let p = parse(HEADERS_ONLY, false);
+        assert_eq!(p.headers.subject.as_deref(), Some("Bewerbung"));
+        assert!(p.documents.is_empty(), "{:?}", docs(&p));
+        assert!(!p.documents_truncated);
+    }
+
+    #[test]
+    fn addresses_without_comma_and_comments_in_names() {
+        let p = parse(NO_COMMA, false);
+        let h = &p.headers;
+        assert_eq!(h.from, Some(mb(None, "jan@example.com")));
+        assert_eq!(
+            h.to,
+            vec![
+                mb(None, "jobs@example-company.de"),
+                mb(None, "hr@example-company.de"),
+                mb(Some("Berg, Jan (HR)"), "jan.hr@example.com"),
+            ]
+        );
+        assert_eq!(
+            h.cc,
+            vec![
+                mb(Some("Joerg Weiss"), "joerg@example.de"),
+                mb(Some("Anna Berg"), "anna@example.org"),
+            ]
+        );
+    }
+
+    #[test]
+    fn winmail_with_an_embedded_item_is_kept() {
+        let p = parse(WINMAIL_EMBEDDED, false);
+        assert_eq!(
+            docs(&p),
+            vec![
+                doc(
+                    "2",
+                    "winmail.dat",
+                    "application/ms-tnef",
+                    802,
+                    "3ce3e866358289bf74c627c78dd7758edb1ad2299c9e27af34a218e751b6b6dc"
+                ),
+                doc("2/tnef:1", "Lebenslauf.pdf", "application/pdf", 69, PDF_69),
+                doc(
+                    "2/tnef:2",
+                    "Anschreiben.txt",
+                    "text/plain",
+                    57,
+                    "ba4c94bec220d5dfc55ec8ae7660ea15d9da41942ffa3b89b72ace22e17862d7"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn unterminated_inner_multipart_keeps_the_parents_parts() {
+        let p = parse(UNCLOSED_INNER, false);
+        assert_eq!(
+            docs(&p),
+            vec![doc("2", "Lebenslauf.pdf", "application/pdf", 69, PDF_69)]
+        );
+        assert_eq!(p.text.trim_end(), "Anbei mein Lebenslauf.");
+        // Three levels, the two inner ones unclosed; attached mails in them.
+        let raw = b"Content-Type: multipart/mixed; boundary=\"1\"\r\n\r\n--1\r\nContent-Type: multipart/mixed; boundary=\"2\"\r\n\r\n--2\r\nContent-Type: multipart/mixed; boundary=\"3\"\r\n\r\n--3\r\nContent-Type: message/rfc822\r\n\r\nSubject: a\r\n\r\n1\r\n--1\r\nContent-Type: message/rfc822\r\n\r\nSubject: b\r\n\r\n22\r\n--1--\r\n";
+        let p = parse(raw, false);
+        let got: Vec<_> = p
+            .documents
+            .iter()
+            .map(|d| (d.part.as_str(), d.filename.as_str(), d.bytes.len()))
+            .collect();
+        assert_eq!(got, vec![("1.1.1", "a.eml", 15), ("2", "b.eml", 16)]);
+    }
+
+    #[test]
+    fn many_delimiter_like_lines_in_a_deep_leaf_return() {
+        // 100 nested multiparts, then a leaf of 300,000 lines that look
+        // like delimiters but are none of the enclosing boundaries.
+        let mut raw = String::from("Subject: lines\r\n");
+        for i in 0..100 {
+            raw.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"b{i}x\"\r\n\r\n--b{i}x\r\n"
+            ));
+        }
+        raw.push_str("Content-Type: application/octet-stream; name=a.bin\r\n\r\n");
+        raw.push_str(&"--zz\r\n".repeat(300_000));
+        let started = std::time::Instant::now();
+        let p = parse(raw.as_bytes(), false);
+        assert_eq!(p.headers.subject.as_deref(), Some("lines"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    #[test]
+    fn raw_8bit_names_in_the_texts_cjk_charset() {
+        let p = parse(RAW_CJK, false);
+        assert_eq!(p.headers.subject.as_deref(), Some("입사 지원서"));
+        assert_eq!(
+            docs(&p),
+            vec![doc("2", "이력서.pdf", "application/pdf", 69, PDF_69)]
+        );
+        // Raw Latin-1 in a mail without a CJK text stays windows-1252.
+        assert_eq!(
+            msg("Subject: Fr\u{f6}sche").headers.subject.as_deref(),
+            Some("Frösche")
+        );
+        let raw =
+            b"Subject: Fr\xf6sche\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nhi\r\n";
+        assert_eq!(
+            parse(raw, false).headers.subject.as_deref(),
+            Some("Frösche")
+        );
+    }
+
+    #[test]
     fn many_parts_are_capped() {
         let mut raw = String::from("Content-Type: multipart/mixed; boundary=b\r\n\r\n");
         for _ in 0..20_000 {
@@ -2855,6 +4160,10 @@ Subject: Bewerbung\r\n\r\n<p>Hallo &amp; guten Tag</p>\r\n";
         let p = parse(raw.as_bytes(), false);
         assert_eq!(p.documents.len(), MAX_DOCUMENTS);
         assert_eq!(p.documents[999].part, "1000");
+        assert!(p.documents_truncated);
+        for (name, raw) in ALL_FIXTURES {
+            assert!(!parse(raw, false).documents_truncated, "{name}");
+        }
     }
 
     /// Deterministic mutations of every fixture: no panic, invariants hold.

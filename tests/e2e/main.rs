@@ -10,6 +10,7 @@ mod clients;
 mod config_check;
 mod dialogs;
 mod dns;
+mod documents;
 mod durability;
 mod limits;
 mod matching;

@@ -1,0 +1,223 @@
+//! Issue 15: every attachment a candidate sent, whatever the mail client.
+//! Each fixture of a MIME shape mail-parser misreads is sent to the real
+//! daemon over SMTP; `message show --json` must list exactly the documents
+//! a mail client would show (part, name, type, size, SHA-256), and the
+//! stored bytes must be the mail as sent.
+
+use crate::harness::{Daemon, fixture, json, stuff};
+
+const PDF: (usize, &str) = (
+    69,
+    "cfa3181c1ee36e8bce5e39f84959f4558ea7ba32c0e4539a8ab3c8ce8c716ec6",
+);
+const PNG: (usize, &str) = (
+    33,
+    "4ffd8bb30991e3a6f28d1d03f1aedcd02ccf8e0cc16bb9e969e7bc2bda1ddf03",
+);
+
+type Doc = (
+    &'static str,
+    &'static str,
+    &'static str,
+    usize,
+    &'static str,
+);
+
+fn pdf(part: &'static str, name: &'static str) -> Doc {
+    (part, name, "application/pdf", PDF.0, PDF.1)
+}
+
+fn png(part: &'static str, name: &'static str) -> Doc {
+    (part, name, "image/png", PNG.0, PNG.1)
+}
+
+/// Sends `name`, checks the stored bytes, returns `message show --json`.
+fn deliver(d: &Daemon, name: &str) -> serde_json::Value {
+    let mail = fixture(name);
+    let mut c = d.connect();
+    c.ehlo();
+    let (code, text) = c.transaction("sender@example.org", "jobs@acme.example", &stuff(&mail));
+    assert_eq!(code, 250, "{name}: {text}");
+    let id: i64 = text
+        .trim()
+        .rsplit(' ')
+        .next()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{name}: no id in {text:?}"));
+    assert_eq!(d.content(id), mail, "{name}: stored bytes");
+    json(d.cli(&["message", "show", &id.to_string(), "--json"]))
+}
+
+fn documents(show: &serde_json::Value) -> Vec<(String, String, String, usize, String)> {
+    show["attachments"]
+        .as_array()
+        .expect("attachments")
+        .iter()
+        .map(|a| {
+            (
+                a["part"].as_str().unwrap_or_default().to_string(),
+                a["filename"].as_str().unwrap_or_default().to_string(),
+                a["content_type"].as_str().unwrap_or_default().to_string(),
+                a["size"].as_u64().unwrap_or_default() as usize,
+                a["sha256"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn owned(docs: &[Doc]) -> Vec<(String, String, String, usize, String)> {
+    docs.iter()
+        .map(|&(p, n, t, s, h)| (p.into(), n.into(), t.into(), s, h.into()))
+        .collect()
+}
+
+#[test]
+fn every_shape_yields_the_documents_a_mail_client_shows() {
+    let d = Daemon::start();
+    let cases: Vec<(&str, Vec<Doc>)> = vec![
+        (
+            "rfc822-in-rfc822.eml",
+            vec![
+                (
+                    "2",
+                    "Fwd_ Bewerbung.eml",
+                    "message/rfc822",
+                    205,
+                    "2d9d00cd923c42214f53dc30838e33e85a275306067c2071d0217f310514c840",
+                ),
+                (
+                    "2.1",
+                    "Bewerbung.eml",
+                    "message/rfc822",
+                    93,
+                    "af0ed8f46bcfc330a763c35e7a87416514de80add66f98801121a62061742bca",
+                ),
+                pdf("3", "Lebenslauf.pdf"),
+            ],
+        ),
+        (
+            "unterminated-multipart-in-rfc822.eml",
+            vec![
+                (
+                    "2",
+                    "Bewerbung.eml",
+                    "message/rfc822",
+                    343,
+                    "a5580f558022b57db916da8cc35515d41d361a69dcfd8ea175d2937439871c37",
+                ),
+                png("2.2", "inner.png"),
+                png("3", "foto.png"),
+                pdf("4", "Lebenslauf.pdf"),
+            ],
+        ),
+        (
+            "folded-boundary.eml",
+            vec![
+                pdf("1.2", "Lebenslauf.pdf"),
+                (
+                    "2",
+                    "smime.p7s",
+                    "application/pkcs7-signature",
+                    52,
+                    "90c3d8d4f2c554779448932313090e7f6b954312214c011a3c05c1d864c587a9",
+                ),
+            ],
+        ),
+        (
+            "part-without-blank-line.eml",
+            vec![pdf("2", "Lebenslauf.pdf")],
+        ),
+        ("text-without-subtype.eml", vec![pdf("2", "Lebenslauf.pdf")]),
+        (
+            "cjk-charsets.eml",
+            vec![
+                pdf("2", "履歴書.pdf"),
+                pdf("3", "職務経歴書.pdf"),
+                pdf("4", "成績証明書.pdf"),
+                pdf("5", "이력서.pdf"),
+                pdf("6", "자기소개서.pdf"),
+                pdf("7", "简历.pdf"),
+                pdf("8", "推荐信.pdf"),
+                pdf("9", "履歷表.pdf"),
+            ],
+        ),
+        (
+            "raw-8bit-in-encoded-word.eml",
+            vec![
+                pdf("2", "Lebenslauf Jörg.pdf"),
+                pdf("3", "Zeugnis Jörg.pdf"),
+            ],
+        ),
+        (
+            "encoded-words-in-quoted-name.eml",
+            vec![
+                pdf("2", "Lebenslauf_Jörg_Weiß.pdf"),
+                (
+                    "3",
+                    "because_ofpath3d-compress.gif",
+                    "image/gif",
+                    6,
+                    "610f5ae4d76e332636a17bd357fd6ce99029316a99d320280d4d77a746bf29e8",
+                ),
+                pdf("4", "Zeugnis 2024.pdf"),
+            ],
+        ),
+        (
+            "uuencode.eml",
+            vec![pdf("1/uu:1", "Lebenslauf.pdf"), png("2", "greenball.png")],
+        ),
+        (
+            "broken-multipart-body.eml",
+            vec![pdf("3", "Lebenslauf.pdf")],
+        ),
+        ("headers-only.eml", vec![]),
+        (
+            "unterminated-inner-multipart.eml",
+            vec![pdf("2", "Lebenslauf.pdf")],
+        ),
+        ("raw-8bit-cjk-names.eml", vec![pdf("2", "이력서.pdf")]),
+        (
+            "winmail-embedded-item.eml",
+            vec![
+                (
+                    "2",
+                    "winmail.dat",
+                    "application/ms-tnef",
+                    802,
+                    "3ce3e866358289bf74c627c78dd7758edb1ad2299c9e27af34a218e751b6b6dc",
+                ),
+                pdf("2/tnef:1", "Lebenslauf.pdf"),
+                (
+                    "2/tnef:2",
+                    "Anschreiben.txt",
+                    "text/plain",
+                    57,
+                    "ba4c94bec220d5dfc55ec8ae7660ea15d9da41942ffa3b89b72ace22e17862d7",
+                ),
+            ],
+        ),
+    ];
+    for (name, want) in &cases {
+        let show = deliver(&d, name);
+        assert_eq!(documents(&show), owned(want), "{name}");
+    }
+}
+
+#[test]
+fn headers_are_decoded_whatever_the_client() {
+    let d = Daemon::start();
+    let show = deliver(&d, "cjk-charsets.eml");
+    assert_eq!(show["subject"], "応募書類の送付");
+    assert_eq!(show["from"]["name"], "山田 太郎");
+    // The candidate made from that mail has the name (it had none before).
+    let out = d.cli(&["candidate", "list"]);
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(list.contains("山田 太郎"), "{list}");
+    let show = deliver(&d, "raw-8bit-in-encoded-word.eml");
+    assert_eq!(show["subject"], "Bewerbung Frösche");
+    assert_eq!(show["from"]["name"], "Jörg Frösche");
+    let show = deliver(&d, "address-without-comma.eml");
+    assert_eq!(show["from"]["address"], "jan@example.com");
+    assert_eq!(show["to"].as_array().map(Vec::len), Some(3));
+    assert_eq!(show["cc"][0]["name"], "Joerg Weiss");
+}
