@@ -574,6 +574,13 @@ pub fn format_message(m: &MessageDetail) -> String {
                 d.category
             ));
         }
+        if m.documents_truncated {
+            out.push_str(&format!(
+                "  (the list stops at {} documents; the mail has more, and `message show {} --raw` has them all)\n",
+                m.attachments.len(),
+                m.id
+            ));
+        }
     }
     out
 }

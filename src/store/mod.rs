@@ -306,6 +306,10 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE outbox ADD COLUMN lifetime_from INTEGER;
     "#,
+    // 12: the mail had more documents than are kept (the raw mail has them all).
+    r#"
+    ALTER TABLE messages ADD COLUMN documents_truncated INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Outgoing mails queued per transaction in a bulk send.
@@ -628,8 +632,8 @@ fn insert_message(conn: &Connection, m: &IncomingMessage) -> Result<Stored> {
         "INSERT INTO messages (received_at, session_id, envelope_sender, client_addr, helo, size, sha256,
             from_name, from_addr, to_json, cc_json, reply_to_json, subject, date, message_id,
             in_reply_to_json, references_json, auto_submitted, list_id, precedence,
-            automatic, delivery_report, parsed, original_message_id, authentication_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+            automatic, delivery_report, parsed, original_message_id, authentication_json, documents_truncated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
         params![
             m.envelope.received_at_ms,
             m.envelope.session_id,
@@ -656,6 +660,7 @@ fn insert_message(conn: &Connection, m: &IncomingMessage) -> Result<Stored> {
             m.parsed.is_some(),
             h.original_message_id,
             m.envelope.authentication.as_ref().map(to_json),
+            p.documents_truncated,
         ],
     )?;
     let id = conn.last_insert_rowid();
@@ -869,6 +874,9 @@ pub struct MessageDetail {
     pub attachments: Vec<DocumentSummary>,
     /// SPF, DKIM, DMARC and ARC on receipt; `None` when not checked.
     pub authentication: Option<crate::model::Authentication>,
+    /// More documents than are kept (`crate::parse` caps them); the raw
+    /// mail still holds every one.
+    pub documents_truncated: bool,
 }
 
 /// The database as the CLI and the tests use it: reads, and the operators'
@@ -998,7 +1006,7 @@ impl Store {
                         m.references_json, m.auto_submitted, m.list_id, m.precedence,
                         m.automatic, m.delivery_report, m.parsed, m.original_message_id,
                         m.assignment, m.candidate_id, c.first_name, c.last_name, m.match_reason,
-                        m.match_detail, m.closed_thread, m.authentication_json
+                        m.match_detail, m.closed_thread, m.authentication_json, m.documents_truncated
                  FROM messages m LEFT JOIN candidates c ON c.id = m.candidate_id WHERE m.id = ?1",
                 params![id],
                 |r| {
@@ -1040,6 +1048,7 @@ impl Store {
                         authentication: r
                             .get::<_, Option<String>>(33)?
                             .and_then(|j| serde_json::from_str(&j).ok()),
+                        documents_truncated: r.get(34)?,
                     })
                 },
             )

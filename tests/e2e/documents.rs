@@ -221,3 +221,46 @@ fn headers_are_decoded_whatever_the_client() {
     assert_eq!(show["to"].as_array().map(Vec::len), Some(3));
     assert_eq!(show["cc"][0]["name"], "Joerg Weiss");
 }
+
+#[test]
+fn a_mail_with_more_parts_than_kept_says_its_list_was_cut() {
+    let d = Daemon::start();
+    let mut mail = String::from(
+        "From: a@example.org\r\nTo: jobs@acme.example\r\nSubject: many parts\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n",
+    );
+    for n in 0..1_200 {
+        mail.push_str(&format!(
+            "--b\r\nContent-Type: application/octet-stream\r\n\
+Content-Disposition: attachment; filename=\"f{n}.bin\"\r\n\r\nx\r\n"
+        ));
+    }
+    mail.push_str("--b--\r\n");
+    let mut c = d.connect();
+    c.ehlo();
+    let (code, text) = c.transaction(
+        "a@example.org",
+        "jobs@acme.example",
+        &stuff(mail.as_bytes()),
+    );
+    assert_eq!(code, 250, "{text}");
+    let id = text.trim().rsplit(' ').next().unwrap().to_string();
+    let show = json(d.cli(&["message", "show", &id, "--json"]));
+    assert_eq!(show["documents_truncated"], true, "the JSON says so");
+    assert_eq!(show["attachments"].as_array().unwrap().len(), 1_000);
+    let out = d.cli(&["message", "show", &id]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("the list stops at 1000 documents"), "{text}");
+    // A mail within the cap does not say it.
+    let (code, text) = d.connect().send_mail(
+        "a@example.org",
+        "jobs@acme.example",
+        &fixture("application-pdf.eml"),
+    );
+    assert_eq!(code, 250, "{text}");
+    let id = text.trim().rsplit(' ').next().unwrap().to_string();
+    assert_eq!(
+        json(d.cli(&["message", "show", &id, "--json"]))["documents_truncated"],
+        false
+    );
+}
