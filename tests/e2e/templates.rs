@@ -216,3 +216,64 @@ Subject: Bewerbung\r\nMessage-ID: <lena-1@example.org>\r\nContent-Language: en\r
     let out = d.cli(&["template", "preview", "rejection", "--candidate", "99"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no candidate 99"));
 }
+
+#[test]
+fn every_shipped_template_signs_once_for_every_sender_and_language() {
+    let d = daemon();
+    let out = d.cli(&[
+        "application",
+        "add",
+        "--email",
+        "erika@example.org",
+        "--name",
+        "Erika Mustermann",
+        "--position",
+        "backend-rust",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for template in ["acknowledgement", "interview-invitation", "rejection"] {
+        for sender in ["default", "anna"] {
+            for lang in ["de", "en", "fr"] {
+                let out = d.cli(&[
+                    "template",
+                    "preview",
+                    template,
+                    "--candidate",
+                    "1",
+                    "--sender",
+                    sender,
+                    "--lang",
+                    lang,
+                ]);
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let p = jobmail::parse::parse_message(&out.stdout, false);
+                let text = p.text.replace("\r\n", "\n");
+                let closing: Vec<&str> = text
+                    .split("\n-- \n")
+                    .next()
+                    .unwrap()
+                    .trim_end()
+                    .lines()
+                    .rev()
+                    .take(3)
+                    .collect();
+                assert!(
+                    closing.windows(2).all(|w| w[0] != w[1]),
+                    "{template} ({sender}, {lang}) signs with a line twice: {closing:?}\n{text}"
+                );
+                assert!(
+                    text.contains("\n-- \n"),
+                    "{template}: the signature follows"
+                );
+            }
+        }
+    }
+}
