@@ -43,6 +43,21 @@ async fn run(config: Config) -> anyhow::Result<()> {
     });
     let (writer, writer_thread) = Writer::start(&config.server.database, matching.clone())
         .with_context(|| format!("cannot open the store {}", config.server.database.display()))?;
+    // Without its writer the daemon could only answer 451: if the writer
+    // thread dies, the daemon exits (70, EX_SOFTWARE) and says why, so that
+    // systemd (Restart=on-failure) starts it again.
+    let writer_supervisor = std::thread::Builder::new()
+        .name("store-supervisor".into())
+        .spawn(move || {
+            if let Err(panic) = writer_thread.join() {
+                tracing::error!(
+                    error = %crate::store::panic_text(&*panic),
+                    "the store writer stopped; exiting so that jobmail is restarted"
+                );
+                std::process::exit(70);
+            }
+        })
+        .context("cannot start the store supervisor")?;
     // Mail stays stored either way; a failure here only leaves it pending.
     match match_pending(&config.server.database, &matching) {
         Ok(0) => {}
@@ -108,7 +123,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     // Every session is gone, so are their writer handles: the writer commits
     // what is waiting and ends.
-    tokio::task::spawn_blocking(move || writer_thread.join())
+    tokio::task::spawn_blocking(move || writer_supervisor.join())
         .await
         .ok();
     tracing::info!("stopped");
@@ -117,14 +132,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Matches every stored mail still `pending` (stored before matching
 /// existed, or whose matching failed), oldest first.
+/// A mail that cannot be matched (an error, a panic) is logged and stays
+/// pending; the others are matched all the same.
 pub fn match_pending(database: &Path, matching: &Matching) -> anyhow::Result<usize> {
     let mut store = Store::open(database)?;
     let mut done = 0;
+    let mut after = 0;
     loop {
-        let ids = store.pending(500)?;
-        if ids.is_empty() {
+        let ids = store.pending(after, 500)?;
+        let Some(&last) = ids.last() else {
             return Ok(done);
-        }
+        };
+        after = last;
         for id in ids {
             let Some((envelope, content)) = store.envelope_and_content(id)? else {
                 continue;
@@ -133,8 +152,21 @@ pub fn match_pending(database: &Path, matching: &Matching) -> anyhow::Result<usi
             let parsed =
                 std::panic::catch_unwind(|| crate::parse::parse_message(&content, null_sender))
                     .unwrap_or_default();
-            store.record_match(id, &parsed, &envelope, matching)?;
-            done += 1;
+            let matched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                crate::store::fault_for_startup(&parsed);
+                store.record_match(id, &parsed, &envelope, matching)
+            }));
+            match matched {
+                Ok(Ok(_)) => done += 1,
+                Ok(Err(e)) => {
+                    tracing::error!(message = id, error = %e, "cannot match this mail; it stays pending")
+                }
+                Err(panic) => tracing::error!(
+                    message = id,
+                    error = %crate::store::panic_text(&*panic),
+                    "matching this mail panicked; it stays pending"
+                ),
+            }
         }
     }
 }

@@ -725,11 +725,12 @@ pub fn set_status(
 
 /// Messages not matched yet (stored before matching existed, or whose
 /// matching failed), oldest first.
-pub fn pending(conn: &Connection, limit: usize) -> Result<Vec<i64>> {
+pub fn pending(conn: &Connection, after: i64, limit: usize) -> Result<Vec<i64>> {
     Ok(ids(
         conn,
-        "SELECT id FROM messages WHERE assignment = 'pending' AND direction = 'inbound' ORDER BY id LIMIT ?1",
-        params![limit as i64],
+        "SELECT id FROM messages WHERE assignment = 'pending' AND direction = 'inbound' AND id > ?2
+         ORDER BY id LIMIT ?1",
+        params![limit as i64, after],
     )?)
 }
 

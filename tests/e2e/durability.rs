@@ -219,3 +219,91 @@ fn the_wal_is_checkpointed_beside_the_writer_while_mail_arrives() {
     assert!(size("-wal") < 20 << 20, "WAL: {} bytes", size("-wal"));
     assert_eq!(latest(&d.reader(), 30).len(), 24);
 }
+
+/// Restarts `d` with `JOBMAIL_FAULT` set to `fault` (or unset).
+fn restart_with_fault(d: &mut Daemon, fault: Option<&str>) {
+    d.kill9();
+    d.env = fault
+        .map(|f| vec![("JOBMAIL_FAULT".to_string(), f.to_string())])
+        .unwrap_or_default();
+    d.spawn();
+}
+
+fn assignment(d: &Daemon, id: &str) -> String {
+    json(d.cli(&["message", "show", id, "--json"]))["assignment"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_panic_while_matching_keeps_the_mail_and_the_writer() {
+    let mut d = Daemon::start();
+    restart_with_fault(&mut d, Some("match-panic"));
+    let (code, text) = d.connect().send_mail(
+        "a@example.org",
+        "jobs@acme.example",
+        &simple_mail("f1", "FAULT"),
+    );
+    assert_eq!(code, 250, "stored although matching panicked: {text}");
+    let faulty = text.trim().rsplit(' ').next().unwrap().to_string();
+    assert_eq!(assignment(&d, &faulty), "pending");
+    let (code, text) = d.connect().send_mail(
+        "b@example.org",
+        "jobs@acme.example",
+        &simple_mail("ok1", "fine"),
+    );
+    assert_eq!(code, 250, "the writer goes on: {text}");
+    let fine = text.trim().rsplit(' ').next().unwrap().to_string();
+    assert_eq!(assignment(&d, &fine), "assigned");
+    // At the next start the mail still cannot be matched: the daemon starts
+    // all the same and leaves it pending.
+    restart_with_fault(&mut d, Some("match-panic"));
+    assert!(
+        d.log()
+            .contains("matching this mail panicked; it stays pending"),
+        "{}",
+        d.log()
+    );
+    assert_eq!(assignment(&d, &faulty), "pending");
+    // Once the cause is gone, the start matches it.
+    restart_with_fault(&mut d, None);
+    assert_eq!(assignment(&d, &faulty), "assigned");
+}
+
+#[test]
+fn a_store_writer_that_dies_ends_the_daemon_so_it_is_restarted() {
+    let mut d = Daemon::start();
+    restart_with_fault(&mut d, Some("writer-panic"));
+    let mut c = d.connect();
+    c.ehlo();
+    let (code, _) = c.transaction(
+        "a@example.org",
+        "jobs@acme.example",
+        &simple_mail("f2", "FAULT"),
+    );
+    assert_eq!(code, 451, "never 250 for a mail not stored");
+    let mut child = d.child.take().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running: {}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(70), "{}", d.log());
+    assert!(d.log().contains("the store writer stopped"), "{}", d.log());
+    // Started again (as systemd would), it serves.
+    restart_with_fault(&mut d, None);
+    let (code, _) = d.connect().send_mail(
+        "a@example.org",
+        "jobs@acme.example",
+        &simple_mail("f3", "after"),
+    );
+    assert_eq!(code, 250);
+}

@@ -37,6 +37,8 @@ pub struct Daemon {
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
+    /// Environment for the next `spawn` (e.g. `JOBMAIL_FAULT`).
+    pub env: Vec<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -68,6 +70,7 @@ impl Daemon {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             dir,
             config,
+            env: Vec::new(),
         };
         // A free port can be taken between our probe and the daemon's bind
         // (tests run in parallel): then try another.
@@ -112,6 +115,7 @@ impl Daemon {
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("JOBMAIL_LOG", "debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
