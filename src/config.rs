@@ -96,6 +96,9 @@ pub struct ServerConfig {
     pub max_connections_per_client: usize,
     /// … and from one network (/24 for IPv4, /64 for IPv6).
     pub max_connections_per_network: usize,
+    /// Bytes of mail all sessions together may hold in memory (each DATA
+    /// reserves its declared SIZE, or the size limit, before 354).
+    pub memory_budget: u64,
     /// Slowest DATA accepted, in bytes per second, after a grace of
     /// [`DATA_RATE_GRACE`]; 0: no minimum.
     pub min_data_rate: u64,
@@ -1413,6 +1416,15 @@ fn read_server(
     let max_connections_per_network =
         s.integer(ctx, "max_connections_per_network", 50, 1..100_001) as usize;
     let min_data_rate = s.integer(ctx, "min_data_rate", 500, 0..1_000_000_001);
+    let budget_span = s.span_of("memory_budget");
+    let memory_budget = s.integer(ctx, "memory_budget", 200 * 1024 * 1024, 1 << 20..(1 << 40));
+    if memory_budget < max_message_size {
+        ctx.error(
+            budget_span.as_ref(),
+            "server.memory_budget",
+            format!("{memory_budget} is less than max_message_size ({max_message_size}): no mail of the largest size could ever be received"),
+        );
+    }
     let max_recipients = s.integer(ctx, "max_recipients", 100, 1..10_001) as usize;
     let max_errors = s.integer(ctx, "max_errors", 10, 1..1_001) as usize;
     let max_line_length = s.integer(ctx, "max_line_length", 4096, 512..65_537) as usize;
@@ -1458,6 +1470,7 @@ fn read_server(
         max_connections_per_client,
         max_connections_per_network,
         min_data_rate,
+        memory_budget,
         max_recipients,
         max_errors,
         max_line_length,

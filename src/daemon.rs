@@ -19,6 +19,16 @@ use crate::store::Writer;
 
 /// Runs `jobmail serve` until SIGTERM or SIGINT.
 pub fn serve(config: Config) -> anyhow::Result<()> {
+    // glibc gives each thread that allocates its own arena (up to 8 per
+    // core); big mails parsed on the blocking threads then leave their
+    // peak in a dozen arenas that trimming cannot empty. Two arenas keep
+    // the memory of a burst returnable (measured: 100 concurrent 9.9 MB
+    // mails left 196 MB idle with the default, 70 MB with two).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt before any other thread exists; it only sets a limit.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("jobmail")
@@ -74,6 +84,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         server: config.server.clone(),
         directory,
         verifier,
+        memory: Arc::new(tokio::sync::Semaphore::new(
+            config.server.memory_budget.div_ceil(1024) as usize,
+        )),
     };
     let listener = Listener::bind(
         &config.server.listen,

@@ -171,6 +171,13 @@ impl DotReader {
         self.size
     }
 
+    /// Keeps nothing more: the rest is read and counted only (the mail is
+    /// refused at its end, as one over the limit would be).
+    pub fn stop_keeping(&mut self) {
+        self.max_size = 0;
+        self.content = Vec::new();
+    }
+
     pub fn finish(self) -> Received {
         let too_big = self.size > self.max_size;
         Received {

@@ -32,7 +32,30 @@ pub struct Settings {
     pub server: ServerConfig,
     pub directory: Directory,
     pub verifier: Option<Arc<super::auth::Verifier>>,
+    /// The mail bytes all sessions may hold, in KiB permits (`memory_budget`).
+    pub memory: Arc<tokio::sync::Semaphore>,
 }
+
+/// The permits of the memory budget for `bytes`.
+fn kib(bytes: u64) -> u32 {
+    bytes.div_ceil(1024).min(u64::from(u32::MAX)) as u32
+}
+
+/// What a DATA reserves before 354: the declared SIZE and a margin (sizes
+/// are often estimated), or the size limit when none was declared.
+fn reservation(declared: u64, max: u64) -> u64 {
+    if declared == 0 {
+        max
+    } else {
+        (declared + declared / 4 + 64 * 1024).min(max)
+    }
+}
+
+/// Longest a DATA waits for room in the memory budget before 452.
+const BUDGET_WAIT: Duration = Duration::from_secs(60);
+/// Mails at least this big give their memory back to the system after
+/// they are stored (glibc keeps freed memory otherwise).
+const TRIM_AFTER: usize = 1024 * 1024;
 
 /// Why reading stopped.
 enum Stop {
@@ -446,10 +469,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 self.settings.server.hostname
             )));
         }
-        let mut reader = DotReader::new(
-            self.settings.server.max_message_size,
-            transaction.declared_size,
-        );
+        // Room in the memory budget first, before any byte is held: a
+        // session that waits holds nothing, so waiting cannot deadlock.
+        let max = self.settings.server.max_message_size;
+        let declared = transaction.declared_size;
+        let mut reserved = reservation(declared, max);
+        self.flush().await?;
+        let mut budget = match tokio::time::timeout(
+            BUDGET_WAIT,
+            self.settings
+                .memory
+                .clone()
+                .acquire_many_owned(kib(reserved)),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                tracing::warn!(session = %self.id, peer = %self.peer, "memory budget for mail exhausted; answering 452");
+                return self
+                    .error_reply("452 4.3.1 Error: too much mail in progress, try again later");
+            }
+        };
+        let mut over_budget = false;
+        let mut reader = DotReader::new(max, declared);
         self.reply("354 End data with <CR><LF>.<CR><LF>");
         let started = Instant::now();
         let min_rate = self.settings.server.min_data_rate;
@@ -461,6 +504,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             received_bytes += self.input.len() as u64;
             self.input.clear();
+            // More than reserved (a SIZE too small, or none kept to): more
+            // room if there is some now, never by waiting while holding.
+            if !over_budget && reader.size() > reserved && reader.size() <= max {
+                let more = (reader.size() - reserved)
+                    .max(1024 * 1024)
+                    .min(max - reserved.min(max));
+                match self
+                    .settings
+                    .memory
+                    .clone()
+                    .try_acquire_many_owned(kib(more))
+                {
+                    Ok(permit) => {
+                        budget.merge(permit);
+                        reserved += more;
+                    }
+                    Err(_) => {
+                        over_budget = true;
+                        reader.stop_keeping();
+                    }
+                }
+            }
             // A minimum rate after the grace: the next bytes are due by the
             // time the rate says, never later than data_timeout.
             let mut wait = self.settings.server.data_timeout;
@@ -491,6 +556,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         }
         let mut received = reader.finish();
+        if over_budget {
+            self.transaction = None;
+            tracing::warn!(session = %self.id, peer = %self.peer, size = received.size, "memory budget for mail exhausted during DATA; answering 452");
+            return self.error_reply("452 4.3.1 Error: too much mail in progress, try again later");
+        }
         if received.bare_line_ending
             && self.settings.server.bare_line_endings == BareLineEndings::Normalize
         {
@@ -512,7 +582,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 "554 5.5.2 Error: bare CR or LF line endings are not allowed; use CRLF",
             );
         }
-        match self.store(transaction, received.content).await {
+        let big = received.content.len() >= TRIM_AFTER;
+        let stored = self.store(transaction, received.content).await;
+        drop(budget);
+        if big {
+            give_memory_back();
+        }
+        match stored {
             Ok(stored) => {
                 self.messages += 1;
                 let reply = match stored {
@@ -590,6 +666,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             })
             .await
     }
+}
+
+/// Returns freed heap memory to the system, at most once a second, after a
+/// big mail: without it glibc keeps the peak of a burst of big mails
+/// (measured: 1.6 GB idle after 100 concurrent 9.9 MB mails).
+fn give_memory_back() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // One trim waiting at a time, half a second after the big mail that
+    // asked for it: a burst costs a few trims, and the last mail of a
+    // burst is always followed by one.
+    static SCHEDULED: AtomicBool = AtomicBool::new(false);
+    if SCHEDULED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    tokio::spawn(async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        SCHEDULED.store(false, Ordering::Release);
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        let _ = tokio::task::spawn_blocking(|| {
+            // SAFETY: malloc_trim only walks glibc's own free lists.
+            let released = unsafe { libc::malloc_trim(0) };
+            tracing::debug!(released, "freed memory given back to the system");
+        })
+        .await;
+    });
 }
 
 /// Why a reverse path is refused, if it is: bad syntax (501), or an IP

@@ -281,6 +281,13 @@ impl Conn {
         self.stream.write_all(bytes).expect("send");
     }
 
+    /// How long a reply may take (30 s unless set).
+    pub fn read_timeout(&mut self, timeout: Duration) {
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .expect("timeout");
+    }
+
     /// Sends if the server still listens; false once it has closed.
     pub fn try_send(&mut self, bytes: &[u8]) -> bool {
         self.stream.write_all(bytes).is_ok()

@@ -96,13 +96,18 @@ fn send_to_one_and_many_with_every_kind_of_attachment() {
         .find(|t| t["id"] == message)
         .expect("in the thread");
     assert_eq!(out["direction"], "outbound");
-    assert_eq!(out["outbox"][1], "queued", "{out}");
+    // Queued; the relay may already be trying the example's upstream,
+    // which does not listen here.
+    let in_queue = |s: &serde_json::Value| {
+        ["queued", "sending", "deferred"].contains(&s.as_str().unwrap_or(""))
+    };
+    assert!(in_queue(&out["outbox"][1]), "{out}");
     assert_eq!(out["attachments"].as_array().unwrap().len(), 3);
 
     // The outbox: queued, from a signed VERP address, to the candidate and the archive.
     let q = json(d.cli(&["queue", "list", "--json"]));
     let i = &q["items"][0];
-    assert_eq!(i["state"], "queued");
+    assert!(in_queue(&i["state"]), "{i}");
     assert_eq!(
         i["envelope_from"],
         format!(
