@@ -1098,8 +1098,8 @@ fn read_upstream(
     }
     let auth_span = s.span_of("auth_failure");
     let defer_on_auth_failure = match s.string(ctx, "auth_failure").as_deref() {
-        None | Some("fail") => false,
-        Some("defer") => true,
+        Some("fail") => false,
+        None | Some("defer") => true,
         Some(other) => {
             ctx.error(
                 auth_span.as_ref(),

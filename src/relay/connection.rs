@@ -53,6 +53,46 @@ pub enum ConnectError {
     Timeout(Duration),
     Io(std::io::Error),
     Smtp(Error),
+    /// The upstream refused our login or our envelope sender for good
+    /// (5xx on AUTH or MAIL FROM): its problem or its configuration, the
+    /// same for every mail, never this mail's.
+    Refused(Error),
+}
+
+/// One mail over an open connection: MAIL, RCPT, DATA, as lettre's
+/// `send` does it, but telling a refused envelope sender (the upstream's
+/// matter) from a refused recipient or message (the mail's).
+async fn transaction(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    data: &[u8],
+) -> Result<Response, ConnectError> {
+    use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+    use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+    let mut options = Vec::new();
+    let ascii = |a: &lettre::Address| AsRef::<str>::as_ref(a).is_ascii();
+    let non_ascii =
+        envelope.from().is_some_and(|a| !ascii(a)) || envelope.to().iter().any(|a| !ascii(a));
+    if non_ascii {
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !data.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    conn.command(Mail::new(envelope.from().cloned(), options))
+        .await
+        .map_err(|e| {
+            if e.is_permanent() {
+                ConnectError::Refused(e)
+            } else {
+                ConnectError::Smtp(e)
+            }
+        })?;
+    for to in envelope.to() {
+        conn.command(Rcpt::new(to.clone(), vec![])).await?;
+    }
+    conn.command(Data).await?;
+    Ok(conn.message(data).await?)
 }
 
 impl From<Error> for ConnectError {
@@ -91,12 +131,12 @@ impl Connector {
             Some(c) => c,
             None => self.open().await?,
         };
-        let result = conn.send(envelope, data).await;
+        let result = transaction(&mut conn, envelope, data).await;
         match &result {
             Ok(_) if !conn.has_broken() => self.park(conn).await,
             _ => conn.abort().await,
         }
-        Ok(result?)
+        result
     }
 
     /// The newest idle connection that still answers NOOP, if any.
@@ -164,7 +204,11 @@ impl Connector {
             && let Err(e) = conn.auth(DEFAULT_MECHANISMS, credentials).await
         {
             conn.abort().await;
-            return Err(e.into());
+            return Err(if e.is_permanent() {
+                ConnectError::Refused(e)
+            } else {
+                e.into()
+            });
         }
         Ok(conn)
     }

@@ -61,6 +61,11 @@ pub enum AttemptError {
     Setup(String),
     /// The TCP connect (or, for implicit TLS, the greeting) failed or timed out.
     Connect(String),
+    /// The upstream refused our login or envelope sender for good (5xx on
+    /// AUTH or MAIL FROM): the same for every mail, so the mail waits and
+    /// the breaker counts it, unless `auth_failure = "fail"` says otherwise
+    /// for a login.
+    Refused(lettre::transport::smtp::Error),
 }
 
 fn code_of(e: &lettre::transport::smtp::Error) -> Option<u16> {
@@ -106,6 +111,18 @@ pub fn classify(
                 text: e.to_string(),
             };
         }
+        Err(AttemptError::Refused(e))
+            if !defer_auth && code_of(e).is_some_and(|c| AUTH_CODES.contains(&c)) =>
+        {
+            return Outcome::Failed {
+                code: code_of(e),
+                text: e.to_string(),
+            };
+        }
+        Err(AttemptError::Refused(e)) => (
+            code_of(e),
+            format!("the upstream refused us, not this mail (retried, the breaker counts it): {e}"),
+        ),
         Err(AttemptError::Smtp(e)) => (code_of(e), e.to_string()),
         Err(AttemptError::Timeout(t)) => (
             None,
@@ -237,6 +254,7 @@ impl Health {
                 humantime::format_duration(*t)
             )),
             Err(AttemptError::Connect(text)) => Health::Failing(text.clone()),
+            Err(AttemptError::Refused(e)) => Health::Failing(e.to_string()),
             Err(AttemptError::Setup(_)) => Health::Neutral,
         }
     }
@@ -379,6 +397,7 @@ async fn attempt(route: Option<&Route>, item: &Claimed) -> Result<Response, Atte
     match tokio::time::timeout(route.send_timeout, route.connector.send(&envelope, data)).await {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(ConnectError::Smtp(e))) => Err(AttemptError::Smtp(e)),
+        Ok(Err(ConnectError::Refused(e))) => Err(AttemptError::Refused(e)),
         Ok(Err(ConnectError::Io(e))) => Err(AttemptError::Connect(format!(
             "cannot connect to {}: {e}",
             upstream()

@@ -898,6 +898,12 @@ fn auth_rejected_fails_the_mail_and_never_shows_the_password() {
         .replace(
             "retry_initial = \"5m\"",
             "retry_initial = \"100ms\"\npoll_interval = \"20ms\"",
+        )
+        // By default a rejected login defers (and the breaker counts it);
+        // this operator wants to hear at once.
+        .replace(
+            "max_connections = 10",
+            "max_connections = 10\nauth_failure = \"fail\"",
         );
     let d = Daemon::start_world("", &directory, Some(KEY));
     apply(&d);
@@ -1451,4 +1457,50 @@ fn a_second_serve_on_the_same_store_is_refused() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("another jobmail serve"), "{err}");
+}
+
+#[test]
+fn an_upstream_that_refuses_our_sender_pauses_it_and_fails_no_mail() {
+    let up = Upstream::start();
+    *up.refuse_senders.lock().unwrap() = true;
+    let d = Daemon::start_world(
+        "",
+        &relay_directory(&up, "5d").replace(
+            "max_connections = 10",
+            "max_connections = 10\nbreaker_threshold = 2\nbreaker_pause = \"1s\"",
+        ),
+        Some(KEY),
+    );
+    form_candidates(&d, 6);
+    let v = json(d.cli(&[
+        "send",
+        "--json",
+        "--template",
+        "rejection",
+        "--position",
+        "backend-rust",
+    ]));
+    let items: Vec<i64> = v["queued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["item"].as_i64().unwrap())
+        .collect();
+    // The 553 to MAIL FROM is the upstream's matter: paused, nothing failed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let q = json(d.cli(&["queue", "list", "--json"]));
+        if !q["paused_upstreams"].as_array().unwrap().is_empty() {
+            assert_eq!(q["summary"]["failed"].as_i64().unwrap_or(0), 0, "{q}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{q}\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Fixed upstream side: after the pause every mail goes out.
+    *up.refuse_senders.lock().unwrap() = false;
+    for item in items {
+        wait_state(&d, item, "sent");
+    }
+    assert_eq!(up.accepted().len(), 6);
 }

@@ -53,6 +53,9 @@ pub struct Upstream {
     pub script: Arc<Mutex<VecDeque<AtDot>>>,
     /// `Some(accept)`: AUTH PLAIN is offered, and the answer is 235 or 535.
     pub auth: Arc<Mutex<Option<bool>>>,
+    /// Refuse every envelope sender with 553 (a relay that does not let
+    /// us send from our addresses).
+    pub refuse_senders: Arc<Mutex<bool>>,
     /// What AUTH PLAIN carried: (user, password).
     pub credentials_seen: Arc<Mutex<Vec<(String, String)>>>,
     /// Offer STARTTLS with this server configuration…
@@ -74,6 +77,7 @@ impl Upstream {
             deliveries: Arc::new(Mutex::new(Vec::new())),
             script: Arc::new(Mutex::new(VecDeque::new())),
             auth: Arc::new(Mutex::new(None)),
+            refuse_senders: Arc::new(Mutex::new(false)),
             credentials_seen: Arc::new(Mutex::new(Vec::new())),
             tls: None,
             implicit_tls: false,
@@ -103,6 +107,7 @@ impl Upstream {
             deliveries: Arc::new(Mutex::new(Vec::new())),
             script: Arc::new(Mutex::new(VecDeque::new())),
             auth: Arc::new(Mutex::new(None)),
+            refuse_senders: Arc::new(Mutex::new(false)),
             credentials_seen: Arc::new(Mutex::new(Vec::new())),
             tls: Some(Arc::new(config)),
             implicit_tls: implicit,
@@ -226,6 +231,8 @@ impl Upstream {
                 }
             } else if upper.starts_with("HELO") {
                 out.write_all(b"250 upstream.test\r\n")?;
+            } else if upper.starts_with("MAIL FROM:") && *self.refuse_senders.lock().unwrap() {
+                out.write_all(b"553 5.7.1 Sender address rejected: not owned by user\r\n")?;
             } else if upper.starts_with("MAIL FROM:") {
                 from = line[10..]
                     .trim()
