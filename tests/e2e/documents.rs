@@ -85,13 +85,6 @@ fn every_shape_yields_the_documents_a_mail_client_shows() {
                     205,
                     "2d9d00cd923c42214f53dc30838e33e85a275306067c2071d0217f310514c840",
                 ),
-                (
-                    "2.1",
-                    "Bewerbung.eml",
-                    "message/rfc822",
-                    93,
-                    "af0ed8f46bcfc330a763c35e7a87416514de80add66f98801121a62061742bca",
-                ),
                 pdf("3", "Lebenslauf.pdf"),
             ],
         ),
@@ -263,4 +256,63 @@ Content-Disposition: attachment; filename=\"f{n}.bin\"\r\n\r\nx\r\n"
         json(d.cli(&["message", "show", &id, "--json"]))["documents_truncated"],
         false
     );
+}
+
+#[test]
+fn a_cv_five_forwards_deep_is_kept_and_the_mail_takes_twice_its_size_at_most() {
+    let d = Daemon::start();
+    let pdf: Vec<u8> = b"%PDF-1.4\n"
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(b'x', 1 << 20))
+        .collect();
+    let encoded: String = {
+        let b64 = data_encoding::BASE64.encode(&pdf);
+        b64.as_bytes()
+            .chunks(76)
+            .map(|l| format!("{}\r\n", String::from_utf8_lossy(l)))
+            .collect()
+    };
+    let mut mail = format!(
+        "From: cand@example.org\r\nSubject: level0\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n--b0\r\nContent-Type: text/plain\r\n\r\nhi\r\n\
+--b0\r\nContent-Type: application/pdf; name=\"cv.pdf\"\r\nContent-Disposition: attachment; filename=\"cv.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{encoded}--b0--\r\n"
+    )
+    .into_bytes();
+    for level in 1..=5 {
+        let mut outer = format!(
+            "From: fwd{level}@example.org\r\nSubject: level{level}\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b{level}\"\r\n\r\n--b{level}\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+--b{level}\r\nContent-Type: message/rfc822\r\n\r\n"
+        )
+        .into_bytes();
+        outer.extend_from_slice(&mail);
+        outer.extend_from_slice(format!("\r\n--b{level}--\r\n").as_bytes());
+        mail = outer;
+    }
+    let mut c = d.connect();
+    c.ehlo();
+    let (code, text) = c.transaction("a@example.org", "jobs@acme.example", &stuff(&mail));
+    assert_eq!(code, 250, "{text}");
+    let id = text.trim().rsplit(' ').next().unwrap().to_string();
+    let show = json(d.cli(&["message", "show", &id, "--json"]));
+    let docs = show["attachments"].as_array().unwrap();
+    let cv = docs
+        .iter()
+        .find(|a| a["filename"] == "cv.pdf")
+        .unwrap_or_else(|| panic!("the CV is a document: {show}"));
+    assert_eq!(cv["size"].as_u64(), Some(pdf.len() as u64));
+    let total: u64 = docs.iter().map(|a| a["size"].as_u64().unwrap()).sum();
+    assert!(
+        total <= 2 * mail.len() as u64,
+        "{total} bytes of documents for a {} byte mail: {docs:?}",
+        mail.len()
+    );
+    // The forwarded mail as a whole is there once, the mails inside it not again.
+    let emls = docs
+        .iter()
+        .filter(|a| a["content_type"] == "message/rfc822")
+        .count();
+    assert_eq!(emls, 1, "{docs:?}");
 }
