@@ -213,6 +213,17 @@ pub fn name_for_automatic_mail(name: &str) -> String {
     }
 }
 
+/// Fault injection for the end-to-end tests, in debug builds only:
+/// `JOBMAIL_FAULT=ack-transient` makes the first composition fail as a
+/// locked store would.
+fn injected_store_error() -> bool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static FIRED: AtomicBool = AtomicBool::new(false);
+    cfg!(debug_assertions)
+        && std::env::var("JOBMAIL_FAULT").is_ok_and(|v| v == "ack-transient")
+        && !FIRED.swap(true, Ordering::Relaxed)
+}
+
 /// How often the worker looks for acknowledgements to compose.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -282,18 +293,25 @@ pub fn compose_pending(
     let mut queued = 0;
     for p in pending {
         let now = chrono::Utc::now().timestamp_millis();
-        let summary = composer.send(
-            store,
-            &crate::compose::SendRequest {
-                template: &p.template,
-                sender: Some(&p.sender),
-                candidates: vec![p.candidate],
-                automatic: true,
-                acknowledgement: Some(p.id),
-                ..Default::default()
-            },
-            now,
-        );
+        let summary = if injected_store_error() {
+            Err(crate::compose::ComposeError {
+                message: "database is locked (injected by JOBMAIL_FAULT)".into(),
+                transient: true,
+            })
+        } else {
+            composer.send(
+                store,
+                &crate::compose::SendRequest {
+                    template: &p.template,
+                    sender: Some(&p.sender),
+                    candidates: vec![p.candidate],
+                    automatic: true,
+                    acknowledgement: Some(p.id),
+                    ..Default::default()
+                },
+                now,
+            )
+        };
         match summary {
             // Marked queued in the transaction that queued the mail.
             Ok(s) if !s.queued.is_empty() => queued += 1,

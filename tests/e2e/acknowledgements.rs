@@ -372,3 +372,33 @@ fn two_auto_responders_stop_after_one_exchange() {
         "A sent one acknowledgement, no more"
     );
 }
+
+#[test]
+fn a_store_error_while_composing_leaves_the_acknowledgement_pending_not_failed() {
+    let up = Upstream::start();
+    let mut d = daemon(&up, with_acknowledgements(&example_directory()));
+    d.kill9();
+    d.env = vec![("JOBMAIL_FAULT".into(), "ack-transient".into())];
+    d.spawn();
+    let candidate = apply_by_mail(
+        &d,
+        "erika@example.net",
+        "jobs+backend@acme.example",
+        "",
+        "Bewerbung als Backend Engineer",
+    );
+    let ack = decision(&d, candidate);
+    assert_eq!(ack["decision"], "queued", "tried again, not failed: {ack}");
+    assert!(
+        d.log()
+            .contains("acknowledgements: store error; trying again"),
+        "{}",
+        d.log()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mails_to(&up, "erika@example.net").is_empty() {
+        assert!(Instant::now() < deadline, "{}", d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(mails_to(&up, "erika@example.net").len(), 1, "exactly one");
+}
