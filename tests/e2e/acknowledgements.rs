@@ -21,7 +21,7 @@ fn daemon(up: &Upstream, directory: String) -> Daemon {
 }
 
 /// The acknowledgement decision of a candidate's latest application.
-fn decision(d: &Daemon, candidate: i64) -> serde_json::Value {
+pub fn decision(d: &Daemon, candidate: i64) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let c = json(d.cli(&["candidate", "show", &candidate.to_string(), "--json"]));

@@ -9,25 +9,12 @@ use mail_auth::common::crypto::Ed25519Key;
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::DkimSigner;
 
+use crate::acknowledgements::decision;
 use crate::dns::Dns;
 use crate::harness::*;
 use crate::upstream::Upstream;
 
 const KEY: [u8; 32] = [0x42; 32];
-
-/// The acknowledgement decision of a candidate's latest application.
-fn decision(d: &Daemon, candidate: i64) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let c = json(d.cli(&["candidate", "show", &candidate.to_string(), "--json"]));
-        let ack = c["applications"].as_array().unwrap().last().unwrap()["auto_reply"].clone();
-        if ack["decision"] != "pending" {
-            return ack;
-        }
-        assert!(Instant::now() < deadline, "still pending: {ack}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn application(from: &str, name: &str, id: &str, extra: &str) -> String {
     format!(
@@ -35,6 +22,22 @@ fn application(from: &str, name: &str, id: &str, extra: &str) -> String {
 Message-ID: <{id}>\r\nDate: Tue, 01 Dec 2026 10:00:00 +0100\r\nContent-Language: de\r\n{extra}\r\n\
 Guten Tag,\r\nanbei meine Bewerbung.\r\n"
     )
+}
+
+/// The example company with acknowledgements on, its upstream `up`, SPF,
+/// DKIM and DMARC checked against `dns`; `extra` goes before the company.
+fn daemon_with_dns(dns: &Dns, up: &Upstream, extra: &str) -> Daemon {
+    let directory = with_acknowledgements(&example_directory())
+        .replace("port = 2600", &format!("port = {}", up.addr.port()))
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
+        );
+    let directory = format!(
+        "[authentication]\nresolver = \"{}\"\ntimeout = \"3s\"\n{extra}\n{directory}",
+        dns.addr
+    );
+    Daemon::start_world("", &directory, Some(KEY))
 }
 
 /// Sends a mail; returns `message show --json` of it.
@@ -69,17 +72,7 @@ fn forged_authors_get_no_acknowledgement_and_no_known_candidate() {
         ("_dmarc.reject.example", "v=DMARC1; p=reject"),
     ]);
     let up = Upstream::start();
-    let directory = with_acknowledgements(&example_directory())
-        .replace("port = 2600", &format!("port = {}", up.addr.port()))
-        .replace(
-            "retry_initial = \"5m\"",
-            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
-        );
-    let directory = format!(
-        "[authentication]\nresolver = \"{}\"\ntimeout = \"3s\"\n[acknowledgements]\nmax_per_hour = 3\n{directory}",
-        dns.addr
-    );
-    let d = Daemon::start_world("", &directory, Some(KEY));
+    let d = daemon_with_dns(&dns, &up, "[acknowledgements]\nmax_per_hour = 3");
 
     // 1. An honest application: SPF and DMARC pass, acknowledged.
     let m = deliver(
@@ -313,17 +306,7 @@ Subject: Nachtrag\r\nMessage-ID: <a2@honest.example>\r\n\r\nAnbei mein Zeugnis.\
 fn a_hostile_display_name_is_greeted_neutrally() {
     let dns = Dns::start(&[("honest.example", "v=spf1 ip4:127.0.0.1 -all")]);
     let up = Upstream::start();
-    let directory = with_acknowledgements(&example_directory())
-        .replace("port = 2600", &format!("port = {}", up.addr.port()))
-        .replace(
-            "retry_initial = \"5m\"",
-            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
-        );
-    let directory = format!(
-        "[authentication]\nresolver = \"{}\"\ntimeout = \"3s\"\n{directory}",
-        dns.addr
-    );
-    let d = Daemon::start_world("", &directory, Some(KEY));
+    let d = daemon_with_dns(&dns, &up, "");
     let hostile = format!("Gewinn unter http://evil.example/{}", "x".repeat(450));
     let m = deliver(
         &d,
@@ -426,17 +409,7 @@ fn a_redirect_that_changes_the_mail_is_vouched_for_by_the_companys_arc_seal() {
     };
 
     let up = Upstream::start();
-    let directory = with_acknowledgements(&example_directory())
-        .replace("port = 2600", &format!("port = {}", up.addr.port()))
-        .replace(
-            "retry_initial = \"5m\"",
-            "retry_initial = \"5m\"\npoll_interval = \"20ms\"",
-        );
-    let directory = format!(
-        "[authentication]\nresolver = \"{}\"\ntimeout = \"3s\"\n{directory}",
-        dns.addr
-    );
-    let d = Daemon::start_world("", &directory, Some(KEY));
+    let d = daemon_with_dns(&dns, &up, "");
     let m = deliver(
         &d,
         "SRS0=cd34=XY=signed.example=dora@acme.example",
