@@ -320,71 +320,58 @@ impl Composer<'_> {
         }
         let batch = format!("b{}", uuid::Uuid::now_v7().simple());
         let mut seen = std::collections::HashSet::new();
-        let mut prepared = Vec::new();
+        let mut queued = Vec::new();
         let mut skipped = Vec::new();
-        for &candidate in &request.candidates {
-            let one = Request {
-                candidate,
-                template: request.template,
-                sender: request.sender,
-                language: request.language,
-                attachments: request.attachments.clone(),
-                reuse_documents: request.reuse_documents.clone(),
-                automatic: request.automatic,
-            };
-            match self.prepare(store, &one, now_ms) {
-                Ok(p) if !seen.insert(p.candidate) => skipped.push(Skipped {
+        // Prepared and queued a chunk at a time: a bulk of any size with an
+        // attachment holds one chunk's mails in memory, and the listener's
+        // writer waits for one chunk's transaction at most.
+        for chunk in request.candidates.chunks(crate::store::ENQUEUE_CHUNK) {
+            let mut prepared = Vec::new();
+            for &candidate in chunk {
+                let one = Request {
                     candidate,
-                    reason: format!("already in this batch (as candidate {})", p.candidate),
-                }),
-                Ok(p) if let Some(s) = store.suppressed(&p.to, now_ms)? => skipped.push(Skipped {
-                    candidate,
-                    reason: format!(
-                        "{} is suppressed until {} after a hard bounce ({}); `jobmail suppression remove {}` lifts it",
-                        s.address, s.until, s.reason, s.address
-                    ),
-                }),
-                Ok(p) => prepared.push(p),
-                // The store failed: the whole send may work later.
-                Err(e) if e.transient => return Err(e),
-                Err(e) => skipped.push(Skipped {
-                    candidate,
-                    reason: e.message,
-                }),
+                    template: request.template,
+                    sender: request.sender,
+                    language: request.language,
+                    attachments: request.attachments.clone(),
+                    reuse_documents: request.reuse_documents.clone(),
+                    automatic: request.automatic,
+                };
+                match self.prepare(store, &one, now_ms) {
+                    Ok(p) if !seen.insert(p.candidate) => skipped.push(Skipped {
+                        candidate,
+                        reason: format!("already in this batch (as candidate {})", p.candidate),
+                    }),
+                    Ok(p) if let Some(s) = store.suppressed(&p.to, now_ms)? => skipped.push(Skipped {
+                        candidate,
+                        reason: format!(
+                            "{} is suppressed until {} after a hard bounce ({}); `jobmail suppression remove {}` lifts it",
+                            s.address, s.until, s.reason, s.address
+                        ),
+                    }),
+                    Ok(p) => prepared.push(p),
+                    // The store failed: the whole send may work later.
+                    Err(e) if e.transient => return Err(e),
+                    Err(e) => skipped.push(Skipped {
+                        candidate,
+                        reason: e.message,
+                    }),
+                }
             }
+            let items: Vec<NewItem> = prepared
+                .iter()
+                .map(|p| self.new_item(p, &batch, request, now_ms))
+                .collect();
+            let done: Vec<Queued> = store.enqueue_all(&items, request.acknowledgement)?;
+            queued.extend(prepared.into_iter().zip(done).map(|(p, q)| QueuedMail {
+                candidate: p.candidate,
+                item: q.item,
+                message: q.message,
+                to: p.to,
+                subject: p.subject,
+                message_id: p.message_id,
+            }));
         }
-        let items: Vec<NewItem> = prepared
-            .iter()
-            .map(|p| {
-                let subsidiary = self
-                    .config
-                    .subsidiaries
-                    .iter()
-                    .find(|s| s.id == p.subsidiary);
-                let mut recipients = vec![p.to.clone()];
-                if let Some(archive) = subsidiary.and_then(|s| s.archive_bcc.as_ref()) {
-                    recipients.push(archive.to_string());
-                }
-                NewItem {
-                    batch_id: &batch,
-                    candidate: p.candidate,
-                    application: p.application,
-                    template: Some(request.template),
-                    subsidiary: &p.subsidiary,
-                    sender: &p.sender.id,
-                    bounce_domain: subsidiary
-                        .map(|s| s.jobs_address.domain())
-                        .unwrap_or("localhost"),
-                    bounce_key: self.key,
-                    recipients,
-                    parsed: crate::parse::parse_message(&p.bytes, false),
-                    bytes: p.bytes.clone(),
-                    not_before: request.not_before,
-                    now_ms,
-                }
-            })
-            .collect();
-        let queued: Vec<Queued> = store.enqueue_all(&items, request.acknowledgement)?;
         let scheduled = request.not_before.is_some_and(|t| t > now_ms);
         Ok(Summary {
             batch,
@@ -394,20 +381,45 @@ impl Composer<'_> {
                 .filter(|_| scheduled)
                 .and_then(chrono::DateTime::from_timestamp_millis)
                 .map(|t| t.to_rfc3339()),
-            queued: prepared
-                .into_iter()
-                .zip(queued)
-                .map(|(p, q)| QueuedMail {
-                    candidate: p.candidate,
-                    item: q.item,
-                    message: q.message,
-                    to: p.to,
-                    subject: p.subject,
-                    message_id: p.message_id,
-                })
-                .collect(),
+            queued,
             skipped,
         })
+    }
+
+    /// The outbox item of one prepared mail.
+    fn new_item<'a>(
+        &'a self,
+        p: &'a Prepared,
+        batch: &'a str,
+        request: &'a SendRequest,
+        now_ms: i64,
+    ) -> NewItem<'a> {
+        let subsidiary = self
+            .config
+            .subsidiaries
+            .iter()
+            .find(|s| s.id == p.subsidiary);
+        let mut recipients = vec![p.to.clone()];
+        if let Some(archive) = subsidiary.and_then(|s| s.archive_bcc.as_ref()) {
+            recipients.push(archive.to_string());
+        }
+        NewItem {
+            batch_id: batch,
+            candidate: p.candidate,
+            application: p.application,
+            template: Some(request.template),
+            subsidiary: &p.subsidiary,
+            sender: &p.sender.id,
+            bounce_domain: subsidiary
+                .map(|s| s.jobs_address.domain())
+                .unwrap_or("localhost"),
+            bounce_key: self.key,
+            recipients,
+            parsed: crate::parse::parse_message(&p.bytes, false),
+            bytes: p.bytes.clone(),
+            not_before: request.not_before,
+            now_ms,
+        }
     }
 }
 

@@ -293,8 +293,9 @@ fn kill_9_while_200_mails_are_sent_loses_none_and_leaves_none_sending() {
                 .unwrap();
         }
     }
-    // Slow answers keep sends in flight when the kills come.
-    up.then(&[AtDot::Stall(Duration::from_millis(40)); 400]);
+    // Slow answers keep sends in flight when the kills come (10
+    // connections at 150 ms a mail: the 200 take longer than the kills).
+    up.then(&[AtDot::Stall(Duration::from_millis(150)); 1000]);
     let v = json(d.cli(&[
         "send",
         "--json",
@@ -322,7 +323,9 @@ fn kill_9_while_200_mails_are_sent_loses_none_and_leaves_none_sending() {
         d.spawn();
         eprintln!("kill -9 round {round}: {sent_before} accepted upstream before the kill");
     }
-    // Everything goes out in the end, each mail once or at worst twice, the same bytes.
+    // Everything goes out in the end; a mail the upstream took just before
+    // a kill (its outcome not yet recorded) goes again after it, the same
+    // bytes: once, plus at most once per kill.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let q = json(d.cli(&["queue", "list", "--json", "--limit", "1000"]));
@@ -350,13 +353,16 @@ fn kill_9_while_200_mails_are_sent_loses_none_and_leaves_none_sending() {
             .filter(|x| String::from_utf8_lossy(&x.data).contains(message_id.as_str()))
             .collect();
         assert!(
-            (1..=2).contains(&copies.len()),
+            (1..=4).contains(&copies.len()),
             "item {item}: delivered {} times",
             copies.len()
         );
-        if copies.len() == 2 {
+        if copies.len() >= 2 {
             twice += 1;
-            assert_eq!(copies[0].data, copies[1].data, "a repeat is the same mail");
+            assert!(
+                copies.iter().all(|c| c.data == copies[0].data),
+                "a repeat is the same mail"
+            );
         }
     }
     eprintln!(
