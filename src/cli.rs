@@ -698,7 +698,11 @@ pub fn format_candidate(c: &CandidateDetail) -> String {
         clip(&candidate_name(&s.first_name, &s.last_name), 100),
         s.addresses.join(", "),
         s.gender,
-        s.language.as_deref().unwrap_or("-"),
+        match (&s.language, &s.language_source) {
+            (Some(l), Some(source)) => format!("{l} ({source})"),
+            (Some(l), None) => l.clone(),
+            (None, _) => "-".to_string(),
+        },
         s.created_at
     );
     out.push_str("Applications:\n");
