@@ -232,6 +232,10 @@ pub enum ApplicationCommand {
         /// For a general application: the subsidiary (its id)
         #[arg(long, conflicts_with = "position")]
         subsidiary: Option<String>,
+        /// The applicant's language as the form gives it (a language the
+        /// templates have: de, en, fr, …); it wins over any other
+        #[arg(long)]
+        lang: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -773,8 +777,18 @@ fn application_command(config: &Config, command: ApplicationCommand) -> anyhow::
             name,
             position,
             subsidiary,
+            lang,
             json,
         } => {
+            let lang = lang.map(|l| l.trim().to_lowercase());
+            if let Some(l) = &lang
+                && !config.template_languages.contains(l)
+            {
+                anyhow::bail!(
+                    "--lang {l:?}: no template has it (they have: {})",
+                    config.template_languages.join(", ")
+                );
+            }
             let (subsidiary, position) = match (position, subsidiary) {
                 (Some(p), _) => {
                     let found = config
@@ -814,6 +828,7 @@ fn application_command(config: &Config, command: ApplicationCommand) -> anyhow::
                     last_name: &last,
                     subsidiary: &subsidiary,
                     position: position.as_deref(),
+                    language: lang.as_deref(),
                 })?;
             let ack = store.decide_form_auto_reply(
                 application,

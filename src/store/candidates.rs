@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Cached, Result, StoreError, ids, rfc3339};
+use crate::matcher::language::LanguageSource;
 use crate::matcher::{
     self, Assignment, Decision, Lookups, MatchInput, NewApplication, NewCandidate, Reason,
 };
@@ -654,6 +655,9 @@ pub struct FormApplication<'a> {
     pub last_name: &'a str,
     pub subsidiary: &'a str,
     pub position: Option<&'a str>,
+    /// The applicant's language as the form gives it: it replaces any
+    /// language the candidate had (source `form`).
+    pub language: Option<&'a str>,
 }
 
 /// Returns (candidate id, application id, candidate created).
@@ -683,8 +687,8 @@ pub fn add_form_application(
                             first_name: f.first_name.to_string(),
                             last_name: f.last_name.to_string(),
                             email: email.to_string(),
-                            language: None,
-                            language_source: None,
+                            language: f.language.map(str::to_string),
+                            language_source: f.language.map(|_| LanguageSource::Form),
                         },
                         now,
                     )?;
@@ -698,6 +702,14 @@ pub fn add_form_application(
             ));
         }
     };
+    if let Some(language) = f.language
+        && !created
+    {
+        tx.exec(
+            "UPDATE candidates SET language = ?1, language_source = ?2 WHERE id = ?3",
+            params![language, LanguageSource::Form.as_str(), candidate],
+        )?;
+    }
     let app = NewApplication {
         subsidiary: f.subsidiary.to_string(),
         position: f.position.map(str::to_string),

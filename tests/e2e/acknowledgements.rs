@@ -493,3 +493,82 @@ I have five years of experience with Rust and distributed systems.\n",
     let p = jobmail::parse::parse_message(ack, false);
     assert!(p.text.contains("vielen Dank"), "{}", p.text);
 }
+
+#[test]
+fn the_forms_language_wins_and_a_later_mail_changes_nothing() {
+    let up = Upstream::start();
+    let d = daemon(&up, with_acknowledgements(&example_directory()));
+    // From the form, in French, for the German subsidiary.
+    let v = json(d.cli(&[
+        "application",
+        "add",
+        "--json",
+        "--email",
+        "luc.martin@example.fr",
+        "--name",
+        "Luc Martin",
+        "--position",
+        "backend-rust",
+        "--lang",
+        "fr",
+    ]));
+    let candidate = v["candidate"].as_i64().unwrap();
+    up.wait_for(1, 20);
+    let ack = &mails_to(&up, "luc.martin@example.fr")[0];
+    let p = jobmail::parse::parse_message(ack, false);
+    assert!(p.text.contains("Nous avons bien reçu"), "{}", p.text);
+    // Their next mail, in German: still French, from the form.
+    apply_in_own_words(
+        &d,
+        "luc.martin@example.fr",
+        "",
+        "Nachtrag",
+        "Sehr geehrte Damen und Herren,\n\nanbei sende ich Ihnen noch meine Zeugnisse. \
+Ich freue mich darauf, von Ihnen zu hören, und stehe für Fragen gern zur Verfügung.\n",
+    );
+    let c = json(d.cli(&["candidate", "show", &candidate.to_string(), "--json"]));
+    assert_eq!(c["language"], "fr", "{c}");
+    assert_eq!(c["language_source"], "form", "{c}");
+
+    // A candidate detected as German, corrected by a form application.
+    let german = apply_in_own_words(
+        &d,
+        "ute.berg@example.de",
+        "",
+        "Bewerbung",
+        "Sehr geehrte Damen und Herren,\n\nhiermit bewerbe ich mich auf die Stelle als \
+Entwicklerin. Ich habe fünf Jahre Erfahrung und freue mich darauf, von Ihnen zu hören.\n",
+    );
+    let c = json(d.cli(&["candidate", "show", &german.to_string(), "--json"]));
+    assert_eq!(c["language_source"], "detected", "{c}");
+    let v = json(d.cli(&[
+        "application",
+        "add",
+        "--json",
+        "--candidate",
+        &german.to_string(),
+        "--subsidiary",
+        "acme-de",
+        "--lang",
+        "EN",
+    ]));
+    assert_eq!(v["candidate"], german);
+    let c = json(d.cli(&["candidate", "show", &german.to_string(), "--json"]));
+    assert_eq!(c["language"], "en", "{c}");
+    assert_eq!(c["language_source"], "form", "{c}");
+
+    // A language no template has is refused.
+    let out = d.cli(&[
+        "application",
+        "add",
+        "--candidate",
+        &german.to_string(),
+        "--subsidiary",
+        "acme-de",
+        "--lang",
+        "es",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no template has it"), "{err}");
+}
