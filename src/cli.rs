@@ -232,6 +232,10 @@ pub enum ApplicationCommand {
         /// For a general application: the subsidiary (its id)
         #[arg(long, conflicts_with = "position")]
         subsidiary: Option<String>,
+        /// The applicant's language as the form gives it (a language the
+        /// templates have: de, en, fr, …); it wins over any other
+        #[arg(long)]
+        lang: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -698,7 +702,11 @@ pub fn format_candidate(c: &CandidateDetail) -> String {
         clip(&candidate_name(&s.first_name, &s.last_name), 100),
         s.addresses.join(", "),
         s.gender,
-        s.language.as_deref().unwrap_or("-"),
+        match (&s.language, &s.language_source) {
+            (Some(l), Some(source)) => format!("{l} ({source})"),
+            (Some(l), None) => l.clone(),
+            (None, _) => "-".to_string(),
+        },
         s.created_at
     );
     out.push_str("Applications:\n");
@@ -769,8 +777,18 @@ fn application_command(config: &Config, command: ApplicationCommand) -> anyhow::
             name,
             position,
             subsidiary,
+            lang,
             json,
         } => {
+            let lang = lang.map(|l| l.trim().to_lowercase());
+            if let Some(l) = &lang
+                && !config.template_languages.contains(l)
+            {
+                anyhow::bail!(
+                    "--lang {l:?}: no template has it (they have: {})",
+                    config.template_languages.join(", ")
+                );
+            }
             let (subsidiary, position) = match (position, subsidiary) {
                 (Some(p), _) => {
                     let found = config
@@ -810,6 +828,7 @@ fn application_command(config: &Config, command: ApplicationCommand) -> anyhow::
                     last_name: &last,
                     subsidiary: &subsidiary,
                     position: position.as_deref(),
+                    language: lang.as_deref(),
                 })?;
             let ack = store.decide_form_auto_reply(
                 application,

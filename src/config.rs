@@ -36,6 +36,10 @@ pub struct Config {
     pub positions: Vec<Position>,
     /// Where the template files are (`[templates] dir`), resolved.
     pub templates_dir: PathBuf,
+    /// The languages the templates in `templates_dir` have (every
+    /// template's variants, lowercased, sorted), read by [`load`]; empty
+    /// from [`parse`], which reads no other file.
+    pub template_languages: Vec<String>,
     pub relay: RelayConfig,
     pub authentication: AuthenticationConfig,
     pub acknowledgements: AcknowledgementsConfig,
@@ -318,7 +322,23 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             message: format!("cannot read: {e}"),
         }],
     })?;
-    parse(&text, path)
+    let mut config = parse(&text, path)?;
+    config.template_languages = template_languages(&config.templates_dir);
+    Ok(config)
+}
+
+/// The languages of every template in `dir` that loads (errors are
+/// `config check`'s and `template lint`'s to report), lowercased and sorted.
+pub fn template_languages(dir: &Path) -> Vec<String> {
+    let (templates, _) = crate::template::Templates::load(dir);
+    let mut languages: Vec<String> = templates
+        .templates
+        .values()
+        .flat_map(|t| t.variants.keys().map(|l| l.to_lowercase()))
+        .collect();
+    languages.sort();
+    languages.dedup();
+    languages
 }
 
 /// Validates config text; `path` names the file in errors and anchors relative paths.
@@ -991,6 +1011,7 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         categories: categories.into_iter().map(|(_, _, c)| c).collect(),
         positions: positions.into_iter().map(|(_, _, _, p)| p).collect(),
         templates_dir,
+        template_languages: Vec::new(),
         relay,
         authentication,
         acknowledgements,

@@ -37,14 +37,29 @@ pub struct Directory {
     categories: Vec<Category>,
     /// `[acknowledgements] max_per_hour`: all categories and addresses together.
     acknowledgements_per_hour: u32,
+    /// The languages the templates have (`Config::template_languages`):
+    /// the only ones a candidate's detected language may be.
+    template_languages: Vec<String>,
 }
 
 impl Directory {
+    /// The languages the templates have, lowercased and sorted.
+    pub fn template_languages(&self) -> &[String] {
+        &self.template_languages
+    }
+
+    /// The same company with these template languages (tests, tools).
+    pub fn with_template_languages(mut self, languages: &[&str]) -> Directory {
+        self.template_languages = languages.iter().map(|l| l.to_lowercase()).collect();
+        self
+    }
+
     pub fn from_config(config: &Config) -> Directory {
         let mut r = Directory {
             positions: config.positions.clone(),
             categories: config.categories.clone(),
             acknowledgements_per_hour: config.acknowledgements.max_per_hour,
+            template_languages: config.template_languages.clone(),
             ..Directory::default()
         };
         for s in &config.subsidiaries {

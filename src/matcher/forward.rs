@@ -52,19 +52,34 @@ pub enum Forwarded {
 /// or without a plausible address on it, the result is
 /// [`Forwarded::AuthorUnknown`].
 pub fn inline_forward(text: &str) -> Option<Forwarded> {
+    find_block(text).map(|(_, author)| author)
+}
+
+/// Where the first (outermost) inline forwarded block starts: the byte
+/// offset in `text` of its separator, intro or first header line, as
+/// [`inline_forward`] finds it; `None` when the text holds no such block.
+/// Everything from there on was written by someone else.
+pub fn inline_forward_start(text: &str) -> Option<usize> {
+    find_block(text).map(|(start, _)| start)
+}
+
+fn find_block(text: &str) -> Option<(usize, Forwarded)> {
     let text = head(text, MAX_TEXT);
+    let base = text.as_ptr() as usize;
     let mut lines = text.lines();
     while let Some(raw) = lines.next() {
         let Line::Text(line) = classify(raw) else {
             continue;
         };
+        // `raw` is a subslice of `text`: its offset is in bounds.
+        let start = raw.as_ptr() as usize - base;
         if is_separator(line) || (is_rule(line) && next_is_header(lines.clone())) {
-            return Some(author_in_window(lines));
+            return Some((start, author_in_window(lines)));
         }
         if let Some((Key::From, value)) = header(line)
             && headers_follow(lines.clone())
         {
-            return Some(author_from(value, lines));
+            return Some((start, author_from(value, lines)));
         }
     }
     None
@@ -763,6 +778,29 @@ mod tests {
             "FYI\n\n---------- Forwarded message ---------\nFrom: {from}\n\
              Date: Mon, 3 Jun 2024 at 09:12\nSubject: Application\nTo: <tom@company.example>\n\nHello,\n"
         )
+    }
+
+    #[test]
+    fn the_block_starts_at_its_separator_or_first_header() {
+        for sample in samples() {
+            let start = inline_forward_start(sample).expect("a block");
+            let from_there = sample.get(start..).expect("on a char boundary");
+            assert_eq!(
+                inline_forward(from_there),
+                inline_forward(sample),
+                "{sample}"
+            );
+            // Nothing before the start is part of it.
+            assert!(
+                inline_forward(sample.get(..start).unwrap_or("")).is_none(),
+                "{sample}"
+            );
+        }
+        assert_eq!(inline_forward_start("Hello,\nno forward here.\n"), None);
+        assert_eq!(
+            inline_forward_start("Note.\n\n-----Original Message-----\nFrom: a@b.example\n"),
+            Some(7)
+        );
     }
 
     #[test]

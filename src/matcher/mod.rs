@@ -9,6 +9,7 @@
 //! unassigned inbox with suggestions. No I/O here.
 
 pub mod forward;
+pub mod language;
 pub mod token;
 
 use serde::Serialize;
@@ -16,6 +17,7 @@ use serde::Serialize;
 use crate::directory::Directory;
 use crate::model::{Mailbox, ParsedHeaders};
 use forward::Forwarded;
+use language::LanguageSource;
 use token::TokenKey;
 
 /// What matching needs besides the mail: the company and the token key.
@@ -220,6 +222,8 @@ pub struct NewCandidate {
     /// Lowercased in the domain.
     pub email: String,
     pub language: Option<String>,
+    /// Where `language` came from (`None` without a language).
+    pub language_source: Option<LanguageSource>,
 }
 
 /// An application to create with a new candidate.
@@ -636,7 +640,7 @@ pub fn decide(
                 mailbox.address
             )),
             [] => {
-                let candidate = new_candidate(&mailbox, h.content_language.clone());
+                let candidate = new_candidate(&mailbox, language_of(input, dir, reason));
                 let application = application_for(input, dir);
                 let detail = match reason {
                     Reason::ForwardedAuthor => format!(
@@ -815,16 +819,40 @@ fn nowhere(detail: String) -> Decision {
     }
 }
 
-/// The person behind an author address.
-pub fn new_candidate(mailbox: &Mailbox, language: Option<String>) -> NewCandidate {
+/// The person behind an author address, with their language and its source.
+pub fn new_candidate(
+    mailbox: &Mailbox,
+    language: Option<(String, LanguageSource)>,
+) -> NewCandidate {
     let (first_name, last_name) =
         split_name(mailbox.name.as_deref().unwrap_or(""), &mailbox.address);
+    let (language, language_source) = language.unzip();
     NewCandidate {
         first_name,
         last_name,
         email: normalise_address(&mailbox.address),
         language,
+        language_source,
     }
+}
+
+/// A new candidate's language: the mail's `Content-Language`, else the
+/// language detected in the author's own text when it is confident and a
+/// template has it (`language::detect`), else none (the subsidiary's
+/// applies). A forward's own text is the colleague's, not the author's:
+/// it is not detected.
+pub fn language_of(
+    input: &MatchInput,
+    dir: &Directory,
+    reason: Reason,
+) -> Option<(String, LanguageSource)> {
+    if let Some(l) = input.headers.content_language.as_ref() {
+        return Some((l.clone(), LanguageSource::ContentLanguage));
+    }
+    if reason == Reason::ForwardedAuthor {
+        return None;
+    }
+    language::detect(input.text, dir.template_languages()).map(|l| (l, LanguageSource::Detected))
 }
 
 /// `Local@Domain.Example` → `Local@domain.example`.
@@ -1026,6 +1054,58 @@ mod tests {
         assert_eq!(d.assignment, Assignment::Unassigned(Vec::new()));
         assert_eq!(d.reason, Reason::UnknownAuthor);
         assert!(d.detail.contains("Erika Mustermann"), "{}", d.detail);
+    }
+
+    fn new_application(content_language: Option<&str>, text: &str) -> Decision {
+        let headers = ParsedHeaders {
+            from: Some(Mailbox {
+                name: Some("Jane Doe".into()),
+                address: "jane.doe@example.org".into(),
+            }),
+            content_language: content_language.map(str::to_string),
+            ..ParsedHeaders::default()
+        };
+        let input = MatchInput {
+            envelope_sender: "jane.doe@example.org",
+            headers: &headers,
+            text,
+            attached_authors: &[],
+            recipients: &["jobs@acme.example".to_string()],
+            report: None,
+            authentication: None,
+            received_at_ms: 0,
+        };
+        let dir = directory().with_template_languages(&["de", "en", "fr"]);
+        decide(&input, &dir, &TokenKey::new([1; 32]), &Nobody)
+    }
+
+    fn language(d: &Decision) -> (Option<&str>, Option<LanguageSource>) {
+        match &d.assignment {
+            Assignment::New(c, _) => (c.language.as_deref(), c.language_source),
+            other => panic!("not a new candidate: {other:?}"),
+        }
+    }
+
+    const ENGLISH: &str = "Dear hiring team,\n\nI would like to apply for the position of \
+        backend developer. I have five years of experience with Rust, and I am looking \
+        forward to hearing from you.\n\nBest regards,\nJane Doe\n";
+
+    #[test]
+    fn a_new_candidate_gets_the_language_of_their_own_words() {
+        let d = new_application(None, ENGLISH);
+        assert_eq!(language(&d), (Some("en"), Some(LanguageSource::Detected)));
+        // Too little to tell: the subsidiary's language will apply.
+        let d = new_application(None, "Hello,\nmy CV.\n");
+        assert_eq!(language(&d), (None, None));
+    }
+
+    #[test]
+    fn content_language_wins_over_detection() {
+        let d = new_application(Some("de"), ENGLISH);
+        assert_eq!(
+            language(&d),
+            (Some("de"), Some(LanguageSource::ContentLanguage))
+        );
     }
 
     #[test]

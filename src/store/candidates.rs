@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Cached, Result, StoreError, ids, rfc3339};
+use crate::matcher::language::LanguageSource;
 use crate::matcher::{
     self, Assignment, Decision, Lookups, MatchInput, NewApplication, NewCandidate, Reason,
 };
@@ -221,8 +222,17 @@ fn now_ms() -> i64 {
 /// Creates a candidate with one address.
 fn insert_candidate(conn: &Connection, c: &NewCandidate, at_ms: i64) -> Result<i64> {
     conn.exec(
-        "INSERT INTO candidates (first_name, last_name, language, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![c.first_name, c.last_name, c.language, at_ms],
+        "INSERT INTO candidates (first_name, last_name, language, language_source, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            c.first_name,
+            c.last_name,
+            c.language,
+            c.language
+                .as_ref()
+                .and(c.language_source.map(|s| s.as_str())),
+            at_ms
+        ],
     )?;
     let id = conn.last_insert_rowid();
     add_address(conn, id, &c.email, at_ms)?;
@@ -350,6 +360,9 @@ pub struct CandidateSummary {
     pub last_name: String,
     pub gender: String,
     pub language: Option<String>,
+    /// Where the language came from: `form`, `content-language` or
+    /// `detected`.
+    pub language_source: Option<String>,
     pub addresses: Vec<String>,
     pub applications: i64,
     pub messages: i64,
@@ -409,7 +422,8 @@ fn summary(conn: &Connection, id: i64) -> Result<Option<CandidateSummary>> {
         .row(
             "SELECT id, first_name, last_name, gender, language, created_at,
                     (SELECT count(*) FROM applications a WHERE a.candidate_id = c.id),
-                    (SELECT count(*) FROM messages m WHERE m.candidate_id = c.id)
+                    (SELECT count(*) FROM messages m WHERE m.candidate_id = c.id),
+                    language_source
              FROM candidates c WHERE id = ?1 AND merged_into IS NULL",
             params![id],
             |r| {
@@ -422,6 +436,7 @@ fn summary(conn: &Connection, id: i64) -> Result<Option<CandidateSummary>> {
                     created_at: rfc3339(r.get(5)?),
                     applications: r.get(6)?,
                     messages: r.get(7)?,
+                    language_source: r.get(8)?,
                     addresses: Vec::new(),
                 })
             },
@@ -616,7 +631,9 @@ pub fn merge(conn: &mut Connection, into: i64, from: i64) -> Result<()> {
         "UPDATE candidates SET
             first_name = CASE WHEN first_name = '' THEN (SELECT first_name FROM candidates WHERE id = ?2) ELSE first_name END,
             last_name = CASE WHEN last_name = '' THEN (SELECT last_name FROM candidates WHERE id = ?2) ELSE last_name END,
-            language = coalesce(language, (SELECT language FROM candidates WHERE id = ?2))
+            language = coalesce(language, (SELECT language FROM candidates WHERE id = ?2)),
+            language_source = CASE WHEN language IS NULL
+                THEN (SELECT language_source FROM candidates WHERE id = ?2) ELSE language_source END
          WHERE id = ?1",
         params![into, from],
     )?;
@@ -638,6 +655,9 @@ pub struct FormApplication<'a> {
     pub last_name: &'a str,
     pub subsidiary: &'a str,
     pub position: Option<&'a str>,
+    /// The applicant's language as the form gives it: it replaces any
+    /// language the candidate had (source `form`).
+    pub language: Option<&'a str>,
 }
 
 /// Returns (candidate id, application id, candidate created).
@@ -667,7 +687,8 @@ pub fn add_form_application(
                             first_name: f.first_name.to_string(),
                             last_name: f.last_name.to_string(),
                             email: email.to_string(),
-                            language: None,
+                            language: f.language.map(str::to_string),
+                            language_source: f.language.map(|_| LanguageSource::Form),
                         },
                         now,
                     )?;
@@ -681,6 +702,14 @@ pub fn add_form_application(
             ));
         }
     };
+    if let Some(language) = f.language
+        && !created
+    {
+        tx.exec(
+            "UPDATE candidates SET language = ?1, language_source = ?2 WHERE id = ?3",
+            params![language, LanguageSource::Form.as_str(), candidate],
+        )?;
+    }
     let app = NewApplication {
         subsidiary: f.subsidiary.to_string(),
         position: f.position.map(str::to_string),

@@ -310,6 +310,13 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE messages ADD COLUMN documents_truncated INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 13: where a candidate's language came from (matcher::language::
+    // LanguageSource: form, content-language, detected). Until now only
+    // Content-Language set one.
+    r#"
+    ALTER TABLE candidates ADD COLUMN language_source TEXT;
+    UPDATE candidates SET language_source = 'content-language' WHERE language IS NOT NULL;
+    "#,
 ];
 
 /// Outgoing mails queued per transaction in a bulk send.

@@ -402,3 +402,203 @@ fn a_store_error_while_composing_leaves_the_acknowledgement_pending_not_failed()
     }
     assert_eq!(mails_to(&up, "erika@example.net").len(), 1, "exactly one");
 }
+
+/// Sends an application (with `extra` header lines, e.g. none: without
+/// Content-Language); returns its candidate.
+fn apply_in_own_words(d: &Daemon, from: &str, extra: &str, subject: &str, body: &str) -> i64 {
+    let mail = format!(
+        "From: Test Person <{from}>\r\nTo: jobs+backend@acme.example\r\nSubject: {subject}\r\n{extra}\
+Message-ID: <lang-{}@example.org>\r\nMIME-Version: 1.0\r\n\
+Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{}",
+        from.replace('@', "."),
+        body.replace('\n', "\r\n")
+    );
+    let (code, text) = d
+        .connect()
+        .send_mail(from, "jobs+backend@acme.example", mail.as_bytes());
+    assert_eq!(code, 250, "{text}");
+    let id = text.trim().rsplit(' ').next().unwrap().to_string();
+    let m = json(d.cli(&["message", "show", &id, "--json"]));
+    m["candidate"]["id"].as_i64().expect("a new candidate")
+}
+
+#[test]
+fn each_application_is_acknowledged_in_the_language_it_was_written_in() {
+    let up = Upstream::start();
+    let d = daemon(&up, with_acknowledgements(&example_directory()));
+    // The backend position belongs to the German subsidiary (language de);
+    // none of the mails says Content-Language.
+    let english = apply_in_own_words(
+        &d,
+        "jane.doe@example.org",
+        "",
+        "Backend developer",
+        "Dear hiring team,\n\nI would like to apply for the backend developer position. \
+I have five years of experience with Rust and distributed systems, and I would be glad \
+to tell you more in an interview.\n\nOn Mon, 30 Nov 2026, Jobs wrote:\n\
+> Wir suchen eine Entwicklerin oder einen Entwickler für unser Team in Berlin.\n\
+> Bewerbungen bitte mit Lebenslauf und Zeugnissen an diese Adresse.\n\n\
+-- \nJane Doe\nMit freundlichen Grüßen aus dem schönen Hamburg an die ganze Abteilung\n",
+    );
+    let french = apply_in_own_words(
+        &d,
+        "marie.dupont@example.fr",
+        "",
+        "Candidature backend",
+        "Madame, Monsieur,\n\nJe souhaite poser ma candidature pour le poste de développeuse \
+backend. J'ai cinq ans d'expérience et je serais ravie de rejoindre votre équipe. Vous trouverez \
+mon curriculum vitae en pièce jointe.\n\nBien cordialement,\nMarie Dupont\n",
+    );
+    let german = apply_in_own_words(
+        &d,
+        "max.muster@example.de",
+        "",
+        "Backend",
+        "Sehr geehrte Damen und Herren,\n\nhiermit bewerbe ich mich auf die Stelle als \
+Backend-Entwickler. Ich habe fünf Jahre Erfahrung und freue mich darauf, von Ihnen zu hören. \
+Meine Unterlagen finden Sie im Anhang.\n\nMit freundlichen Grüßen\nMax Mustermann\n",
+    );
+
+    up.wait_for(3, 20);
+    for (candidate, address, language, subject, words) in [
+        (
+            english,
+            "jane.doe@example.org",
+            "en",
+            "Confirmation of receipt",
+            "Thank you for your application",
+        ),
+        (
+            french,
+            "marie.dupont@example.fr",
+            "fr",
+            "Accusé de réception",
+            "Nous avons bien reçu votre candidature",
+        ),
+        (
+            german,
+            "max.muster@example.de",
+            "de",
+            "Eingangsbestätigung",
+            "vielen Dank für Ihre Bewerbung",
+        ),
+    ] {
+        let c = json(d.cli(&["candidate", "show", &candidate.to_string(), "--json"]));
+        assert_eq!(c["language"], language, "{c}");
+        assert_eq!(c["language_source"], "detected", "{c}");
+        let text =
+            String::from_utf8_lossy(&d.cli(&["candidate", "show", &candidate.to_string()]).stdout)
+                .to_string();
+        assert!(
+            text.contains(&format!("Language    {language} (detected)")),
+            "{text}"
+        );
+        let mails = mails_to(&up, address);
+        assert_eq!(mails.len(), 1, "one acknowledgement to {address}");
+        let p = jobmail::parse::parse_message(&mails[0], false);
+        let got = p.headers.subject.clone().unwrap_or_default();
+        assert!(got.starts_with(subject), "{address}: {got}");
+        assert!(p.text.contains(words), "{address}: {}", p.text);
+    }
+}
+
+#[test]
+fn content_language_wins_over_the_detected_language() {
+    let up = Upstream::start();
+    let d = daemon(&up, with_acknowledgements(&example_directory()));
+    // Written in English, but the mail says it is German.
+    let candidate = apply_in_own_words(
+        &d,
+        "sam.smith@example.org",
+        "Content-Language: de\r\n",
+        "Application",
+        "Dear hiring team,\n\nI would like to apply for the backend developer position. \
+I have five years of experience with Rust and distributed systems.\n",
+    );
+    let c = json(d.cli(&["candidate", "show", &candidate.to_string(), "--json"]));
+    assert_eq!(c["language"], "de", "{c}");
+    assert_eq!(c["language_source"], "content-language", "{c}");
+    up.wait_for(1, 20);
+    let ack = &mails_to(&up, "sam.smith@example.org")[0];
+    let p = jobmail::parse::parse_message(ack, false);
+    assert!(p.text.contains("vielen Dank"), "{}", p.text);
+}
+
+#[test]
+fn the_forms_language_wins_and_a_later_mail_changes_nothing() {
+    let up = Upstream::start();
+    let d = daemon(&up, with_acknowledgements(&example_directory()));
+    // From the form, in French, for the German subsidiary.
+    let v = json(d.cli(&[
+        "application",
+        "add",
+        "--json",
+        "--email",
+        "luc.martin@example.fr",
+        "--name",
+        "Luc Martin",
+        "--position",
+        "backend-rust",
+        "--lang",
+        "fr",
+    ]));
+    let candidate = v["candidate"].as_i64().unwrap();
+    up.wait_for(1, 20);
+    let ack = &mails_to(&up, "luc.martin@example.fr")[0];
+    let p = jobmail::parse::parse_message(ack, false);
+    assert!(p.text.contains("Nous avons bien reçu"), "{}", p.text);
+    // Their next mail, in German: still French, from the form.
+    apply_in_own_words(
+        &d,
+        "luc.martin@example.fr",
+        "",
+        "Nachtrag",
+        "Sehr geehrte Damen und Herren,\n\nanbei sende ich Ihnen noch meine Zeugnisse. \
+Ich freue mich darauf, von Ihnen zu hören, und stehe für Fragen gern zur Verfügung.\n",
+    );
+    let c = json(d.cli(&["candidate", "show", &candidate.to_string(), "--json"]));
+    assert_eq!(c["language"], "fr", "{c}");
+    assert_eq!(c["language_source"], "form", "{c}");
+
+    // A candidate detected as German, corrected by a form application.
+    let german = apply_in_own_words(
+        &d,
+        "ute.berg@example.de",
+        "",
+        "Bewerbung",
+        "Sehr geehrte Damen und Herren,\n\nhiermit bewerbe ich mich auf die Stelle als \
+Entwicklerin. Ich habe fünf Jahre Erfahrung und freue mich darauf, von Ihnen zu hören.\n",
+    );
+    let c = json(d.cli(&["candidate", "show", &german.to_string(), "--json"]));
+    assert_eq!(c["language_source"], "detected", "{c}");
+    let v = json(d.cli(&[
+        "application",
+        "add",
+        "--json",
+        "--candidate",
+        &german.to_string(),
+        "--subsidiary",
+        "acme-de",
+        "--lang",
+        "EN",
+    ]));
+    assert_eq!(v["candidate"], german);
+    let c = json(d.cli(&["candidate", "show", &german.to_string(), "--json"]));
+    assert_eq!(c["language"], "en", "{c}");
+    assert_eq!(c["language_source"], "form", "{c}");
+
+    // A language no template has is refused.
+    let out = d.cli(&[
+        "application",
+        "add",
+        "--candidate",
+        &german.to_string(),
+        "--subsidiary",
+        "acme-de",
+        "--lang",
+        "es",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no template has it"), "{err}");
+}

@@ -285,6 +285,7 @@ fn bulk_to_a_thousand_candidates() {
                 last_name: &format!("Nachname{i}"),
                 subsidiary: "acme-de",
                 position: Some("backend-rust"),
+                language: None,
             })
             .unwrap();
     }
@@ -357,6 +358,7 @@ fn scheduled_mail_waits_for_its_time_and_is_checked_again() {
                 last_name: "Beispiel",
                 subsidiary: "acme-de",
                 position: Some("backend-rust"),
+                language: None,
             })
             .unwrap()
     };

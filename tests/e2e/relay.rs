@@ -289,6 +289,7 @@ fn kill_9_while_200_mails_are_sent_loses_none_and_leaves_none_sending() {
                     last_name: &format!("Test{i}"),
                     subsidiary: "acme-de",
                     position: Some("backend-rust"),
+                    language: None,
                 })
                 .unwrap();
         }
