@@ -322,12 +322,21 @@ impl Composer<'_> {
         let mut seen = std::collections::HashSet::new();
         let mut queued = Vec::new();
         let mut skipped = Vec::new();
-        // Prepared and queued a chunk at a time: a bulk of any size with an
-        // attachment holds one chunk's mails in memory, and the listener's
-        // writer waits for one chunk's transaction at most.
-        for chunk in request.candidates.chunks(crate::store::ENQUEUE_CHUNK) {
+        // Prepared and queued a chunk at a time (ENQUEUE_CHUNK_BYTES of mail
+        // or ENQUEUE_CHUNK_ITEMS mails): a bulk of any size with an
+        // attachment holds one chunk in memory, and the listener's writer
+        // waits for one chunk's transaction at most.
+        let mut rest = request.candidates.as_slice();
+        while !rest.is_empty() {
             let mut prepared = Vec::new();
-            for &candidate in chunk {
+            let mut bytes = 0;
+            while let Some((&candidate, tail)) = rest.split_first() {
+                if prepared.len() >= crate::store::ENQUEUE_CHUNK_ITEMS
+                    || bytes >= crate::store::ENQUEUE_CHUNK_BYTES
+                {
+                    break;
+                }
+                rest = tail;
                 let one = Request {
                     candidate,
                     template: request.template,
@@ -349,7 +358,10 @@ impl Composer<'_> {
                             s.address, s.until, s.reason, s.address
                         ),
                     }),
-                    Ok(p) => prepared.push(p),
+                    Ok(p) => {
+                        bytes += p.bytes.len();
+                        prepared.push(p);
+                    }
                     // The store failed: the whole send may work later.
                     Err(e) if e.transient => return Err(e),
                     Err(e) => skipped.push(Skipped {

@@ -319,8 +319,10 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-/// Outgoing mails queued per transaction in a bulk send.
-pub const ENQUEUE_CHUNK: usize = 25;
+/// A bulk send queues its mails in transactions of at most this many …
+pub const ENQUEUE_CHUNK_ITEMS: usize = 500;
+/// … or this many bytes of mail.
+pub const ENQUEUE_CHUNK_BYTES: usize = 16 * 1024 * 1024;
 
 /// The document category given to attachments as they arrive.
 pub const DEFAULT_DOCUMENT_CATEGORY: &str = "unsorted";
@@ -1189,28 +1191,26 @@ impl Store {
     }
 
     /// Puts mails in the outbox, all or none, in one transaction.
-    /// Queues composed mails. A bulk commits in chunks of
-    /// [`ENQUEUE_CHUNK`], so mail arriving meanwhile waits for one chunk at
-    /// most, never for the whole bulk. With `acknowledgement`, that decision
-    /// is marked `queued` in the transaction that queues its mail.
+    /// Queues composed mails in one transaction (a bulk send calls it per
+    /// chunk: [`ENQUEUE_CHUNK_ITEMS`], [`ENQUEUE_CHUNK_BYTES`]). With
+    /// `acknowledgement`, that decision is marked `queued` in the
+    /// transaction that queues its mail.
     pub fn enqueue_all(
         &mut self,
         items: &[outbox::NewItem],
         acknowledgement: Option<i64>,
     ) -> Result<Vec<outbox::Queued>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut queued = Vec::with_capacity(items.len());
-        for chunk in items.chunks(ENQUEUE_CHUNK) {
-            let tx = self
-                .conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for item in chunk {
-                queued.push(outbox::enqueue(&tx, item)?);
-            }
-            if let (Some(id), Some(first)) = (acknowledgement, queued.first()) {
-                candidates::finish_auto_reply(&tx, id, "queued", Some(first.item), "")?;
-            }
-            tx.commit()?;
+        for item in items {
+            queued.push(outbox::enqueue(&tx, item)?);
         }
+        if let (Some(id), Some(first)) = (acknowledgement, queued.first()) {
+            candidates::finish_auto_reply(&tx, id, "queued", Some(first.item), "")?;
+        }
+        tx.commit()?;
         Ok(queued)
     }
 

@@ -1253,10 +1253,15 @@ fn summary(d: &Daemon) -> serde_json::Value {
 #[test]
 fn a_bulk_to_a_slow_upstream_claims_only_what_it_can_send() {
     let up = Upstream::start();
-    up.then(&[AtDot::Stall(Duration::from_millis(150)); 60]);
+    // The first mails take a long time, so that the bulk is queued behind
+    // them while they hold the upstream's 4 connections; then it flows.
+    up.then(&[AtDot::Stall(Duration::from_secs(12)); 4]);
+    up.then(&[AtDot::Stall(Duration::from_millis(100)); 56]);
     let d = Daemon::start_world(
         "",
-        &relay_directory(&up, "5d").replace("max_connections = 10", "max_connections = 4"),
+        &relay_directory(&up, "5d")
+            .replace("max_connections = 10", "max_connections = 4")
+            .replace("send_timeout = \"1s\"", "send_timeout = \"60s\""),
         Some(KEY),
     );
     form_candidates(&d, 60);
@@ -1265,26 +1270,41 @@ fn a_bulk_to_a_slow_upstream_claims_only_what_it_can_send() {
     pdf.resize(2 * 1024 * 1024, b'x');
     std::fs::write(&brochure, &pdf).unwrap();
     let (rss_before, _) = rss_kib(d.pid());
-    let v = json(d.cli(&[
-        "send",
-        "--json",
-        "--template",
-        "rejection",
-        "--position",
-        "backend-rust",
-        "--attach",
-        brochure.to_str().unwrap(),
-    ]));
-    let items: Vec<i64> = v["queued"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| q["item"].as_i64().unwrap())
-        .collect();
-    assert_eq!(items.len(), 60);
-    // Everything not being sent stays in the store, and can be held or
-    // cancelled while the bulk goes out.
-    let (last, second_last) = (items[59], items[58]);
+    // The send queues the bulk chunk by chunk; while it runs (the first 4
+    // mails hold the upstream's connections), what is queued can be held
+    // or cancelled.
+    let send = std::process::Command::new(BIN)
+        .args([
+            "send",
+            "--json",
+            "--template",
+            "rejection",
+            "--position",
+            "backend-rust",
+            "--attach",
+        ])
+        .arg(&brochure)
+        .arg("--config")
+        .arg(&d.config)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let queued = loop {
+        let queued: Vec<i64> =
+            json(d.cli(&["queue", "list", "--json", "--state", "queued"]))["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_i64().unwrap())
+                .collect();
+        if queued.len() >= 10 {
+            break queued;
+        }
+        assert!(Instant::now() < deadline, "{}", summary(&d));
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (last, second_last) = (queued[0], queued[1]);
     assert!(
         d.cli(&["queue", "hold", &last.to_string()])
             .status
@@ -1297,6 +1317,17 @@ fn a_bulk_to_a_slow_upstream_claims_only_what_it_can_send() {
             .success(),
         "cancel during delivery"
     );
+    let out = send.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items: Vec<i64> = v["queued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["item"].as_i64().unwrap())
+        .collect();
+    assert_eq!(items.len(), 60);
+    assert!(items.contains(&last) && items.contains(&second_last));
     let mut most_sending = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
