@@ -90,6 +90,10 @@ impl Verifier {
             Ok(verdicts) => verdicts,
             Err(_) => Authentication {
                 spf: "temperror".into(),
+                spf_domain: mail_from
+                    .rsplit_once('@')
+                    .map_or(helo, |(_, d)| d)
+                    .to_ascii_lowercase(),
                 dmarc: "temperror".into(),
                 arc: "temperror".into(),
                 from_domain: from_domain(content).unwrap_or_default(),
