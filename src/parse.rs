@@ -72,6 +72,9 @@
 //!   them) are documents of their own, `P/uu:1`, `P/uu:2`, ...
 //! - Addresses separated by whitespace only (`a@x b@y`, a missing comma)
 //!   come from mail-parser as one address with spaces; they are split.
+//!   Mailboxes in angle brackets without a comma between them (`<a@x>
+//!   <b@y>`) come glued into one (`a@xb@y`); the raw header is read again
+//!   with the missing commas put in.
 //!   Comments mail-parser appends to a display name are taken off again.
 //! - TNEF: an embedded Outlook item or OLE object (PR_ATTACH_METHOD 5 or 6)
 //!   is not a file; its placeholder data is not listed, and winmail.dat is
@@ -751,7 +754,16 @@ fn read_headers(headers: &[Header<'_>], buf: &[u8]) -> ParsedHeaders {
     let mut out = ParsedHeaders::default();
     for header in headers {
         let push_mailboxes = |v: &HeaderValue<'_>, out: &mut Vec<Mailbox>, max: usize| {
-            push_mailboxes(v, out, max, has_comment(header_raw(header, buf)))
+            let raw = header_raw(header, buf);
+            // `<a@x> <b@y>`: mail-parser glues the two into one address;
+            // with the missing commas put in, it reads them apart.
+            if let Some(text) = with_missing_commas(raw)
+                && let Some(fixed) = guarded(|| MessageStream::new(text.as_bytes()).parse_address())
+            {
+                push_mailboxes(&fixed, out, max, has_comment(raw));
+            } else {
+                push_mailboxes(v, out, max, has_comment(raw));
+            }
         };
         if is_named(header, "from") {
             if out.from.is_none() {
@@ -935,6 +947,42 @@ fn to_mailboxes(addr: &Addr<'_>, comments: bool) -> Vec<Mailbox> {
         return Vec::new();
     }
     vec![Mailbox { name, address }]
+}
+
+/// An address list whose `<...>` mailboxes follow each other without a
+/// comma (`<a@x> <b@y>`, `Anna <a@x> Bob <b@y>`), with the commas put in;
+/// `None` when none is missing. Quotes and comments are respected, and a
+/// comment right after a mailbox (`<a@x> (Anna)`) stays with it.
+fn with_missing_commas(raw: &[u8]) -> Option<String> {
+    let text = decode_8bit(raw);
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len() + 8);
+    let (mut quoted, mut escaped, mut comment, mut angle) = (false, false, 0usize, false);
+    let mut inserted = false;
+    for (i, &c) in chars.iter().enumerate() {
+        out.push(c);
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted || comment > 0 => escaped = true,
+            '"' if comment == 0 => quoted = !quoted,
+            '(' if !quoted => comment += 1,
+            ')' if !quoted && comment > 0 => comment -= 1,
+            '<' if !quoted && comment == 0 => angle = true,
+            '>' if !quoted && comment == 0 && angle => {
+                angle = false;
+                let next = chars[i + 1..].iter().find(|c| !c.is_whitespace());
+                if next.is_some_and(|n| !matches!(n, ',' | ';' | '(')) {
+                    out.push(',');
+                    inserted = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    inserted.then(|| {
+        out.push('\n');
+        out
+    })
 }
 
 /// Whether a raw address header holds a comment: a `(` outside a quoted string.
@@ -4078,6 +4126,29 @@ Subject: Bewerbung\r\n\r\n<p>Hallo &amp; guten Tag</p>\r\n";
                 mb(Some("Anna Berg"), "anna@example.org"),
             ]
         );
+    }
+
+    #[test]
+    fn angle_addresses_without_a_comma_are_read_apart() {
+        let p = parse(
+            b"From: a@b.example\r\nTo: <a@x.example> <b@y.example>\r\n\
+Cc: Anna <a@x.example> \"Berg, Bob\" <b@y.example> (privat), Carl <c@z.example>\r\n\
+Reply-To: <r@x.example>\r\nSubject: s\r\n\r\nx\r\n",
+            false,
+        );
+        let h = &p.headers;
+        assert_eq!(h.to, vec![mb(None, "a@x.example"), mb(None, "b@y.example")]);
+        assert_eq!(
+            h.cc,
+            vec![
+                mb(Some("Anna"), "a@x.example"),
+                mb(Some("Berg, Bob"), "b@y.example"),
+                mb(Some("Carl"), "c@z.example"),
+            ]
+        );
+        assert_eq!(h.reply_to, vec![mb(None, "r@x.example")]);
+        assert_eq!(with_missing_commas(b" <a@x.example>, <b@y.example>"), None);
+        assert_eq!(with_missing_commas(b" \"<a@x> <b@y>\" <c@z.example>"), None);
     }
 
     #[test]
