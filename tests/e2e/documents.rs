@@ -213,6 +213,9 @@ fn headers_are_decoded_whatever_the_client() {
     assert_eq!(show["from"]["address"], "jan@example.com");
     assert_eq!(show["to"].as_array().map(Vec::len), Some(3));
     assert_eq!(show["cc"][0]["name"], "Joerg Weiss");
+    // Angle brackets without a comma: two mailboxes, not one glued.
+    assert_eq!(show["reply_to"][0]["address"], "jan.privat@example.com");
+    assert_eq!(show["reply_to"][1]["address"], "jan.work@example.com");
 }
 
 #[test]
