@@ -120,16 +120,8 @@ fn config_path_from_the_environment_and_a_missing_file() {
 fn serve_refuses_a_port_in_use() {
     let d = Daemon::start();
     // Its own store (one store takes one serve), the same port.
-    let other = d.dir.path().join("other.toml");
-    let text = std::fs::read_to_string(&d.config)
-        .unwrap()
-        .replace("database = \"jobmail.db\"", "database = \"other.db\"");
-    std::fs::write(&other, text).unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&other)
-        .output()
-        .unwrap();
+    let out = d
+        .serve_another(|text| text.replace("database = \"jobmail.db\"", "database = \"other.db\""));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on"));
 }

@@ -179,6 +179,19 @@ impl Daemon {
         Store::open(&self.db()).expect("open store")
     }
 
+    /// Runs a second `serve` on this daemon's config as `edit` changes it,
+    /// to its end (the tests expect it to refuse).
+    pub fn serve_another(&self, edit: impl Fn(String) -> String) -> Output {
+        let other = self.dir.path().join("another.toml");
+        let text = std::fs::read_to_string(&self.config).expect("config");
+        std::fs::write(&other, edit(text)).expect("write config");
+        Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&other)
+            .output()
+            .expect("start jobmail serve")
+    }
+
     /// Runs the CLI with this daemon's config.
     pub fn cli(&self, args: &[&str]) -> Output {
         cli(&self.config, args)

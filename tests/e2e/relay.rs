@@ -588,6 +588,25 @@ Diagnostic-Code: smtp; 550 {status} <anna.schmidt@posteo.de>: Recipient address 
     .into_bytes()
 }
 
+/// A rejection to candidate 1 scheduled far ahead: (item, Message-ID).
+fn schedule_far(d: &Daemon) -> (i64, String) {
+    let v = json(d.cli(&[
+        "send",
+        "--json",
+        "--template",
+        "rejection",
+        "--candidate",
+        "1",
+        "--at",
+        "2099-01-01T09:00:00+01:00",
+    ]));
+    let q = &v["queued"][0];
+    (
+        q["item"].as_i64().unwrap(),
+        q["message_id"].as_str().unwrap().to_string(),
+    )
+}
+
 /// The signed VERP address outbox item `item` was sent from.
 fn verp(item: i64) -> String {
     format!("bounce+{}@acme.example", TokenKey::new(KEY).verp_tag(item))
@@ -723,19 +742,7 @@ fn an_item_queued_before_signed_verp_still_bounces_from_its_old_address() {
     apply(&d);
     // Held, so that it can be turned into an item of the earlier version
     // (`bounce+<item>@`, no MAC) before it goes out.
-    let out = d.cli(&[
-        "send",
-        "--json",
-        "--template",
-        "rejection",
-        "--candidate",
-        "1",
-        "--at",
-        "2099-01-01T09:00:00+01:00",
-    ]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let item = v["queued"][0]["item"].as_i64().unwrap();
-    let message_id = v["queued"][0]["message_id"].as_str().unwrap().to_string();
+    let (item, message_id) = schedule_far(&d);
     let old = format!("bounce+{item}@acme.example");
     let db = rusqlite::Connection::open(d.db()).unwrap();
     db.execute(
@@ -855,18 +862,7 @@ fn forged_delivery_reports_change_nothing() {
 
     // A report about an item not sent yet, even properly signed: the item
     // keeps its state (and its own outcome later).
-    let out = d.cli(&[
-        "send",
-        "--json",
-        "--template",
-        "rejection",
-        "--candidate",
-        "1",
-        "--at",
-        "2099-01-01T09:00:00+01:00",
-    ]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let scheduled = v["queued"][0]["item"].as_i64().unwrap();
+    let (scheduled, _) = schedule_far(&d);
     report(&d, "", &verp(scheduled), &hard);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(wait_state(&d, scheduled, "scheduled")["state"], "scheduled");
@@ -1476,24 +1472,19 @@ fn outcomes_are_recorded_after_the_store_was_locked_and_none_is_sent_twice() {
 fn a_second_serve_on_the_same_store_is_refused() {
     let up = Upstream::start();
     let d = relay_daemon(&up, "5d");
-    let other = d.dir.path().join("second.toml");
-    let text = std::fs::read_to_string(&d.config).unwrap();
+    // The same store, another port.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let text = text.replacen(
-        &format!("127.0.0.1:{}", d.addr.port()),
-        &format!("127.0.0.1:{port}"),
-        1,
-    );
-    std::fs::write(&other, text).unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&other)
-        .output()
-        .unwrap();
+    let out = d.serve_another(|text| {
+        text.replacen(
+            &format!("127.0.0.1:{}", d.addr.port()),
+            &format!("127.0.0.1:{port}"),
+            1,
+        )
+    });
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("another jobmail serve"), "{err}");
