@@ -436,6 +436,21 @@ impl<'a, 'i> Section<'a, 'i> {
             .or_else(|| self.span.clone())
     }
 
+    /// `key` as true or false, `default` when absent; an error otherwise.
+    fn boolean(&mut self, ctx: &mut Ctx, key: &str, default: bool) -> bool {
+        let Some(v) = self.take(key) else {
+            return default;
+        };
+        v.get_ref().as_bool().unwrap_or_else(|| {
+            ctx.error(
+                Some(&v.span()),
+                &self.key_path(key),
+                "expected true or false",
+            );
+            default
+        })
+    }
+
     fn take(&mut self, key: &str) -> Option<&'a Value<'i>> {
         self.entries
             .iter_mut()
@@ -636,6 +651,26 @@ fn tables<'a, 'i>(
     out
 }
 
+/// The root's `[name]` table as a section; an error if it is something else.
+fn table_section<'a, 'i>(
+    ctx: &mut Ctx,
+    root: &mut Section<'a, 'i>,
+    name: &str,
+) -> Option<Section<'a, 'i>> {
+    let v = root.take(name)?;
+    match v.get_ref() {
+        DeValue::Table(t) => Some(Section::new(name, t, Some(v.span()))),
+        _ => {
+            ctx.error(
+                Some(&v.span()),
+                name,
+                format!("expected a table ([{name}])"),
+            );
+            None
+        }
+    }
+}
+
 fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) -> Config {
     let mut root = Section::new("", root_table, None);
 
@@ -651,21 +686,11 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
     };
 
     let mut templates_dir = base_dir.join("templates");
-    if let Some(v) = root.take("templates") {
-        match v.get_ref() {
-            DeValue::Table(t) => {
-                let mut section = Section::new("templates", t, Some(v.span()));
-                if let Some(dir) = section.string(ctx, "dir") {
-                    templates_dir = base_dir.join(dir);
-                }
-                section.finish(ctx);
-            }
-            _ => ctx.error(
-                Some(&v.span()),
-                "templates",
-                "expected a table ([templates])",
-            ),
+    if let Some(mut section) = table_section(ctx, &mut root, "templates") {
+        if let Some(dir) = section.string(ctx, "dir") {
+            templates_dir = base_dir.join(dir);
         }
+        section.finish(ctx);
     }
 
     let secs = Duration::from_secs;
@@ -675,38 +700,32 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         queue_lifetime: secs(5 * 86_400),
         poll_interval: secs(1),
     };
-    if let Some(v) = root.take("relay") {
-        match v.get_ref() {
-            DeValue::Table(t) => {
-                let mut section = Section::new("relay", t, Some(v.span()));
-                relay.retry_initial = section.duration(
-                    ctx,
-                    "retry_initial",
-                    relay.retry_initial,
-                    Duration::from_millis(100)..secs(86_401),
-                );
-                relay.retry_max = section.duration(
-                    ctx,
-                    "retry_max",
-                    relay.retry_max,
-                    Duration::from_millis(100)..secs(7 * 86_400 + 1),
-                );
-                relay.queue_lifetime = section.duration(
-                    ctx,
-                    "queue_lifetime",
-                    relay.queue_lifetime,
-                    secs(1)..secs(60 * 86_400 + 1),
-                );
-                relay.poll_interval = section.duration(
-                    ctx,
-                    "poll_interval",
-                    relay.poll_interval,
-                    Duration::from_millis(10)..secs(61),
-                );
-                section.finish(ctx);
-            }
-            _ => ctx.error(Some(&v.span()), "relay", "expected a table ([relay])"),
-        }
+    if let Some(mut section) = table_section(ctx, &mut root, "relay") {
+        relay.retry_initial = section.duration(
+            ctx,
+            "retry_initial",
+            relay.retry_initial,
+            Duration::from_millis(100)..secs(86_401),
+        );
+        relay.retry_max = section.duration(
+            ctx,
+            "retry_max",
+            relay.retry_max,
+            Duration::from_millis(100)..secs(7 * 86_400 + 1),
+        );
+        relay.queue_lifetime = section.duration(
+            ctx,
+            "queue_lifetime",
+            relay.queue_lifetime,
+            secs(1)..secs(60 * 86_400 + 1),
+        );
+        relay.poll_interval = section.duration(
+            ctx,
+            "poll_interval",
+            relay.poll_interval,
+            Duration::from_millis(10)..secs(61),
+        );
+        section.finish(ctx);
     }
 
     let mut authentication = AuthenticationConfig {
@@ -714,26 +733,14 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         resolver: Resolver::System,
         timeout: secs(5),
     };
-    if let Some(v) = root.take("authentication") {
-        match v.get_ref() {
-            DeValue::Table(t) => {
-                let mut section = Section::new("authentication", t, Some(v.span()));
-                if let Some(v) = section.take("verify") {
-                    match v.get_ref().as_bool() {
-                        Some(b) => authentication.verify = b,
-                        None => ctx.error(
-                            Some(&v.span()),
-                            "authentication.verify",
-                            "expected true or false",
-                        ),
-                    }
-                }
-                let span = section.span_of("resolver");
-                if let Some(r) = section.string(ctx, "resolver") {
-                    if r == "system" {
-                        authentication.resolver = Resolver::System;
-                    } else {
-                        match r.parse::<SocketAddr>() {
+    if let Some(mut section) = table_section(ctx, &mut root, "authentication") {
+        authentication.verify = section.boolean(ctx, "verify", authentication.verify);
+        let span = section.span_of("resolver");
+        if let Some(r) = section.string(ctx, "resolver") {
+            if r == "system" {
+                authentication.resolver = Resolver::System;
+            } else {
+                match r.parse::<SocketAddr>() {
                             Ok(a) => authentication.resolver = Resolver::Server(a),
                             Err(_) => ctx.error(
                                 span.as_ref(),
@@ -743,38 +750,21 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
                                 ),
                             ),
                         }
-                    }
-                }
-                authentication.timeout = section.duration(
-                    ctx,
-                    "timeout",
-                    authentication.timeout,
-                    Duration::from_millis(100)..secs(61),
-                );
-                section.finish(ctx);
             }
-            _ => ctx.error(
-                Some(&v.span()),
-                "authentication",
-                "expected a table ([authentication])",
-            ),
         }
+        authentication.timeout = section.duration(
+            ctx,
+            "timeout",
+            authentication.timeout,
+            Duration::from_millis(100)..secs(61),
+        );
+        section.finish(ctx);
     }
     let mut acknowledgements = AcknowledgementsConfig { max_per_hour: 100 };
-    if let Some(v) = root.take("acknowledgements") {
-        match v.get_ref() {
-            DeValue::Table(t) => {
-                let mut section = Section::new("acknowledgements", t, Some(v.span()));
-                acknowledgements.max_per_hour =
-                    section.integer(ctx, "max_per_hour", 100, 1..1_000_001) as u32;
-                section.finish(ctx);
-            }
-            _ => ctx.error(
-                Some(&v.span()),
-                "acknowledgements",
-                "expected a table ([acknowledgements])",
-            ),
-        }
+    if let Some(mut section) = table_section(ctx, &mut root, "acknowledgements") {
+        acknowledgements.max_per_hour =
+            section.integer(ctx, "max_per_hour", 100, 1..1_000_001) as u32;
+        section.finish(ctx);
     }
 
     let mut subsidiaries = Vec::new();
@@ -796,19 +786,8 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
                 DeValue::Table(t) => {
                     let key = format!("category[{i}].auto_reply");
                     let mut a = Section::new(key.clone(), t, Some(v.span()));
-                    let mut flag = |a: &mut Section, name: &str| match a.take(name) {
-                        None => false,
-                        Some(v) => v.get_ref().as_bool().unwrap_or_else(|| {
-                            ctx.error(
-                                Some(&v.span()),
-                                &format!("{key}.{name}"),
-                                "expected true or false",
-                            );
-                            false
-                        }),
-                    };
-                    let email = flag(&mut a, "email");
-                    let form = flag(&mut a, "form");
+                    let email = a.boolean(ctx, "email", false);
+                    let form = a.boolean(ctx, "form", false);
                     let template = a.required_string(ctx, "template");
                     let sender = a
                         .string(ctx, "sender")
@@ -1086,17 +1065,7 @@ fn read_upstream(
         _ => 587,
     };
     let port = s.integer(ctx, "port", default_port, 1..65_536) as u16;
-    let allow_plaintext = match s.take("allow_plaintext") {
-        None => false,
-        Some(v) => v.get_ref().as_bool().unwrap_or_else(|| {
-            ctx.error(
-                Some(&v.span()),
-                &format!("{key}.allow_plaintext"),
-                "expected true or false",
-            );
-            false
-        }),
-    };
+    let allow_plaintext = s.boolean(ctx, "allow_plaintext", false);
     let username = s.string(ctx, "username");
     let password_span = s.span_of("password_file");
     let password_file = s.string(ctx, "password_file").map(|p| {
