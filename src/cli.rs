@@ -13,12 +13,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
+use crate::config::company::Company;
 use crate::config::{self, Config};
-use crate::directory::Directory;
 use crate::matcher::{self, MatchInput};
+use crate::outbound::template::{TemplateError, Templates};
 use crate::store::candidates::{CandidateDetail, CandidateSummary, FormApplication};
 use crate::store::{InboxEntry, InboxFilter, MessageDetail, Store};
-use crate::template::{TemplateError, Templates};
 
 #[derive(Debug, Parser)]
 #[command(name = "jobmail", version, about = "SMTP gateway for recruiting mail")]
@@ -469,7 +469,7 @@ fn show(config: &Config, id: i64, raw: bool, json: bool) -> anyhow::Result<()> {
 
 /// The human view of `jobmail message show`.
 pub fn format_message(m: &MessageDetail) -> String {
-    let list = |v: &[crate::model::Mailbox]| {
+    let list = |v: &[crate::mail::parsed::Mailbox]| {
         v.iter()
             .map(|m| m.to_string())
             .collect::<Vec<_>>()
@@ -602,8 +602,8 @@ fn assign(config: &Config, id: i64, candidate: i64) -> anyhow::Result<()> {
         .envelope_and_content(id)?
         .ok_or_else(|| anyhow::anyhow!("no message {id}"))?;
     // The author as the matcher sees it: the original author of a forward.
-    let parsed = crate::parse::parse_message(&content, envelope.sender.is_empty());
-    let directory = Directory::from_config(config);
+    let parsed = crate::inbound::parse::parse_message(&content, envelope.sender.is_empty());
+    let directory = Company::from_config(config);
     let input = MatchInput {
         envelope_sender: &envelope.sender,
         headers: &parsed.headers,
@@ -809,7 +809,7 @@ fn application_command(config: &Config, command: ApplicationCommand) -> anyhow::
                 }
             };
             if let Some(e) = &email {
-                crate::address::Address::parse(e)
+                crate::mail::address::Address::parse(e)
                     .map_err(|err| anyhow::anyhow!("--email {e:?}: {err}"))?;
             }
             if candidate.is_none() && email.is_none() {
@@ -832,7 +832,7 @@ fn application_command(config: &Config, command: ApplicationCommand) -> anyhow::
                 })?;
             let ack = store.decide_form_auto_reply(
                 application,
-                &Directory::from_config(config),
+                &Company::from_config(config),
                 chrono::Utc::now().timestamp_millis(),
             )?;
             if json {
@@ -877,7 +877,7 @@ struct TemplateSummary<'a> {
     attachments: &'a [String],
 }
 
-fn summarize(t: &crate::template::Template) -> TemplateSummary<'_> {
+fn summarize(t: &crate::outbound::template::Template) -> TemplateSummary<'_> {
     TemplateSummary {
         id: &t.id,
         description: &t.description,
@@ -912,7 +912,7 @@ pub fn check_templates(
         .values()
         .filter(|t| only.is_none_or(|id| t.id == id))
     {
-        errors.extend(crate::render::check(t, &languages));
+        errors.extend(crate::outbound::render::check(t, &languages));
         errors.extend(templates.check_files(t));
     }
     errors
@@ -1020,15 +1020,15 @@ fn template_command(config: &Config, command: TemplateCommand) -> ExitCode {
             sender,
         } => {
             let store = Store::open(&config.server.database)?;
-            let key = crate::state::load_or_create_key(&config.server.state_dir)?;
-            let composer = crate::compose::Composer {
+            let key = crate::secrets::load_or_create_key(&config.server.state_dir)?;
+            let composer = crate::outbound::compose::Composer {
                 config,
                 templates: &templates,
                 key: &key,
             };
             let prepared = composer.prepare(
                 &store,
-                &crate::compose::Request {
+                &crate::outbound::compose::Request {
                     candidate,
                     template: &id,
                     sender: sender.as_deref(),
@@ -1126,8 +1126,8 @@ fn send(config: &Config, args: &SendArgs) -> anyhow::Result<()> {
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
-        attachments.push(crate::template::FileAttachment {
-            content_type: crate::template::content_type_of(&filename).to_string(),
+        attachments.push(crate::outbound::template::FileAttachment {
+            content_type: crate::outbound::template::content_type_of(&filename).to_string(),
             filename,
             bytes,
         });
@@ -1135,18 +1135,18 @@ fn send(config: &Config, args: &SendArgs) -> anyhow::Result<()> {
     let not_before = args
         .at
         .as_deref()
-        .map(|t| crate::compose::parse_time(t, &config.server.time_zone))
+        .map(|t| crate::outbound::compose::parse_time(t, &config.server.time_zone))
         .transpose()
         .map_err(|e| anyhow::anyhow!("--at {e}"))?;
-    let key = crate::state::load_or_create_key(&config.server.state_dir)?;
-    let composer = crate::compose::Composer {
+    let key = crate::secrets::load_or_create_key(&config.server.state_dir)?;
+    let composer = crate::outbound::compose::Composer {
         config,
         templates: &templates,
         key: &key,
     };
     let summary = composer.send(
         &mut store,
-        &crate::compose::SendRequest {
+        &crate::outbound::compose::SendRequest {
             template: &args.template,
             sender: args.sender.as_deref(),
             language: args.lang.as_deref(),
@@ -1427,7 +1427,7 @@ pub fn auto_reply_problems(config: &Config) -> Vec<String> {
                 t.id
             )),
             Some(t) => {
-                for e in crate::render::check(t, &[]) {
+                for e in crate::outbound::render::check(t, &[]) {
                     problems.push(format!("{key}: {e}"));
                 }
             }

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::directory::Directory;
-use crate::ingress::{Listener, Settings};
+use crate::config::company::Company;
+use crate::inbound::listener::{Listener, Settings};
 use crate::matcher::Matching;
 use crate::store::Store;
 use crate::store::Writer;
@@ -42,10 +42,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let _instance =
-        crate::state::lock_instance(&config.server.database).context("cannot start the daemon")?;
-    let directory = Directory::from_config(&config);
-    let key = crate::state::load_or_create_key(&config.server.state_dir).with_context(|| {
+    let _instance = crate::secrets::lock_instance(&config.server.database)
+        .context("cannot start the daemon")?;
+    let directory = Company::from_config(&config);
+    let key = crate::secrets::load_or_create_key(&config.server.state_dir).with_context(|| {
         format!(
             "cannot read or create the reply-token key in {}",
             config.server.state_dir.display()
@@ -78,7 +78,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Ok(n) => tracing::info!(count = n, "matched mails left pending"),
         Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot match the mails left pending"),
     }
-    let verifier = crate::ingress::auth::Verifier::from_config(
+    let verifier = crate::inbound::auth::Verifier::from_config(
         &config.authentication,
         &config.server.hostname,
     )
@@ -121,14 +121,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
         let config = Arc::new(config.clone());
         let key = matching.key.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move { crate::autoreply::run(&database, config, key, shutdown).await })
+        tokio::spawn(async move {
+            crate::outbound::autoreply::run(&database, config, key, shutdown).await
+        })
     };
     let relay = {
         let database = config.server.database.clone();
         let grace = config.server.shutdown_timeout;
         let config = Arc::new(config.clone());
         let shutdown = shutdown.clone();
-        tokio::spawn(async move { crate::relay::run(&database, config, shutdown, grace).await })
+        tokio::spawn(async move {
+            crate::outbound::relay::run(&database, config, shutdown, grace).await
+        })
     };
     listener.serve(writer, shutdown).await;
     if let Err(e) = relay.await {
@@ -166,9 +170,10 @@ pub fn match_pending(database: &Path, matching: &Matching) -> anyhow::Result<usi
                 continue;
             };
             let null_sender = envelope.sender.is_empty();
-            let parsed =
-                std::panic::catch_unwind(|| crate::parse::parse_message(&content, null_sender))
-                    .unwrap_or_default();
+            let parsed = std::panic::catch_unwind(|| {
+                crate::inbound::parse::parse_message(&content, null_sender)
+            })
+            .unwrap_or_default();
             let matched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 crate::store::fault_for_startup(&parsed);
                 store.record_match(id, &parsed, &envelope, matching)

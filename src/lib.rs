@@ -1,23 +1,20 @@
 //! jobmail: a self-hosted SMTP gateway for recruiting mail.
 //!
-//! Data flows one way: `ingress` (SMTP) → `parse` → `store` (SQLite); the
-//! `cli` reads the store. See `docs/architecture.md` for the code map.
+//! Mail flows two ways. Inbound: `inbound` (SMTP listener, session, DATA,
+//! parse) → `store` (SQLite, 250 only after commit) → `matcher` (which
+//! candidate, and why) → acknowledgements. Outbound: `app` (what an operator
+//! or recruiter asks for) → `outbound` (audience, compose, render, the RFC
+//! 5322 message) → `store` (outbox) → `outbound::relay` → the subsidiary's
+//! upstream. `mail` holds the pure pieces both directions share, `config`
+//! the typed configuration and the company it describes, `cli` the command
+//! line, `daemon` the wiring. See `docs/architecture.md` for the code map.
 
-pub mod address;
-pub mod autoreply;
 pub mod cli;
-pub mod compose;
 pub mod config;
 pub mod daemon;
-pub mod directory;
-pub mod dsn;
-pub mod ingress;
+pub mod inbound;
+pub mod mail;
 pub mod matcher;
-pub mod model;
-pub mod outgoing;
-pub mod parse;
-pub mod relay;
-pub mod render;
-pub mod state;
+pub mod outbound;
+pub mod secrets;
 pub mod store;
-pub mod template;

@@ -15,7 +15,7 @@
 //! longer than 1,000 bytes are skipped, and every look-ahead is capped, so the
 //! cost is linear in the inspected prefix.
 
-use crate::model::Mailbox;
+use crate::mail::parsed::Mailbox;
 
 /// Only this much of a body is inspected.
 const MAX_TEXT: usize = 256 * 1024;

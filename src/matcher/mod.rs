@@ -1,6 +1,6 @@
 //! Matching: which candidate an incoming mail belongs to, and why.
 //!
-//! Pure: a parsed message, the company [`Directory`], the token key and a
+//! Pure: a parsed message, the company [`Company`], the token key and a
 //! read-only [`Lookups`] go in; a [`Decision`] with its [`Reason`] comes out.
 //! The store applies the decision in the transaction that stores the mail.
 //! Evidence is weighed in the order of `docs/matching.md`: reply token,
@@ -14,8 +14,8 @@ pub mod token;
 
 use serde::Serialize;
 
-use crate::directory::Directory;
-use crate::model::{Mailbox, ParsedHeaders};
+use crate::config::company::Company;
+use crate::mail::parsed::{Mailbox, ParsedHeaders};
 use forward::Forwarded;
 use language::LanguageSource;
 use token::TokenKey;
@@ -23,7 +23,7 @@ use token::TokenKey;
 /// What matching needs besides the mail: the company and the token key.
 #[derive(Debug, Clone)]
 pub struct Matching {
-    pub directory: Directory,
+    pub directory: Company,
     pub key: TokenKey,
 }
 
@@ -53,7 +53,11 @@ pub trait Lookups {
 /// own server sealed (a redirect that changed the mail, e.g. a footer or
 /// a subject tag, breaks the author's DKIM; the company had checked it
 /// before). Pure.
-pub fn author_proven(a: &crate::model::Authentication, address: &str, dir: &Directory) -> bool {
+pub fn author_proven(
+    a: &crate::mail::parsed::Authentication,
+    address: &str,
+    dir: &Company,
+) -> bool {
     a.proves(address)
         || (!a.arc_sealer.is_empty()
             && dir.is_colleague(&format!("postmaster@{}", a.arc_sealer))
@@ -91,9 +95,9 @@ pub struct MatchInput<'a> {
     /// Envelope recipients.
     pub recipients: &'a [String],
     /// What the mail reports, if it is a delivery status notification.
-    pub report: Option<&'a crate::dsn::Report>,
+    pub report: Option<&'a crate::inbound::dsn::Report>,
     /// SPF, DKIM and DMARC on receipt, if they were checked.
-    pub authentication: Option<&'a crate::model::Authentication>,
+    pub authentication: Option<&'a crate::mail::parsed::Authentication>,
     /// When the mail arrived (unix ms).
     pub received_at_ms: i64,
 }
@@ -266,7 +270,7 @@ pub struct Decision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bounce {
     pub item: i64,
-    pub kind: crate::dsn::Kind,
+    pub kind: crate::inbound::dsn::Kind,
     pub summary: String,
     /// The address that bounced (for the suppression list).
     pub recipient: Option<String>,
@@ -284,7 +288,7 @@ enum Author {
     Missing,
 }
 
-fn author(input: &MatchInput, dir: &Directory) -> Author {
+fn author(input: &MatchInput, dir: &Company) -> Author {
     let h = input.headers;
     let Some(from) = &h.from else {
         return Author::Missing;
@@ -354,7 +358,7 @@ fn author(input: &MatchInput, dir: &Directory) -> Author {
 
 /// The person who wrote the mail, as `decide` sees it (the original author of
 /// a forward or list rewrite); `None` for a colleague's own mail or no From.
-pub fn author_of(input: &MatchInput, dir: &Directory) -> Option<Mailbox> {
+pub fn author_of(input: &MatchInput, dir: &Company) -> Option<Mailbox> {
     match author(input, dir) {
         Author::Person(m, _) => Some(m),
         _ => None,
@@ -403,7 +407,7 @@ fn thread_candidates(ids: &[String], lookups: &dyn Lookups) -> (Vec<i64>, Option
 /// Decides where an incoming mail goes. See the module comment and `docs/matching.md`.
 pub fn decide(
     input: &MatchInput,
-    dir: &Directory,
+    dir: &Company,
     key: &TokenKey,
     lookups: &dyn Lookups,
 ) -> Decision {
@@ -708,8 +712,8 @@ pub fn decide(
 /// `None`: it names none of our mails.
 fn report_decision(
     input: &MatchInput,
-    report: &crate::dsn::Report,
-    dir: &Directory,
+    report: &crate::inbound::dsn::Report,
+    dir: &Company,
     key: &TokenKey,
     lookups: &dyn Lookups,
 ) -> Option<Decision> {
@@ -843,7 +847,7 @@ pub fn new_candidate(
 /// it is not detected.
 pub fn language_of(
     input: &MatchInput,
-    dir: &Directory,
+    dir: &Company,
     reason: Reason,
 ) -> Option<(String, LanguageSource)> {
     if let Some(l) = input.headers.content_language.as_ref() {
@@ -915,7 +919,7 @@ fn title_case(word: &str) -> String {
 /// The application a new candidate's mail is for: the position of the
 /// recipient alias, else one named in the subject, else a general
 /// application of the recipient's subsidiary.
-pub fn application_for(input: &MatchInput, dir: &Directory) -> NewApplication {
+pub fn application_for(input: &MatchInput, dir: &Company) -> NewApplication {
     let targets: Vec<_> = addressed_to(input).filter_map(|a| dir.lookup(a)).collect();
     if let Some(t) = targets.iter().find(|t| t.position.is_some()) {
         return NewApplication {
@@ -1027,7 +1031,7 @@ mod tests {
         }
     }
 
-    use crate::directory::test_directory as directory;
+    use crate::config::company::test_company as directory;
 
     #[test]
     fn a_group_rewrite_with_only_a_name_waits_for_a_human() {

@@ -4,7 +4,7 @@
 //! report answers a mail we sent.
 //!
 //! All are keyed with HMAC-SHA256 under a secret of jobmail's own (see
-//! `crate::state`), so they cannot be guessed or forged from an id: a reply
+//! `crate::secrets`), so they cannot be guessed or forged from an id: a reply
 //! token and a VERP address carry 65 bits, a subject tag 30 (a tag must stay
 //! short in a subject line, and it is never the only evidence that moves a
 //! known person's mail). Tags of the first format (`[#<id><check>]`, 10

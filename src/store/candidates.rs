@@ -10,11 +10,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Cached, Result, StoreError, ids, rfc3339};
+use crate::mail::parsed::{Envelope, Mailbox, ParsedMessage};
 use crate::matcher::language::LanguageSource;
 use crate::matcher::{
     self, Assignment, Decision, Lookups, MatchInput, NewApplication, NewCandidate, Reason,
 };
-use crate::model::{Envelope, Mailbox, ParsedMessage};
 
 /// Application statuses; the last two close an application.
 pub const STATUSES: [&str; 7] = [
@@ -174,7 +174,7 @@ pub fn match_message(
     envelope: &Envelope,
     matching: &matcher::Matching,
 ) -> Result<Decision> {
-    let report = crate::dsn::read(parsed);
+    let report = crate::inbound::dsn::read(parsed);
     let input = MatchInput {
         envelope_sender: &envelope.sender,
         headers: &parsed.headers,
@@ -195,7 +195,7 @@ pub fn match_message(
             params![message_id],
             |r| r.get(0),
         )?;
-        let rule = crate::autoreply::check_mail(
+        let rule = crate::outbound::autoreply::check_mail(
             &envelope.sender,
             &parsed.headers,
             &candidate.email,
@@ -883,11 +883,11 @@ pub fn decide_auto_reply(
     conn: &Connection,
     application: i64,
     source: &str,
-    mail_rule: Option<(crate::autoreply::Rule, String)>,
-    directory: &crate::directory::Directory,
+    mail_rule: Option<(crate::outbound::autoreply::Rule, String)>,
+    directory: &crate::config::company::Company,
     now_ms: i64,
 ) -> Result<AutoReplyRow> {
-    use crate::autoreply::Rule;
+    use crate::outbound::autoreply::Rule;
     let (candidate, position): (i64, Option<String>) = conn.row(
         "SELECT candidate_id, position FROM applications WHERE id = ?1",
         params![application],

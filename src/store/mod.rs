@@ -22,8 +22,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::mail::parsed::{Envelope, Mailbox, ParsedMessage};
 use crate::matcher::Matching;
-use crate::model::{Envelope, Mailbox, ParsedMessage};
 
 /// A store error: the mail was not stored, the client must try again later.
 #[derive(Debug)]
@@ -923,8 +923,8 @@ pub struct MessageDetail {
     pub suggestions: Vec<CandidateRef>,
     pub attachments: Vec<DocumentSummary>,
     /// SPF, DKIM, DMARC and ARC on receipt; `None` when not checked.
-    pub authentication: Option<crate::model::Authentication>,
-    /// More documents than are kept (`crate::parse` caps them); the raw
+    pub authentication: Option<crate::mail::parsed::Authentication>,
+    /// More documents than are kept (`crate::inbound::parse` caps them); the raw
     /// mail still holds every one.
     pub documents_truncated: bool,
 }
@@ -1347,7 +1347,7 @@ impl Store {
     pub fn decide_form_auto_reply(
         &mut self,
         application: i64,
-        directory: &crate::directory::Directory,
+        directory: &crate::config::company::Company,
         now_ms: i64,
     ) -> Result<candidates::AutoReplyRow> {
         let tx = self
@@ -1548,12 +1548,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = open(&dir.path().join("j.db")).unwrap();
         let world = crate::config::parse(
-            include_str!("../../fixtures/matching/world.toml"),
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/fixtures/matching/world.toml"
+            )),
             Path::new("world.toml"),
         )
         .unwrap();
         let matching = Matching {
-            directory: crate::directory::Directory::from_config(&world),
+            directory: crate::config::company::Company::from_config(&world),
             key: crate::matcher::token::TokenKey::new([0x42; 32]),
         };
         let seen = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
@@ -1597,7 +1600,7 @@ mod tests {
                     },
                     trace: Vec::new(),
                     sha256: sha256_hex(&content),
-                    parsed: Some(crate::parse::parse_message(&content, null_sender)),
+                    parsed: Some(crate::inbound::parse::parse_message(&content, null_sender)),
                     content,
                 },
                 reply,

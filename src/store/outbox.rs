@@ -2,14 +2,14 @@
 //! stored in the candidate's thread like an inbound mail, and every change
 //! of state recorded as an event in the same transaction.
 //!
-//! SQL only. Composing the bytes is `crate::compose`'s job; delivering them
+//! SQL only. Composing the bytes is `crate::outbound::compose`'s job; delivering them
 //! is the relay's.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::{Cached, Result, StoreError, ids, rfc3339};
-use crate::model::{Envelope, ParsedMessage};
+use crate::mail::parsed::{Envelope, ParsedMessage};
 
 /// Outgoing states (see `docs/architecture.md`).
 pub const STATES: [&str; 8] = [
@@ -788,7 +788,7 @@ pub fn record_bounce(
     bounce: &crate::matcher::Bounce,
     now_ms: i64,
 ) -> Result<()> {
-    use crate::dsn::Kind;
+    use crate::inbound::dsn::Kind;
     let state = state_of(conn, bounce.item)?;
     let code: Option<i64> = bounce
         .summary

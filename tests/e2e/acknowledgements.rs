@@ -85,7 +85,7 @@ fn an_email_and_a_form_application_get_exactly_one_acknowledgement_each() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(up.accepted().len(), 2, "exactly one each");
     let ack = &mails_to(&up, "anna.schmidt@posteo.de")[0];
-    let p = jobmail::parse::parse_message(ack, false);
+    let p = jobmail::inbound::parse::parse_message(ack, false);
     let h = &p.headers;
     assert_eq!(
         h.from.as_ref().unwrap().address,
@@ -94,10 +94,11 @@ fn an_email_and_a_form_application_get_exactly_one_acknowledgement_each() {
     );
     assert_eq!(h.auto_submitted.as_deref(), Some("auto-replied"));
     assert_eq!(h.x_loop, vec!["jobs@acme.example"], "our loop marker");
-    let application_id = jobmail::parse::parse_message(&fixture("application-pdf.eml"), false)
-        .headers
-        .message_id
-        .unwrap();
+    let application_id =
+        jobmail::inbound::parse::parse_message(&fixture("application-pdf.eml"), false)
+            .headers
+            .message_id
+            .unwrap();
     assert_eq!(
         h.in_reply_to,
         vec![application_id.clone()],
@@ -495,7 +496,7 @@ Meine Unterlagen finden Sie im Anhang.\n\nMit freundlichen Grüßen\nMax Musterm
         );
         let mails = mails_to(&up, address);
         assert_eq!(mails.len(), 1, "one acknowledgement to {address}");
-        let p = jobmail::parse::parse_message(&mails[0], false);
+        let p = jobmail::inbound::parse::parse_message(&mails[0], false);
         let got = p.headers.subject.clone().unwrap_or_default();
         assert!(got.starts_with(subject), "{address}: {got}");
         assert!(p.text.contains(words), "{address}: {}", p.text);
@@ -520,7 +521,7 @@ I have five years of experience with Rust and distributed systems.\n",
     assert_eq!(c["language_source"], "content-language", "{c}");
     up.wait_for(1, 20);
     let ack = &mails_to(&up, "sam.smith@example.org")[0];
-    let p = jobmail::parse::parse_message(ack, false);
+    let p = jobmail::inbound::parse::parse_message(ack, false);
     assert!(p.text.contains("vielen Dank"), "{}", p.text);
 }
 
@@ -545,7 +546,7 @@ fn the_forms_language_wins_and_a_later_mail_changes_nothing() {
     let candidate = v["candidate"].as_i64().unwrap();
     up.wait_for(1, 20);
     let ack = &mails_to(&up, "luc.martin@example.fr")[0];
-    let p = jobmail::parse::parse_message(ack, false);
+    let p = jobmail::inbound::parse::parse_message(ack, false);
     assert!(p.text.contains("Nous avons bien reçu"), "{}", p.text);
     // Their next mail, in German: still French, from the form.
     apply_in_own_words(

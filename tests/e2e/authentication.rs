@@ -323,7 +323,7 @@ fn a_hostile_display_name_is_greeted_neutrally() {
     let zoe = m["candidate"]["id"].as_i64().unwrap();
     assert_eq!(decision(&d, zoe)["decision"], "queued");
     let got = up.wait_for(1, 20);
-    let parsed = jobmail::parse::parse_message(&got[0].data, false);
+    let parsed = jobmail::inbound::parse::parse_message(&got[0].data, false);
     assert!(parsed.text.contains("Guten Tag,"), "{}", parsed.text);
     let raw = String::from_utf8_lossy(&got[0].data);
     assert!(!raw.contains("evil.example"), "{raw}");

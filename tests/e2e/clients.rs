@@ -311,7 +311,7 @@ fn every_fixture_is_stored_byte_exact_with_every_document() {
         assert_eq!(code, 250, "{name}: {text}");
         let id: i64 = text.trim().rsplit(' ').next().unwrap().parse().unwrap();
         assert_eq!(d.content(id), mail, "{name}: stored bytes");
-        let expected = jobmail::parse::parse_message(&mail, false).documents;
+        let expected = jobmail::inbound::parse::parse_message(&mail, false).documents;
         let stored = d.reader().documents(id).unwrap();
         let got: Vec<_> = stored
             .iter()

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use jobmail::directory::Directory;
+use jobmail::config::company::Company;
 use jobmail::matcher::token::TokenKey;
 use jobmail::matcher::{self, Assignment, Lookups, MatchInput};
 use serde::Deserialize;
@@ -158,7 +158,7 @@ impl Lookups for World {
 #[test]
 fn scenario_table_through_the_pure_matcher() {
     let config = jobmail::config::parse(&world(), Path::new("world.toml")).expect("world config");
-    let directory = Directory::from_config(&config);
+    let directory = Company::from_config(&config);
     let key = TokenKey::new(KEY);
     let mut w = World::default();
     let mut failures = Vec::new();
@@ -201,7 +201,7 @@ fn scenario_table_through_the_pure_matcher() {
         }
         let Some(file) = &step.mail else { continue };
         let raw = std::fs::read(dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let parsed = jobmail::parse::parse_message(&raw, step.envelope_sender.is_empty());
+        let parsed = jobmail::inbound::parse::parse_message(&raw, step.envelope_sender.is_empty());
         let input = MatchInput {
             envelope_sender: &step.envelope_sender,
             headers: &parsed.headers,

@@ -3,11 +3,11 @@
 //! candidates and scheduling with a clock the test controls, through the
 //! library functions the CLI calls.
 
-use jobmail::compose::{Composer, SendRequest};
 use jobmail::matcher::token::TokenKey;
+use jobmail::outbound::compose::{Composer, SendRequest};
+use jobmail::outbound::template::Templates;
 use jobmail::store::Store;
 use jobmail::store::candidates::FormApplication;
-use jobmail::template::Templates;
 
 use crate::harness::*;
 
@@ -21,7 +21,8 @@ fn with_archive() -> String {
 #[test]
 fn send_to_one_and_many_with_every_kind_of_attachment() {
     let d = Daemon::start_world("time_zone = \"Europe/Berlin\"", &with_archive(), Some(KEY));
-    let cv = jobmail::parse::parse_message(&fixture("application-pdf.eml"), false).documents[0]
+    let cv = jobmail::inbound::parse::parse_message(&fixture("application-pdf.eml"), false)
+        .documents[0]
         .bytes
         .clone();
     let (code, _) = d.connect().send_mail(
@@ -59,7 +60,7 @@ fn send_to_one_and_many_with_every_kind_of_attachment() {
     let item = &v["queued"][0];
     let message = item["message"].as_i64().unwrap();
     let content = d.content(message);
-    let p = jobmail::parse::parse_message(&content, false);
+    let p = jobmail::inbound::parse::parse_message(&content, false);
     let doc = |name: &str| {
         p.documents
             .iter()
@@ -247,8 +248,8 @@ fn preview_shows_what_send_queues() {
     ]));
     let queued = d.content(v["queued"][0]["message"].as_i64().unwrap());
     // The same mail but for what is new each time: Message-ID, Date, MIME boundaries.
-    let a = jobmail::parse::parse_message(&preview, false);
-    let b = jobmail::parse::parse_message(&queued, false);
+    let a = jobmail::inbound::parse::parse_message(&preview, false);
+    let b = jobmail::inbound::parse::parse_message(&queued, false);
     let (mut ha, mut hb) = (a.headers.clone(), b.headers.clone());
     for h in [&mut ha, &mut hb] {
         h.message_id = None;
@@ -341,7 +342,7 @@ fn bulk_to_a_thousand_candidates() {
         .iter()
         .find(|q| q.to == "candidate7@example.org")
         .unwrap();
-    let p = jobmail::parse::parse_message(&store.raw(q.message).unwrap().unwrap(), false);
+    let p = jobmail::inbound::parse::parse_message(&store.raw(q.message).unwrap().unwrap(), false);
     assert!(p.text.contains("Vorname7 Nachname7"), "{}", p.text);
 }
 

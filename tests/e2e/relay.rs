@@ -124,7 +124,7 @@ fn a_composed_mail_reaches_the_upstream_and_the_answer_comes_home() {
     );
     assert_eq!(got.to, vec!["anna.schmidt@posteo.de"]);
     assert_eq!(got.data, d.content(message), "the frozen bytes, exactly");
-    let p = jobmail::parse::parse_message(&got.data, false);
+    let p = jobmail::inbound::parse::parse_message(&got.data, false);
     let h = &p.headers;
     assert_eq!(h.from.as_ref().unwrap().address, "anna.berger@acme.example");
     assert_eq!(h.message_id.as_deref(), Some(message_id.as_str()));

@@ -118,7 +118,7 @@ Subject: Bewerbung\r\nMessage-ID: <lena-1@example.org>\r\nContent-Language: en\r
         "{note}"
     );
     let mail = out.stdout;
-    let p = jobmail::parse::parse_message(&mail, false);
+    let p = jobmail::inbound::parse::parse_message(&mail, false);
     let h = &p.headers;
     assert_eq!(h.from.as_ref().unwrap().address, "anna.berger@acme.example");
     assert_eq!(h.to[0].address, "lena.weber@example.org");
@@ -191,7 +191,7 @@ Subject: Bewerbung\r\nMessage-ID: <lena-1@example.org>\r\nContent-Language: en\r
         "--lang",
         "fr",
     ]);
-    let p = jobmail::parse::parse_message(&out.stdout, false);
+    let p = jobmail::inbound::parse::parse_message(&out.stdout, false);
     assert!(
         p.documents
             .iter()
@@ -254,7 +254,7 @@ fn every_shipped_template_signs_once_for_every_sender_and_language() {
                     "{}",
                     String::from_utf8_lossy(&out.stderr)
                 );
-                let p = jobmail::parse::parse_message(&out.stdout, false);
+                let p = jobmail::inbound::parse::parse_message(&out.stdout, false);
                 let text = p.text.replace("\r\n", "\n");
                 let closing: Vec<&str> = text
                     .split("\n-- \n")

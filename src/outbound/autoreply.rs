@@ -19,10 +19,10 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::directory::Directory;
+use crate::config::company::Company;
+use crate::mail::parsed::{Authentication, ParsedHeaders};
 use crate::matcher::token::TokenKey;
-use crate::model::{Authentication, ParsedHeaders};
-use crate::template::Templates;
+use crate::outbound::template::Templates;
 
 /// Why no acknowledgement went out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -109,7 +109,7 @@ pub fn check_mail(
     envelope_sender: &str,
     h: &ParsedHeaders,
     author: &str,
-    dir: &Directory,
+    dir: &Company,
     authentication: Option<&Authentication>,
 ) -> Option<(Rule, String)> {
     if envelope_sender.is_empty() {
@@ -285,7 +285,7 @@ pub fn compose_pending(
         return Ok(0);
     }
     let (templates, _) = Templates::load(&config.templates_dir);
-    let composer = crate::compose::Composer {
+    let composer = crate::outbound::compose::Composer {
         config,
         templates: &templates,
         key,
@@ -294,14 +294,14 @@ pub fn compose_pending(
     for p in pending {
         let now = chrono::Utc::now().timestamp_millis();
         let summary = if injected_store_error() {
-            Err(crate::compose::ComposeError {
+            Err(crate::outbound::compose::ComposeError {
                 message: "database is locked (injected by JOBMAIL_FAULT)".into(),
                 transient: true,
             })
         } else {
             composer.send(
                 store,
-                &crate::compose::SendRequest {
+                &crate::outbound::compose::SendRequest {
                     template: &p.template,
                     sender: Some(&p.sender),
                     candidates: vec![p.candidate],
@@ -338,7 +338,7 @@ pub fn compose_pending(
 mod tests {
     use super::*;
 
-    use crate::directory::test_directory as directory;
+    use crate::config::company::test_company as directory;
 
     #[test]
     fn every_rule_of_the_mail() {
@@ -457,7 +457,7 @@ mod tests {
             spf_domain: spf.1.into(),
             dkim: dkim
                 .iter()
-                .map(|(d, r)| crate::model::DkimVerdict {
+                .map(|(d, r)| crate::mail::parsed::DkimVerdict {
                     domain: d.to_string(),
                     result: r.to_string(),
                 })
@@ -473,7 +473,7 @@ mod tests {
         let dir = directory();
         let person = "erika@example.org";
         let from = |address: &str| ParsedHeaders {
-            from: Some(crate::model::Mailbox {
+            from: Some(crate::mail::parsed::Mailbox {
                 name: None,
                 address: address.into(),
             }),

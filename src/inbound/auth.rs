@@ -6,7 +6,7 @@
 //! store, bounded by `[authentication] timeout` for all lookups together;
 //! a lookup that fails or times out is a `temperror`, never a lost or
 //! delayed-forever mail. The verdicts are stored with the mail
-//! (`crate::model::Authentication`) and read by the matcher and the
+//! (`crate::mail::parsed::Authentication`) and read by the matcher and the
 //! acknowledgement rules; nothing here decides what a verdict changes.
 //! This is the only DNS client in jobmail; it sends no mail and holds no SQL.
 
@@ -22,7 +22,7 @@ use mail_auth::{
 };
 
 use crate::config::{AuthenticationConfig, Resolver};
-use crate::model::{Authentication, DkimVerdict};
+use crate::mail::parsed::{Authentication, DkimVerdict};
 
 /// Checks mail against DNS.
 pub struct Verifier {

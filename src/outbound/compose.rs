@@ -10,11 +10,11 @@
 
 use crate::config::{Config, Sender};
 use crate::matcher::token::TokenKey;
-use crate::outgoing::{self, OutgoingMail, Party};
-use crate::render::{self, Context};
+use crate::outbound::message::{self, OutgoingMail, Party};
+use crate::outbound::render::{self, Context};
+use crate::outbound::template::{FileAttachment, Templates};
 use crate::store::Store;
 use crate::store::outbox::{NewItem, Queued};
-use crate::template::{FileAttachment, Templates};
 
 /// What to compose.
 #[derive(Debug, Clone, Default)]
@@ -146,7 +146,7 @@ impl Composer<'_> {
         // Automatic mail answers whoever wrote the display name: only a name
         // that looks like one, never raw display text.
         let (first_name, last_name) = if request.automatic {
-            let clean = crate::autoreply::name_for_automatic_mail;
+            let clean = crate::outbound::autoreply::name_for_automatic_mail;
             let (first, last) = (clean(&facts.first_name), clean(&facts.last_name));
             // Half a name that is junk makes the other half suspect too.
             if (first.is_empty() && !facts.first_name.trim().is_empty())
@@ -201,7 +201,7 @@ impl Composer<'_> {
             self.key.reply_token(facts.id),
             jobs.domain()
         );
-        let message_id = outgoing::new_message_id(jobs.domain());
+        let message_id = message::new_message_id(jobs.domain());
         let (in_reply_to, references) = match &facts.last_inbound {
             Some((id, refs)) => {
                 let mut r = refs.clone();
@@ -210,9 +210,9 @@ impl Composer<'_> {
             }
             None => (None, Vec::new()),
         };
-        let text = outgoing::sign_text(&rendered.text, sender.signature.as_deref());
+        let text = message::sign_text(&rendered.text, sender.signature.as_deref());
         let html = rendered.html.as_deref().map(|h| {
-            outgoing::sign_html(
+            message::sign_html(
                 h,
                 sender.signature_html.as_deref(),
                 sender.signature.as_deref(),
@@ -239,7 +239,7 @@ impl Composer<'_> {
             auto_submitted: request.automatic.then_some("auto-replied"),
             loop_marker: request.automatic.then(|| jobs.to_string()),
         };
-        let bytes = outgoing::build(&mail, self.config.server.max_message_size)
+        let bytes = message::build(&mail, self.config.server.max_message_size)
             .map_err(|e| ComposeError::new(format!("candidate {}: {e}", facts.id)))?;
         Ok(Prepared {
             candidate: facts.id,
@@ -427,7 +427,7 @@ impl Composer<'_> {
                 .unwrap_or("localhost"),
             bounce_key: self.key,
             recipients,
-            parsed: crate::parse::parse_message(&p.bytes, false),
+            parsed: crate::inbound::parse::parse_message(&p.bytes, false),
             bytes: p.bytes.clone(),
             not_before: request.not_before,
             now_ms,

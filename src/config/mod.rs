@@ -6,6 +6,8 @@
 //! instead of stopping at the first. Only validated values leave this module.
 //! It reads the config file and nothing else: no sockets, no database.
 
+pub mod company;
+
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
@@ -16,7 +18,7 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::address::Address;
+use crate::mail::address::Address;
 
 /// Where `jobmail` looks when neither `--config` nor `$JOBMAIL_CONFIG` says.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/jobmail/jobmail.toml";
@@ -330,7 +332,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// The languages of every template in `dir` that loads (errors are
 /// `config check`'s and `template lint`'s to report), lowercased and sorted.
 pub fn template_languages(dir: &Path) -> Vec<String> {
-    let (templates, _) = crate::template::Templates::load(dir);
+    let (templates, _) = crate::outbound::template::Templates::load(dir);
     let mut languages: Vec<String> = templates
         .templates
         .values()

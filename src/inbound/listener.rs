@@ -9,10 +9,6 @@
 //! It stores mail only through the store [`Writer`]; it never renders or
 //! sends mail and holds no SQL.
 
-pub mod auth;
-pub mod data;
-pub mod session;
-
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,8 +21,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+use super::session;
+pub use super::session::Settings;
 use crate::store::Writer;
-pub use session::Settings;
 
 /// A bound listener, ready to serve.
 pub struct Listener {

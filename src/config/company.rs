@@ -3,16 +3,16 @@
 //! plus-forms `jobs+anything@…`), which senders are colleagues, which
 //! positions a subsidiary has.
 //!
-//! The listener accepts a recipient only if [`Directory::lookup`] finds it;
+//! The listener accepts a recipient only if [`Company::lookup`] finds it;
 //! everything else is refused, whatever the trick: addresses are parsed by
-//! [`crate::address::Address`], which refuses quoted local parts holding `@`,
+//! [`crate::mail::address::Address`], which refuses quoted local parts holding `@`,
 //! `%` and `!` relay hacks, trailing dots and overlong parts. Lookups ignore
 //! case. Pure: built once from the config, no I/O.
 
 use std::collections::HashMap;
 
-use crate::address::Address;
 use crate::config::{AutoReply, Category, Config, Position};
+use crate::mail::address::Address;
 
 /// Where an accepted recipient leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct Target {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Directory {
+pub struct Company {
     /// Exact addresses (jobs addresses, aliases, position aliases), by lowercased key.
     exact: HashMap<String, Target>,
     /// Mailboxes whose plus-forms are accepted: jobs addresses and subsidiary aliases.
@@ -42,25 +42,25 @@ pub struct Directory {
     template_languages: Vec<String>,
 }
 
-impl Directory {
+impl Company {
     /// The languages the templates have, lowercased and sorted.
     pub fn template_languages(&self) -> &[String] {
         &self.template_languages
     }
 
     /// The same company with these template languages (tests, tools).
-    pub fn with_template_languages(mut self, languages: &[&str]) -> Directory {
+    pub fn with_template_languages(mut self, languages: &[&str]) -> Company {
         self.template_languages = languages.iter().map(|l| l.to_lowercase()).collect();
         self
     }
 
-    pub fn from_config(config: &Config) -> Directory {
-        let mut r = Directory {
+    pub fn from_config(config: &Config) -> Company {
+        let mut r = Company {
             positions: config.positions.clone(),
             categories: config.categories.clone(),
             acknowledgements_per_hour: config.acknowledgements.max_per_hour,
             template_languages: config.template_languages.clone(),
-            ..Directory::default()
+            ..Company::default()
         };
         for s in &config.subsidiaries {
             r.subsidiaries.push(s.id.clone());
@@ -205,13 +205,13 @@ impl Directory {
 /// A one-subsidiary company for tests: `jobs@acme.example`, colleagues
 /// in `acme-group.example`.
 #[cfg(test)]
-pub fn test_directory() -> Directory {
+pub fn test_company() -> Company {
     let config = crate::config::parse(
         "[[subsidiary]]\nid = \"acme\"\njobs_address = \"jobs@acme.example\"\ndomains = [\"acme-group.example\"]\n",
         std::path::Path::new("t.toml"),
     )
     .expect("test config");
-    Directory::from_config(&config)
+    Company::from_config(&config)
 }
 
 #[cfg(test)]
@@ -219,7 +219,7 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn recipients() -> Directory {
+    fn recipients() -> Company {
         let config = crate::config::parse(
             r#"
 [[subsidiary]]
@@ -238,7 +238,7 @@ alias = "jobs+backend@acme.example"
             Path::new("t.toml"),
         )
         .unwrap();
-        Directory::from_config(&config)
+        Company::from_config(&config)
     }
 
     #[test]

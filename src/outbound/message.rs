@@ -13,8 +13,8 @@ use mail_builder::headers::address::Address;
 use mail_builder::headers::message_id::MessageId;
 use mail_builder::headers::raw::Raw;
 
-use crate::render::single_line;
-use crate::template::FileAttachment;
+use crate::outbound::render::single_line;
+use crate::outbound::template::FileAttachment;
 
 /// A mailbox for a header: display name (may be empty) and address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +136,7 @@ pub fn build(mail: &OutgoingMail, max_size: u64) -> Result<Vec<u8>, BuildError> 
         ("To", &mail.to.address),
         ("Reply-To", &mail.reply_to),
     ] {
-        if crate::address::Address::parse(a).is_err() && !a.contains('@') {
+        if crate::mail::address::Address::parse(a).is_err() && !a.contains('@') {
             return Err(BuildError(format!("{what} address {a:?} is not valid")));
         }
         if a.chars().any(|c| c.is_control() || c.is_whitespace()) {
@@ -184,14 +184,14 @@ pub fn build(mail: &OutgoingMail, max_size: u64) -> Result<Vec<u8>, BuildError> 
     if let Some(value) = mail
         .loop_marker
         .as_deref()
-        .filter(|v| crate::address::Address::parse(v).is_ok())
+        .filter(|v| crate::mail::address::Address::parse(v).is_ok())
     {
         builder = builder.header("X-Loop", Raw::new(value.to_string()));
     }
     for a in &mail.attachments {
         builder = builder.attachment(
             a.content_type.clone(),
-            crate::parse::sanitize_filename(&a.filename, &a.content_type),
+            crate::inbound::parse::sanitize_filename(&a.filename, &a.content_type),
             a.bytes.clone(),
         );
     }
@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn builds_a_threaded_message_that_parses_back() {
         let bytes = build(&mail(), 10 << 20).unwrap();
-        let p = crate::parse::parse_message(&bytes, false);
+        let p = crate::inbound::parse::parse_message(&bytes, false);
         let h = &p.headers;
         assert_eq!(h.message_id.as_deref(), Some("jobmail.1@acme.example"));
         assert_eq!(h.in_reply_to, vec!["cand-1@example.org"]);
@@ -303,7 +303,7 @@ mod tests {
         let mut expected = header_names(&build(&mail(), 10 << 20).unwrap());
         expected.retain(|h| h != "in-reply-to");
         assert_eq!(header_names(&bytes), expected);
-        let p = crate::parse::parse_message(&bytes, false);
+        let p = crate::inbound::parse::parse_message(&bytes, false);
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains("\r\nBcc:"), "{text}");
         assert!(!text.contains("\r\nX-Injected"), "{text}");
@@ -330,7 +330,7 @@ mod tests {
             wire.extend_from_slice(line);
         }
         wire.extend_from_slice(b".\r\nQUIT\r\n");
-        let mut reader = crate::ingress::data::DotReader::new(20 << 20, 0);
+        let mut reader = crate::inbound::data::DotReader::new(20 << 20, 0);
         let end = reader.feed(&wire).expect("the end of data");
         assert_eq!(&wire[end..], b"QUIT\r\n");
         let received = reader.finish();

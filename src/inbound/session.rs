@@ -19,9 +19,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::data::DotReader;
+use crate::config::company::Company;
 use crate::config::{BareLineEndings, ServerConfig};
-use crate::directory::Directory;
-use crate::model::Envelope;
+use crate::mail::parsed::Envelope;
 use crate::store::{IncomingMessage, StoreError, Stored, Writer};
 
 /// What a session needs, shared by all sessions: the `[server]` settings,
@@ -30,7 +30,7 @@ use crate::store::{IncomingMessage, StoreError, Stored, Writer};
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub server: ServerConfig,
-    pub directory: Directory,
+    pub directory: Company,
     pub verifier: Option<Arc<super::auth::Verifier>>,
     /// The mail bytes all sessions may hold, in KiB permits (`memory_budget`).
     pub memory: Arc<tokio::sync::Semaphore>,
@@ -419,7 +419,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let syntax_ok = address.rsplit_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && !local.chars().any(char::is_control)
-                && crate::address::valid_domain(domain)
+                && crate::mail::address::valid_domain(domain)
         });
         if !syntax_ok {
             return self.error_reply("501 5.1.3 Error: bad recipient address syntax");
@@ -638,9 +638,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         // parser panic costs the parsed fields, never the mail.
         let (content, sha256, parsed) = tokio::task::spawn_blocking(move || {
             let sha256 = crate::store::sha256_hex(&content);
-            let parsed =
-                std::panic::catch_unwind(|| crate::parse::parse_message(&content, null_sender))
-                    .ok();
+            let parsed = std::panic::catch_unwind(|| {
+                crate::inbound::parse::parse_message(&content, null_sender)
+            })
+            .ok();
             (content, sha256, parsed)
         })
         .await
@@ -711,7 +712,7 @@ fn sender_refusal(sender: &str) -> Option<&'static str> {
     // in it, a control character may not.
     if local.is_empty()
         || local.chars().any(char::is_control)
-        || !crate::address::valid_domain(domain)
+        || !crate::mail::address::valid_domain(domain)
     {
         return Some("501 5.1.7 Error: bad sender address syntax");
     }

@@ -129,7 +129,7 @@ use mail_parser::{
     Addr, Encoding, Header, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
-use crate::model::{DocumentPart, Mailbox, ParsedHeaders, ParsedMessage};
+use crate::mail::parsed::{DocumentPart, Mailbox, ParsedHeaders, ParsedMessage};
 
 /// Attached mails inside attached mails are unpacked this deep; a deeper one
 /// is still kept as an `.eml` document, just not opened.
@@ -2823,40 +2823,117 @@ mod tests {
         parsed
     }
 
-    const APPLICATION_PDF: &[u8] = include_bytes!("../fixtures/application-pdf.eml");
-    const RFC2231: &[u8] = include_bytes!("../fixtures/rfc2231-filename.eml");
-    const ENCODED_WORD: &[u8] = include_bytes!("../fixtures/encoded-word-filename.eml");
-    const FORWARDED: &[u8] = include_bytes!("../fixtures/forwarded-rfc822.eml");
-    const INLINE_IMAGE: &[u8] = include_bytes!("../fixtures/inline-image.eml");
-    const WINMAIL: &[u8] = include_bytes!("../fixtures/winmail-dat.eml");
-    const DSN: &[u8] = include_bytes!("../fixtures/dsn-bounce.eml");
-    const AUTO_REPLY: &[u8] = include_bytes!("../fixtures/auto-reply.eml");
-    const HOSTILE: &[u8] = include_bytes!("../fixtures/hostile-filenames.eml");
-    const NO_MESSAGE_ID: &[u8] = include_bytes!("../fixtures/no-message-id.eml");
-    const PART_WITHOUT_NAME: &[u8] = include_bytes!("../fixtures/part-without-name.eml");
+    const APPLICATION_PDF: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/application-pdf.eml"
+    ));
+    const RFC2231: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/rfc2231-filename.eml"
+    ));
+    const ENCODED_WORD: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/encoded-word-filename.eml"
+    ));
+    const FORWARDED: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/forwarded-rfc822.eml"
+    ));
+    const INLINE_IMAGE: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/inline-image.eml"
+    ));
+    const WINMAIL: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/winmail-dat.eml"
+    ));
+    const DSN: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/dsn-bounce.eml"
+    ));
+    const AUTO_REPLY: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/auto-reply.eml"
+    ));
+    const HOSTILE: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/hostile-filenames.eml"
+    ));
+    const NO_MESSAGE_ID: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/no-message-id.eml"
+    ));
+    const PART_WITHOUT_NAME: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/part-without-name.eml"
+    ));
 
-    const RFC822_IN_RFC822: &[u8] = include_bytes!("../fixtures/rfc822-in-rfc822.eml");
-    const UNTERMINATED_IN_RFC822: &[u8] =
-        include_bytes!("../fixtures/unterminated-multipart-in-rfc822.eml");
-    const FOLDED_BOUNDARY: &[u8] = include_bytes!("../fixtures/folded-boundary.eml");
-    const NO_BLANK_LINE: &[u8] = include_bytes!("../fixtures/part-without-blank-line.eml");
-    const TEXT_WITHOUT_SUBTYPE: &[u8] = include_bytes!("../fixtures/text-without-subtype.eml");
+    const RFC822_IN_RFC822: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/rfc822-in-rfc822.eml"
+    ));
+    const UNTERMINATED_IN_RFC822: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/unterminated-multipart-in-rfc822.eml"
+    ));
+    const FOLDED_BOUNDARY: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/folded-boundary.eml"
+    ));
+    const NO_BLANK_LINE: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/part-without-blank-line.eml"
+    ));
+    const TEXT_WITHOUT_SUBTYPE: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/text-without-subtype.eml"
+    ));
 
     /// The small PDF and PNG of the fixtures written for issue 15.
     const PDF_69: &str = "cfa3181c1ee36e8bce5e39f84959f4558ea7ba32c0e4539a8ab3c8ce8c716ec6";
     const PNG_33: &str = "4ffd8bb30991e3a6f28d1d03f1aedcd02ccf8e0cc16bb9e969e7bc2bda1ddf03";
 
-    const CJK: &[u8] = include_bytes!("../fixtures/cjk-charsets.eml");
-    const RAW_8BIT_WORD: &[u8] = include_bytes!("../fixtures/raw-8bit-in-encoded-word.eml");
-    const WORDS_IN_NAME: &[u8] = include_bytes!("../fixtures/encoded-words-in-quoted-name.eml");
+    const CJK: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/cjk-charsets.eml"
+    ));
+    const RAW_8BIT_WORD: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/raw-8bit-in-encoded-word.eml"
+    ));
+    const WORDS_IN_NAME: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/encoded-words-in-quoted-name.eml"
+    ));
 
-    const UUENCODE: &[u8] = include_bytes!("../fixtures/uuencode.eml");
-    const RAW_CJK: &[u8] = include_bytes!("../fixtures/raw-8bit-cjk-names.eml");
-    const UNCLOSED_INNER: &[u8] = include_bytes!("../fixtures/unterminated-inner-multipart.eml");
-    const WINMAIL_EMBEDDED: &[u8] = include_bytes!("../fixtures/winmail-embedded-item.eml");
-    const NO_COMMA: &[u8] = include_bytes!("../fixtures/address-without-comma.eml");
-    const BROKEN_MULTIPART: &[u8] = include_bytes!("../fixtures/broken-multipart-body.eml");
-    const HEADERS_ONLY: &[u8] = include_bytes!("../fixtures/headers-only.eml");
+    const UUENCODE: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/uuencode.eml"
+    ));
+    const RAW_CJK: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/raw-8bit-cjk-names.eml"
+    ));
+    const UNCLOSED_INNER: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/unterminated-inner-multipart.eml"
+    ));
+    const WINMAIL_EMBEDDED: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/winmail-embedded-item.eml"
+    ));
+    const NO_COMMA: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/address-without-comma.eml"
+    ));
+    const BROKEN_MULTIPART: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/broken-multipart-body.eml"
+    ));
+    const HEADERS_ONLY: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/headers-only.eml"
+    ));
 
     const ALL_FIXTURES: &[(&str, &[u8])] = &[
         ("uuencode", UUENCODE),
@@ -3860,7 +3937,13 @@ mod tests {
 
     #[test]
     fn matcher_inputs_are_read() {
-        let p = parse(include_bytes!("../fixtures/forwarded-rfc822.eml"), false);
+        let p = parse(
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/fixtures/forwarded-rfc822.eml"
+            )),
+            false,
+        );
         let authors: Vec<&str> = p
             .attached_authors
             .iter()

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::model::ParsedMessage;
+use crate::mail::parsed::ParsedMessage;
 
 /// What a delivery report says.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -102,7 +102,7 @@ fn message_id_in(headers: &str) -> Option<String> {
                 .strip_prefix('<')
                 .and_then(|x| x.split('>').next())
                 .unwrap_or(v);
-            crate::outgoing::valid_message_id(inner).map(str::to_string)
+            crate::outbound::message::valid_message_id(inner).map(str::to_string)
         })
 }
 
@@ -159,8 +159,11 @@ mod tests {
 
     #[test]
     fn reads_a_postfix_bounce() {
-        let raw = include_bytes!("../fixtures/dsn-bounce.eml");
-        let parsed = crate::parse::parse_message(raw, true);
+        let raw = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/dsn-bounce.eml"
+        ));
+        let parsed = crate::inbound::parse::parse_message(raw, true);
         let r = read(&parsed).expect("a report");
         assert_eq!(r.action, "failed");
         assert_eq!(r.kind(), Kind::Hard);
@@ -183,8 +186,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(r.kind(), Kind::Soft);
-        let plain =
-            crate::parse::parse_message(b"From: a@b.example\r\nSubject: x\r\n\r\nx\r\n", false);
+        let plain = crate::inbound::parse::parse_message(
+            b"From: a@b.example\r\nSubject: x\r\n\r\nx\r\n",
+            false,
+        );
         assert_eq!(read(&plain), None);
     }
 }

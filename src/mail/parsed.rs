@@ -98,14 +98,14 @@ pub struct ParsedMessage {
     pub headers: ParsedHeaders,
     pub documents: Vec<DocumentPart>,
     /// The displayed text body (HTML turned into text when there is no
-    /// plain part), at most [`crate::parse::MAX_TEXT_BYTES`]; for finding
+    /// plain part), at most [`crate::inbound::parse::MAX_TEXT_BYTES`]; for finding
     /// inline forwarded blocks.
     pub text: String,
     /// `From` of each mail attached directly (`message/rfc822` at the top
     /// level), in MIME order: the authors of mails a colleague forwarded as attachments.
     pub attached_authors: Vec<Mailbox>,
     /// Not every document could be listed: the mail has more than
-    /// [`crate::parse::MAX_DOCUMENTS`] of them, or nests attached mails so
+    /// [`crate::inbound::parse::MAX_DOCUMENTS`] of them, or nests attached mails so
     /// deep or so often that the rest was left unopened (the raw mail and
     /// the outer `.eml` documents still hold them).
     pub documents_truncated: bool,

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, context};
 
-use crate::template::{Template, TemplateError};
+use crate::outbound::template::{Template, TemplateError};
 
 /// The placeholders a template may use (plus `g`).
 pub const PLACEHOLDERS: [&str; 9] = [
@@ -456,7 +456,7 @@ pub fn sample_context(gender: &str) -> Context {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::template::Variant;
+    use crate::outbound::template::Variant;
     use std::collections::BTreeMap;
 
     fn template(automatic: bool, variants: &[(&str, &str, &str)]) -> Template {

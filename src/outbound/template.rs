@@ -2,7 +2,7 @@
 //! with language variants and files to attach (see `docs/templates.md`).
 //!
 //! Loads and checks them, every problem at once. Reads the templates
-//! directory and nothing else; rendering is `crate::render`'s job.
+//! directory and nothing else; rendering is `crate::outbound::render`'s job.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
