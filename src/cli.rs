@@ -1127,7 +1127,7 @@ fn send(config: &Config, args: &SendArgs) -> anyhow::Result<()> {
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
         attachments.push(crate::outbound::template::FileAttachment {
-            content_type: crate::outbound::template::content_type_of(&filename).to_string(),
+            content_type: crate::mail::mime::content_type_of(&filename).to_string(),
             filename,
             bytes,
         });

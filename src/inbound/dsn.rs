@@ -102,7 +102,7 @@ fn message_id_in(headers: &str) -> Option<String> {
                 .strip_prefix('<')
                 .and_then(|x| x.split('>').next())
                 .unwrap_or(v);
-            crate::outbound::message::valid_message_id(inner).map(str::to_string)
+            crate::mail::message_id::valid_message_id(inner).map(str::to_string)
         })
 }
 

@@ -2,4 +2,7 @@
 //! of a message. No I/O, no SQL, no policy.
 
 pub mod address;
+pub mod filename;
+pub mod message_id;
+pub mod mime;
 pub mod parsed;

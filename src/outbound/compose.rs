@@ -201,7 +201,7 @@ impl Composer<'_> {
             self.key.reply_token(facts.id),
             jobs.domain()
         );
-        let message_id = message::new_message_id(jobs.domain());
+        let message_id = crate::mail::message_id::new_message_id(jobs.domain());
         let (in_reply_to, references) = match &facts.last_inbound {
             Some((id, refs)) => {
                 let mut r = refs.clone();

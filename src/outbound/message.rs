@@ -13,6 +13,7 @@ use mail_builder::headers::address::Address;
 use mail_builder::headers::message_id::MessageId;
 use mail_builder::headers::raw::Raw;
 
+use crate::mail::message_id::valid_message_id;
 use crate::outbound::render::single_line;
 use crate::outbound::template::FileAttachment;
 
@@ -62,24 +63,6 @@ impl std::error::Error for BuildError {}
 
 /// Most thread ids carried in References (the root and the newest).
 const MAX_REFERENCES: usize = 20;
-
-/// A Message-ID from outside, if it is safe to put into a header: printable
-/// ASCII without spaces or angle brackets, one `@`, at most 250 characters.
-pub fn valid_message_id(id: &str) -> Option<&str> {
-    let id = id.trim().trim_start_matches('<').trim_end_matches('>');
-    let ok = !id.is_empty()
-        && id.len() <= 250
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
-        && id.matches('@').count() == 1;
-    ok.then_some(id)
-}
-
-/// A new Message-ID of ours in the domain given.
-pub fn new_message_id(domain: &str) -> String {
-    format!("jobmail.{}@{domain}", uuid::Uuid::now_v7().simple())
-}
 
 /// Text with CRLF line endings only.
 pub fn crlf(text: &str) -> String {
@@ -191,7 +174,7 @@ pub fn build(mail: &OutgoingMail, max_size: u64) -> Result<Vec<u8>, BuildError> 
     for a in &mail.attachments {
         builder = builder.attachment(
             a.content_type.clone(),
-            crate::inbound::parse::sanitize_filename(&a.filename, &a.content_type),
+            crate::mail::filename::sanitize_filename(&a.filename, &a.content_type),
             a.bytes.clone(),
         );
     }

@@ -207,7 +207,7 @@ impl Templates {
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_else(|| name.to_string());
         Ok(FileAttachment {
-            content_type: content_type_of(&filename).to_string(),
+            content_type: crate::mail::mime::content_type_of(&filename).to_string(),
             filename,
             bytes,
         })
@@ -234,28 +234,6 @@ impl Templates {
             }
         }
         errors
-    }
-}
-
-/// The content type of a file to attach, by its extension.
-pub fn content_type_of(filename: &str) -> &'static str {
-    let ext = filename
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    match ext.as_str() {
-        "pdf" => "application/pdf",
-        "doc" => "application/msword",
-        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "odt" => "application/vnd.oasis.opendocument.text",
-        "txt" => "text/plain",
-        "ics" => "text/calendar",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "zip" => "application/zip",
-        "html" | "htm" => "text/html",
-        _ => "application/octet-stream",
     }
 }
 

@@ -129,6 +129,8 @@ use mail_parser::{
     Addr, Encoding, Header, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
+use crate::mail::filename::{default_filename, sanitize_filename};
+use crate::mail::mime;
 use crate::mail::parsed::{DocumentPart, Mailbox, ParsedHeaders, ParsedMessage};
 
 /// Attached mails inside attached mails are unpacked this deep; a deeper one
@@ -139,10 +141,6 @@ const MAX_MESSAGE_DEPTH: usize = 10;
 const MAX_MIME_DEPTH: usize = 100;
 /// Documents returned for one message, at most.
 pub const MAX_DOCUMENTS: usize = 1000;
-/// File names are cut to this many bytes, keeping the extension.
-const MAX_FILENAME_BYTES: usize = 200;
-/// An extension longer than this (without the dot) is not kept on truncation.
-const MAX_EXTENSION_BYTES: usize = 16;
 /// Addresses per field and message ids per field, at most.
 const MAX_LIST_ENTRIES: usize = 1000;
 /// Parameters read from one `Content-Type` / `Content-Disposition` header.
@@ -204,28 +202,6 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
         text,
         attached_authors: walker.attached_authors,
         documents_truncated: walker.truncated,
-    }
-}
-
-/// Makes a file name safe to show and to save on common systems: the last
-/// path component only, no control, bidi or other invisible formatting
-/// characters, no leading dots or surrounding whitespace, `:*?"<>|` replaced
-/// by `_`, Windows device names defused, at most 200 bytes with the extension
-/// kept. When nothing is left, a name is made from `content_type`
-/// (`attachment.pdf`, `image.png`, `message.eml`, `attachment.bin`, ...).
-pub fn sanitize_filename(name: &str, content_type: &str) -> String {
-    let visible: String = name.chars().filter(|&c| !is_invisible(c)).collect();
-    let component = visible
-        .rsplit(['/', '\\'])
-        .map(clean_component)
-        .find(|c| !c.is_empty())
-        .unwrap_or_default();
-    let component = defuse_device_name(component);
-    let capped = cap_filename(&component, MAX_FILENAME_BYTES);
-    if capped.is_empty() {
-        default_filename(content_type)
-    } else {
-        capped
     }
 }
 
@@ -1456,7 +1432,7 @@ impl Walker {
             return;
         }
         for (k, (name, bytes)) in uu_blocks(text, true).into_iter().enumerate() {
-            let mime = mime_from_filename(&name).unwrap_or("application/octet-stream");
+            let mime = mime::of_filename(&name).unwrap_or("application/octet-stream");
             let filename = sanitize_filename(&name, mime);
             self.push(
                 format!("{path}/uu:{}", k + 1),
@@ -2391,7 +2367,7 @@ fn tnef_file(
         .or_else(|| {
             raw_name
                 .as_deref()
-                .and_then(mime_from_filename)
+                .and_then(mime::of_filename)
                 .map(str::to_string)
         })
         .unwrap_or_else(|| "application/octet-stream".to_string());
@@ -2532,209 +2508,10 @@ fn utf16le(bytes: &[u8]) -> String {
         .collect()
 }
 
-// ---------------------------------------------------------------------------
-// File names
-
-/// Characters that must not reach a file name: controls (C0, DEL, C1), bidi
-/// embeddings, overrides, isolates and marks, BOM, line/paragraph separators.
-fn is_invisible(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{200E}'
-                | '\u{200F}'
-                | '\u{061C}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{FEFF}'
-                | '\u{2028}'
-                | '\u{2029}'
-        )
-}
-
-fn clean_component(component: &str) -> String {
-    let replaced: String = component
-        .chars()
-        .map(|c| {
-            if matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    replaced
-        .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
-        .trim_end_matches(|c: char| c == '.' || c.is_whitespace())
-        .to_string()
-}
-
-/// `CON`, `NUL`, `COM1`, ... (with any extension) cannot be created on
-/// Windows; such names get a leading `_`.
-fn defuse_device_name(name: String) -> String {
-    let stem = name.split('.').next().unwrap_or("").trim_end();
-    let upper = stem.to_ascii_uppercase();
-    let reserved = matches!(upper.as_str(), "CON" | "PRN" | "AUX" | "NUL")
-        || ((upper.starts_with("COM") || upper.starts_with("LPT"))
-            && upper.len() == 4
-            && upper.as_bytes()[3].is_ascii_digit()
-            && upper.as_bytes()[3] != b'0');
-    if reserved { format!("_{name}") } else { name }
-}
-
-fn floor_boundary(s: &str, max: usize) -> &str {
-    let mut end = max.min(s.len());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-fn cap_filename(name: &str, max: usize) -> String {
-    if name.len() <= max {
-        return name.to_string();
-    }
-    let trim = |s: &str| {
-        s.trim_end_matches(|c: char| c == '.' || c.is_whitespace())
-            .to_string()
-    };
-    if let Some(dot) = name.rfind('.') {
-        let ext = &name[dot..];
-        if dot > 0
-            && ext.len() > 1
-            && ext.len() <= MAX_EXTENSION_BYTES + 1
-            && !ext.chars().any(char::is_whitespace)
-        {
-            let stem = trim(floor_boundary(&name[..dot], max - ext.len()));
-            if !stem.is_empty() {
-                return format!("{stem}{ext}");
-            }
-        }
-    }
-    trim(floor_boundary(name, max))
-}
-
-/// MIME type -> file extension, for naming unnamed parts and typing files
-/// from winmail.dat.
-const MIME_EXTENSIONS: &[(&str, &str)] = &[
-    ("application/pdf", "pdf"),
-    ("application/msword", "doc"),
-    (
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "docx",
-    ),
-    ("application/vnd.ms-excel", "xls"),
-    (
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "xlsx",
-    ),
-    ("application/vnd.ms-powerpoint", "ppt"),
-    (
-        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        "pptx",
-    ),
-    ("application/vnd.oasis.opendocument.text", "odt"),
-    ("application/vnd.oasis.opendocument.spreadsheet", "ods"),
-    ("application/vnd.oasis.opendocument.presentation", "odp"),
-    ("application/rtf", "rtf"),
-    ("text/rtf", "rtf"),
-    ("application/zip", "zip"),
-    ("application/x-zip-compressed", "zip"),
-    ("application/x-7z-compressed", "7z"),
-    ("application/vnd.rar", "rar"),
-    ("application/x-rar-compressed", "rar"),
-    ("application/gzip", "gz"),
-    ("application/json", "json"),
-    ("application/xml", "xml"),
-    ("text/xml", "xml"),
-    ("application/pkcs7-signature", "p7s"),
-    ("application/x-pkcs7-signature", "p7s"),
-    ("application/pkcs7-mime", "p7m"),
-    ("application/x-pkcs7-mime", "p7m"),
-    ("application/pgp-signature", "asc"),
-    ("application/pgp-encrypted", "asc"),
-    ("application/pgp-keys", "asc"),
-    ("application/vnd.ms-outlook", "msg"),
-    ("application/ms-tnef", "dat"),
-    ("application/vnd.ms-tnef", "dat"),
-    ("image/png", "png"),
-    ("image/jpeg", "jpg"),
-    ("image/jpg", "jpg"),
-    ("image/pjpeg", "jpg"),
-    ("image/gif", "gif"),
-    ("image/webp", "webp"),
-    ("image/tiff", "tif"),
-    ("image/bmp", "bmp"),
-    ("image/svg+xml", "svg"),
-    ("image/heic", "heic"),
-    ("image/x-icon", "ico"),
-    ("text/plain", "txt"),
-    ("text/html", "html"),
-    ("text/csv", "csv"),
-    ("text/calendar", "ics"),
-    ("text/vcard", "vcf"),
-    ("text/x-vcard", "vcf"),
-    ("text/markdown", "md"),
-    ("text/rfc822-headers", "txt"),
-    ("message/rfc822", "eml"),
-    ("message/global", "eml"),
-    ("message/delivery-status", "txt"),
-    ("message/global-delivery-status", "txt"),
-    ("message/disposition-notification", "txt"),
-    ("audio/mpeg", "mp3"),
-    ("audio/wav", "wav"),
-    ("video/mp4", "mp4"),
-    ("video/quicktime", "mov"),
-];
-
-fn default_filename(content_type: &str) -> String {
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let base = match mime.as_str() {
-        "application/ms-tnef" | "application/vnd.ms-tnef" => return "winmail.dat".to_string(),
-        "message/delivery-status" | "message/global-delivery-status" => "delivery-status",
-        "message/disposition-notification" => "disposition-notification",
-        "text/rfc822-headers" => "headers",
-        "message/rfc822" | "message/global" => "message",
-        m if m.starts_with("image/") => "image",
-        _ => "attachment",
-    };
-    let ext = MIME_EXTENSIONS
-        .iter()
-        .find(|(m, _)| *m == mime)
-        .map(|(_, e)| *e)
-        .unwrap_or(if mime.starts_with("text/") {
-            "txt"
-        } else {
-            "bin"
-        });
-    format!("{base}.{ext}")
-}
-
-/// The MIME type a file name's extension suggests, if it is a known one.
-fn mime_from_filename(name: &str) -> Option<&'static str> {
-    let (_, ext) = name.rsplit_once('.')?;
-    let ext = ext.trim().to_ascii_lowercase();
-    match ext.as_str() {
-        "jpeg" | "jpe" => return Some("image/jpeg"),
-        "tiff" => return Some("image/tiff"),
-        "htm" => return Some("text/html"),
-        "dat" | "bin" => return None,
-        _ => {}
-    }
-    MIME_EXTENSIONS
-        .iter()
-        .find(|(_, e)| *e == ext)
-        .map(|(m, _)| *m)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::filename::{MAX_FILENAME_BYTES, is_invisible};
     use sha2::{Digest, Sha256};
 
     fn sha(bytes: &[u8]) -> String {
@@ -3361,118 +3138,6 @@ mod tests {
                 ),
             ]
         );
-    }
-
-    // ---- sanitize_filename
-
-    #[test]
-    fn sanitize_paths_and_characters() {
-        let s = |n: &str| sanitize_filename(n, "application/pdf");
-        assert_eq!(s("../../etc/passwd"), "passwd");
-        assert_eq!(s("/etc/shadow"), "shadow");
-        assert_eq!(s("C:\\Users\\x\\cv.pdf"), "cv.pdf");
-        assert_eq!(s("dir/"), "dir");
-        assert_eq!(s("..\\..\\"), "attachment.pdf");
-        assert_eq!(s("evil\u{202E}fdp.exe"), "evilfdp.exe");
-        assert_eq!(
-            s("a\u{2066}b\u{2069}\u{200E}\u{200F}\u{061C}c.pdf"),
-            "abc.pdf"
-        );
-        assert_eq!(s("a\0b\r\nc\td\u{7f}\u{85}.pdf"), "abcd.pdf");
-        assert_eq!(s("   .bashrc  "), "bashrc");
-        assert_eq!(s("report.pdf..."), "report.pdf");
-        assert_eq!(s("a:b*c?d\"e<f>g|h.pdf"), "a_b_c_d_e_f_g_h.pdf");
-        assert_eq!(s(""), "attachment.pdf");
-        assert_eq!(s("...."), "attachment.pdf");
-        assert_eq!(s("\u{202E}"), "attachment.pdf");
-        assert_eq!(s("nul.txt"), "_nul.txt");
-        assert_eq!(s("COM1"), "_COM1");
-        assert_eq!(s("COM10.txt"), "COM10.txt");
-        assert_eq!(s("Lebenslauf Jörg Weiß.pdf"), "Lebenslauf Jörg Weiß.pdf");
-    }
-
-    #[test]
-    fn sanitize_length() {
-        let long = format!("{}.pdf", "x".repeat(10_000));
-        let out = sanitize_filename(&long, "application/pdf");
-        assert_eq!(out.len(), 200);
-        assert!(out.ends_with("x.pdf"));
-
-        // Multi-byte characters are never split.
-        let long = format!("{}.docx", "ü".repeat(5_000));
-        let out = sanitize_filename(&long, "application/pdf");
-        assert!(out.len() <= 200);
-        assert!(out.ends_with("ü.docx"));
-
-        // No usable extension: plain cut at a char boundary.
-        let long = "€".repeat(1_000);
-        let out = sanitize_filename(&long, "application/pdf");
-        assert!(out.len() <= 200 && out.len() > 190);
-        assert!(out.chars().all(|c| c == '€'));
-
-        let long = format!("{}.{}", "a".repeat(300), "e".repeat(40));
-        let out = sanitize_filename(&long, "application/pdf");
-        assert_eq!(out.len(), 200);
-    }
-
-    #[test]
-    fn sanitize_random_names() {
-        const ALPHABET: &[char] = &[
-            'a', 'Z', '0', '.', ' ', '/', '\\', ':', '*', '?', '"', '<', '>', '|', '\0', '\n',
-            '\t', '\u{7f}', '\u{85}', '\u{202E}', '\u{2066}', '\u{200F}', '\u{FEFF}', '\u{2028}',
-            'ü', '€', '𝄞', '\u{3000}', '-', '_', '~',
-        ];
-        let mut state: u64 = 0x0123_4567_89AB_CDEF;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for _ in 0..5_000 {
-            let len = (next() % 400) as usize;
-            let name: String = (0..len)
-                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
-                .collect();
-            let out = sanitize_filename(&name, "application/pdf");
-            assert!(
-                !out.is_empty() && out.len() <= MAX_FILENAME_BYTES,
-                "{name:?} -> {out:?}"
-            );
-            assert!(!out.chars().any(is_invisible), "{name:?} -> {out:?}");
-            assert!(
-                !out.contains(['/', '\\', ':', '*', '?', '"', '<', '>', '|']),
-                "{out:?}"
-            );
-            assert!(
-                !out.starts_with(['.', ' ']) && !out.ends_with(['.', ' ']),
-                "{out:?}"
-            );
-            assert_eq!(
-                sanitize_filename(&out, "application/pdf"),
-                out,
-                "idempotent"
-            );
-        }
-    }
-
-    #[test]
-    fn default_names() {
-        assert_eq!(sanitize_filename("", "application/pdf"), "attachment.pdf");
-        assert_eq!(sanitize_filename("", "image/png"), "image.png");
-        assert_eq!(sanitize_filename("", "image/x-unknown"), "image.bin");
-        assert_eq!(sanitize_filename("", "message/rfc822"), "message.eml");
-        assert_eq!(
-            sanitize_filename("", "application/octet-stream"),
-            "attachment.bin"
-        );
-        assert_eq!(
-            sanitize_filename("", "APPLICATION/PDF; name=x"),
-            "attachment.pdf"
-        );
-        assert_eq!(sanitize_filename("", "text/x-whatever"), "attachment.txt");
-        assert_eq!(sanitize_filename("", "application/ms-tnef"), "winmail.dat");
-        assert_eq!(sanitize_filename("", ""), "attachment.bin");
     }
 
     // ---- headers and flags on small hand-made messages
