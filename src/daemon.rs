@@ -17,8 +17,27 @@ use crate::matcher::Matching;
 use crate::store::Store;
 use crate::store::Writer;
 
-/// Runs `jobmail serve` until SIGTERM or SIGINT.
+/// The problems that keep a config from being served (see
+/// [`crate::app::checks::serve_problems`]), every one at once.
+#[derive(Debug, Clone)]
+pub struct ConfigProblems(pub Vec<String>);
+
+impl std::fmt::Display for ConfigProblems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.join("; "))
+    }
+}
+
+impl std::error::Error for ConfigProblems {}
+
+/// Runs `jobmail serve` until SIGTERM or SIGINT. Refuses a config that
+/// [`crate::app::checks::serve_problems`] finds fault with
+/// ([`ConfigProblems`]).
 pub fn serve(config: Config) -> anyhow::Result<()> {
+    let problems = crate::app::checks::serve_problems(&config);
+    if !problems.is_empty() {
+        return Err(ConfigProblems(problems).into());
+    }
     // glibc gives each thread that allocates its own arena (up to 8 per
     // core); big mails parsed on the blocking threads then leave their
     // peak in a dozen arenas that trimming cannot empty. Four arenas keep
@@ -55,7 +74,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         directory: directory.clone(),
         key,
     });
-    let (writer, writer_thread) = Writer::start(&config.server.database, matching.clone())
+    let filer = Arc::new(crate::app::filing::Filer {
+        matching: (*matching).clone(),
+    });
+    let (writer, writer_thread) = Writer::start(&config.server.database, filer)
         .with_context(|| format!("cannot open the store {}", config.server.database.display()))?;
     // Without its writer the daemon could only answer 451: if the writer
     // thread dies, the daemon exits (70, EX_SOFTWARE) and says why, so that
@@ -151,46 +173,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Matches every stored mail still `pending` (stored before matching
-/// existed, or whose matching failed), oldest first.
-/// A mail that cannot be matched (an error, a panic) is logged and stays
-/// pending; the others are matched all the same.
+/// Files every stored mail still `pending` (see
+/// [`crate::app::filing::file_pending`]).
 pub fn match_pending(database: &Path, matching: &Matching) -> anyhow::Result<usize> {
     let mut store = Store::open(database)?;
-    let mut done = 0;
-    let mut after = 0;
-    loop {
-        let ids = store.pending(after, 500)?;
-        let Some(&last) = ids.last() else {
-            return Ok(done);
-        };
-        after = last;
-        for id in ids {
-            let Some((envelope, content)) = store.envelope_and_content(id)? else {
-                continue;
-            };
-            let null_sender = envelope.sender.is_empty();
-            let parsed = std::panic::catch_unwind(|| {
-                crate::inbound::parse::parse_message(&content, null_sender)
-            })
-            .unwrap_or_default();
-            let matched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                crate::store::fault_for_startup(&parsed);
-                store.record_match(id, &parsed, &envelope, matching)
-            }));
-            match matched {
-                Ok(Ok(_)) => done += 1,
-                Ok(Err(e)) => {
-                    tracing::error!(message = id, error = %e, "cannot match this mail; it stays pending")
-                }
-                Err(panic) => tracing::error!(
-                    message = id,
-                    error = %crate::store::panic_text(&*panic),
-                    "matching this mail panicked; it stays pending"
-                ),
-            }
-        }
-    }
+    Ok(crate::app::filing::file_pending(&mut store, matching)?)
 }
 
 fn notify_systemd(state: &[sd_notify::NotifyState]) {

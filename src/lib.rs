@@ -9,6 +9,7 @@
 //! the typed configuration and the company it describes, `cli` the command
 //! line, `daemon` the wiring. See `docs/architecture.md` for the code map.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod daemon;

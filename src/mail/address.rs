@@ -134,6 +134,14 @@ pub fn valid_domain(domain: &str) -> bool {
         })
 }
 
+/// `Local@Domain.Example` → `Local@domain.example`.
+pub fn normalise(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => format!("{local}@{}", domain.to_lowercase()),
+        None => address.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -859,13 +859,7 @@ pub fn language_of(
     language::detect(input.text, dir.template_languages()).map(|l| (l, LanguageSource::Detected))
 }
 
-/// `Local@Domain.Example` → `Local@domain.example`.
-pub fn normalise_address(address: &str) -> String {
-    match address.rsplit_once('@') {
-        Some((local, domain)) => format!("{local}@{}", domain.to_lowercase()),
-        None => address.to_string(),
-    }
-}
+pub use crate::mail::address::normalise as normalise_address;
 
 /// First and last name from a display name: `Last, First`; `First Middle
 /// Last`; `DUPONT Marie` (family name in capitals first, as the French

@@ -18,11 +18,12 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::config::Config;
 use crate::config::company::Company;
+use crate::config::{AutoReply, Config};
 use crate::mail::parsed::{Authentication, ParsedHeaders};
 use crate::matcher::token::TokenKey;
 use crate::outbound::template::Templates;
+use crate::store::filing::AcknowledgementCounts;
 
 /// Why no acknowledgement went out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -192,6 +193,88 @@ pub fn check_mail(
         }
     }
     None
+}
+
+/// Everything the acknowledgement of one application is decided on.
+#[derive(Debug, Clone)]
+pub struct Application<'a> {
+    /// `form` or `email`.
+    pub source: &'a str,
+    /// `None`: a general application, without a position.
+    pub position: Option<&'a str>,
+    /// The position's category and its acknowledgement settings.
+    pub category: Option<&'a str>,
+    pub settings: Option<&'a AutoReply>,
+    /// What [`check_mail`] said of the mail that made the application.
+    pub mail_rule: Option<(Rule, String)>,
+    /// The candidate's address the acknowledgement would go to.
+    pub address: &'a str,
+    /// Acknowledgements already decided to go out (see
+    /// [`AcknowledgementCounts`]), counted over `settings.period`.
+    pub counts: AcknowledgementCounts,
+    /// `[acknowledgements] max_per_hour`, all addresses together.
+    pub hourly_limit: u32,
+}
+
+/// Whether an application gets an acknowledgement: `None` when one goes
+/// out, else the rule that says no and why. The category rules come first
+/// (no category, disabled for this source), then the mail's own
+/// ([`check_mail`]), then the rates: one per candidate and category in the
+/// period, the hourly limit over everyone, the hourly limit per address.
+/// Pure.
+pub fn decide(a: &Application<'_>) -> Option<(Rule, String)> {
+    let on = a
+        .settings
+        .is_some_and(|s| if a.source == "form" { s.form } else { s.email });
+    if a.position.is_none() {
+        return Some((
+            Rule::NoCategory,
+            "a general application has no category".into(),
+        ));
+    }
+    let settings = match a.settings {
+        Some(s) if on => s,
+        _ => {
+            return Some((
+                Rule::Disabled,
+                format!(
+                    "category {} does not acknowledge {} applications",
+                    a.category.unwrap_or("?"),
+                    a.source
+                ),
+            ));
+        }
+    };
+    if let Some(rule) = &a.mail_rule {
+        return Some(rule.clone());
+    }
+    if a.counts.in_period > 0 {
+        Some((
+            Rule::AlreadyAcknowledged,
+            format!(
+                "acknowledged within the last {}",
+                humantime::format_duration(settings.period)
+            ),
+        ))
+    } else if a.counts.last_hour >= i64::from(a.hourly_limit) {
+        Some((
+            Rule::HourlyLimit,
+            format!(
+                "already {} acknowledgements in the last hour, the limit of [acknowledgements] max_per_hour",
+                a.counts.last_hour
+            ),
+        ))
+    } else if a.counts.to_address_last_hour >= i64::from(settings.max_per_hour) {
+        Some((
+            Rule::RateLimit,
+            format!(
+                "already {} automatic replies to {} in the last hour",
+                a.counts.to_address_last_hour, a.address
+            ),
+        ))
+    } else {
+        None
+    }
 }
 
 /// A candidate's name as automatic mail may write it. It came from a

@@ -370,11 +370,13 @@ impl Composer<'_> {
                     }),
                 }
             }
-            let items: Vec<NewItem> = prepared
-                .iter()
-                .map(|p| self.new_item(p, &batch, request, now_ms))
-                .collect();
-            let done: Vec<Queued> = store.enqueue_all(&items, request.acknowledgement)?;
+            let done: Vec<Queued> = {
+                let items: Vec<NewItem> = prepared
+                    .iter()
+                    .map(|p| self.new_item(p, &batch, request, now_ms))
+                    .collect();
+                store.enqueue_all(&items, request.acknowledgement)?
+            };
             queued.extend(prepared.into_iter().zip(done).map(|(p, q)| QueuedMail {
                 candidate: p.candidate,
                 item: q.item,
@@ -422,10 +424,14 @@ impl Composer<'_> {
             template: Some(request.template),
             subsidiary: &p.subsidiary,
             sender: &p.sender.id,
-            bounce_domain: subsidiary
-                .map(|s| s.jobs_address.domain())
-                .unwrap_or("localhost"),
-            bounce_key: self.key,
+            envelope_from: {
+                // bounce+<item>.<mac>@<the jobs address's domain>
+                let domain = subsidiary
+                    .map(|s| s.jobs_address.domain())
+                    .unwrap_or("localhost");
+                let key = self.key;
+                Box::new(move |id| format!("bounce+{}@{domain}", key.verp_tag(id)))
+            },
             recipients,
             parsed: crate::inbound::parse::parse_message(&p.bytes, false),
             bytes: p.bytes.clone(),

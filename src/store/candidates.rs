@@ -2,19 +2,18 @@
 //! stored mail to them: the matcher's lookups over SQLite, applying its
 //! decision, and the operator's corrections (assign, merge, status).
 //!
-//! SQL only; the decisions themselves come from `crate::matcher`.
-
-use std::cell::RefCell;
+//! SQL only; the decisions themselves come from above the store (see
+//! [`super::filing`]).
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Cached, Result, StoreError, ids, rfc3339};
-use crate::mail::parsed::{Envelope, Mailbox, ParsedMessage};
-use crate::matcher::language::LanguageSource;
-use crate::matcher::{
-    self, Assignment, Decision, Lookups, MatchInput, NewApplication, NewCandidate, Reason,
+use super::filing::{
+    AcknowledgementCounts, AcknowledgementSubject, Filed, NewAcknowledgement, NewApplication,
+    NewCandidate, Placement,
 };
+use super::{Cached, Result, StoreError, ids, rfc3339};
+use crate::mail::parsed::Mailbox;
 
 /// Application statuses; the last two close an application.
 pub const STATUSES: [&str; 7] = [
@@ -29,116 +28,8 @@ pub const STATUSES: [&str; 7] = [
 pub const CLOSED_STATUSES: [&str; 2] = ["rejected", "withdrawn"];
 pub const GENDERS: [&str; 4] = ["female", "male", "diverse", "unknown"];
 
-/// The matcher's questions, answered from SQLite. A failed query answers
-/// "nothing" and is kept, so the caller can refuse the decision.
-pub struct StoreLookups<'c> {
-    conn: &'c Connection,
-    error: RefCell<Option<rusqlite::Error>>,
-}
-
-impl<'c> StoreLookups<'c> {
-    pub fn new(conn: &'c Connection) -> Self {
-        StoreLookups {
-            conn,
-            error: RefCell::new(None),
-        }
-    }
-
-    fn keep<T: Default>(&self, r: rusqlite::Result<T>) -> T {
-        r.unwrap_or_else(|e| {
-            self.error.borrow_mut().get_or_insert(e);
-            T::default()
-        })
-    }
-
-    pub fn finish(self) -> Result<()> {
-        match self.error.into_inner() {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Lookups for StoreLookups<'_> {
-    fn candidates_with_address(&self, address: &str) -> Vec<i64> {
-        self.keep(ids(
-            self.conn,
-            "SELECT candidate_id FROM candidate_addresses WHERE address_key = ?1 ORDER BY candidate_id",
-            params![address.to_lowercase()],
-        ))
-    }
-
-    fn candidates_of_message_id(&self, message_id: &str) -> Vec<i64> {
-        self.keep(ids(
-            self.conn,
-            "SELECT DISTINCT candidate_id FROM messages
-             WHERE (message_id = ?1 OR original_message_id = ?1) AND candidate_id IS NOT NULL",
-            params![message_id],
-        ))
-    }
-
-    fn resolve_candidate(&self, id: i64) -> Option<i64> {
-        self.keep(resolve(self.conn, id))
-    }
-
-    fn thread_closed(&self, id: i64) -> bool {
-        self.keep(thread_closed(self.conn, id))
-    }
-
-    fn outbox_item(&self, item: i64) -> Option<matcher::OutboxFacts> {
-        self.keep(
-            self.conn
-                .row(
-                    "SELECT candidate_id, state, envelope_from, recipients_json, updated_at FROM outbox WHERE id = ?1",
-                    params![item],
-                    |r| {
-                        Ok(matcher::OutboxFacts {
-                            candidate: r.get(0)?,
-                            state: r.get(1)?,
-                            envelope_from: r.get(2)?,
-                            recipients: serde_json::from_str(&r.get::<_, String>(3)?)
-                                .unwrap_or_default(),
-                            updated_at_ms: r.get(4)?,
-                        })
-                    },
-                )
-                .optional(),
-        )
-    }
-
-    fn outbox_item_to_address(&self, address: &str) -> Option<(i64, i64)> {
-        self.keep(
-            self.conn
-                .row(
-                    // Our mail's envelope recipients are its message's
-                    // (message_recipients_address): no walk of the outbox.
-                    "SELECT o.id, o.candidate_id FROM message_recipients r
-                     JOIN outbox o ON o.message_id = r.message_id
-                     WHERE r.address = ?1 COLLATE NOCASE AND o.state IN ('sent', 'sending', 'deferred')
-                     ORDER BY o.id DESC LIMIT 1",
-                    params![address],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional(),
-        )
-    }
-
-    fn outbox_item_of_message_id(&self, message_id: &str) -> Option<(i64, i64)> {
-        self.keep(
-            self.conn
-                .row(
-                    "SELECT o.id, o.candidate_id FROM outbox o JOIN messages m ON m.id = o.message_id
-                     WHERE m.message_id = ?1 ORDER BY o.id DESC LIMIT 1",
-                    params![message_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional(),
-        )
-    }
-}
-
 /// Follows merges to the surviving record.
-fn resolve(conn: &Connection, mut id: i64) -> rusqlite::Result<Option<i64>> {
+pub(super) fn resolve(conn: &Connection, mut id: i64) -> rusqlite::Result<Option<i64>> {
     for _ in 0..16 {
         let merged: Option<Option<i64>> = conn
             .row(
@@ -156,7 +47,7 @@ fn resolve(conn: &Connection, mut id: i64) -> rusqlite::Result<Option<i64>> {
     Ok(None)
 }
 
-fn thread_closed(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+pub(super) fn thread_closed(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
     let (all, open): (i64, i64) = conn.row(
         "SELECT count(*), coalesce(sum(status NOT IN ('rejected', 'withdrawn')), 0)
          FROM applications WHERE candidate_id = ?1",
@@ -166,61 +57,12 @@ fn thread_closed(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
     Ok(all > 0 && open == 0)
 }
 
-/// Matches a stored inbound message and records the decision.
-pub fn match_message(
-    conn: &Connection,
-    message_id: i64,
-    parsed: &ParsedMessage,
-    envelope: &Envelope,
-    matching: &matcher::Matching,
-) -> Result<Decision> {
-    let report = crate::inbound::dsn::read(parsed);
-    let input = MatchInput {
-        envelope_sender: &envelope.sender,
-        headers: &parsed.headers,
-        text: &parsed.text,
-        attached_authors: &parsed.attached_authors,
-        recipients: &envelope.recipients,
-        report: report.as_ref(),
-        authentication: envelope.authentication.as_ref(),
-        received_at_ms: envelope.received_at_ms,
-    };
-    let lookups = StoreLookups::new(conn);
-    let decision = matcher::decide(&input, &matching.directory, &matching.key, &lookups);
-    lookups.finish()?;
-    apply(conn, message_id, &decision, envelope.received_at_ms)?;
-    if let Assignment::New(candidate, _) = &decision.assignment {
-        let application: i64 = conn.row(
-            "SELECT id FROM applications WHERE message_id = ?1 ORDER BY id DESC LIMIT 1",
-            params![message_id],
-            |r| r.get(0),
-        )?;
-        let rule = crate::outbound::autoreply::check_mail(
-            &envelope.sender,
-            &parsed.headers,
-            &candidate.email,
-            &matching.directory,
-            envelope.authentication.as_ref(),
-        );
-        let row = decide_auto_reply(
-            conn,
-            application,
-            "email",
-            rule,
-            &matching.directory,
-            envelope.received_at_ms,
-        )?;
-        tracing::info!(application, decision = %row.decision, rule = row.rule.as_deref().unwrap_or(""), "acknowledgement");
-    }
-    Ok(decision)
-}
-
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 /// Creates a candidate with one address.
-fn insert_candidate(conn: &Connection, c: &NewCandidate, at_ms: i64) -> Result<i64> {
+fn insert_candidate(conn: &Connection, c: &NewCandidate<'_>, at_ms: i64) -> Result<i64> {
     conn.exec(
         "INSERT INTO candidates (first_name, last_name, language, language_source, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -228,20 +70,18 @@ fn insert_candidate(conn: &Connection, c: &NewCandidate, at_ms: i64) -> Result<i
             c.first_name,
             c.last_name,
             c.language,
-            c.language
-                .as_ref()
-                .and(c.language_source.map(|s| s.as_str())),
+            c.language.and(c.language_source),
             at_ms
         ],
     )?;
     let id = conn.last_insert_rowid();
-    add_address(conn, id, &c.email, at_ms)?;
+    add_address(conn, id, c.email, at_ms)?;
     Ok(id)
 }
 
 /// Records that an address belongs to a candidate (no-op if known).
 pub fn add_address(conn: &Connection, candidate: i64, address: &str, at_ms: i64) -> Result<()> {
-    let address = matcher::normalise_address(address);
+    let address = crate::mail::address::normalise(address);
     conn.exec(
         "INSERT OR IGNORE INTO candidate_addresses (candidate_id, address, address_key, added_at)
          VALUES (?1, ?2, ?3, ?4)",
@@ -253,7 +93,7 @@ pub fn add_address(conn: &Connection, candidate: i64, address: &str, at_ms: i64)
 fn insert_application(
     conn: &Connection,
     candidate: i64,
-    app: &NewApplication,
+    app: &NewApplication<'_>,
     source: &str,
     at_ms: i64,
     message: Option<i64>,
@@ -271,15 +111,14 @@ fn set_match(
     message: i64,
     candidate: Option<i64>,
     assignment: &str,
-    reason: Reason,
-    detail: &str,
+    d: &Filed<'_>,
     closed_thread: bool,
 ) -> Result<()> {
     conn.exec(
         "UPDATE messages SET candidate_id = ?2, assignment = ?3, match_reason = ?4, match_detail = ?5,
                 closed_thread = ?6
          WHERE id = ?1",
-        params![message, candidate, assignment, reason.as_str(), detail, closed_thread],
+        params![message, candidate, assignment, d.reason, d.detail, closed_thread],
     )?;
     conn.exec(
         "DELETE FROM message_suggestions WHERE message_id = ?1",
@@ -288,65 +127,40 @@ fn set_match(
     Ok(())
 }
 
-/// Records a matcher decision on a message.
-pub fn apply(conn: &Connection, message: i64, d: &Decision, received_at_ms: i64) -> Result<()> {
-    match &d.assignment {
-        Assignment::Candidate(c) => {
-            if let Some(address) = &d.learn_address {
-                add_address(conn, *c, address, received_at_ms)?;
+/// Records the decision about a message; returns the application it created.
+pub fn apply(conn: &Connection, message: i64, d: &Filed<'_>, at_ms: i64) -> Result<Option<i64>> {
+    match &d.placement {
+        Placement::Candidate(c) => {
+            if let Some(address) = d.learn_address {
+                add_address(conn, *c, address, at_ms)?;
             }
-            if let Some(bounce) = &d.bounce {
-                super::outbox::record_bounce(conn, bounce, received_at_ms)?;
+            if let Some(report) = &d.report {
+                super::outbox::record_bounce(conn, report, at_ms)?;
             }
-            set_match(
-                conn,
-                message,
-                Some(*c),
-                "assigned",
-                d.reason,
-                &d.detail,
-                d.closed_thread,
-            )
+            set_match(conn, message, Some(*c), "assigned", d, d.closed_thread)?;
+            Ok(None)
         }
-        Assignment::New(candidate, application) => {
-            let id = insert_candidate(conn, candidate, received_at_ms)?;
-            insert_application(
-                conn,
-                id,
-                application,
-                "email",
-                received_at_ms,
-                Some(message),
-            )?;
-            set_match(
-                conn,
-                message,
-                Some(id),
-                "assigned",
-                d.reason,
-                &d.detail,
-                false,
-            )
+        Placement::New(candidate, application) => {
+            let id = insert_candidate(conn, candidate, at_ms)?;
+            let application =
+                insert_application(conn, id, application, "email", at_ms, Some(message))?;
+            set_match(conn, message, Some(id), "assigned", d, false)?;
+            Ok(Some(application))
         }
-        Assignment::Unassigned(suggestions) => {
-            set_match(
-                conn,
-                message,
-                None,
-                "unassigned",
-                d.reason,
-                &d.detail,
-                false,
-            )?;
-            for s in suggestions {
+        Placement::Unassigned(suggestions) => {
+            set_match(conn, message, None, "unassigned", d, false)?;
+            for s in *suggestions {
                 conn.exec(
                     "INSERT OR IGNORE INTO message_suggestions (message_id, candidate_id) VALUES (?1, ?2)",
                     params![message, s],
                 )?;
             }
-            Ok(())
+            Ok(None)
         }
-        Assignment::Nowhere => set_match(conn, message, None, "none", d.reason, &d.detail, false),
+        Placement::Nowhere => {
+            set_match(conn, message, None, "none", d, false)?;
+            Ok(None)
+        }
     }
 }
 
@@ -540,7 +354,6 @@ pub fn show(conn: &Connection, id: i64) -> Result<Option<CandidateDetail>> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for t in &mut thread {
         t.attachments = super::documents(conn, t.id)?;
-        t.confidence = super::confidence(&t.reason);
     }
     Ok(Some(CandidateDetail {
         summary,
@@ -576,21 +389,24 @@ pub fn assign(
         previous.as_deref().unwrap_or("not matched")
     );
     let closed = thread_closed(&tx, candidate)?;
-    set_match(
-        &tx,
-        message,
-        Some(candidate),
-        "assigned",
-        Reason::Manual,
-        &detail,
-        closed,
-    )?;
+    let filed = Filed {
+        placement: Placement::Candidate(candidate),
+        reason: MANUAL,
+        detail: &detail,
+        closed_thread: closed,
+        learn_address: None,
+        report: None,
+    };
+    set_match(&tx, message, Some(candidate), "assigned", &filed, closed)?;
     if let Some(address) = author {
         add_address(&tx, candidate, address, now_ms())?;
     }
     tx.commit()?;
     Ok(())
 }
+
+/// The match reason of a mail an operator assigned.
+pub const MANUAL: &str = "manual";
 
 /// Merges candidate `from` into `into`: addresses, applications, messages and
 /// suggestions move; `from` remains as a pointer so old tokens still lead home.
@@ -661,17 +477,16 @@ pub struct FormApplication<'a> {
 }
 
 /// Returns (candidate id, application id, candidate created).
-pub fn add_form_application(
-    conn: &mut Connection,
-    f: &FormApplication,
-) -> Result<(i64, i64, bool)> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+/// The language source of a language the form gave.
+const FORM_LANGUAGE: &str = "form";
+
+pub fn add_form_application(tx: &Connection, f: &FormApplication) -> Result<(i64, i64, bool)> {
     let now = now_ms();
     let (candidate, created) = match (f.candidate, f.email) {
-        (Some(c), _) => (require_candidate(&tx, c)?, false),
+        (Some(c), _) => (require_candidate(tx, c)?, false),
         (None, Some(email)) => {
             let same_person = ids(
-                &tx,
+                tx,
                 "SELECT c.id FROM candidates c JOIN candidate_addresses a ON a.candidate_id = c.id
                  WHERE a.address_key = ?1 AND c.merged_into IS NULL
                    AND lower(c.first_name) = lower(?2) AND lower(c.last_name) = lower(?3)
@@ -682,13 +497,13 @@ pub fn add_form_application(
                 Some(&c) => (c, false),
                 None => {
                     let c = insert_candidate(
-                        &tx,
+                        tx,
                         &NewCandidate {
-                            first_name: f.first_name.to_string(),
-                            last_name: f.last_name.to_string(),
-                            email: email.to_string(),
-                            language: f.language.map(str::to_string),
-                            language_source: f.language.map(|_| LanguageSource::Form),
+                            first_name: f.first_name,
+                            last_name: f.last_name,
+                            email,
+                            language: f.language,
+                            language_source: f.language.map(|_| FORM_LANGUAGE),
                         },
                         now,
                     )?;
@@ -707,15 +522,14 @@ pub fn add_form_application(
     {
         tx.exec(
             "UPDATE candidates SET language = ?1, language_source = ?2 WHERE id = ?3",
-            params![language, LanguageSource::Form.as_str(), candidate],
+            params![language, FORM_LANGUAGE, candidate],
         )?;
     }
     let app = NewApplication {
-        subsidiary: f.subsidiary.to_string(),
-        position: f.position.map(str::to_string),
+        subsidiary: f.subsidiary,
+        position: f.position,
     };
-    let application = insert_application(&tx, candidate, &app, "form", now, None)?;
-    tx.commit()?;
+    let application = insert_application(tx, candidate, &app, "form", now, None)?;
     Ok((candidate, application, created))
 }
 
@@ -875,19 +689,11 @@ pub fn finish_auto_reply(
     Ok(())
 }
 
-/// Decides whether an application gets an acknowledgement and records it.
-/// `mail_rule` is what the RFC 3834 and loop rules said of the mail (e-mail
-/// applications); the category's settings, the period and the per-address
-/// rate are checked here.
-pub fn decide_auto_reply(
+/// Who an application's acknowledgement would go to.
+pub fn acknowledgement_subject(
     conn: &Connection,
     application: i64,
-    source: &str,
-    mail_rule: Option<(crate::outbound::autoreply::Rule, String)>,
-    directory: &crate::config::company::Company,
-    now_ms: i64,
-) -> Result<AutoReplyRow> {
-    use crate::outbound::autoreply::Rule;
+) -> Result<AcknowledgementSubject> {
     let (candidate, position): (i64, Option<String>) = conn.row(
         "SELECT candidate_id, position FROM applications WHERE id = ?1",
         params![application],
@@ -901,100 +707,78 @@ pub fn decide_auto_reply(
         )
         .optional()?
         .unwrap_or_default();
-    let (category, auto) = match &position {
-        Some(p) => directory.auto_reply_of_position(p),
-        None => (None, None),
-    };
-    let on = auto.is_some_and(|a| if source == "form" { a.form } else { a.email });
-    let verdict: Option<(Rule, String)> = if position.is_none() {
-        Some((
-            Rule::NoCategory,
-            "a general application has no category".into(),
-        ))
-    } else if !on {
-        Some((
-            Rule::Disabled,
-            format!(
-                "category {} does not acknowledge {source} applications",
-                category.unwrap_or("?")
-            ),
-        ))
-    } else if let Some(rule) = mail_rule {
-        Some(rule)
-    } else {
-        let a = auto.expect("on implies settings");
-        let since = now_ms - a.period.as_millis() as i64;
-        let earlier: i64 = conn.row(
-            "SELECT count(*) FROM auto_replies WHERE candidate_id = ?1 AND category = ?2 AND decision IN ('pending', 'queued')
-               AND created_at >= ?3",
-            params![candidate, category, since],
-            |r| r.get(0),
-        )?;
-        let last_hour: i64 = conn.row(
-            "SELECT count(*) FROM auto_replies WHERE address = ?1 AND decision IN ('pending', 'queued') AND created_at >= ?2",
-            params![address, now_ms - 3_600_000],
-            |r| r.get(0),
-        )?;
-        let everyone: i64 = conn.row(
-            "SELECT count(*) FROM auto_replies WHERE created_at >= ?1 AND decision IN ('pending', 'queued')",
-            params![now_ms - 3_600_000],
-            |r| r.get(0),
-        )?;
-        if earlier > 0 {
-            Some((
-                Rule::AlreadyAcknowledged,
-                format!(
-                    "acknowledged within the last {}",
-                    humantime::format_duration(a.period)
-                ),
-            ))
-        } else if everyone >= i64::from(directory.acknowledgements_per_hour()) {
-            tracing::warn!(
-                limit = directory.acknowledgements_per_hour(),
-                "acknowledgements: the hourly limit over all addresses is reached; holding back"
-            );
-            Some((
-                Rule::HourlyLimit,
-                format!(
-                    "already {everyone} acknowledgements in the last hour, the limit of [acknowledgements] max_per_hour"
-                ),
-            ))
-        } else if last_hour >= i64::from(a.max_per_hour) {
-            tracing::warn!(%address, limit = a.max_per_hour, "acknowledgements: rate limit reached for this address; holding back");
-            Some((
-                Rule::RateLimit,
-                format!("already {last_hour} automatic replies to {address} in the last hour"),
-            ))
-        } else {
-            None
-        }
-    };
-    let (decision, rule, detail) = match &verdict {
-        Some((rule, detail)) => ("suppressed", Some(rule.as_str()), detail.clone()),
-        None => ("pending", None, String::new()),
+    Ok(AcknowledgementSubject {
+        candidate,
+        position,
+        address,
+    })
+}
+
+/// Acknowledgements decided to go out (pending or queued): to this
+/// candidate in this category since `period_start_ms`, to this address and
+/// to anyone in the hour before `now_ms`.
+pub fn acknowledgement_counts(
+    conn: &Connection,
+    subject: &AcknowledgementSubject,
+    category: Option<&str>,
+    period_start_ms: i64,
+    now_ms: i64,
+) -> Result<AcknowledgementCounts> {
+    let in_period: i64 = conn.row(
+        "SELECT count(*) FROM auto_replies WHERE candidate_id = ?1 AND category = ?2 AND decision IN ('pending', 'queued')
+           AND created_at >= ?3",
+        params![subject.candidate, category, period_start_ms],
+        |r| r.get(0),
+    )?;
+    let to_address_last_hour: i64 = conn.row(
+        "SELECT count(*) FROM auto_replies WHERE address = ?1 AND decision IN ('pending', 'queued') AND created_at >= ?2",
+        params![subject.address, now_ms - 3_600_000],
+        |r| r.get(0),
+    )?;
+    let last_hour: i64 = conn.row(
+        "SELECT count(*) FROM auto_replies WHERE created_at >= ?1 AND decision IN ('pending', 'queued')",
+        params![now_ms - 3_600_000],
+        |r| r.get(0),
+    )?;
+    Ok(AcknowledgementCounts {
+        in_period,
+        to_address_last_hour,
+        last_hour,
+    })
+}
+
+/// Records an acknowledgement decision: `pending` (to compose) or
+/// `suppressed` with its rule.
+pub fn record_acknowledgement(
+    conn: &Connection,
+    a: &NewAcknowledgement<'_>,
+) -> Result<AutoReplyRow> {
+    let (decision, rule, detail) = match a.suppressed {
+        Some((rule, detail)) => ("suppressed", Some(rule), detail),
+        None => ("pending", None, ""),
     };
     conn.exec(
         "INSERT INTO auto_replies (application_id, candidate_id, category, source, address, decision, rule, detail,
                                    template, sender, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
-            application,
-            candidate,
-            category,
-            source,
-            address,
+            a.application,
+            a.subject.candidate,
+            a.category,
+            a.source,
+            a.subject.address,
             decision,
             rule,
             detail,
-            auto.map(|a| a.template.clone()),
-            auto.map(|a| a.sender.clone()),
-            now_ms
+            a.template,
+            a.sender,
+            a.at_ms
         ],
     )?;
     Ok(AutoReplyRow {
         decision: decision.to_string(),
         rule: rule.map(str::to_string),
-        detail,
+        detail: detail.to_string(),
         item: None,
     })
 }

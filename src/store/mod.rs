@@ -12,7 +12,10 @@
 //! store grows. It must not parse mail or speak SMTP.
 
 pub mod candidates;
+pub mod filing;
 pub mod outbox;
+
+pub use filing::{OnStored, Tx};
 
 use std::io::Write;
 use std::path::Path;
@@ -23,7 +26,6 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::mail::parsed::{Envelope, Mailbox, ParsedMessage};
-use crate::matcher::Matching;
 
 /// A store error: the mail was not stored, the client must try again later.
 #[derive(Debug)]
@@ -438,7 +440,7 @@ impl Writer {
     /// new mail in the transaction that stores it.
     pub fn start(
         path: &Path,
-        matching: Arc<Matching>,
+        on_stored: Arc<dyn OnStored>,
     ) -> Result<(Writer, std::thread::JoinHandle<()>)> {
         let mut conn = open(path)?;
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
@@ -466,7 +468,7 @@ impl Writer {
         let (tx, rx) = mpsc::channel::<WriteJob>(1024);
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, &matching))?;
+            .spawn(move || writer_loop(conn, rx, &*on_stored))?;
         Ok((Writer { tx }, handle))
     }
 
@@ -513,7 +515,7 @@ impl Checkpointer {
     }
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>, matching: &Matching) {
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>, on_stored: &dyn OnStored) {
     while let Some(first) = rx.blocking_recv() {
         let mut bytes = first.message.content.len();
         let mut batch = vec![first];
@@ -526,7 +528,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>, matching:
                 Err(_) => break,
             }
         }
-        let results = commit_batch(&mut conn, &batch, matching);
+        let results = commit_batch(&mut conn, &batch, on_stored);
         for (job, result) in batch.into_iter().zip(results) {
             // A session that went away no longer waits; its mail is stored all the same.
             let _ = job.reply.send(result);
@@ -539,7 +541,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>, matching:
 fn commit_batch(
     conn: &mut Connection,
     batch: &[WriteJob],
-    matching: &Matching,
+    on_stored: &dyn OnStored,
 ) -> Vec<Result<Stored>> {
     let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
@@ -560,24 +562,7 @@ fn commit_batch(
             }
             let stored = insert_message(&sp, &job.message)?;
             if let Stored::New(id) = stored {
-                match &job.message.parsed {
-                    Some(parsed) => {
-                        match_new_message(&mut sp, id, parsed, &job.message.envelope, matching)
-                    }
-                    None => candidates::apply(
-                        &sp,
-                        id,
-                        &crate::matcher::Decision {
-                            assignment: crate::matcher::Assignment::Unassigned(Vec::new()),
-                            reason: crate::matcher::Reason::UnknownAuthor,
-                            detail: "the mail could not be parsed".into(),
-                            closed_thread: false,
-                            learn_address: None,
-                            bounce: None,
-                        },
-                        job.message.envelope.received_at_ms,
-                    )?,
-                }
+                file_new_message(&mut sp, id, &job.message, on_stored);
             }
             sp.commit()?;
             Ok::<_, StoreError>(stored)
@@ -599,35 +584,40 @@ fn commit_batch(
     }
 }
 
-/// Matches a just-inserted mail in a savepoint of its own: if matching fails,
-/// the mail stays stored as `pending` and is matched again at the next start.
-fn match_new_message(
+/// Files a just-inserted mail in a savepoint of its own: if filing fails,
+/// the mail stays stored as `pending` and is filed again at the next start.
+fn file_new_message(
     conn: &mut rusqlite::Savepoint<'_>,
     id: i64,
-    parsed: &ParsedMessage,
-    envelope: &Envelope,
-    matching: &Matching,
+    message: &IncomingMessage,
+    on_stored: &dyn OnStored,
 ) {
-    // A panic while matching (a bug meeting a mail no test had) costs
-    // the match, never the mail or the writer: the savepoint unwinds, the
-    // mail stays pending, the batch commits.
+    // A panic while filing (a bug meeting a mail no test had) costs the
+    // match, never the mail or the writer: the savepoint unwinds, the mail
+    // stays pending, the batch commits.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         conn.savepoint().map_err(StoreError::from).and_then(|sp| {
-            fault("match-panic", parsed);
-            let decision = candidates::match_message(&sp, id, parsed, envelope, matching)?;
+            if let Some(parsed) = &message.parsed {
+                fault("match-panic", parsed);
+            }
+            on_stored.on_stored(
+                &Tx { conn: &sp },
+                id,
+                message.parsed.as_ref(),
+                &message.envelope,
+            )?;
             sp.commit()?;
-            Ok(decision)
+            Ok(())
         })
     }))
     .unwrap_or_else(|panic| {
         Err(StoreError(format!(
-            "matching panicked: {}",
+            "filing panicked: {}",
             panic_text(&panic)
         )))
     });
-    match outcome {
-        Ok(d) => tracing::info!(message = id, reason = %d.reason, detail = %d.detail, "matched"),
-        Err(e) => tracing::error!(message = id, error = %e, "matching failed; left pending"),
+    if let Err(e) = outcome {
+        tracing::error!(message = id, error = %e, "matching failed; left pending");
     }
 }
 
@@ -968,14 +958,6 @@ fn documents(conn: &Connection, message_id: i64) -> Result<Vec<DocumentSummary>>
     Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
-/// The confidence of a stored match reason.
-fn confidence(reason: &Option<String>) -> Option<&'static str> {
-    reason
-        .as_deref()
-        .and_then(crate::matcher::Reason::parse)
-        .map(crate::matcher::Reason::confidence)
-}
-
 fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
@@ -1037,7 +1019,6 @@ impl Store {
         let mut entries = rows.collect::<std::result::Result<Vec<_>, _>>()?;
         for e in &mut entries {
             e.attachments = documents(&self.conn, e.id)?;
-            e.confidence = confidence(&e.reason);
         }
         Ok(entries)
     }
@@ -1113,7 +1094,6 @@ impl Store {
             .query_map(params![id], |r| r.get(0))?
             .collect::<std::result::Result<Vec<String>, _>>()?;
         detail.attachments = documents(&self.conn, id)?;
-        detail.confidence = confidence(&detail.reason);
         let mut stmt = self.conn.prepare_cached(
             "SELECT c.id, c.first_name, c.last_name FROM message_suggestions s
              JOIN candidates c ON c.id = s.candidate_id WHERE s.message_id = ?1 ORDER BY c.id",
@@ -1174,20 +1154,16 @@ impl Store {
         candidates::pending(&self.conn, after, limit)
     }
 
-    /// Matches a stored mail and records the decision, in one transaction.
-    pub fn record_match(
-        &mut self,
-        id: i64,
-        parsed: &ParsedMessage,
-        envelope: &Envelope,
-        matching: &Matching,
-    ) -> Result<crate::matcher::Decision> {
+    /// Runs `f` in one write transaction: committed if it returns `Ok`,
+    /// rolled back otherwise. How the policy above the store records what
+    /// it decides (see [`filing`]).
+    pub fn write<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let decision = candidates::match_message(&tx, id, parsed, envelope, matching)?;
+        let out = f(&Tx { conn: &tx })?;
         tx.commit()?;
-        Ok(decision)
+        Ok(out)
     }
 
     /// Puts mails in the outbox, all or none, in one transaction.
@@ -1343,21 +1319,6 @@ impl Store {
         candidates::finish_auto_reply(&self.conn, id, "failed", None, why)
     }
 
-    /// Decides (and records) the acknowledgement of a form application.
-    pub fn decide_form_auto_reply(
-        &mut self,
-        application: i64,
-        directory: &crate::config::company::Company,
-        now_ms: i64,
-    ) -> Result<candidates::AutoReplyRow> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let row = candidates::decide_auto_reply(&tx, application, "form", None, directory, now_ms)?;
-        tx.commit()?;
-        Ok(row)
-    }
-
     /// The recorded history of an outbox item.
     pub fn events(&self, item: i64) -> Result<Vec<outbox::Event>> {
         outbox::events(&self.conn, item)
@@ -1457,7 +1418,7 @@ impl Store {
         &mut self,
         f: &candidates::FormApplication,
     ) -> Result<(i64, i64, bool)> {
-        candidates::add_form_application(&mut self.conn, f)
+        self.write(|tx| tx.add_form_application(f))
     }
 
     /// Sets the status of an application, or of all of a candidate's.
@@ -1555,9 +1516,12 @@ mod tests {
             Path::new("world.toml"),
         )
         .unwrap();
-        let matching = Matching {
-            directory: crate::config::company::Company::from_config(&world),
-            key: crate::matcher::token::TokenKey::new([0x42; 32]),
+        // The daemon's own filing policy, so that its statements are traced too.
+        let filer = crate::app::filing::Filer {
+            matching: crate::matcher::Matching {
+                directory: crate::config::company::Company::from_config(&world),
+                key: crate::matcher::token::TokenKey::new([0x42; 32]),
+            },
         };
         let seen = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
         let record = seen.clone();
@@ -1605,7 +1569,7 @@ mod tests {
                 },
                 reply,
             };
-            for result in commit_batch(&mut conn, &[job], &matching) {
+            for result in commit_batch(&mut conn, &[job], &filer) {
                 result.unwrap();
             }
         }

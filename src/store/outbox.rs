@@ -8,6 +8,7 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
+use super::filing::Report;
 use super::{Cached, Result, StoreError, ids, rfc3339};
 use crate::mail::parsed::{Envelope, ParsedMessage};
 
@@ -24,7 +25,6 @@ pub const STATES: [&str; 8] = [
 ];
 
 /// One mail to put in the outbox.
-#[derive(Debug, Clone)]
 pub struct NewItem<'a> {
     pub batch_id: &'a str,
     pub candidate: i64,
@@ -32,11 +32,9 @@ pub struct NewItem<'a> {
     pub template: Option<&'a str>,
     pub subsidiary: &'a str,
     pub sender: &'a str,
-    /// The domain of the VERP bounce address `bounce+<item>.<mac>@<domain>`.
-    pub bounce_domain: &'a str,
-    /// The key that signs the VERP address, so that only a report about
-    /// this item, sent to it, can bounce it.
-    pub bounce_key: &'a crate::matcher::token::TokenKey,
+    /// The envelope sender of the item with this id: a VERP address signed
+    /// so that only a report about this item, sent to it, can bounce it.
+    pub envelope_from: Box<dyn Fn(i64) -> String + Send + Sync + 'a>,
     /// Envelope recipients: the candidate, and an archive copy if configured.
     pub recipients: Vec<String>,
     pub bytes: Vec<u8>,
@@ -131,11 +129,7 @@ pub fn enqueue(tx: &Transaction, item: &NewItem) -> Result<Queued> {
         ],
     )?;
     let id = tx.last_insert_rowid();
-    let envelope_from = format!(
-        "bounce+{}@{}",
-        item.bounce_key.verp_tag(id),
-        item.bounce_domain
-    );
+    let envelope_from = (item.envelope_from)(id);
     tx.exec(
         "UPDATE outbox SET envelope_from = ?2 WHERE id = ?1",
         params![id, envelope_from],
@@ -777,18 +771,14 @@ pub fn summary(conn: &Connection) -> Result<Vec<(String, i64, i64)>> {
 /// How long a hard-bounced address stays suppressed.
 pub const SUPPRESSION_DAYS: i64 = 180;
 
-/// A verified delivery report about an item (see `matcher::Bounce`): a
+/// A verified delivery report about an item: a
 /// failure makes a `sent` item, or a `deferred` one (the report came after
 /// a retry), `bounced`; a permanent one also suppresses the recipient it
 /// names, which the matcher checked is the item's. An item in any other
 /// state (queued, sending, failed, …) is not changed: its own outcome
 /// stands. A delay or relay notice is recorded as an event only.
-pub fn record_bounce(
-    conn: &Connection,
-    bounce: &crate::matcher::Bounce,
-    now_ms: i64,
-) -> Result<()> {
-    use crate::inbound::dsn::Kind;
+pub fn record_bounce(conn: &Connection, bounce: &Report<'_>, now_ms: i64) -> Result<()> {
+    use super::filing::ReportKind as Kind;
     let state = state_of(conn, bounce.item)?;
     let code: Option<i64> = bounce
         .summary
@@ -836,7 +826,7 @@ pub fn record_bounce(
         )?;
     }
     if bounce.kind == Kind::Hard
-        && let Some(address) = &bounce.recipient
+        && let Some(address) = bounce.recipient
     {
         conn.exec(
             "INSERT INTO suppressions (address_key, address, reason, item_id, created_at, expires_at)

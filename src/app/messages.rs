@@ -1,0 +1,80 @@
+//! Messages: the inbox, one message and its raw bytes, and filing a mail
+//! under a candidate by hand.
+
+use super::{App, Error, Result};
+use crate::mail::parsed::Mailbox;
+use crate::matcher::{self, MatchInput, Reason};
+use crate::store::{InboxEntry, InboxFilter, MessageDetail};
+
+/// How sure a stored match reason is: certain, high, medium, new, none.
+pub fn confidence(reason: Option<&str>) -> Option<&'static str> {
+    reason.and_then(Reason::parse).map(Reason::confidence)
+}
+
+/// A mail filed by hand, and the author address now known for the candidate.
+#[derive(Debug, Clone)]
+pub struct Assigned {
+    pub message: i64,
+    pub candidate: i64,
+    pub author: Option<Mailbox>,
+}
+
+impl App {
+    /// The inbox, newest first, with each match reason's confidence.
+    pub fn inbox(&self, filter: &InboxFilter) -> Result<Vec<InboxEntry>> {
+        let mut entries = self.store()?.inbox(filter)?;
+        for e in &mut entries {
+            e.confidence = confidence(e.reason.as_deref());
+        }
+        Ok(entries)
+    }
+
+    /// Everything stored about one message but its bytes.
+    pub fn message(&self, id: i64) -> Result<MessageDetail> {
+        let mut detail = self
+            .store()?
+            .message(id)?
+            .ok_or_else(|| Error::NotFound(format!("no message {id}")))?;
+        detail.confidence = confidence(detail.reason.as_deref());
+        Ok(detail)
+    }
+
+    /// The stored bytes: our trace headers followed by the mail as sent.
+    pub fn raw_message(&self, id: i64) -> Result<Vec<u8>> {
+        self.store()?
+            .raw(id)?
+            .ok_or_else(|| Error::NotFound(format!("no message {id}")))
+    }
+
+    /// Files a message under a candidate by hand. Its author, as the
+    /// matcher sees it (the original author of a forward, not the colleague
+    /// who forwarded it), becomes one of the candidate's addresses.
+    pub fn assign(&self, message: i64, candidate: i64) -> Result<Assigned> {
+        let mut store = self.store()?;
+        let (envelope, content) = store
+            .envelope_and_content(message)?
+            .ok_or_else(|| Error::NotFound(format!("no message {message}")))?;
+        let parsed = crate::inbound::parse::parse_message(&content, envelope.sender.is_empty());
+        let input = MatchInput {
+            envelope_sender: &envelope.sender,
+            headers: &parsed.headers,
+            text: &parsed.text,
+            attached_authors: &parsed.attached_authors,
+            recipients: &envelope.recipients,
+            report: None,
+            authentication: envelope.authentication.as_ref(),
+            received_at_ms: envelope.received_at_ms,
+        };
+        let author = matcher::author_of(&input, &self.company);
+        store.assign(
+            message,
+            candidate,
+            author.as_ref().map(|m| m.address.as_str()),
+        )?;
+        Ok(Assigned {
+            message,
+            candidate,
+            author,
+        })
+    }
+}

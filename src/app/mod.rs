@@ -1,0 +1,85 @@
+//! The application layer: every operation a recruiter or operator does,
+//! with typed inputs and outputs, for both front ends (the CLI today, the
+//! HTTP API next). A front end parses its input, calls one function here,
+//! and prints or serialises what it returns; the decisions are here or
+//! below (matcher, outbound rules), and every read and write goes through
+//! the store.
+//!
+//! No SQL, no sockets, no printing.
+
+pub mod candidates;
+pub mod checks;
+pub mod filing;
+pub mod messages;
+pub mod outbox;
+pub mod templates;
+
+use std::fmt;
+
+use crate::config::Config;
+use crate::config::company::Company;
+use crate::store::{Store, StoreError};
+
+/// What an operation failed on, in words for the person who asked, and of
+/// a kind a front end maps to its own answer (exit code, HTTP status).
+#[derive(Debug)]
+pub enum Error {
+    /// The thing asked for does not exist (HTTP 404).
+    NotFound(String),
+    /// The request cannot be done as asked (HTTP 400).
+    Invalid(String),
+    /// The store failed; the same request may work later (HTTP 503).
+    Store(StoreError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotFound(m) | Error::Invalid(m) => f.write_str(m),
+            Error::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        Error::Store(e)
+    }
+}
+
+impl From<crate::outbound::compose::ComposeError> for Error {
+    fn from(e: crate::outbound::compose::ComposeError) -> Error {
+        if e.transient {
+            Error::Store(StoreError(e.message))
+        } else {
+            Error::Invalid(e.message)
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// One jobmail instance as the front ends see it: its config and the
+/// company it describes. Each operation opens the store it needs.
+pub struct App {
+    pub config: Config,
+    pub company: Company,
+}
+
+impl App {
+    pub fn new(config: Config) -> App {
+        let company = Company::from_config(&config);
+        App { config, company }
+    }
+
+    fn store(&self) -> Result<Store> {
+        Ok(Store::open(&self.config.server.database)?)
+    }
+}
+
+/// Now, in Unix milliseconds: the one clock the application layer reads.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

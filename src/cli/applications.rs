@@ -1,0 +1,110 @@
+//! `jobmail application add|status`: the online form's entry point and
+//! status changes.
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::output::print_json;
+use crate::app::App;
+use crate::app::candidates::FormInput;
+use crate::app::filing::FormOutcome;
+
+#[derive(Debug, Subcommand)]
+pub enum ApplicationCommand {
+    /// Record an application from the online form
+    Add {
+        /// An existing candidate
+        #[arg(long, conflicts_with_all = ["email", "name"])]
+        candidate: Option<i64>,
+        /// The applicant's e-mail address (with --name)
+        #[arg(long, requires = "name")]
+        email: Option<String>,
+        /// The applicant's name, "First Last" or "Last, First"
+        #[arg(long)]
+        name: Option<String>,
+        /// The position applied for (its id in the config)
+        #[arg(long)]
+        position: Option<String>,
+        /// For a general application: the subsidiary (its id)
+        #[arg(long, conflicts_with = "position")]
+        subsidiary: Option<String>,
+        /// The applicant's language as the form gives it (a language the
+        /// templates have: de, en, fr, …); it wins over any other
+        #[arg(long)]
+        lang: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the status of an application, or of all of a candidate's
+    Status {
+        /// new, in-review, interview, offer, hired, rejected or withdrawn
+        status: String,
+        #[arg(long, conflicts_with = "candidate")]
+        application: Option<i64>,
+        #[arg(long)]
+        candidate: Option<i64>,
+    },
+}
+
+#[derive(Serialize)]
+struct AddedApplication {
+    candidate: i64,
+    application: i64,
+    candidate_created: bool,
+    acknowledgement: crate::store::candidates::AutoReplyRow,
+}
+
+pub fn application_command(app: &App, command: ApplicationCommand) -> anyhow::Result<()> {
+    match command {
+        ApplicationCommand::Add {
+            candidate,
+            email,
+            name,
+            position,
+            subsidiary,
+            lang,
+            json,
+        } => {
+            let FormOutcome {
+                candidate,
+                application,
+                created,
+                acknowledgement: ack,
+            } = app.add_form_application(&FormInput {
+                candidate,
+                email,
+                name,
+                position,
+                subsidiary,
+                language: lang,
+            })?;
+            if json {
+                return print_json(&AddedApplication {
+                    candidate,
+                    application,
+                    candidate_created: created,
+                    acknowledgement: ack,
+                });
+            }
+            println!(
+                "application {application} recorded for {} candidate {candidate}; acknowledgement {}{}",
+                if created { "new" } else { "existing" },
+                ack.decision,
+                ack.rule
+                    .as_deref()
+                    .map(|r| format!(" ({r}: {})", ack.detail))
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
+        ApplicationCommand::Status {
+            status,
+            application,
+            candidate,
+        } => {
+            let n = app.set_status(candidate, application, &status)?;
+            println!("{n} application(s) set to {status}");
+            Ok(())
+        }
+    }
+}
