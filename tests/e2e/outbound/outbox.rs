@@ -9,7 +9,7 @@ use jobmail::outbound::template::Templates;
 use jobmail::store::Store;
 use jobmail::store::candidates::FormApplication;
 
-use crate::harness::*;
+use crate::support::harness::*;
 
 const KEY: [u8; 32] = [0x42; 32];
 

@@ -1,10 +1,11 @@
 //! SMTP dialogs against the real binary: bytes sent, reply codes expected.
-//! One test per line of the Protocol and Addresses parts of
-//! `shared/design/hostile-inputs.md` that applies to the listener.
+//! One test per hostile shape of the protocol and of addresses that the
+//! listener must answer (pipelining, bare line endings, smuggling, relay
+//! tricks, overlong lines, ...).
 
 use std::time::Duration;
 
-use crate::harness::*;
+use crate::support::harness::*;
 
 /// One step of a dialog.
 enum Step<'a> {

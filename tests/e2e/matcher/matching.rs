@@ -11,7 +11,7 @@ use jobmail::matcher::token::TokenKey;
 use jobmail::matcher::{self, Assignment, Lookups, MatchInput};
 use serde::Deserialize;
 
-use crate::harness::*;
+use crate::support::harness::*;
 
 const KEY: [u8; 32] = [0x42; 32];
 

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::harness::BIN;
+use crate::support::harness::BIN;
 
 #[test]
 fn unit_verifies_and_is_hardened() {

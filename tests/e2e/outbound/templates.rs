@@ -4,7 +4,7 @@
 
 use jobmail::matcher::token::TokenKey;
 
-use crate::harness::*;
+use crate::support::harness::*;
 
 const KEY: [u8; 32] = [0x42; 32];
 

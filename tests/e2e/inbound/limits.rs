@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::harness::*;
+use crate::support::harness::*;
 
 const LIMIT: usize = 10 * 1024 * 1024;
 

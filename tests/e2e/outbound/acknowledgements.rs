@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::*;
-use crate::upstream::Upstream;
+use crate::support::harness::*;
+use crate::support::upstream::Upstream;
 
 const KEY: [u8; 32] = [0x42; 32];
 

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use jobmail::matcher::token::TokenKey;
 
-use crate::harness::*;
-use crate::upstream::{AtDot, Upstream};
+use crate::support::harness::*;
+use crate::support::upstream::{AtDot, Upstream};
 
 const KEY: [u8; 32] = [0x42; 32];
 

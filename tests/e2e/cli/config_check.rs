@@ -1,6 +1,6 @@
 //! `jobmail config check` lists every error at once; `serve` refuses the same config.
 
-use crate::harness::*;
+use crate::support::harness::*;
 
 fn write(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
     let path = dir.join("jobmail.toml");

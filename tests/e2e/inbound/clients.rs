@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::harness::*;
+use crate::support::harness::*;
 
 fn python_send(d: &Daemon, from: &str, to: &str, eml: &std::path::Path) -> serde_json::Value {
     let script =

@@ -4,7 +4,7 @@
 //! a mail client would show (part, name, type, size, SHA-256), and the
 //! stored bytes must be the mail as sent.
 
-use crate::harness::{Daemon, fixture, json, stuff};
+use crate::support::harness::{Daemon, fixture, json, stuff};
 
 const PDF: (usize, &str) = (
     69,

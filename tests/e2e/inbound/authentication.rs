@@ -9,10 +9,10 @@ use mail_auth::common::crypto::Ed25519Key;
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::DkimSigner;
 
-use crate::acknowledgements::decision;
-use crate::dns::Dns;
-use crate::harness::*;
-use crate::upstream::Upstream;
+use crate::outbound::acknowledgements::decision;
+use crate::support::dns::Dns;
+use crate::support::harness::*;
+use crate::support::upstream::Upstream;
 
 const KEY: [u8; 32] = [0x42; 32];
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::harness::*;
+use crate::support::harness::*;
 
 /// Eight clients send as fast as they can; every Message-ID answered 250 is
 /// recorded. Each mail carries `padding` lines of 1 KB.

@@ -1,0 +1,3 @@
+//! The daemon as systemd runs it.
+
+mod systemd;

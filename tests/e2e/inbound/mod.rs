@@ -1,0 +1,9 @@
+//! Mail coming in over SMTP: real clients, dialogs, limits, durability,
+//! documents, authentication.
+
+mod authentication;
+mod clients;
+mod dialogs;
+mod documents;
+mod durability;
+mod limits;

@@ -1,0 +1,4 @@
+//! Filing mail on candidates: the scenario, through the pure matcher and
+//! end to end.
+
+mod matching;

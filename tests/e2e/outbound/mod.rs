@@ -1,0 +1,7 @@
+//! Mail going out: templates, the outbox, the relay to a real upstream,
+//! acknowledgements.
+
+pub mod acknowledgements;
+mod outbox;
+mod relay;
+mod templates;
