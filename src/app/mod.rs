@@ -79,7 +79,4 @@ impl App {
     }
 }
 
-/// Now, in Unix milliseconds: the one clock the application layer reads.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
+pub use crate::clock::now_ms;

@@ -139,8 +139,7 @@ pub fn queue_command(app: &App, command: QueueCommand) -> anyhow::Result<()> {
             for p in &paused {
                 let until = p
                     .paused_until
-                    .and_then(chrono::DateTime::from_timestamp_millis)
-                    .map(|t| t.to_rfc3339())
+                    .and_then(crate::clock::rfc3339)
                     .unwrap_or_default();
                 println!(
                     "-- upstream of {} paused until {until} (circuit breaker): {}",

@@ -88,7 +88,7 @@ impl Listener {
 /// A session id: start time and a counter, short and unique per process run.
 fn session_id(counter: &AtomicU64) -> String {
     let n = counter.fetch_add(1, Ordering::Relaxed);
-    let t = chrono::Utc::now().timestamp_millis() as u64;
+    let t = crate::clock::now_ms() as u64;
     format!("{t:x}{n:04x}").to_uppercase()
 }
 

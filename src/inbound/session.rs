@@ -611,7 +611,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         transaction: Transaction,
         content: Vec<u8>,
     ) -> Result<Stored, StoreError> {
-        let received_at = chrono::Utc::now();
+        let received_at = crate::clock::now_ms();
         let helo = self.helo.clone().unwrap_or_default();
         let envelope = Envelope {
             sender: transaction.sender,
@@ -619,7 +619,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             client_addr: self.peer.ip().to_string(),
             helo,
             session_id: self.id.clone(),
-            received_at_ms: received_at.timestamp_millis(),
+            received_at_ms: received_at,
             authentication: None,
         };
         let protocol = match (self.esmtp, transaction.smtputf8) {
@@ -742,13 +742,8 @@ fn clean_helo(host: &str) -> String {
 }
 
 /// `Return-Path:` and `Received:` for the top of the stored mail.
-pub fn trace_headers(
-    envelope: &Envelope,
-    hostname: &str,
-    protocol: &str,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Vec<u8> {
-    let date = at.format("%a, %d %b %Y %H:%M:%S +0000");
+pub fn trace_headers(envelope: &Envelope, hostname: &str, protocol: &str, at_ms: i64) -> Vec<u8> {
+    let date = crate::clock::rfc5322(at_ms);
     let helo = if envelope.helo.is_empty() {
         "unknown"
     } else {

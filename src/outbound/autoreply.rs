@@ -375,7 +375,7 @@ pub fn compose_pending(
     };
     let mut queued = 0;
     for p in pending {
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = crate::clock::now_ms();
         let summary = if injected_store_error() {
             Err(crate::outbound::compose::ComposeError {
                 message: "database is locked (injected by JOBMAIL_FAULT)".into(),

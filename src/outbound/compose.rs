@@ -393,8 +393,7 @@ impl Composer<'_> {
             scheduled_for: request
                 .not_before
                 .filter(|_| scheduled)
-                .and_then(chrono::DateTime::from_timestamp_millis)
-                .map(|t| t.to_rfc3339()),
+                .and_then(crate::clock::rfc3339),
             queued,
             skipped,
         })

@@ -161,17 +161,15 @@ const MONTHS_FR: [&str; 12] = [
 /// A date as the language writes it: `25.11.2026`, `25 November 2026`,
 /// `25 novembre 2026`; ISO 8601 for other languages.
 pub fn format_date(ms: i64, language: &str) -> String {
-    use chrono::Datelike;
-    let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else {
+    let Some(d) = crate::clock::date(ms) else {
         return String::new();
     };
-    let d = t.date_naive();
-    let month = d.month0() as usize;
+    let month = (d.month() - 1) as usize;
     match language {
         "de" => format!("{:02}.{:02}.{}", d.day(), d.month(), d.year()),
         "en" => format!("{} {} {}", d.day(), MONTHS_EN[month], d.year()),
         "fr" => format!("{} {} {}", d.day(), MONTHS_FR[month], d.year()),
-        _ => d.format("%Y-%m-%d").to_string(),
+        _ => format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
     }
 }
 

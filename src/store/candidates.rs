@@ -58,7 +58,7 @@ pub(super) fn thread_closed(conn: &Connection, id: i64) -> rusqlite::Result<bool
 }
 
 fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    crate::clock::now_ms()
 }
 
 /// Creates a candidate with one address.

@@ -959,9 +959,7 @@ fn documents(conn: &Connection, message_id: i64) -> Result<Vec<DocumentSummary>>
 }
 
 fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
+    crate::clock::rfc3339_ms(ms)
 }
 
 fn mailbox(name: Option<String>, address: Option<String>) -> Option<Mailbox> {

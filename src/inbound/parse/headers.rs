@@ -385,17 +385,14 @@ pub(super) fn rfc3339(dt: &mail_parser::DateTime) -> Option<String> {
     }
     let offset = (i32::from(dt.tz_hour) * 3600 + i32::from(dt.tz_minute) * 60)
         * if dt.tz_before_gmt { -1 } else { 1 };
-    FixedOffset::east_opt(offset)?
-        .with_ymd_and_hms(
-            i32::from(dt.year),
-            u32::from(dt.month),
-            u32::from(dt.day),
-            u32::from(dt.hour),
-            u32::from(dt.minute),
-            u32::from(dt.second),
-        )
-        .single()
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    let small = |v: u8| i8::try_from(v).ok();
+    crate::clock::rfc3339_of(
+        i16::try_from(dt.year).ok()?,
+        small(dt.month)?,
+        small(dt.day)?,
+        (small(dt.hour)?, small(dt.minute)?, small(dt.second)?),
+        offset,
+    )
 }
 
 /// Multi-byte East Asian charsets whose raw 8-bit header bytes cannot be

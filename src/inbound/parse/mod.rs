@@ -122,7 +122,6 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use chrono::{FixedOffset, SecondsFormat, TimeZone};
 use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::parsers::MessageStream;
 use mail_parser::{

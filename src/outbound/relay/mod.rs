@@ -412,7 +412,7 @@ async fn attempt(route: Option<&Route>, item: &Claimed) -> Result<Response, Atte
 }
 
 fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    crate::clock::now_ms()
 }
 
 /// Runs the relay until `shutdown`; then lets running sends finish for up
@@ -653,7 +653,7 @@ pub async fn run(
                         route.paused_until.store(until, Ordering::SeqCst);
                         tracing::warn!(
                             subsidiary = %item.subsidiary,
-                            until = %chrono::DateTime::from_timestamp_millis(until).map(|t| t.to_rfc3339()).unwrap_or_default(),
+                            until = %crate::clock::rfc3339(until).unwrap_or_default(),
                             "relay: upstream paused after consecutive failures (circuit breaker)"
                         );
                     }
