@@ -12,7 +12,7 @@ use super::filing::{
     AcknowledgementCounts, AcknowledgementSubject, Filed, NewAcknowledgement, NewApplication,
     NewCandidate, Placement,
 };
-use super::{Cached, Result, StoreError, ids, rfc3339};
+use super::{Cached, Result, Store, StoreError, ids, rfc3339};
 use crate::mail::parsed::Mailbox;
 
 /// Application statuses; the last two close an application.
@@ -80,7 +80,12 @@ fn insert_candidate(conn: &Connection, c: &NewCandidate<'_>, at_ms: i64) -> Resu
 }
 
 /// Records that an address belongs to a candidate (no-op if known).
-pub fn add_address(conn: &Connection, candidate: i64, address: &str, at_ms: i64) -> Result<()> {
+pub(super) fn add_address(
+    conn: &Connection,
+    candidate: i64,
+    address: &str,
+    at_ms: i64,
+) -> Result<()> {
     let address = crate::mail::address::normalise(address);
     conn.exec(
         "INSERT OR IGNORE INTO candidate_addresses (candidate_id, address, address_key, added_at)
@@ -128,7 +133,12 @@ fn set_match(
 }
 
 /// Records the decision about a message; returns the application it created.
-pub fn apply(conn: &Connection, message: i64, d: &Filed<'_>, at_ms: i64) -> Result<Option<i64>> {
+pub(super) fn apply(
+    conn: &Connection,
+    message: i64,
+    d: &Filed<'_>,
+    at_ms: i64,
+) -> Result<Option<i64>> {
     match &d.placement {
         Placement::Candidate(c) => {
             if let Some(address) = d.learn_address {
@@ -267,7 +277,7 @@ fn summary(conn: &Connection, id: i64) -> Result<Option<CandidateSummary>> {
 }
 
 /// Candidates, newest first; `search` matches names and addresses.
-pub fn list(
+pub(super) fn list(
     conn: &Connection,
     search: Option<&str>,
     limit: usize,
@@ -291,7 +301,7 @@ pub fn list(
     Ok(out)
 }
 
-pub fn show(conn: &Connection, id: i64) -> Result<Option<CandidateDetail>> {
+pub(super) fn show(conn: &Connection, id: i64) -> Result<Option<CandidateDetail>> {
     let Some(id) = resolve(conn, id)? else {
         return Ok(None);
     };
@@ -368,7 +378,7 @@ fn require_candidate(conn: &Connection, id: i64) -> Result<i64> {
 
 /// Files a message under a candidate by hand; the mail's author address
 /// becomes known for the candidate (`author`, when there is one).
-pub fn assign(
+pub(super) fn assign(
     conn: &mut Connection,
     message: i64,
     candidate: i64,
@@ -410,7 +420,7 @@ pub const MANUAL: &str = "manual";
 
 /// Merges candidate `from` into `into`: addresses, applications, messages and
 /// suggestions move; `from` remains as a pointer so old tokens still lead home.
-pub fn merge(conn: &mut Connection, into: i64, from: i64) -> Result<()> {
+pub(super) fn merge(conn: &mut Connection, into: i64, from: i64) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let into = require_candidate(&tx, into)?;
     let from = require_candidate(&tx, from)?;
@@ -480,7 +490,10 @@ pub struct FormApplication<'a> {
 /// The language source of a language the form gave.
 const FORM_LANGUAGE: &str = "form";
 
-pub fn add_form_application(tx: &Connection, f: &FormApplication) -> Result<(i64, i64, bool)> {
+pub(super) fn add_form_application(
+    tx: &Connection,
+    f: &FormApplication,
+) -> Result<(i64, i64, bool)> {
     let now = now_ms();
     let (candidate, created) = match (f.candidate, f.email) {
         (Some(c), _) => (require_candidate(tx, c)?, false),
@@ -534,7 +547,7 @@ pub fn add_form_application(tx: &Connection, f: &FormApplication) -> Result<(i64
 }
 
 /// Sets the status of one application, or of all of a candidate's.
-pub fn set_status(
+pub(super) fn set_status(
     conn: &Connection,
     candidate: Option<i64>,
     application: Option<i64>,
@@ -568,7 +581,7 @@ pub fn set_status(
 
 /// Messages not matched yet (stored before matching existed, or whose
 /// matching failed), oldest first.
-pub fn pending(conn: &Connection, after: i64, limit: usize) -> Result<Vec<i64>> {
+pub(super) fn pending(conn: &Connection, after: i64, limit: usize) -> Result<Vec<i64>> {
     Ok(ids(
         conn,
         "SELECT id FROM messages WHERE assignment = 'pending' AND direction = 'inbound' AND id > ?2
@@ -602,7 +615,7 @@ pub struct ApplicationFacts {
     pub received_at_ms: i64,
 }
 
-pub fn compose_facts(conn: &Connection, id: i64) -> Result<Option<ComposeFacts>> {
+pub(super) fn compose_facts(conn: &Connection, id: i64) -> Result<Option<ComposeFacts>> {
     let Some(id) = resolve(conn, id)? else {
         return Ok(None);
     };
@@ -659,7 +672,7 @@ pub struct PendingAutoReply {
     pub sender: String,
 }
 
-pub fn pending_auto_replies(conn: &Connection) -> Result<Vec<PendingAutoReply>> {
+pub(super) fn pending_auto_replies(conn: &Connection) -> Result<Vec<PendingAutoReply>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, candidate_id, template, sender FROM auto_replies WHERE decision = 'pending' ORDER BY id LIMIT 500",
     )?;
@@ -674,7 +687,7 @@ pub fn pending_auto_replies(conn: &Connection) -> Result<Vec<PendingAutoReply>> 
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-pub fn finish_auto_reply(
+pub(super) fn finish_auto_reply(
     conn: &Connection,
     id: i64,
     decision: &str,
@@ -690,7 +703,7 @@ pub fn finish_auto_reply(
 }
 
 /// Who an application's acknowledgement would go to.
-pub fn acknowledgement_subject(
+pub(super) fn acknowledgement_subject(
     conn: &Connection,
     application: i64,
 ) -> Result<AcknowledgementSubject> {
@@ -717,7 +730,7 @@ pub fn acknowledgement_subject(
 /// Acknowledgements decided to go out (pending or queued): to this
 /// candidate in this category since `period_start_ms`, to this address and
 /// to anyone in the hour before `now_ms`.
-pub fn acknowledgement_counts(
+pub(super) fn acknowledgement_counts(
     conn: &Connection,
     subject: &AcknowledgementSubject,
     category: Option<&str>,
@@ -749,7 +762,7 @@ pub fn acknowledgement_counts(
 
 /// Records an acknowledgement decision: `pending` (to compose) or
 /// `suppressed` with its rule.
-pub fn record_acknowledgement(
+pub(super) fn record_acknowledgement(
     conn: &Connection,
     a: &NewAcknowledgement<'_>,
 ) -> Result<AutoReplyRow> {
@@ -781,4 +794,75 @@ pub fn record_acknowledgement(
         detail: detail.to_string(),
         item: None,
     })
+}
+
+impl Store {
+    /// Candidates with an application matching every given filter
+    /// (position among `positions`, status), oldest first.
+    pub fn candidates_with_applications(
+        &self,
+        positions: Option<&[String]>,
+        status: Option<&str>,
+    ) -> Result<Vec<i64>> {
+        let positions_json =
+            positions.map(|p| serde_json::to_string(p).unwrap_or_else(|_| "[]".into()));
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT a.candidate_id FROM applications a JOIN candidates c ON c.id = a.candidate_id
+             WHERE c.merged_into IS NULL
+               AND (?1 IS NULL OR a.position IN (SELECT value FROM json_each(?1)))
+               AND (?2 IS NULL OR a.status = ?2)
+             ORDER BY a.candidate_id",
+        )?;
+        let rows = stmt.query_map(params![positions_json, status], |r| r.get(0))?;
+        Ok(rows.collect::<std::result::Result<Vec<i64>, _>>()?)
+    }
+
+    /// What composing a mail to a candidate needs (merged ids lead to the survivor).
+    pub fn compose_facts(&self, candidate: i64) -> Result<Option<ComposeFacts>> {
+        compose_facts(&self.conn, candidate)
+    }
+
+    /// Candidates, newest first; `search` matches names and addresses.
+    pub fn candidates(&self, search: Option<&str>, limit: usize) -> Result<Vec<CandidateSummary>> {
+        list(&self.conn, search, limit)
+    }
+
+    /// One candidate with addresses, applications and thread (merged ids lead to the survivor).
+    pub fn candidate(&self, id: i64) -> Result<Option<CandidateDetail>> {
+        show(&self.conn, id)
+    }
+
+    /// Files a message under a candidate by hand; `author` becomes one of the candidate's addresses.
+    pub fn assign(&mut self, message: i64, candidate: i64, author: Option<&str>) -> Result<()> {
+        assign(&mut self.conn, message, candidate, author)
+    }
+
+    /// Merges candidate `from` into `into`.
+    pub fn merge(&mut self, into: i64, from: i64) -> Result<()> {
+        merge(&mut self.conn, into, from)
+    }
+
+    /// Records an application from the online form; returns (candidate, application, created).
+    pub fn add_form_application(&mut self, f: &FormApplication) -> Result<(i64, i64, bool)> {
+        self.write(|tx| tx.add_form_application(f))
+    }
+
+    /// Sets the status of an application, or of all of a candidate's.
+    pub fn set_status(
+        &self,
+        candidate: Option<i64>,
+        application: Option<i64>,
+        status: &str,
+    ) -> Result<usize> {
+        set_status(&self.conn, candidate, application, status)
+    }
+
+    /// Acknowledgements decided but not composed yet.
+    pub fn pending_auto_replies(&self) -> Result<Vec<PendingAutoReply>> {
+        pending_auto_replies(&self.conn)
+    }
+
+    pub fn auto_reply_failed(&self, id: i64, why: &str) -> Result<()> {
+        finish_auto_reply(&self.conn, id, "failed", None, why)
+    }
 }

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::filing::Report;
-use super::{Cached, Result, StoreError, ids, rfc3339};
+use super::{Cached, Result, Store, StoreError, ids, rfc3339};
 use crate::mail::parsed::{Envelope, ParsedMessage};
 
 /// Outgoing states (see `docs/architecture.md`).
@@ -82,7 +82,7 @@ fn coded_event(
 }
 
 /// Puts one mail in the outbox and its bytes in the candidate's thread.
-pub fn enqueue(tx: &Transaction, item: &NewItem) -> Result<Queued> {
+pub(super) fn enqueue(tx: &Transaction, item: &NewItem) -> Result<Queued> {
     let incoming = super::IncomingMessage {
         envelope: Envelope {
             sender: String::new(),
@@ -238,7 +238,7 @@ pub(super) fn list_sql(filter: &QueueFilter) -> (String, Vec<&str>) {
 }
 
 /// The outbox, newest first, as the filter says.
-pub fn list(conn: &Connection, filter: &QueueFilter) -> Result<Vec<QueueEntry>> {
+pub(super) fn list(conn: &Connection, filter: &QueueFilter) -> Result<Vec<QueueEntry>> {
     let (sql, states) = list_sql(filter);
     let mut stmt = conn.prepare_cached(&sql)?;
     super::bind_named(&mut stmt, ":before", filter.before.unwrap_or(i64::MAX))?;
@@ -302,7 +302,7 @@ fn transition(
 }
 
 /// Stops an item that has not gone out: scheduled, queued or deferred.
-pub fn cancel(conn: &mut Connection, id: i64, now_ms: i64) -> Result<String> {
+pub(super) fn cancel(conn: &mut Connection, id: i64, now_ms: i64) -> Result<String> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let state = state_of(&tx, id)?;
     if !["scheduled", "queued", "deferred"].contains(&state.as_str()) {
@@ -334,7 +334,7 @@ pub struct Promoted {
 /// Moves scheduled items whose time has come to `queued`, checking the
 /// candidate and application again: a candidate merged into another or an
 /// application withdrawn since is not written to (cancelled, saying why).
-pub fn promote_due(conn: &mut Connection, now_ms: i64) -> Result<Vec<Promoted>> {
+pub(super) fn promote_due(conn: &mut Connection, now_ms: i64) -> Result<Vec<Promoted>> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let due: Vec<(i64, Option<i64>, Option<String>)> = {
         let mut stmt = tx.prepare(
@@ -382,7 +382,7 @@ pub struct Event {
     pub text: String,
 }
 
-pub fn events(conn: &Connection, id: i64) -> Result<Vec<Event>> {
+pub(super) fn events(conn: &Connection, id: i64) -> Result<Vec<Event>> {
     let mut stmt = conn.prepare_cached(
         "SELECT at, from_state, to_state, attempt, code, text FROM outbox_events WHERE item_id = ?1 ORDER BY id",
     )?;
@@ -434,7 +434,11 @@ type DueRow = (i64, String, String, String, i64, String, i64, i64);
 /// Claims due items, no more than `limits` allows for each subsidiary
 /// (the relay asks for what its free connections and rate limits can send
 /// now): `sending`, one more attempt, their frozen bytes loaded.
-pub fn claim_due(conn: &mut Connection, now_ms: i64, limits: &ClaimLimits) -> Result<Vec<Claimed>> {
+pub(super) fn claim_due(
+    conn: &mut Connection,
+    now_ms: i64,
+    limits: &ClaimLimits,
+) -> Result<Vec<Claimed>> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let due_row = |r: &rusqlite::Row| -> rusqlite::Result<DueRow> {
         Ok((
@@ -514,7 +518,7 @@ pub fn claim_due(conn: &mut Connection, now_ms: i64, limits: &ClaimLimits) -> Re
 
 /// Whether anything is due to be sent now (a read: it takes no lock, so
 /// the relay may ask it often).
-pub fn anything_due(conn: &Connection, now_ms: i64) -> Result<bool> {
+pub(super) fn anything_due(conn: &Connection, now_ms: i64) -> Result<bool> {
     Ok(conn
         .row(
             "SELECT 1 FROM outbox WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?1
@@ -529,7 +533,7 @@ pub fn anything_due(conn: &Connection, now_ms: i64) -> Result<bool> {
 /// Gives back a claimed item whose attempt did not start (the upstream
 /// was paused meanwhile, or the relay is stopping): its state and attempt
 /// count as before the claim, due again at `due_ms`.
-pub fn unclaim(
+pub(super) fn unclaim(
     conn: &mut Connection,
     item: &Claimed,
     due_ms: i64,
@@ -570,7 +574,7 @@ pub enum Outcome {
 
 /// Records the ends of attempts, `(item, outcome, at)`: `sending` → sent,
 /// deferred or failed, all in one commit.
-pub fn record_outcomes(
+pub(super) fn record_outcomes(
     conn: &mut Connection,
     outcomes: &[(i64, Outcome, i64)],
     upstreams: &[(UpstreamState, i64)],
@@ -614,7 +618,7 @@ pub fn record_outcomes(
 /// After a crash or kill: items left `sending` may or may not have reached
 /// the upstream. They are tried again now, with the same bytes and
 /// Message-ID (at least once; a repeat is recognisable as one).
-pub fn recover_sending(conn: &mut Connection, now_ms: i64) -> Result<usize> {
+pub(super) fn recover_sending(conn: &mut Connection, now_ms: i64) -> Result<usize> {
     recover_sending_except(
         conn,
         &[],
@@ -627,7 +631,7 @@ pub fn recover_sending(conn: &mut Connection, now_ms: i64) -> Result<usize> {
 /// Items `sending` that no attempt of ours holds (`held`), unchanged since
 /// before `older_than_ms`: an outcome that could not be recorded, a send
 /// that died. Due again now, with the same bytes.
-pub fn recover_sending_except(
+pub(super) fn recover_sending_except(
     conn: &mut Connection,
     held: &[i64],
     older_than_ms: i64,
@@ -670,7 +674,7 @@ pub enum Action {
 }
 
 /// Carries out an operator's action; returns how many items it touched.
-pub fn act(conn: &mut Connection, action: Action, now_ms: i64) -> Result<usize> {
+pub(super) fn act(conn: &mut Connection, action: Action, now_ms: i64) -> Result<usize> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let n = match action {
         Action::Retry(id) => {
@@ -759,7 +763,7 @@ pub fn act(conn: &mut Connection, action: Action, now_ms: i64) -> Result<usize> 
 }
 
 /// How many items are in each state, and their bytes (the line `mailq` ends with).
-pub fn summary(conn: &Connection) -> Result<Vec<(String, i64, i64)>> {
+pub(super) fn summary(conn: &Connection) -> Result<Vec<(String, i64, i64)>> {
     // Kept by triggers as items change (migration 8): no count over the history.
     let mut stmt = conn.prepare_cached(
         "SELECT state, items, bytes FROM outbox_counts WHERE items > 0 ORDER BY state",
@@ -777,7 +781,7 @@ pub const SUPPRESSION_DAYS: i64 = 180;
 /// names, which the matcher checked is the item's. An item in any other
 /// state (queued, sending, failed, …) is not changed: its own outcome
 /// stands. A delay or relay notice is recorded as an event only.
-pub fn record_bounce(conn: &Connection, bounce: &Report<'_>, now_ms: i64) -> Result<()> {
+pub(super) fn record_bounce(conn: &Connection, bounce: &Report<'_>, now_ms: i64) -> Result<()> {
     use super::filing::ReportKind as Kind;
     let state = state_of(conn, bounce.item)?;
     let code: Option<i64> = bounce
@@ -867,7 +871,11 @@ fn suppression_row(r: &rusqlite::Row) -> rusqlite::Result<Suppression> {
 }
 
 /// The suppression of an address, if one is in force at `now_ms`.
-pub fn suppressed(conn: &Connection, address: &str, now_ms: i64) -> Result<Option<Suppression>> {
+pub(super) fn suppressed(
+    conn: &Connection,
+    address: &str,
+    now_ms: i64,
+) -> Result<Option<Suppression>> {
     Ok(conn
         .row(
             "SELECT address, reason, item_id, created_at, expires_at FROM suppressions
@@ -878,7 +886,7 @@ pub fn suppressed(conn: &Connection, address: &str, now_ms: i64) -> Result<Optio
         .optional()?)
 }
 
-pub fn suppressions(conn: &Connection, now_ms: i64) -> Result<Vec<Suppression>> {
+pub(super) fn suppressions(conn: &Connection, now_ms: i64) -> Result<Vec<Suppression>> {
     let mut stmt = conn.prepare(
         "SELECT address, reason, item_id, created_at, expires_at FROM suppressions
          WHERE expires_at > ?1 ORDER BY created_at DESC",
@@ -887,7 +895,7 @@ pub fn suppressions(conn: &Connection, now_ms: i64) -> Result<Vec<Suppression>> 
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-pub fn unsuppress(conn: &Connection, address: &str) -> Result<bool> {
+pub(super) fn unsuppress(conn: &Connection, address: &str) -> Result<bool> {
     Ok(conn.exec(
         "DELETE FROM suppressions WHERE address_key = ?1",
         params![address.to_lowercase()],
@@ -916,7 +924,7 @@ fn upstream_row(r: &rusqlite::Row) -> rusqlite::Result<UpstreamState> {
     })
 }
 
-pub fn upstream_state(conn: &Connection, subsidiary: &str) -> Result<UpstreamState> {
+pub(super) fn upstream_state(conn: &Connection, subsidiary: &str) -> Result<UpstreamState> {
     Ok(conn
         .row(
             "SELECT subsidiary, failures, paused_until, pause_ms, last_error FROM upstreams WHERE subsidiary = ?1",
@@ -930,7 +938,7 @@ pub fn upstream_state(conn: &Connection, subsidiary: &str) -> Result<UpstreamSta
         }))
 }
 
-pub fn set_upstream_state(conn: &Connection, s: &UpstreamState, now_ms: i64) -> Result<()> {
+pub(super) fn set_upstream_state(conn: &Connection, s: &UpstreamState, now_ms: i64) -> Result<()> {
     conn.exec(
         "INSERT INTO upstreams (subsidiary, failures, paused_until, pause_ms, last_error, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -941,11 +949,152 @@ pub fn set_upstream_state(conn: &Connection, s: &UpstreamState, now_ms: i64) -> 
     Ok(())
 }
 
-pub fn paused_upstreams(conn: &Connection, now_ms: i64) -> Result<Vec<UpstreamState>> {
+pub(super) fn paused_upstreams(conn: &Connection, now_ms: i64) -> Result<Vec<UpstreamState>> {
     let mut stmt = conn.prepare_cached(
         "SELECT subsidiary, failures, paused_until, pause_ms, last_error FROM upstreams
          WHERE paused_until > ?1 ORDER BY subsidiary",
     )?;
     let rows = stmt.query_map(params![now_ms], upstream_row)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+impl Store {
+    /// Puts mails in the outbox, all or none, in one transaction.
+    /// Queues composed mails in one transaction (a bulk send calls it per
+    /// chunk: [`ENQUEUE_CHUNK_ITEMS`], [`ENQUEUE_CHUNK_BYTES`]). With
+    /// `acknowledgement`, that decision is marked `queued` in the
+    /// transaction that queues its mail.
+    pub fn enqueue_all(
+        &mut self,
+        items: &[NewItem],
+        acknowledgement: Option<i64>,
+    ) -> Result<Vec<Queued>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut queued = Vec::with_capacity(items.len());
+        for item in items {
+            queued.push(enqueue(&tx, item)?);
+        }
+        if let (Some(id), Some(first)) = (acknowledgement, queued.first()) {
+            super::candidates::finish_auto_reply(&tx, id, "queued", Some(first.item), "")?;
+        }
+        tx.commit()?;
+        Ok(queued)
+    }
+
+    /// The outbox, newest first; `states` empty: all.
+    pub fn queue(&self, states: &[String], limit: usize) -> Result<Vec<QueueEntry>> {
+        list(
+            &self.conn,
+            &QueueFilter {
+                states: states.to_vec(),
+                limit,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// The outbox as the filter says.
+    pub fn queue_filtered(&self, filter: &QueueFilter) -> Result<Vec<QueueEntry>> {
+        list(&self.conn, filter)
+    }
+
+    /// Items and bytes per state.
+    pub fn queue_summary(&self) -> Result<Vec<(String, i64, i64)>> {
+        summary(&self.conn)
+    }
+
+    /// Cancels a scheduled, queued or deferred item; returns the state it had.
+    pub fn cancel(&mut self, item: i64, now_ms: i64) -> Result<String> {
+        cancel(&mut self.conn, item, now_ms)
+    }
+
+    /// Queues the scheduled items that are due at `now_ms` (or cancels them, saying why).
+    pub fn promote_due(&mut self, now_ms: i64) -> Result<Vec<Promoted>> {
+        promote_due(&mut self.conn, now_ms)
+    }
+
+    /// The relay takes due items (marked `sending`), leaving paused upstreams' mail alone.
+    pub fn claim_due(&mut self, now_ms: i64, limits: &ClaimLimits) -> Result<Vec<Claimed>> {
+        claim_due(&mut self.conn, now_ms, limits)
+    }
+
+    pub fn anything_due(&self, now_ms: i64) -> Result<bool> {
+        anything_due(&self.conn, now_ms)
+    }
+
+    pub fn unclaim(&mut self, item: &Claimed, due_ms: i64, why: &str, now_ms: i64) -> Result<()> {
+        unclaim(&mut self.conn, item, due_ms, why, now_ms)
+    }
+
+    pub fn recover_sending_except(
+        &mut self,
+        held: &[i64],
+        older_than_ms: i64,
+        now_ms: i64,
+    ) -> Result<usize> {
+        recover_sending_except(
+            &mut self.conn,
+            held,
+            older_than_ms,
+            now_ms,
+            "no attempt holds it (its outcome was never recorded): trying again with the same bytes",
+        )
+    }
+
+    /// The breaker state of a subsidiary's upstream.
+    pub fn upstream_state(&self, subsidiary: &str) -> Result<UpstreamState> {
+        upstream_state(&self.conn, subsidiary)
+    }
+
+    pub fn set_upstream_state(&self, state: &UpstreamState, now_ms: i64) -> Result<()> {
+        set_upstream_state(&self.conn, state, now_ms)
+    }
+
+    /// Upstreams paused at `now_ms`.
+    pub fn paused_upstreams(&self, now_ms: i64) -> Result<Vec<UpstreamState>> {
+        paused_upstreams(&self.conn, now_ms)
+    }
+
+    /// The relay records the ends of attempts, `(item, outcome, at)`, in one commit.
+    /// Outcomes, and the circuit breakers' states they led to (the newest
+    /// per upstream), in one commit.
+    pub fn record_outcomes(
+        &mut self,
+        outcomes: &[(i64, Outcome, i64)],
+        upstreams: &[(UpstreamState, i64)],
+    ) -> Result<()> {
+        record_outcomes(&mut self.conn, outcomes, upstreams)
+    }
+
+    /// Puts items left `sending` by a crash back in line, due now.
+    pub fn recover_sending(&mut self, now_ms: i64) -> Result<usize> {
+        recover_sending(&mut self.conn, now_ms)
+    }
+
+    /// Operator actions on the outbox (retry, hold, release, delete, flush).
+    pub fn queue_action(&mut self, action: Action, now_ms: i64) -> Result<usize> {
+        act(&mut self.conn, action, now_ms)
+    }
+
+    /// The suppression of an address in force now, if any.
+    pub fn suppressed(&self, address: &str, now_ms: i64) -> Result<Option<Suppression>> {
+        suppressed(&self.conn, address, now_ms)
+    }
+
+    /// Suppressions in force.
+    pub fn suppressions(&self, now_ms: i64) -> Result<Vec<Suppression>> {
+        suppressions(&self.conn, now_ms)
+    }
+
+    /// Lifts a suppression; false if there was none.
+    pub fn unsuppress(&self, address: &str) -> Result<bool> {
+        unsuppress(&self.conn, address)
+    }
+
+    /// The recorded history of an outbox item.
+    pub fn events(&self, item: i64) -> Result<Vec<Event>> {
+        events(&self.conn, item)
+    }
 }

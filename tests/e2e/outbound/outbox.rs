@@ -267,7 +267,7 @@ fn library_world() -> (tempfile::TempDir, jobmail::config::Config, Templates) {
     let path = dir.path().join("jobmail.toml");
     std::fs::write(&path, &text).unwrap();
     let config = jobmail::config::load(&path).unwrap();
-    drop(jobmail::store::open(&config.server.database).unwrap());
+    drop(Store::create(&config.server.database).unwrap());
     let (templates, errors) = Templates::load(&config.templates_dir);
     assert!(errors.is_empty(), "{errors:?}");
     (dir, config, templates)

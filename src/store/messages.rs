@@ -1,0 +1,422 @@
+//! Reads of stored messages: the inbox (SQL built from the filters asked
+//! for, so that each walks an index), one message, its raw bytes and
+//! documents, the mails still to file.
+
+#[allow(unused_imports)]
+use super::*;
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// The SQL of `inbox`: only the conditions asked for, so that SQLite walks
+/// the index that answers them newest first (messages_assignment,
+/// messages_candidate, or the ids) and stops after `limit` rows.
+pub(super) fn inbox_sql(filter: &InboxFilter) -> String {
+    let mut conditions = String::from("m.id < :before");
+    if filter.unassigned {
+        conditions.push_str(" AND m.assignment = 'unassigned'");
+    }
+    if filter.candidate.is_some() {
+        conditions.push_str(" AND m.candidate_id = :candidate");
+    }
+    format!(
+        "SELECT m.id, m.received_at, m.envelope_sender, m.from_name, m.from_addr, m.subject, m.size,
+                m.automatic, m.delivery_report, m.assignment, m.candidate_id, c.first_name,
+                c.last_name, m.match_reason
+         FROM messages m LEFT JOIN candidates c ON c.id = m.candidate_id
+         WHERE {conditions} ORDER BY m.id DESC LIMIT :limit"
+    )
+}
+
+/// Binds a named parameter if the statement has it (listings build their
+/// SQL from the filters given, so a parameter may be absent).
+pub(super) fn bind_named<T: rusqlite::ToSql>(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    name: &str,
+    value: T,
+) -> Result<()> {
+    if let Some(i) = stmt.parameter_index(name)? {
+        stmt.raw_bind_parameter(i, value)?;
+    }
+    Ok(())
+}
+
+/// An attachment as listed (without its bytes).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DocumentSummary {
+    pub id: i64,
+    pub part: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub category: String,
+}
+
+/// One line of `jobmail inbox`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InboxEntry {
+    pub id: i64,
+    /// RFC 3339, UTC.
+    pub received_at: String,
+    pub envelope_sender: String,
+    pub from: Option<Mailbox>,
+    pub subject: Option<String>,
+    pub size: i64,
+    pub automatic: bool,
+    pub delivery_report: bool,
+    /// `assigned`, `unassigned`, `none` or `pending`.
+    pub assignment: String,
+    pub candidate: Option<CandidateRef>,
+    /// The match reason (see `docs/matching.md`).
+    pub reason: Option<String>,
+    /// How sure the reason is: certain, high, medium, new, none.
+    pub confidence: Option<&'static str>,
+    pub attachments: Vec<DocumentSummary>,
+}
+
+/// A candidate named in a listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateRef {
+    pub id: i64,
+    pub name: String,
+}
+
+/// Which mails `inbox` lists.
+#[derive(Debug, Clone, Default)]
+pub struct InboxFilter {
+    pub limit: usize,
+    /// Only ids below this one (to page on).
+    pub before: Option<i64>,
+    /// Only mails waiting for a human (`assignment = unassigned`).
+    pub unassigned: bool,
+    /// Only mails in this candidate's thread.
+    pub candidate: Option<i64>,
+}
+
+/// Everything stored about one message except its raw bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageDetail {
+    pub id: i64,
+    pub direction: String,
+    pub received_at: String,
+    pub session_id: String,
+    pub envelope_sender: String,
+    pub envelope_recipients: Vec<String>,
+    pub client_addr: String,
+    pub helo: String,
+    pub size: i64,
+    pub sha256: String,
+    pub from: Option<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub reply_to: Vec<Mailbox>,
+    pub subject: Option<String>,
+    pub date: Option<String>,
+    pub message_id: Option<String>,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    pub auto_submitted: Option<String>,
+    pub list_id: Option<String>,
+    pub precedence: Option<String>,
+    pub automatic: bool,
+    pub delivery_report: bool,
+    pub parsed: bool,
+    pub original_message_id: Option<String>,
+    pub assignment: String,
+    pub candidate: Option<CandidateRef>,
+    pub reason: Option<String>,
+    /// How sure the reason is: certain, high, medium, new, none.
+    pub confidence: Option<&'static str>,
+    pub detail: Option<String>,
+    pub closed_thread: bool,
+    /// For unassigned mail: the candidates it could belong to.
+    pub suggestions: Vec<CandidateRef>,
+    pub attachments: Vec<DocumentSummary>,
+    /// SPF, DKIM, DMARC and ARC on receipt; `None` when not checked.
+    pub authentication: Option<crate::mail::parsed::Authentication>,
+    /// More documents than are kept (`crate::inbound::parse` caps them); the raw
+    /// mail still holds every one.
+    pub documents_truncated: bool,
+}
+
+pub(super) fn candidate_ref(
+    id: Option<i64>,
+    first: Option<String>,
+    last: Option<String>,
+) -> Option<CandidateRef> {
+    id.map(|id| CandidateRef {
+        id,
+        name: format!("{} {}", first.unwrap_or_default(), last.unwrap_or_default())
+            .trim()
+            .to_string(),
+    })
+}
+
+/// Attachments of a message, without their bytes.
+pub(super) fn documents(conn: &Connection, message_id: i64) -> Result<Vec<DocumentSummary>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, part, filename, content_type, size, sha256, category
+         FROM documents WHERE message_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![message_id], |r| {
+        Ok(DocumentSummary {
+            id: r.get(0)?,
+            part: r.get(1)?,
+            filename: r.get(2)?,
+            content_type: r.get(3)?,
+            size: r.get(4)?,
+            sha256: r.get(5)?,
+            category: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+pub(super) fn mailbox(name: Option<String>, address: Option<String>) -> Option<Mailbox> {
+    address.map(|address| Mailbox { name, address })
+}
+
+pub(super) fn from_json<T: serde::de::DeserializeOwned + Default>(text: String) -> T {
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+impl Store {
+    /// The latest mails, newest first, as the filter says.
+    pub fn inbox(&self, filter: &InboxFilter) -> Result<Vec<InboxEntry>> {
+        let mut stmt = self.conn.prepare_cached(&inbox_sql(filter))?;
+        bind_named(&mut stmt, ":before", filter.before.unwrap_or(i64::MAX))?;
+        bind_named(&mut stmt, ":limit", filter.limit as i64)?;
+        bind_named(&mut stmt, ":candidate", filter.candidate)?;
+        let rows = stmt.raw_query().mapped(|r| {
+            Ok(InboxEntry {
+                id: r.get(0)?,
+                received_at: rfc3339(r.get(1)?),
+                envelope_sender: r.get(2)?,
+                from: mailbox(r.get(3)?, r.get(4)?),
+                subject: r.get(5)?,
+                size: r.get(6)?,
+                automatic: r.get(7)?,
+                delivery_report: r.get(8)?,
+                assignment: r.get(9)?,
+                candidate: candidate_ref(r.get(10)?, r.get(11)?, r.get(12)?),
+                reason: r.get(13)?,
+                confidence: None,
+                attachments: Vec::new(),
+            })
+        });
+        let mut entries = rows.collect::<std::result::Result<Vec<_>, _>>()?;
+        for e in &mut entries {
+            e.attachments = documents(&self.conn, e.id)?;
+        }
+        Ok(entries)
+    }
+
+    pub fn documents(&self, message_id: i64) -> Result<Vec<DocumentSummary>> {
+        documents(&self.conn, message_id)
+    }
+
+    pub fn message(&self, id: i64) -> Result<Option<MessageDetail>> {
+        let detail = self
+            .conn
+            .row(
+                "SELECT m.id, m.direction, m.received_at, m.session_id, m.envelope_sender, m.client_addr,
+                        m.helo, m.size, m.sha256, m.from_name, m.from_addr, m.to_json, m.cc_json,
+                        m.reply_to_json, m.subject, m.date, m.message_id, m.in_reply_to_json,
+                        m.references_json, m.auto_submitted, m.list_id, m.precedence,
+                        m.automatic, m.delivery_report, m.parsed, m.original_message_id,
+                        m.assignment, m.candidate_id, c.first_name, c.last_name, m.match_reason,
+                        m.match_detail, m.closed_thread, m.authentication_json, m.documents_truncated
+                 FROM messages m LEFT JOIN candidates c ON c.id = m.candidate_id WHERE m.id = ?1",
+                params![id],
+                |r| {
+                    Ok(MessageDetail {
+                        id: r.get(0)?,
+                        direction: r.get(1)?,
+                        received_at: rfc3339(r.get(2)?),
+                        session_id: r.get(3)?,
+                        envelope_sender: r.get(4)?,
+                        envelope_recipients: Vec::new(),
+                        client_addr: r.get(5)?,
+                        helo: r.get(6)?,
+                        size: r.get(7)?,
+                        sha256: r.get(8)?,
+                        from: mailbox(r.get(9)?, r.get(10)?),
+                        to: from_json(r.get(11)?),
+                        cc: from_json(r.get(12)?),
+                        reply_to: from_json(r.get(13)?),
+                        subject: r.get(14)?,
+                        date: r.get(15)?,
+                        message_id: r.get(16)?,
+                        in_reply_to: from_json(r.get(17)?),
+                        references: from_json(r.get(18)?),
+                        auto_submitted: r.get(19)?,
+                        list_id: r.get(20)?,
+                        precedence: r.get(21)?,
+                        automatic: r.get(22)?,
+                        delivery_report: r.get(23)?,
+                        parsed: r.get(24)?,
+                        original_message_id: r.get(25)?,
+                        assignment: r.get(26)?,
+                        candidate: candidate_ref(r.get(27)?, r.get(28)?, r.get(29)?),
+                        reason: r.get(30)?,
+                        confidence: None,
+                        detail: r.get(31)?,
+                        closed_thread: r.get(32)?,
+                        suggestions: Vec::new(),
+                        attachments: Vec::new(),
+                        authentication: r
+                            .get::<_, Option<String>>(33)?
+                            .and_then(|j| serde_json::from_str(&j).ok()),
+                        documents_truncated: r.get(34)?,
+                    })
+                },
+            )
+            .optional()?;
+        let Some(mut detail) = detail else {
+            return Ok(None);
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT address FROM message_recipients WHERE message_id = ?1 ORDER BY address",
+        )?;
+        detail.envelope_recipients = stmt
+            .query_map(params![id], |r| r.get(0))?
+            .collect::<std::result::Result<Vec<String>, _>>()?;
+        detail.attachments = documents(&self.conn, id)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.id, c.first_name, c.last_name FROM message_suggestions s
+             JOIN candidates c ON c.id = s.candidate_id WHERE s.message_id = ?1 ORDER BY c.id",
+        )?;
+        detail.suggestions = stmt
+            .query_map(params![id], |r| {
+                Ok(candidate_ref(r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .filter_map(|r| r.transpose())
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(Some(detail))
+    }
+
+    /// A stored inbound mail as it came: envelope and the bytes the client sent.
+    pub fn envelope_and_content(&self, id: i64) -> Result<Option<(Envelope, Vec<u8>)>> {
+        let row = self
+            .conn
+            .row(
+                "SELECT m.envelope_sender, m.client_addr, m.helo, m.session_id, m.received_at,
+                        r.trace_len, r.raw, m.authentication_json
+                 FROM messages m JOIN message_raw r ON r.message_id = m.id WHERE m.id = ?1",
+                params![id],
+                |r| {
+                    Ok((
+                        Envelope {
+                            sender: r.get(0)?,
+                            recipients: Vec::new(),
+                            client_addr: r.get(1)?,
+                            helo: r.get(2)?,
+                            session_id: r.get(3)?,
+                            received_at_ms: r.get(4)?,
+                            authentication: r
+                                .get::<_, Option<String>>(7)?
+                                .and_then(|j| serde_json::from_str(&j).ok()),
+                        },
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, Vec<u8>>(6)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((mut envelope, trace_len, mut raw)) = row else {
+            return Ok(None);
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT address FROM message_recipients WHERE message_id = ?1 ORDER BY address",
+        )?;
+        envelope.recipients = stmt
+            .query_map(params![id], |r| r.get(0))?
+            .collect::<std::result::Result<Vec<String>, _>>()?;
+        raw.drain(..(trace_len.max(0) as usize).min(raw.len()));
+        Ok(Some((envelope, raw)))
+    }
+
+    /// Inbound mails not matched yet, oldest first.
+    /// Mails still `pending`, oldest first, with ids above `after`.
+    pub fn pending(&self, after: i64, limit: usize) -> Result<Vec<i64>> {
+        candidates::pending(&self.conn, after, limit)
+    }
+
+    /// The stored bytes: our trace headers followed by the mail as sent.
+    pub fn raw(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .row(
+                "SELECT raw FROM message_raw WHERE message_id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// A document's bytes.
+    pub fn document_content(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .row(
+                "SELECT content FROM documents WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn count_messages(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .row("SELECT count(*) FROM messages", [], |r| r.get(0))?)
+    }
+
+    /// (sha256 of the content as sent, message id) for every stored mail, for checks.
+    pub fn content_hashes(&self) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sha256, id FROM messages ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
+    /// A stored document of this candidate's thread (one they sent, or one
+    /// sent to them), with its bytes; another candidate's is refused.
+    pub fn candidate_document(
+        &self,
+        candidate: i64,
+        document: i64,
+    ) -> Result<(DocumentSummary, Vec<u8>)> {
+        let row = self
+            .conn
+            .row(
+                "SELECT d.id, d.part, d.filename, d.content_type, d.size, d.sha256, d.category, d.content,
+                        m.candidate_id
+                 FROM documents d JOIN messages m ON m.id = d.message_id WHERE d.id = ?1",
+                params![document],
+                |r| {
+                    Ok((
+                        DocumentSummary {
+                            id: r.get(0)?,
+                            part: r.get(1)?,
+                            filename: r.get(2)?,
+                            content_type: r.get(3)?,
+                            size: r.get(4)?,
+                            sha256: r.get(5)?,
+                            category: r.get(6)?,
+                        },
+                        r.get::<_, Vec<u8>>(7)?,
+                        r.get::<_, Option<i64>>(8)?,
+                    ))
+                },
+            )
+            .optional()?;
+        match row {
+            None => Err(StoreError(format!("no document {document}"))),
+            Some((summary, bytes, owner)) if owner == Some(candidate) => Ok((summary, bytes)),
+            Some(_) => Err(StoreError(format!(
+                "document {document} is not in the thread of candidate {candidate}"
+            ))),
+        }
+    }
+}

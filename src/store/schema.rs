@@ -1,0 +1,325 @@
+//! The schema: migrations applied in order (`PRAGMA user_version` counts
+//! them), and opening a connection with the settings every connection
+//! uses (WAL, `synchronous=FULL`, foreign keys, busy timeout).
+//!
+//! Append only: a migration that has shipped is never edited.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts how many ran.
+/// Append only: never edit a migration that has shipped.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: inbound messages, their envelope recipients, raw bytes and documents.
+    r#"
+    CREATE TABLE messages (
+        id              INTEGER PRIMARY KEY,
+        direction       TEXT    NOT NULL DEFAULT 'inbound',
+        received_at     INTEGER NOT NULL,           -- unix ms, final dot received
+        session_id      TEXT    NOT NULL,
+        envelope_sender TEXT    NOT NULL,           -- '' for the null sender
+        client_addr     TEXT    NOT NULL,
+        helo            TEXT    NOT NULL,
+        size            INTEGER NOT NULL,           -- bytes as stored (trace headers included)
+        sha256          TEXT    NOT NULL,           -- of the bytes the client sent: dedup key
+        from_name       TEXT,
+        from_addr       TEXT,
+        to_json         TEXT    NOT NULL DEFAULT '[]',
+        cc_json         TEXT    NOT NULL DEFAULT '[]',
+        reply_to_json   TEXT    NOT NULL DEFAULT '[]',
+        subject         TEXT,
+        date            TEXT,
+        message_id      TEXT,
+        in_reply_to_json TEXT   NOT NULL DEFAULT '[]',
+        references_json TEXT    NOT NULL DEFAULT '[]',
+        auto_submitted  TEXT,
+        list_id         TEXT,
+        precedence      TEXT,
+        automatic       INTEGER NOT NULL DEFAULT 0,
+        delivery_report INTEGER NOT NULL DEFAULT 0,
+        parsed          INTEGER NOT NULL DEFAULT 1  -- 0: parser failed, raw kept
+    );
+    CREATE UNIQUE INDEX messages_sha256 ON messages(sha256);
+    CREATE INDEX messages_message_id ON messages(message_id);
+    CREATE INDEX messages_from_addr ON messages(from_addr);
+
+    CREATE TABLE message_recipients (
+        message_id INTEGER NOT NULL REFERENCES messages(id),
+        address    TEXT    NOT NULL,
+        PRIMARY KEY (message_id, address)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE message_raw (
+        message_id INTEGER PRIMARY KEY REFERENCES messages(id),
+        trace_len  INTEGER NOT NULL,                -- bytes of our Return-Path/Received
+        raw        BLOB    NOT NULL
+    );
+
+    CREATE TABLE documents (
+        id           INTEGER PRIMARY KEY,
+        message_id   INTEGER REFERENCES messages(id),
+        part         TEXT    NOT NULL,
+        filename     TEXT    NOT NULL,
+        content_type TEXT    NOT NULL,
+        size         INTEGER NOT NULL,
+        sha256       TEXT    NOT NULL,
+        category     TEXT    NOT NULL DEFAULT 'unsorted',
+        content      BLOB    NOT NULL
+    );
+    CREATE INDEX documents_message ON documents(message_id);
+    "#,
+    // 2: candidates, applications, and each message's place in a thread.
+    r#"
+    CREATE TABLE candidates (
+        id          INTEGER PRIMARY KEY,
+        first_name  TEXT    NOT NULL DEFAULT '',
+        last_name   TEXT    NOT NULL DEFAULT '',
+        gender      TEXT    NOT NULL DEFAULT 'unknown'
+                    CHECK (gender IN ('female', 'male', 'diverse', 'unknown')),
+        language    TEXT,
+        created_at  INTEGER NOT NULL,
+        merged_into INTEGER REFERENCES candidates(id)   -- set when merged into another record
+    );
+
+    CREATE TABLE candidate_addresses (
+        candidate_id INTEGER NOT NULL REFERENCES candidates(id),
+        address      TEXT    NOT NULL,                  -- as written, domain lowercased
+        address_key  TEXT    NOT NULL,                  -- lowercased, for lookups
+        added_at     INTEGER NOT NULL,
+        PRIMARY KEY (address_key, candidate_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX candidate_addresses_candidate ON candidate_addresses(candidate_id);
+
+    CREATE TABLE applications (
+        id           INTEGER PRIMARY KEY,
+        candidate_id INTEGER NOT NULL REFERENCES candidates(id),
+        subsidiary   TEXT    NOT NULL,
+        position     TEXT,                              -- NULL: general application
+        source       TEXT    NOT NULL CHECK (source IN ('email', 'form')),
+        status       TEXT    NOT NULL DEFAULT 'new'
+                     CHECK (status IN ('new', 'in-review', 'interview', 'offer', 'hired', 'rejected', 'withdrawn')),
+        received_at  INTEGER NOT NULL,
+        message_id   INTEGER REFERENCES messages(id)    -- the mail that made it, for e-mail applications
+    );
+    CREATE INDEX applications_candidate ON applications(candidate_id);
+
+    ALTER TABLE messages ADD COLUMN original_message_id TEXT;     -- X-Microsoft-Original-Message-ID
+    ALTER TABLE messages ADD COLUMN candidate_id INTEGER REFERENCES candidates(id);
+    ALTER TABLE messages ADD COLUMN assignment TEXT NOT NULL DEFAULT 'pending'
+        CHECK (assignment IN ('pending', 'assigned', 'unassigned', 'none'));
+    ALTER TABLE messages ADD COLUMN match_reason TEXT;
+    ALTER TABLE messages ADD COLUMN match_detail TEXT;
+    ALTER TABLE messages ADD COLUMN closed_thread INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX messages_original_message_id ON messages(original_message_id);
+    CREATE INDEX messages_candidate ON messages(candidate_id, id);
+    CREATE INDEX messages_assignment ON messages(assignment, id);
+
+    CREATE TABLE message_suggestions (
+        message_id   INTEGER NOT NULL REFERENCES messages(id),
+        candidate_id INTEGER NOT NULL REFERENCES candidates(id),
+        PRIMARY KEY (message_id, candidate_id)
+    ) WITHOUT ROWID;
+    "#,
+    // 3: the outbox: one item per outgoing mail, its frozen bytes in the
+    // thread (messages, direction 'outbound'), every state change an event.
+    r#"
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        batch_id        TEXT    NOT NULL,
+        candidate_id    INTEGER NOT NULL REFERENCES candidates(id),
+        application_id  INTEGER REFERENCES applications(id),
+        message_id      INTEGER NOT NULL REFERENCES messages(id),
+        template        TEXT,
+        subsidiary      TEXT    NOT NULL,
+        sender          TEXT    NOT NULL,                -- sender id ('default': the jobs address)
+        envelope_from   TEXT    NOT NULL,
+        recipients_json TEXT    NOT NULL,                -- envelope: the candidate, an archive Bcc
+        state           TEXT    NOT NULL CHECK (state IN
+            ('scheduled', 'queued', 'sending', 'sent', 'deferred', 'failed', 'cancelled', 'bounced')),
+        not_before      INTEGER,                         -- scheduled: not before this (unix ms)
+        next_attempt_at INTEGER,                         -- when the relay may try (unix ms)
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        last_reply      TEXT
+    );
+    CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+    CREATE INDEX outbox_candidate ON outbox(candidate_id);
+    CREATE INDEX outbox_batch ON outbox(batch_id);
+
+    CREATE TABLE outbox_events (
+        id         INTEGER PRIMARY KEY,
+        item_id    INTEGER NOT NULL REFERENCES outbox(id),
+        at         INTEGER NOT NULL,
+        from_state TEXT,
+        to_state   TEXT    NOT NULL,
+        attempt    INTEGER NOT NULL DEFAULT 0,
+        code       INTEGER,
+        text       TEXT    NOT NULL DEFAULT ''
+    );
+    CREATE INDEX outbox_events_item ON outbox_events(item_id, id);
+    "#,
+    // 4: an operator may hold an item (postsuper -h): the relay leaves it alone.
+    r#"
+    ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    "#,
+    // 5: addresses that bounced hard are not written to until they expire
+    // or an operator removes them.
+    r#"
+    CREATE TABLE suppressions (
+        address_key TEXT PRIMARY KEY,                    -- lowercased
+        address     TEXT    NOT NULL,
+        reason      TEXT    NOT NULL,
+        item_id     INTEGER,                             -- the outbox item that bounced
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+    // 6: the circuit breaker of each subsidiary's upstream, for the relay
+    // and for `queue list`.
+    r#"
+    CREATE TABLE upstreams (
+        subsidiary   TEXT PRIMARY KEY,
+        failures     INTEGER NOT NULL DEFAULT 0,            -- consecutive
+        paused_until INTEGER,                               -- unix ms
+        pause_ms     INTEGER NOT NULL DEFAULT 0,            -- the last pause's length
+        last_error   TEXT,
+        updated_at   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+    // 7: every acknowledgement decision, on the application it answers.
+    r#"
+    CREATE TABLE auto_replies (
+        id             INTEGER PRIMARY KEY,
+        application_id INTEGER NOT NULL REFERENCES applications(id),
+        candidate_id   INTEGER NOT NULL REFERENCES candidates(id),
+        category       TEXT,
+        source         TEXT    NOT NULL,                 -- email | form
+        address        TEXT    NOT NULL,                 -- lowercased: whom it would go to
+        decision       TEXT    NOT NULL CHECK (decision IN ('pending', 'queued', 'suppressed', 'failed')),
+        rule           TEXT,                             -- why suppressed
+        detail         TEXT    NOT NULL DEFAULT '',
+        template       TEXT,
+        sender         TEXT,
+        item_id        INTEGER REFERENCES outbox(id),
+        created_at     INTEGER NOT NULL
+    );
+    CREATE INDEX auto_replies_decision ON auto_replies(decision);
+    CREATE INDEX auto_replies_candidate ON auto_replies(candidate_id, category, created_at);
+    CREATE INDEX auto_replies_address ON auto_replies(address, created_at);
+    "#,
+    // 8: a store of a million messages: every listing walks an index newest
+    // first, and the outbox's per-state totals are kept as items change
+    // instead of being counted over its whole history.
+    r#"
+    CREATE INDEX outbox_state ON outbox(state, id);
+    CREATE INDEX outbox_message ON outbox(message_id);
+    CREATE INDEX auto_replies_application ON auto_replies(application_id, id);
+    CREATE INDEX applications_message ON applications(message_id);
+    -- A delivery report that names only the recipient finds our mail to it.
+    CREATE INDEX message_recipients_address ON message_recipients(address COLLATE NOCASE);
+
+    CREATE TABLE outbox_counts (
+        state TEXT    PRIMARY KEY,
+        items INTEGER NOT NULL,
+        bytes INTEGER NOT NULL                        -- the mails' sizes
+    ) WITHOUT ROWID;
+    INSERT INTO outbox_counts (state, items, bytes)
+        SELECT o.state, count(*), coalesce(sum(m.size), 0)
+        FROM outbox o LEFT JOIN messages m ON m.id = o.message_id GROUP BY o.state;
+    CREATE TRIGGER outbox_counts_insert AFTER INSERT ON outbox BEGIN
+        INSERT INTO outbox_counts (state, items, bytes)
+            VALUES (new.state, 1, coalesce((SELECT size FROM messages WHERE id = new.message_id), 0))
+            ON CONFLICT (state) DO UPDATE SET items = items + 1, bytes = bytes + excluded.bytes;
+    END;
+    CREATE TRIGGER outbox_counts_update AFTER UPDATE OF state ON outbox
+        WHEN old.state IS NOT new.state BEGIN
+        UPDATE outbox_counts SET items = items - 1,
+            bytes = bytes - coalesce((SELECT size FROM messages WHERE id = old.message_id), 0)
+            WHERE state = old.state;
+        INSERT INTO outbox_counts (state, items, bytes)
+            VALUES (new.state, 1, coalesce((SELECT size FROM messages WHERE id = new.message_id), 0))
+            ON CONFLICT (state) DO UPDATE SET items = items + 1, bytes = bytes + excluded.bytes;
+    END;
+    CREATE TRIGGER outbox_counts_delete AFTER DELETE ON outbox BEGIN
+        UPDATE outbox_counts SET items = items - 1,
+            bytes = bytes - coalesce((SELECT size FROM messages WHERE id = old.message_id), 0)
+            WHERE state = old.state;
+    END;
+    "#,
+    // 9: what SPF, DKIM, DMARC and ARC said of a mail on receipt (JSON of
+    // model::Authentication; NULL when not checked).
+    r#"
+    ALTER TABLE messages ADD COLUMN authentication_json TEXT;
+    -- The hourly limit over all acknowledgements counts the last hour only.
+    CREATE INDEX auto_replies_created ON auto_replies(created_at);
+    "#,
+    // 10: the relay claims per subsidiary, as many as its upstream can take.
+    r#"
+    CREATE INDEX outbox_due_subsidiary ON outbox(subsidiary, state, next_attempt_at);
+    "#,
+    // 11: `queue retry` of a failed item starts its queue lifetime again.
+    r#"
+    ALTER TABLE outbox ADD COLUMN lifetime_from INTEGER;
+    "#,
+    // 12: the mail had more documents than are kept (the raw mail has them all).
+    r#"
+    ALTER TABLE messages ADD COLUMN documents_truncated INTEGER NOT NULL DEFAULT 0;
+    "#,
+    // 13: where a candidate's language came from (matcher::language::
+    // LanguageSource: form, content-language, detected). Until now only
+    // Content-Language set one.
+    r#"
+    ALTER TABLE candidates ADD COLUMN language_source TEXT;
+    UPDATE candidates SET language_source = 'content-language' WHERE language IS NOT NULL;
+    "#,
+];
+
+/// Page size of a new database. Measured (BENCHMARKS.md): 16 KiB pages cut
+/// the system calls per 1 MB mail by four and raised 1 MB ingest by about a
+/// fifth, but every commit of small mails then writes 16 KiB per touched
+/// index page, and 5 KB ingest at one session fell by more than a quarter.
+/// Most recruiting mail is small, so the store keeps SQLite's 4 KiB.
+pub(super) const PAGE_SIZE: i64 = 4096;
+
+/// Opens (creating if needed) the database file and brings its schema up to date.
+pub fn open(path: &Path) -> Result<Connection> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut conn = Connection::open(path)
+        .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Only a new, empty database takes it (before WAL mode is set).
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Savepoint and statement journals in memory: no temporary file created
+    // and removed for every batch (they only serve a rollback, never a crash).
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Statements are prepared once per connection (`Cached`, `prepare_cached`).
+    conn.set_prepared_statement_cache_capacity(256);
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError(format!(
+            "database schema version {version} is newer than this jobmail ({known}); upgrade jobmail"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
