@@ -144,7 +144,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         let key = matching.key.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            crate::outbound::autoreply::run(&database, config, key, shutdown).await
+            crate::outbound::acknowledgements::run(&database, config, key, shutdown).await
         })
     };
     let relay = {

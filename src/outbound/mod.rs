@@ -2,6 +2,7 @@
 //! the RFC 5322 message, acknowledgements, and the relay that delivers to
 //! each subsidiary's upstream. Nothing here parses inbound mail.
 
+pub mod acknowledgements;
 pub mod audience;
 pub mod autoreply;
 pub mod compose;
