@@ -8,3 +8,6 @@ pub mod dsn;
 pub mod listener;
 pub mod parse;
 pub mod session;
+
+#[cfg(test)]
+mod session_tests;
