@@ -147,3 +147,6 @@ fn config_problems(path: &std::path::Path, problems: &[String]) -> ExitCode {
     }
     ExitCode::from(2)
 }
+
+#[cfg(test)]
+mod tests;
