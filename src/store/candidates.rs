@@ -866,3 +866,155 @@ impl Store {
         finish_auto_reply(&self.conn, id, "failed", None, why)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::filing::Tx;
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::create(&dir.path().join("j.db")).expect("store");
+        (dir, store)
+    }
+
+    fn form<'a>(email: &'a str, first: &'a str, last: &'a str) -> FormApplication<'a> {
+        FormApplication {
+            candidate: None,
+            email: Some(email),
+            first_name: first,
+            last_name: last,
+            subsidiary: "acme-de",
+            position: Some("backend"),
+            language: None,
+        }
+    }
+
+    #[test]
+    fn a_form_application_finds_the_same_person_and_only_them() {
+        let (_dir, mut store) = store();
+        let (ada, first, created) = store
+            .add_form_application(&form("Ada@Example.org", "Ada", "Lovelace"))
+            .expect("first");
+        assert!(created);
+        // Same address (any case) and same name: the same candidate.
+        let (again, second, created) = store
+            .add_form_application(&form("ada@example.org", "ADA", "lovelace"))
+            .expect("second");
+        assert_eq!((again, created), (ada, false));
+        assert_ne!(first, second, "a second application");
+        // Same address, another name (a shared family address): a new person.
+        let (other, _, created) = store
+            .add_form_application(&form("ada@example.org", "Byron", "Lovelace"))
+            .expect("third");
+        assert!(created && other != ada);
+        let detail = store.candidate(ada).expect("read").expect("ada");
+        assert_eq!(detail.applications.len(), 2);
+        assert_eq!(detail.summary.addresses, ["Ada@example.org"]);
+        // A candidate id that does not exist is refused, nothing written.
+        let err = store
+            .add_form_application(&FormApplication {
+                candidate: Some(999),
+                ..form("x@example.org", "X", "Y")
+            })
+            .expect_err("no candidate 999");
+        assert!(err.0.contains("no candidate 999"), "{err}");
+        assert_eq!(store.candidates(None, 10).expect("list").len(), 2);
+    }
+
+    #[test]
+    fn a_merge_moves_everything_and_old_ids_lead_to_the_survivor() {
+        let (_dir, mut store) = store();
+        let (a, _, _) = store
+            .add_form_application(&form("erika@example.org", "Erika", "Muster"))
+            .expect("a");
+        let (b, _, _) = store
+            .add_form_application(&form("e.muster@example.net", "Erika", "Muster"))
+            .expect("b");
+        store.merge(a, b).expect("merge");
+        let survivor = store.candidate(b).expect("read").expect("b leads to a");
+        assert_eq!(survivor.summary.id, a);
+        let mut addresses = survivor.summary.addresses.clone();
+        addresses.sort();
+        assert_eq!(addresses, ["e.muster@example.net", "erika@example.org"]);
+        assert_eq!(survivor.applications.len(), 2);
+        store
+            .write(|tx: &Tx<'_>| {
+                assert_eq!(tx.resolve_candidate(b)?, Some(a));
+                assert_eq!(tx.candidates_with_address("E.MUSTER@example.net")?, [a]);
+                Ok(())
+            })
+            .expect("lookups");
+        assert!(store.merge(a, a).is_err(), "not into itself");
+        assert_eq!(store.candidates(None, 10).expect("list").len(), 1);
+    }
+
+    #[test]
+    fn statuses_close_a_thread_and_unknown_ones_are_refused() {
+        let (_dir, mut store) = store();
+        let (c, application, _) = store
+            .add_form_application(&form("jo@example.org", "Jo", "Doe"))
+            .expect("form");
+        let closed = |store: &mut Store| store.write(|tx| tx.thread_closed(c)).expect("closed");
+        assert!(!closed(&mut store));
+        assert_eq!(
+            store
+                .set_status(None, Some(application), "rejected")
+                .expect("set"),
+            1
+        );
+        assert!(closed(&mut store), "every application closed");
+        assert!(store.set_status(Some(c), None, "sleeping").is_err());
+        assert!(store.set_status(None, None, "new").is_err());
+        assert_eq!(
+            store
+                .set_status(Some(c), None, "interview")
+                .expect("reopen"),
+            1
+        );
+        assert!(!closed(&mut store));
+    }
+
+    #[test]
+    fn acknowledgement_counts_see_only_what_went_out_in_their_window() {
+        let (_dir, mut store) = store();
+        let (_, application, _) = store
+            .add_form_application(&form("kim@example.org", "Kim", "Lee"))
+            .expect("form");
+        let hour = 3_600_000;
+        let now = 100 * hour;
+        store
+            .write(|tx| {
+                let subject = tx.acknowledgement_subject(application)?;
+                assert_eq!(subject.address, "kim@example.org");
+                assert_eq!(subject.position.as_deref(), Some("backend"));
+                for (at, suppressed) in [
+                    (now - 2 * hour, None),
+                    (now - 10, None),
+                    (now - 5, Some(("rate-limit", "x"))),
+                ] {
+                    tx.record_acknowledgement(&NewAcknowledgement {
+                        application,
+                        subject: &subject,
+                        category: Some("engineering"),
+                        source: "form",
+                        suppressed,
+                        template: Some("received"),
+                        sender: Some("default"),
+                        at_ms: at,
+                    })?;
+                }
+                let counts =
+                    tx.acknowledgement_counts(&subject, Some("engineering"), now - 3 * hour, now)?;
+                // Suppressed decisions never count; the old one only in the period.
+                assert_eq!(counts.in_period, 2);
+                assert_eq!(counts.to_address_last_hour, 1);
+                assert_eq!(counts.last_hour, 1);
+                let other =
+                    tx.acknowledgement_counts(&subject, Some("sales"), now - 3 * hour, now)?;
+                assert_eq!(other.in_period, 0, "another category");
+                Ok(())
+            })
+            .expect("counts");
+    }
+}

@@ -1098,3 +1098,222 @@ impl Store {
         events(&self.conn, item)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::filing::{Filed, Placement, ReportKind};
+    use super::*;
+    use crate::store::candidates::FormApplication;
+
+    const MAIL: &[u8] = b"From: Jobs <jobs@acme.example>\r\nTo: kim@example.org\r\n\
+Subject: Einladung\r\nMessage-ID: <jobmail.1@acme.example>\r\n\r\nHallo\r\n";
+
+    /// A store with one candidate and one item queued to them at `now`.
+    fn queued(now: i64, not_before: Option<i64>) -> (tempfile::TempDir, Store, i64, i64) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = Store::create(&dir.path().join("j.db")).expect("store");
+        let (candidate, _, _) = store
+            .add_form_application(&FormApplication {
+                candidate: None,
+                email: Some("kim@example.org"),
+                first_name: "Kim",
+                last_name: "Lee",
+                subsidiary: "acme-de",
+                position: None,
+                language: None,
+            })
+            .expect("form");
+        let item = NewItem {
+            batch_id: "b1",
+            candidate,
+            application: None,
+            template: Some("invitation"),
+            subsidiary: "acme-de",
+            sender: "default",
+            envelope_from: Box::new(|id| format!("bounce+{id}.mac@acme.example")),
+            recipients: vec!["kim@example.org".into()],
+            bytes: MAIL.to_vec(),
+            parsed: crate::inbound::parse::parse_message(MAIL, false),
+            not_before,
+            now_ms: now,
+        };
+        let done = store.enqueue_all(&[item], None).expect("enqueue");
+        (dir, store, done[0].item, candidate)
+    }
+
+    fn state(store: &Store, item: i64) -> String {
+        store
+            .queue_filtered(&QueueFilter {
+                item: Some(item),
+                limit: 1,
+                ..Default::default()
+            })
+            .expect("list")
+            .pop()
+            .expect("item")
+            .state
+    }
+
+    fn everything() -> ClaimLimits {
+        ClaimLimits {
+            per_subsidiary: vec![("acme-de".into(), 10)],
+            others: 10,
+        }
+    }
+
+    #[test]
+    fn an_item_goes_queued_sending_deferred_sending_sent_with_its_history() {
+        let now = 1_000_000;
+        let (_dir, mut store, item, _) = queued(now, None);
+        assert_eq!(state(&store, item), "queued");
+        let claimed = store.claim_due(now, &everything()).expect("claim");
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(
+            claimed[0].envelope_from,
+            format!("bounce+{item}.mac@acme.example")
+        );
+        assert_eq!(claimed[0].bytes, MAIL, "the frozen bytes");
+        assert_eq!(state(&store, item), "sending");
+        assert!(
+            store
+                .claim_due(now, &everything())
+                .expect("again")
+                .is_empty(),
+            "claimed once"
+        );
+        let later = now + 60_000;
+        store
+            .record_outcomes(
+                &[(
+                    item,
+                    Outcome::Deferred {
+                        code: Some(451),
+                        text: "451 try later".into(),
+                        next_ms: later,
+                    },
+                    now,
+                )],
+                &[],
+            )
+            .expect("deferred");
+        assert_eq!(state(&store, item), "deferred");
+        assert!(
+            store
+                .claim_due(now + 1, &everything())
+                .expect("early")
+                .is_empty(),
+            "not due yet"
+        );
+        let second = store.claim_due(later, &everything()).expect("due");
+        assert_eq!(second[0].attempt, 2);
+        store
+            .record_outcomes(
+                &[(
+                    item,
+                    Outcome::Sent {
+                        code: Some(250),
+                        text: "250 ok".into(),
+                    },
+                    later,
+                )],
+                &[],
+            )
+            .expect("sent");
+        assert_eq!(state(&store, item), "sent");
+        let history: Vec<String> = store
+            .events(item)
+            .expect("events")
+            .iter()
+            .map(|e| e.to_state.clone())
+            .collect();
+        assert_eq!(
+            history,
+            ["queued", "sending", "deferred", "sending", "sent"]
+        );
+        // Sent mail cannot be cancelled any more.
+        assert!(store.cancel(item, later).is_err());
+    }
+
+    #[test]
+    fn a_scheduled_item_waits_and_can_be_cancelled_until_it_goes() {
+        let now = 1_000_000;
+        let (_dir, mut store, item, _) = queued(now, Some(now + 3_600_000));
+        assert_eq!(state(&store, item), "scheduled");
+        assert!(
+            store
+                .claim_due(now, &everything())
+                .expect("claim")
+                .is_empty()
+        );
+        assert_eq!(store.cancel(item, now).expect("cancel"), "scheduled");
+        assert_eq!(state(&store, item), "cancelled");
+        assert!(store.cancel(item, now).is_err(), "once");
+    }
+
+    #[test]
+    fn a_hard_report_bounces_a_sent_item_and_suppresses_only_its_recipient() {
+        let now = 1_000_000;
+        let (_dir, mut store, item, candidate) = queued(now, None);
+        let report = |kind| Filed {
+            placement: Placement::Candidate(candidate),
+            reason: "bounce",
+            detail: "a report",
+            closed_thread: false,
+            learn_address: None,
+            report: Some(Report {
+                item,
+                kind,
+                summary: "kim@example.org: 550 5.1.1 no such user",
+                recipient: Some("kim@example.org"),
+            }),
+        };
+        // About an item still queued: recorded as an event, nothing changes.
+        store
+            .write(|tx| tx.record(1, &report(ReportKind::Hard), now))
+            .expect("early report");
+        assert_eq!(state(&store, item), "queued");
+        assert!(
+            store
+                .suppressed("kim@example.org", now)
+                .expect("read")
+                .is_none()
+        );
+        store.claim_due(now, &everything()).expect("claim");
+        store
+            .record_outcomes(
+                &[(
+                    item,
+                    Outcome::Sent {
+                        code: Some(250),
+                        text: "250".into(),
+                    },
+                    now,
+                )],
+                &[],
+            )
+            .expect("sent");
+        // A delay notice: an event only.
+        store
+            .write(|tx| tx.record(1, &report(ReportKind::Notice), now))
+            .expect("notice");
+        assert_eq!(state(&store, item), "sent");
+        store
+            .write(|tx| tx.record(1, &report(ReportKind::Hard), now))
+            .expect("hard");
+        assert_eq!(state(&store, item), "bounced");
+        let s = store
+            .suppressed("KIM@example.org", now)
+            .expect("read")
+            .expect("suppressed");
+        assert_eq!(s.item, Some(item));
+        assert!(
+            store
+                .suppressed("kim@example.org", now + SUPPRESSION_DAYS * 86_400_000 + 1)
+                .expect("read")
+                .is_none(),
+            "expires"
+        );
+        assert_eq!(store.suppressions(now).expect("list").len(), 1);
+        assert!(store.unsuppress("kim@example.org").expect("remove"));
+    }
+}
