@@ -1,12 +1,14 @@
-//! Compose: one mail to one candidate from a template, ready to go out.
+//! Compose: mail to candidates from a template, ready to go out.
 //!
-//! Gathers what the mail needs (the candidate, their latest application and
-//! so the subsidiary, sender and position, their latest mail for threading),
-//! renders the template for them, appends the sender's signature, adds the
-//! subject tag and the signed Reply-To, reads the template's files, and
-//! builds the message, refusing it when it is too big. The library function
-//! behind `template preview` (and `send` and the HTTP API later). It reads
-//! the store and the template files; it sends nothing and queues nothing yet.
+//! For each candidate it gathers what the mail needs (the candidate, their
+//! latest application and so the subsidiary, sender and position, their
+//! latest mail for threading), renders the template for them, appends the
+//! sender's signature, adds the subject tag and the signed Reply-To, reads
+//! the template's files, and builds the message, refusing it when it is too
+//! big ([`Composer::prepare`], behind `template preview`); [`Composer::send`]
+//! queues a batch of them in the outbox, in chunks of one transaction each,
+//! skipping (and reporting) a candidate whose mail cannot be made. It reads
+//! the store and the template files and writes the outbox; it never sends.
 
 use crate::config::{Config, Sender};
 use crate::matcher::token::TokenKey;
