@@ -65,16 +65,7 @@ pub fn file(
         return Ok(decision);
     };
     let report = dsn::read(parsed);
-    let input = MatchInput {
-        envelope_sender: &envelope.sender,
-        headers: &parsed.headers,
-        text: &parsed.text,
-        attached_authors: &parsed.attached_authors,
-        recipients: &envelope.recipients,
-        report: report.as_ref(),
-        authentication: envelope.authentication.as_ref(),
-        received_at_ms: envelope.received_at_ms,
-    };
+    let input = MatchInput::of(parsed, envelope, report.as_ref());
     let lookups = TxLookups::new(tx);
     let decision = matcher::decide(&input, &matching.directory, &matching.key, &lookups);
     lookups.finish()?;

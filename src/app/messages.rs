@@ -55,16 +55,7 @@ impl App {
             .envelope_and_content(message)?
             .ok_or_else(|| Error::NotFound(format!("no message {message}")))?;
         let parsed = crate::inbound::parse::parse_message(&content, envelope.sender.is_empty());
-        let input = MatchInput {
-            envelope_sender: &envelope.sender,
-            headers: &parsed.headers,
-            text: &parsed.text,
-            attached_authors: &parsed.attached_authors,
-            recipients: &envelope.recipients,
-            report: None,
-            authentication: envelope.authentication.as_ref(),
-            received_at_ms: envelope.received_at_ms,
-        };
+        let input = MatchInput::of(&parsed, &envelope, None);
         let author = matcher::author_of(&input, &self.company);
         store.assign(
             message,

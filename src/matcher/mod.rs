@@ -102,6 +102,27 @@ pub struct MatchInput<'a> {
     pub received_at_ms: i64,
 }
 
+impl<'a> MatchInput<'a> {
+    /// What a stored mail tells: its parsed form and its envelope, and the
+    /// delivery report it carries, if any.
+    pub fn of(
+        parsed: &'a crate::mail::parsed::ParsedMessage,
+        envelope: &'a crate::mail::parsed::Envelope,
+        report: Option<&'a crate::inbound::dsn::Report>,
+    ) -> MatchInput<'a> {
+        MatchInput {
+            envelope_sender: &envelope.sender,
+            headers: &parsed.headers,
+            text: &parsed.text,
+            attached_authors: &parsed.attached_authors,
+            recipients: &envelope.recipients,
+            report,
+            authentication: envelope.authentication.as_ref(),
+            received_at_ms: envelope.received_at_ms,
+        }
+    }
+}
+
 /// Why a mail was filed where it was. Stored as its kebab-case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
