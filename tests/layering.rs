@@ -6,7 +6,7 @@
 //!
 //! It reads `src/` as text: code only (comments, and each file's
 //! `#[cfg(test)] mod tests { ... }` at its end, are skipped; `tests.rs`
-//! files are test modules).
+//! and `*_tests.rs` files are test modules).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,7 +40,7 @@ fn sources() -> Vec<Source> {
                 .trim_end_matches(".rs")
                 .to_string();
             let text = std::fs::read_to_string(&file).expect("readable source");
-            let test_module = path.ends_with("/tests.rs");
+            let test_module = path.ends_with("/tests.rs") || path.ends_with("_tests.rs");
             let mut code = Vec::new();
             let lines: Vec<&str> = text.lines().collect();
             for (i, line) in lines.iter().enumerate() {

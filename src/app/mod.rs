@@ -80,3 +80,6 @@ impl App {
 }
 
 pub use crate::clock::now_ms;
+
+#[cfg(test)]
+mod tests;
