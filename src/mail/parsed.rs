@@ -38,6 +38,17 @@ pub struct Envelope {
     pub authentication: Option<Authentication>,
 }
 
+/// How the session a mail came in was encrypted, as negotiated: what the
+/// `Received:` line says (`with ESMTPS`, RFC 3848) and the store keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsInfo {
+    /// `TLS1.2` or `TLS1.3`.
+    pub version: String,
+    /// The cipher suite's IANA name as rustls spells it, e.g.
+    /// `TLS13_AES_256_GCM_SHA384`, `TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384`.
+    pub cipher: String,
+}
+
 /// The header fields jobmail reads from a message, decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ParsedHeaders {
