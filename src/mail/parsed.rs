@@ -36,6 +36,9 @@ pub struct Envelope {
     /// SPF, DKIM, DMARC and ARC on receipt; `None` when not checked
     /// (`[authentication] verify = false`, our own outgoing mail).
     pub authentication: Option<Authentication>,
+    /// The session's TLS (STARTTLS or implicit); `None`: in the clear, or
+    /// our own outgoing mail.
+    pub tls: Option<TlsInfo>,
 }
 
 /// How the session a mail came in was encrypted, as negotiated: what the

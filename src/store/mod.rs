@@ -319,6 +319,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE candidates ADD COLUMN language_source TEXT;
     UPDATE candidates SET language_source = 'content-language' WHERE language IS NOT NULL;
     "#,
+    // 14: the TLS of the session a mail came in, as negotiated (version
+    // and cipher, mail::parsed::TlsInfo); NULL: in the clear, or our own.
+    r#"
+    ALTER TABLE messages ADD COLUMN tls_version TEXT;
+    ALTER TABLE messages ADD COLUMN tls_cipher TEXT;
+    "#,
 ];
 
 /// A bulk send queues its mails in transactions of at most this many …
@@ -647,6 +653,17 @@ pub fn fault_for_startup(parsed: &ParsedMessage) {
     fault("match-panic", parsed);
 }
 
+/// The TLS columns of a message as one value (both or neither).
+fn tls_info(
+    version: Option<String>,
+    cipher: Option<String>,
+) -> Option<crate::mail::parsed::TlsInfo> {
+    Some(crate::mail::parsed::TlsInfo {
+        version: version?,
+        cipher: cipher?,
+    })
+}
+
 fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
@@ -672,8 +689,9 @@ fn insert_message(conn: &Connection, m: &IncomingMessage) -> Result<Stored> {
         "INSERT INTO messages (received_at, session_id, envelope_sender, client_addr, helo, size, sha256,
             from_name, from_addr, to_json, cc_json, reply_to_json, subject, date, message_id,
             in_reply_to_json, references_json, auto_submitted, list_id, precedence,
-            automatic, delivery_report, parsed, original_message_id, authentication_json, documents_truncated)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+            automatic, delivery_report, parsed, original_message_id, authentication_json, documents_truncated,
+            tls_version, tls_cipher)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
         params![
             m.envelope.received_at_ms,
             m.envelope.session_id,
@@ -701,6 +719,8 @@ fn insert_message(conn: &Connection, m: &IncomingMessage) -> Result<Stored> {
             h.original_message_id,
             m.envelope.authentication.as_ref().map(to_json),
             p.documents_truncated,
+            m.envelope.tls.as_ref().map(|t| t.version.as_str()),
+            m.envelope.tls.as_ref().map(|t| t.cipher.as_str()),
         ],
     )?;
     let id = conn.last_insert_rowid();
@@ -917,6 +937,8 @@ pub struct MessageDetail {
     /// More documents than are kept (`crate::inbound::parse` caps them); the raw
     /// mail still holds every one.
     pub documents_truncated: bool,
+    /// The session's TLS version and cipher; `None`: in the clear (or ours).
+    pub tls: Option<crate::mail::parsed::TlsInfo>,
 }
 
 /// The database as the CLI and the tests use it: reads, and the operators'
@@ -1035,7 +1057,8 @@ impl Store {
                         m.references_json, m.auto_submitted, m.list_id, m.precedence,
                         m.automatic, m.delivery_report, m.parsed, m.original_message_id,
                         m.assignment, m.candidate_id, c.first_name, c.last_name, m.match_reason,
-                        m.match_detail, m.closed_thread, m.authentication_json, m.documents_truncated
+                        m.match_detail, m.closed_thread, m.authentication_json, m.documents_truncated,
+                        m.tls_version, m.tls_cipher
                  FROM messages m LEFT JOIN candidates c ON c.id = m.candidate_id WHERE m.id = ?1",
                 params![id],
                 |r| {
@@ -1078,6 +1101,7 @@ impl Store {
                             .get::<_, Option<String>>(33)?
                             .and_then(|j| serde_json::from_str(&j).ok()),
                         documents_truncated: r.get(34)?,
+                        tls: tls_info(r.get(35)?, r.get(36)?),
                     })
                 },
             )
@@ -1111,7 +1135,7 @@ impl Store {
             .conn
             .row(
                 "SELECT m.envelope_sender, m.client_addr, m.helo, m.session_id, m.received_at,
-                        r.trace_len, r.raw, m.authentication_json
+                        r.trace_len, r.raw, m.authentication_json, m.tls_version, m.tls_cipher
                  FROM messages m JOIN message_raw r ON r.message_id = m.id WHERE m.id = ?1",
                 params![id],
                 |r| {
@@ -1126,6 +1150,7 @@ impl Store {
                             authentication: r
                                 .get::<_, Option<String>>(7)?
                                 .and_then(|j| serde_json::from_str(&j).ok()),
+                            tls: tls_info(r.get(8)?, r.get(9)?),
                         },
                         r.get::<_, i64>(5)?,
                         r.get::<_, Vec<u8>>(6)?,
@@ -1559,6 +1584,7 @@ mod tests {
                         session_id: format!("s{i}"),
                         received_at_ms: 1_790_000_000_000 + i as i64,
                         authentication: None,
+                        tls: None,
                     },
                     trace: Vec::new(),
                     sha256: sha256_hex(&content),
