@@ -436,6 +436,11 @@ pub(crate) mod testing {
     pub fn pki(dir: &Path, expired: bool) -> Pki {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // Names of their own: with rcgen's one default name for both, OpenSSL
+        // takes the server certificate for a self-signed one.
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "jobmail test CA");
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
         let key = KeyPair::generate().unwrap();
         let mut params =
