@@ -106,6 +106,21 @@ async fn run(config: Config) -> anyhow::Result<()> {
     )
     .map_err(anyhow::Error::msg)?
     .map(Arc::new);
+    // The certificate was checked with the config (serve_problems); read
+    // again here, it is what the listener serves until a reload swaps it.
+    let tls = match &config.tls {
+        None => None,
+        Some(tls_config) => {
+            let (tls, loaded) =
+                crate::inbound::tls::ServerTls::new(tls_config).map_err(ConfigProblems)?;
+            tracing::info!(
+                certificate = %tls_config.certificate.display(),
+                valid_until = %crate::clock::rfc3339(loaded.not_after_ms).unwrap_or_default(),
+                "TLS certificate loaded"
+            );
+            Some(Arc::new(tls))
+        }
+    };
     let settings = Settings {
         server: config.server.clone(),
         directory,
@@ -113,16 +128,27 @@ async fn run(config: Config) -> anyhow::Result<()> {
         memory: Arc::new(tokio::sync::Semaphore::new(
             config.server.memory_budget.div_ceil(1024) as usize,
         )),
+        tls,
     };
+    let implicit_tls = config
+        .tls
+        .as_ref()
+        .map(|t| t.implicit_listen.clone())
+        .unwrap_or_default();
     let listener = Listener::bind(
         &config.server.listen,
+        &implicit_tls,
         settings,
         config.server.max_connections,
     )
     .await
     .context("cannot start the SMTP listener")?;
-    for addr in listener.local_addrs() {
-        tracing::info!(%addr, "listening for SMTP");
+    for (addr, implicit) in listener.local_addrs() {
+        if implicit {
+            tracing::info!(%addr, "listening for SMTP over TLS (implicit)");
+        } else {
+            tracing::info!(%addr, starttls = config.tls.is_some(), "listening for SMTP");
+        }
     }
     tracing::info!(
         config = %config.path.display(),

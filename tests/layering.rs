@@ -198,10 +198,12 @@ fn access_rules() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
             vec!["std::fs", "fs::", "File::", "OpenOptions"],
             vec![
                 // The config file (and the files it names, checked there),
-                // the key file and instance lock, the template files, the
-                // relay's CA and password files, the database's directory,
-                // and an operator's attachment.
+                // the key file and instance lock, the listener's certificate
+                // and key, the template files, the relay's CA and password
+                // files, the database's directory, and an operator's
+                // attachment.
                 "config/",
+                "inbound/tls.rs",
                 "secrets.rs",
                 "outbound/template.rs",
                 "outbound/relay/mod.rs",

@@ -1,7 +1,8 @@
 //! The checks that gate `serve` and that `config check` and `template
-//! check` run: the config's acknowledgements against the templates, and
-//! every template against the languages the subsidiaries use. Pure but for
-//! reading the template files.
+//! check` run: the config's acknowledgements against the templates, every
+//! template against the languages the subsidiaries use, and the TLS
+//! certificate and key. Pure but for reading the template, certificate and
+//! key files.
 
 use crate::config::Config;
 use crate::outbound::template::{TemplateError, Templates};
@@ -9,7 +10,21 @@ use crate::outbound::template::{TemplateError, Templates};
 /// Every problem `serve` refuses to start with, beyond the config's own
 /// errors (which `config::load` reports).
 pub fn serve_problems(config: &Config) -> Vec<String> {
-    auto_reply_problems(config)
+    let mut problems = auto_reply_problems(config);
+    problems.extend(tls_problems(config));
+    problems
+}
+
+/// What is wrong with the `[tls]` certificate and key files, by the same
+/// function that loads them at start (and at a reload): a check that
+/// passes here cannot fail there.
+pub fn tls_problems(config: &Config) -> Vec<String> {
+    match &config.tls {
+        None => Vec::new(),
+        Some(tls) => crate::inbound::tls::load(tls, crate::clock::now_ms())
+            .err()
+            .unwrap_or_default(),
+    }
 }
 
 /// Every problem with the templates (all, or one), at once.

@@ -182,6 +182,14 @@ pub fn format_message(m: &MessageDetail) -> String {
             ),
         ),
         (
+            "TLS",
+            match (&m.tls, m.direction.as_str()) {
+                (Some(tls), _) => format!("{} {}", tls.version, tls.cipher),
+                (None, "inbound") => "none (plaintext)".into(),
+                (None, _) => "-".into(),
+            },
+        ),
+        (
             "Authentication",
             m.authentication
                 .as_ref()

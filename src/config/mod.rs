@@ -17,6 +17,7 @@ mod server;
 mod subsidiary;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 pub use authentication::*;
 pub use reader::{ConfigError, ConfigErrors};
@@ -24,6 +25,7 @@ pub use recruiting::*;
 pub use relay::*;
 pub use server::*;
 pub use subsidiary::*;
+pub use tls::*;
 
 use checks::cross_check;
 use reader::*;
@@ -60,6 +62,9 @@ pub struct Config {
     pub relay: RelayConfig,
     pub authentication: AuthenticationConfig,
     pub acknowledgements: AcknowledgementsConfig,
+    /// `[tls]`: STARTTLS, implicit TLS, networks that must use it; `None`:
+    /// no TLS is offered.
+    pub tls: Option<TlsConfig>,
 }
 
 /// The config path a command uses: `--config`, else `$JOBMAIL_CONFIG`, else the default.
@@ -151,6 +156,7 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
     let relay = read_relay(ctx, &mut root);
     let authentication = read_authentication(ctx, &mut root);
     let acknowledgements = read_acknowledgements(ctx, &mut root);
+    let tls = read_tls(ctx, &mut root, base_dir, &server.listen);
     let mut subsidiaries = Vec::new();
     for (i, table, span) in tables(ctx, &mut root, "subsidiary") {
         subsidiaries.push((
@@ -174,5 +180,6 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         relay,
         authentication,
         acknowledgements,
+        tls,
     }
 }

@@ -184,3 +184,31 @@ fn every_bad_config_reports_exactly_its_expected_errors() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn a_tls_section_is_read_with_its_paths_and_networks() {
+    let text = format!(
+        "{GOOD}\n[tls]\ncertificate = \"tls/fullchain.pem\"\nkey = \"/etc/ssl/private/jobmail.pem\"\nimplicit_listen = [\"127.0.0.1:4650\"]\nrequire_from = [\"10.0.0.0/8\", \"2001:db8::25\"]\n"
+    );
+    let c = parse(&text, Path::new("/etc/jobmail/jobmail.toml")).unwrap();
+    let tls = c.tls.expect("[tls]");
+    assert_eq!(
+        tls.certificate,
+        PathBuf::from("/etc/jobmail/tls/fullchain.pem")
+    );
+    assert_eq!(tls.key, PathBuf::from("/etc/ssl/private/jobmail.pem"));
+    assert_eq!(
+        tls.implicit_listen,
+        vec!["127.0.0.1:4650".parse::<SocketAddr>().unwrap()]
+    );
+    assert_eq!(
+        tls.require_from
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>(),
+        ["10.0.0.0/8", "2001:db8::25/128"]
+    );
+    assert_eq!(tls.handshake_timeout, Duration::from_secs(30));
+    // No [tls]: nothing is offered.
+    assert!(parse(GOOD, Path::new("x.toml")).unwrap().tls.is_none());
+}

@@ -1,6 +1,7 @@
 //! Ingress: the embedded SMTP listener.
 //!
-//! Binds the configured addresses, accepts connections up to the connection
+//! Binds the configured addresses (and those for implicit TLS, whose
+//! sessions start with the handshake), accepts connections up to the connection
 //! limits (in all, per client address, per /24 or /64 network; beyond them:
 //! `421` and close, the other sessions unaffected, refusals logged one line
 //! per client and minute), and runs one [`session::Session`] per connection. On shutdown it stops
@@ -30,24 +31,29 @@ use crate::store::Writer;
 
 /// A bound listener, ready to serve.
 pub struct Listener {
-    sockets: Vec<TcpListener>,
+    /// Each socket, and whether its sessions start with the TLS handshake.
+    sockets: Vec<(TcpListener, bool)>,
     settings: Arc<Settings>,
     max_connections: usize,
 }
 
 impl Listener {
-    /// Binds every address; fails if any cannot be bound.
+    /// Binds every address, `implicit_tls` ones for sessions that start
+    /// with the TLS handshake; fails if any cannot be bound. The connection
+    /// limits count the sessions of all of them together.
     pub async fn bind(
         addrs: &[SocketAddr],
+        implicit_tls: &[SocketAddr],
         settings: Settings,
         max_connections: usize,
     ) -> std::io::Result<Listener> {
         let mut sockets = Vec::new();
-        for addr in addrs {
+        let all = addrs.iter().map(|a| (a, false));
+        for (addr, implicit) in all.chain(implicit_tls.iter().map(|a| (a, true))) {
             let socket = TcpListener::bind(addr).await.map_err(|e| {
                 std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
             })?;
-            sockets.push(socket);
+            sockets.push((socket, implicit));
         }
         Ok(Listener {
             sockets,
@@ -56,10 +62,11 @@ impl Listener {
         })
     }
 
-    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+    /// Each bound address, and whether it is for implicit TLS.
+    pub fn local_addrs(&self) -> Vec<(SocketAddr, bool)> {
         self.sockets
             .iter()
-            .filter_map(|s| s.local_addr().ok())
+            .filter_map(|(s, implicit)| s.local_addr().ok().map(|a| (a, *implicit)))
             .collect()
     }
 
@@ -95,8 +102,10 @@ fn session_id(counter: &AtomicU64) -> String {
     format!("{t:x}{n:04x}").to_uppercase()
 }
 
+/// Accepts on one socket (`implicit_tls`: its sessions start with the
+/// handshake) until shutdown, then drains its sessions.
 async fn accept_loop(
-    socket: TcpListener,
+    (socket, implicit_tls): (TcpListener, bool),
     settings: Arc<Settings>,
     writer: Writer,
     mut shutdown: watch::Receiver<bool>,
@@ -130,9 +139,12 @@ async fn accept_loop(
                     Ok((slot, permit)) => {
                         let id = session_id(&counter);
                         tracing::debug!(session = %id, %peer, "connect");
-                        let session = session::Session::new(
+                        let mut session = session::Session::new(
                             stream, peer, settings.clone(), writer.clone(), shutdown.clone(), id,
                         );
+                        if implicit_tls {
+                            session = session.with_implicit_tls();
+                        }
                         sessions.spawn(async move {
                             session.run().await;
                             drop(permit);

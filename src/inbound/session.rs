@@ -7,6 +7,12 @@
 //! its transaction committed. Replies to pipelined commands are batched and
 //! flushed before the session waits for input, so a client that never reads
 //! cannot make our buffers grow. This module never renders or sends mail.
+//!
+//! STARTTLS hands the same session over to a TLS stream ([`MaybeTls`]):
+//! whatever the client pipelined after the command (already in our input
+//! buffer) is discarded, never read inside TLS (CVE-2011-0411), and all
+//! the client said before is forgotten (RFC 3207 4.2: a new EHLO, no
+//! transaction). Inside TLS, STARTTLS is refused.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -19,14 +25,16 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::data::DotReader;
+use super::tls::{MaybeTls, ServerTls};
 use crate::config::company::Company;
 use crate::config::{BareLineEndings, ServerConfig};
-use crate::mail::parsed::Envelope;
+use crate::mail::parsed::{Envelope, TlsInfo};
 use crate::store::{IncomingMessage, StoreError, Stored, Writer};
 
 /// What a session needs, shared by all sessions: the `[server]` settings,
-/// the directory that says which recipients are ours, and the verifier of
-/// SPF, DKIM and DMARC (`None` when `[authentication] verify = false`).
+/// the directory that says which recipients are ours, the verifier of
+/// SPF, DKIM and DMARC (`None` when `[authentication] verify = false`), and
+/// TLS (`None` without `[tls]`: STARTTLS is then not offered).
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub server: ServerConfig,
@@ -34,6 +42,7 @@ pub struct Settings {
     pub verifier: Option<Arc<super::auth::Verifier>>,
     /// The mail bytes all sessions may hold, in KiB permits (`memory_budget`).
     pub memory: Arc<tokio::sync::Semaphore>,
+    pub tls: Option<Arc<ServerTls>>,
 }
 
 /// The permits of the memory budget for `bytes`.
@@ -78,7 +87,11 @@ struct Transaction {
 }
 
 pub struct Session<S> {
-    stream: S,
+    stream: MaybeTls<S>,
+    /// The TLS handshake comes first (an implicit-TLS listener).
+    implicit_tls: bool,
+    /// What the TLS handshake negotiated; `None` in the clear.
+    tls: Option<TlsInfo>,
     peer: SocketAddr,
     settings: Arc<Settings>,
     writer: Writer,
@@ -108,7 +121,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     ) -> Self {
         let deadline = Instant::now() + settings.server.session_timeout;
         Session {
-            stream,
+            stream: MaybeTls::Plain(stream),
+            implicit_tls: false,
+            tls: None,
             peer,
             settings,
             writer,
@@ -123,6 +138,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             deadline,
             messages: 0,
         }
+    }
+
+    /// A session of an implicit-TLS listener: the handshake before the
+    /// greeting (needs `settings.tls`; without it the session just closes).
+    pub fn with_implicit_tls(mut self) -> Self {
+        self.implicit_tls = true;
+        self
     }
 
     /// Runs the session to its end. Never panics on client input.
@@ -229,6 +251,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     async fn serve(&mut self) -> Result<(), Stop> {
+        if self.implicit_tls {
+            let Some(tls) = self.settings.tls.clone() else {
+                return Err(Stop::Closed);
+            };
+            self.handshake(&tls).await?;
+        }
         if !self.settings.server.greeting_delay.is_zero() {
             // A client that talks before our greeting is not waiting for it: a bot.
             let early = tokio::time::timeout(self.settings.server.greeting_delay, async {
@@ -272,6 +300,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Ok(Request::Mail { from }) => {
                 if self.helo.is_none() {
                     self.error_reply("503 5.5.1 Error: send HELO/EHLO first")?;
+                } else if self.tls.is_none()
+                    && self
+                        .settings
+                        .tls
+                        .as_ref()
+                        .is_some_and(|tls| tls.required_for(self.peer.ip()))
+                {
+                    self.error_reply("530 5.7.0 Must issue a STARTTLS command first")?;
                 } else if self.transaction.is_some() {
                     self.error_reply("503 5.5.1 Error: nested MAIL command")?;
                 } else if from.flags & MAIL_BODY_BINARYMIME != 0 {
@@ -336,7 +372,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 ))
             }
             Ok(Request::StartTls) => {
-                self.error_reply("502 5.5.1 Error: STARTTLS is not offered")?;
+                self.start_tls(line).await?;
                 Ok(true)
             }
             Ok(Request::Auth { .. }) => {
@@ -381,6 +417,60 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
+    /// STARTTLS (RFC 3207): refused when not offered (502), inside TLS
+    /// (503), with a parameter (501) or inside a transaction (503);
+    /// otherwise 220, and the handshake over the same connection.
+    async fn start_tls(&mut self, line: &[u8]) -> Result<(), Stop> {
+        let Some(tls) = self.settings.tls.clone() else {
+            return self.error_reply("502 5.5.1 Error: STARTTLS is not offered");
+        };
+        if self.stream.is_tls() {
+            return self.error_reply("503 5.5.1 Error: TLS is already active");
+        }
+        if !line.trim_ascii().eq_ignore_ascii_case(b"STARTTLS") {
+            return self.error_reply("501 5.5.4 Syntax: STARTTLS (no parameters)");
+        }
+        if self.transaction.is_some() {
+            return self.error_reply("503 5.5.1 Error: MAIL transaction in progress, RSET first");
+        }
+        // CVE-2011-0411: what came with STARTTLS in the same read was sent
+        // before the client could know TLS would start; read inside TLS it
+        // would pass as the client's (a man in the middle's injection).
+        if !self.input.is_empty() {
+            tracing::info!(session = %self.id, peer = %self.peer, bytes = self.input.len(), "discarded input pipelined after STARTTLS");
+            self.input.clear();
+        }
+        self.reply("220 2.0.0 Ready to start TLS");
+        self.flush().await?;
+        self.handshake(&tls).await
+    }
+
+    /// The TLS handshake over the plain stream, then a clean state: no
+    /// HELO/EHLO, no transaction, no input (RFC 3207 4.2). A failed
+    /// handshake is one log line and the end of the session.
+    async fn handshake(&mut self, tls: &ServerTls) -> Result<(), Stop> {
+        let Some(plain) = self.stream.take_plain() else {
+            return Err(Stop::Closed);
+        };
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        match super::tls::accept(plain, tls, tls.handshake_timeout.min(left)).await {
+            Ok((stream, info)) => {
+                tracing::debug!(session = %self.id, version = %info.version, cipher = %info.cipher, "TLS started");
+                self.stream = MaybeTls::Tls(Box::new(stream));
+                self.tls = Some(info);
+                self.helo = None;
+                self.esmtp = false;
+                self.transaction = None;
+                self.input.clear();
+                Ok(())
+            }
+            Err(error) => {
+                tracing::info!(session = %self.id, peer = %self.peer, %error, "TLS handshake failed; closing");
+                Err(Stop::Closed)
+            }
+        }
+    }
+
     fn hello(&mut self, host: Cow<'_, str>, esmtp: bool) -> Result<bool, Stop> {
         // RFC 2920: EHLO ends a command group; more input before our reply is
         // improper pipelining (spam bots, smuggling attempts).
@@ -395,8 +485,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let name = &self.settings.server.hostname;
         if esmtp {
             let size = self.settings.server.max_message_size;
+            // STARTTLS only where it is configured, and not once in TLS.
+            let starttls = if self.settings.tls.is_some() && !self.stream.is_tls() {
+                "250-STARTTLS\r\n"
+            } else {
+                ""
+            };
             let reply = format!(
-                "250-{name}\r\n250-PIPELINING\r\n250-SIZE {size}\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8"
+                "250-{name}\r\n250-PIPELINING\r\n250-SIZE {size}\r\n{starttls}250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8"
             );
             self.reply(&reply);
         } else {
@@ -621,12 +717,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             session_id: self.id.clone(),
             received_at_ms: received_at,
             authentication: None,
+            tls: self.tls.clone(),
         };
-        let protocol = match (self.esmtp, transaction.smtputf8) {
-            (true, true) => "UTF8SMTP",
-            (true, false) => "ESMTP",
-            _ => "SMTP",
-        };
+        let protocol = protocol_name(self.esmtp, transaction.smtputf8, self.tls.is_some());
         let trace = trace_headers(
             &envelope,
             &self.settings.server.hostname,
@@ -741,7 +834,22 @@ fn clean_helo(host: &str) -> String {
         .collect()
 }
 
-/// `Return-Path:` and `Received:` for the top of the stored mail.
+/// The `with` of our `Received:` line: RFC 3848's `ESMTPS` for ESMTP in
+/// TLS, RFC 6531's `UTF8SMTP`/`UTF8SMTPS` for SMTPUTF8. No `A` forms: the
+/// listener offers no AUTH. HELO has no TLS form; the TLS comment says it.
+fn protocol_name(esmtp: bool, smtputf8: bool, tls: bool) -> &'static str {
+    match (esmtp, smtputf8, tls) {
+        (true, true, true) => "UTF8SMTPS",
+        (true, true, false) => "UTF8SMTP",
+        (true, false, true) => "ESMTPS",
+        (true, false, false) => "ESMTP",
+        (false, _, _) => "SMTP",
+    }
+}
+
+/// `Return-Path:` and `Received:` for the top of the stored mail; a TLS
+/// session's version and cipher follow the id as a comment, as Sendmail
+/// writes them.
 pub fn trace_headers(envelope: &Envelope, hostname: &str, protocol: &str, at_ms: i64) -> Vec<u8> {
     let date = crate::clock::rfc5322(at_ms);
     let helo = if envelope.helo.is_empty() {
@@ -753,9 +861,212 @@ pub fn trace_headers(envelope: &Envelope, hostname: &str, protocol: &str, at_ms:
         "Return-Path: <{}>\r\nReceived: from {} ([{}])\r\n\tby {} (jobmail) with {} id {}",
         envelope.sender, helo, envelope.client_addr, hostname, protocol, envelope.session_id
     );
+    if let Some(tls) = &envelope.tls {
+        out.push_str(&format!(
+            "\r\n\t(version={} cipher={})",
+            tls.version, tls.cipher
+        ));
+    }
     if let [only] = envelope.recipients.as_slice() {
         out.push_str(&format!("\r\n\tfor <{only}>"));
     }
     out.push_str(&format!("; {date}\r\n"));
     out.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbound::tls::testing::{self, pki};
+    use tokio::io::DuplexStream;
+
+    struct Nowhere;
+
+    impl crate::store::OnStored for Nowhere {
+        fn on_stored(
+            &self,
+            _: &crate::store::Tx<'_>,
+            _: i64,
+            _: Option<&crate::mail::parsed::ParsedMessage>,
+            _: &Envelope,
+        ) -> crate::store::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// One reply, read a byte at a time (nothing past it is taken, so the
+    /// stream can go on into a TLS handshake).
+    async fn reply<S: AsyncRead + Unpin>(stream: &mut S) -> String {
+        let mut text = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            while !line.ends_with(b"\n") {
+                let mut byte = [0u8; 1];
+                assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "closed: {line:?}");
+                line.push(byte[0]);
+            }
+            text.extend_from_slice(&line);
+            if line.get(3) == Some(&b' ') {
+                return String::from_utf8(text).unwrap();
+            }
+        }
+    }
+
+    async fn cmd<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, line: &str) -> String {
+        stream
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .unwrap();
+        reply(stream).await
+    }
+
+    /// A session with `[tls]` over one end of an in-memory pipe; the
+    /// other end and the CA to trust.
+    fn session(dir: &std::path::Path) -> (DuplexStream, String, tokio::task::JoinHandle<()>) {
+        let pki = pki(dir, false);
+        let text = "[server]\nhostname = \"mx.test.example\"\n[[subsidiary]]\nid = \"acme\"\njobs_address = \"jobs@acme.example\"\n";
+        let config = crate::config::parse(text, &dir.join("jobmail.toml")).unwrap();
+        let (tls, _) = ServerTls::new(&testing::config(&pki)).unwrap();
+        let settings = Arc::new(Settings {
+            server: config.server.clone(),
+            directory: Company::from_config(&config),
+            verifier: None,
+            memory: Arc::new(tokio::sync::Semaphore::new(1 << 20)),
+            tls: Some(Arc::new(tls)),
+        });
+        let (writer, _thread) = Writer::start(&dir.join("jobmail.db"), Arc::new(Nowhere)).unwrap();
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let (_stop, shutdown) = watch::channel(false);
+        let peer = SocketAddr::from(([192, 0, 2, 1], 40000));
+        let session = Session::new(server, peer, settings, writer, shutdown, "T1".into());
+        let task = tokio::spawn(async move {
+            let _stop = _stop;
+            session.run().await
+        });
+        (client, pki.ca_pem, task)
+    }
+
+    async fn handshake(
+        client: DuplexStream,
+        ca_pem: &str,
+    ) -> tokio_rustls::client::TlsStream<DuplexStream> {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("mx.test.example").unwrap();
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, client)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn commands_pipelined_after_starttls_are_discarded_and_the_state_is_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut client, ca_pem, task) = session(dir.path());
+        assert!(reply(&mut client).await.starts_with("220 "));
+        let ehlo = cmd(&mut client, "EHLO client.example").await;
+        assert!(ehlo.contains("250-STARTTLS\r\n"), "{ehlo}");
+        // One write: STARTTLS and a transaction behind it, before our 220.
+        client
+            .write_all(b"STARTTLS\r\nRSET\r\nMAIL FROM:<evil@example.org>\r\n")
+            .await
+            .unwrap();
+        assert!(reply(&mut client).await.starts_with("220 2.0.0"));
+        let mut tls = handshake(client, &ca_pem).await;
+        // No RSET reply, no MAIL: nothing pipelined was read inside TLS,
+        // and the EHLO from before is forgotten.
+        assert!(
+            cmd(&mut tls, "RCPT TO:<jobs@acme.example>")
+                .await
+                .starts_with("503 5.5.1 Error: need MAIL")
+        );
+        assert!(
+            cmd(&mut tls, "MAIL FROM:<erika@example.org>")
+                .await
+                .starts_with("503 5.5.1 Error: send HELO/EHLO first")
+        );
+        let ehlo = cmd(&mut tls, "EHLO client.example").await;
+        assert!(
+            ehlo.starts_with("250-mx.test.example") && !ehlo.contains("STARTTLS"),
+            "{ehlo}"
+        );
+        assert!(cmd(&mut tls, "STARTTLS").await.starts_with("503 5.5.1"));
+        assert!(
+            cmd(&mut tls, "MAIL FROM:<erika@example.org>")
+                .await
+                .starts_with("250")
+        );
+        assert!(cmd(&mut tls, "QUIT").await.starts_with("221"));
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn starttls_with_a_parameter_or_in_a_transaction_is_refused_and_a_bad_handshake_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut client, _, task) = session(dir.path());
+        reply(&mut client).await;
+        cmd(&mut client, "EHLO client.example").await;
+        assert!(
+            cmd(&mut client, "STARTTLS now")
+                .await
+                .starts_with("501 5.5.4")
+        );
+        assert!(
+            cmd(&mut client, "MAIL FROM:<a@example.org>")
+                .await
+                .starts_with("250")
+        );
+        assert!(
+            cmd(&mut client, "STARTTLS")
+                .await
+                .starts_with("503 5.5.1 Error: MAIL transaction")
+        );
+        assert!(cmd(&mut client, "RSET").await.starts_with("250"));
+        assert!(cmd(&mut client, "starttls ").await.starts_with("220 2.0.0"));
+        // Not a ClientHello: the session ends, without a panic.
+        client.write_all(b"EHLO in the clear\r\n").await.unwrap();
+        task.await.unwrap();
+        let mut rest = Vec::new();
+        let _ = client.read_to_end(&mut rest).await;
+        assert!(!String::from_utf8_lossy(&rest).contains("250"), "{rest:?}");
+    }
+
+    #[test]
+    fn the_received_line_names_esmtps_with_the_version_and_cipher() {
+        let envelope = Envelope {
+            sender: "erika@example.org".into(),
+            recipients: vec!["jobs@acme.example".into()],
+            client_addr: "192.0.2.1".into(),
+            helo: "mail.example.org".into(),
+            session_id: "ABC".into(),
+            received_at_ms: 1_796_115_600_000,
+            authentication: None,
+            tls: Some(TlsInfo {
+                version: "TLS1.3".into(),
+                cipher: "TLS13_AES_256_GCM_SHA384".into(),
+            }),
+        };
+        let trace = trace_headers(
+            &envelope,
+            "mx.test.example",
+            protocol_name(true, false, true),
+            envelope.received_at_ms,
+        );
+        assert_eq!(
+            String::from_utf8(trace).unwrap(),
+            "Return-Path: <erika@example.org>\r\nReceived: from mail.example.org ([192.0.2.1])\r\n\tby mx.test.example (jobmail) with ESMTPS id ABC\r\n\t(version=TLS1.3 cipher=TLS13_AES_256_GCM_SHA384)\r\n\tfor <jobs@acme.example>; Tue, 01 Dec 2026 09:00:00 +0000\r\n"
+        );
+        assert_eq!(protocol_name(true, true, true), "UTF8SMTPS");
+        assert_eq!(protocol_name(false, false, true), "SMTP");
+    }
 }

@@ -51,6 +51,7 @@ fn world() -> World {
         server: config.server.clone(),
         directory: company,
         verifier: None,
+        tls: None,
     });
     World {
         database: config.server.database.clone(),

@@ -36,6 +36,20 @@ pub struct Envelope {
     /// SPF, DKIM, DMARC and ARC on receipt; `None` when not checked
     /// (`[authentication] verify = false`, our own outgoing mail).
     pub authentication: Option<Authentication>,
+    /// The session's TLS (STARTTLS or implicit); `None`: in the clear, or
+    /// our own outgoing mail.
+    pub tls: Option<TlsInfo>,
+}
+
+/// How the session a mail came in was encrypted, as negotiated: what the
+/// `Received:` line says (`with ESMTPS`, RFC 3848) and the store keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsInfo {
+    /// `TLS1.2` or `TLS1.3`.
+    pub version: String,
+    /// The cipher suite's IANA name as rustls spells it, e.g.
+    /// `TLS13_AES_256_GCM_SHA384`, `TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384`.
+    pub cipher: String,
 }
 
 /// The header fields jobmail reads from a message, decoded.

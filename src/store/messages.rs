@@ -136,6 +136,19 @@ pub struct MessageDetail {
     /// More documents than are kept (`crate::inbound::parse` caps them); the raw
     /// mail still holds every one.
     pub documents_truncated: bool,
+    /// The session's TLS version and cipher; `None`: in the clear (or ours).
+    pub tls: Option<crate::mail::parsed::TlsInfo>,
+}
+
+/// The TLS columns of a message as one value (both or neither).
+fn tls_info(
+    version: Option<String>,
+    cipher: Option<String>,
+) -> Option<crate::mail::parsed::TlsInfo> {
+    Some(crate::mail::parsed::TlsInfo {
+        version: version?,
+        cipher: cipher?,
+    })
 }
 
 pub(super) fn candidate_ref(
@@ -224,7 +237,8 @@ impl Store {
                         m.references_json, m.auto_submitted, m.list_id, m.precedence,
                         m.automatic, m.delivery_report, m.parsed, m.original_message_id,
                         m.assignment, m.candidate_id, c.first_name, c.last_name, m.match_reason,
-                        m.match_detail, m.closed_thread, m.authentication_json, m.documents_truncated
+                        m.match_detail, m.closed_thread, m.authentication_json, m.documents_truncated,
+                        m.tls_version, m.tls_cipher
                  FROM messages m LEFT JOIN candidates c ON c.id = m.candidate_id WHERE m.id = ?1",
                 params![id],
                 |r| {
@@ -267,6 +281,7 @@ impl Store {
                             .get::<_, Option<String>>(33)?
                             .and_then(|j| serde_json::from_str(&j).ok()),
                         documents_truncated: r.get(34)?,
+                        tls: tls_info(r.get(35)?, r.get(36)?),
                     })
                 },
             )
@@ -300,7 +315,7 @@ impl Store {
             .conn
             .row(
                 "SELECT m.envelope_sender, m.client_addr, m.helo, m.session_id, m.received_at,
-                        r.trace_len, r.raw, m.authentication_json
+                        r.trace_len, r.raw, m.authentication_json, m.tls_version, m.tls_cipher
                  FROM messages m JOIN message_raw r ON r.message_id = m.id WHERE m.id = ?1",
                 params![id],
                 |r| {
@@ -315,6 +330,7 @@ impl Store {
                             authentication: r
                                 .get::<_, Option<String>>(7)?
                                 .and_then(|j| serde_json::from_str(&j).ok()),
+                            tls: tls_info(r.get(8)?, r.get(9)?),
                         },
                         r.get::<_, i64>(5)?,
                         r.get::<_, Vec<u8>>(6)?,

@@ -259,6 +259,7 @@ mod tests {
                         session_id: format!("s{i}"),
                         received_at_ms: 1_790_000_000_000 + i as i64,
                         authentication: None,
+                        tls: None,
                     },
                     trace: Vec::new(),
                     sha256: sha256_hex(&content),

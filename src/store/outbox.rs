@@ -92,6 +92,7 @@ pub(super) fn enqueue(tx: &Transaction, item: &NewItem) -> Result<Queued> {
             session_id: item.batch_id.to_string(),
             received_at_ms: item.now_ms,
             authentication: None,
+            tls: None,
         },
         trace: Vec::new(),
         sha256: super::sha256_hex(&item.bytes),

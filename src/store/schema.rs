@@ -273,6 +273,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE candidates ADD COLUMN language_source TEXT;
     UPDATE candidates SET language_source = 'content-language' WHERE language IS NOT NULL;
     "#,
+    // 14: the TLS of the session a mail came in, as negotiated (version
+    // and cipher, mail::parsed::TlsInfo); NULL: in the clear, or our own.
+    r#"
+    ALTER TABLE messages ADD COLUMN tls_version TEXT;
+    ALTER TABLE messages ADD COLUMN tls_cipher TEXT;
+    "#,
 ];
 
 /// Page size of a new database. Measured (BENCHMARKS.md): 16 KiB pages cut

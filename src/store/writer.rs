@@ -310,8 +310,9 @@ pub(super) fn insert_message(conn: &Connection, m: &IncomingMessage) -> Result<S
         "INSERT INTO messages (received_at, session_id, envelope_sender, client_addr, helo, size, sha256,
             from_name, from_addr, to_json, cc_json, reply_to_json, subject, date, message_id,
             in_reply_to_json, references_json, auto_submitted, list_id, precedence,
-            automatic, delivery_report, parsed, original_message_id, authentication_json, documents_truncated)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+            automatic, delivery_report, parsed, original_message_id, authentication_json, documents_truncated,
+            tls_version, tls_cipher)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
         params![
             m.envelope.received_at_ms,
             m.envelope.session_id,
@@ -339,6 +340,8 @@ pub(super) fn insert_message(conn: &Connection, m: &IncomingMessage) -> Result<S
             h.original_message_id,
             m.envelope.authentication.as_ref().map(to_json),
             p.documents_truncated,
+            m.envelope.tls.as_ref().map(|t| t.version.as_str()),
+            m.envelope.tls.as_ref().map(|t| t.cipher.as_str()),
         ],
     )?;
     let id = conn.last_insert_rowid();

@@ -1,5 +1,5 @@
 //! Mail coming in over SMTP: real clients, dialogs, limits, durability,
-//! documents, authentication.
+//! documents, authentication, TLS.
 
 mod authentication;
 mod clients;
@@ -7,3 +7,4 @@ mod dialogs;
 mod documents;
 mod durability;
 mod limits;
+mod tls;
