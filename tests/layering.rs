@@ -209,6 +209,7 @@ fn access_rules() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
                 "outbound/relay/mod.rs",
                 "store/",
                 "cli/send.rs",
+                "cli/documents.rs",
             ],
         ),
         (

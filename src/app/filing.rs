@@ -70,6 +70,7 @@ pub fn file(
     let decision = matcher::decide(&input, &matching.directory, &matching.key, &lookups);
     lookups.finish()?;
     let application = tx.record(message, &filed(&decision), envelope.received_at_ms)?;
+    classify_documents(tx, message, &matching.directory)?;
     if let (Assignment::New(candidate, _), Some(application)) = (&decision.assignment, application)
     {
         let rule = autoreply::check_mail(
@@ -90,6 +91,18 @@ pub fn file(
         tracing::info!(application, decision = %row.decision, rule = row.rule.as_deref().unwrap_or(""), "acknowledgement");
     }
     Ok(decision)
+}
+
+/// Files each document of a new mail under the category the company's
+/// rules give it ([`Company::classify`]); a recruiter may change it later.
+fn classify_documents(tx: &Tx<'_>, message: i64, company: &Company) -> Result<()> {
+    for (id, filename, content_type) in tx.documents_of_message(message)? {
+        let category = company.classify(&filename, &content_type);
+        if category != crate::store::DEFAULT_DOCUMENT_CATEGORY {
+            tx.set_document_category(id, category)?;
+        }
+    }
+    Ok(())
 }
 
 /// Decides whether an application gets an acknowledgement and records it:

@@ -39,13 +39,6 @@ impl App {
         Ok(detail)
     }
 
-    /// The stored bytes: our trace headers followed by the mail as sent.
-    pub fn raw_message(&self, id: i64) -> Result<Vec<u8>> {
-        self.store()?
-            .raw(id)?
-            .ok_or_else(|| Error::NotFound(format!("no message {id}")))
-    }
-
     /// Files a message under a candidate by hand. Its author, as the
     /// matcher sees it (the original author of a forward, not the colleague
     /// who forwarded it), becomes one of the candidate's addresses.

@@ -7,8 +7,10 @@
 //!
 //! No SQL, no sockets, no printing.
 
+pub mod access;
 pub mod candidates;
 pub mod checks;
+pub mod documents;
 pub mod filing;
 pub mod messages;
 pub mod outbox;
@@ -28,6 +30,8 @@ pub enum Error {
     NotFound(String),
     /// The request cannot be done as asked (HTTP 400).
     Invalid(String),
+    /// The caller may see the thing but not do this to it (HTTP 403).
+    Forbidden(String),
     /// The store failed; the same request may work later (HTTP 503).
     Store(StoreError),
 }
@@ -35,7 +39,7 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::NotFound(m) | Error::Invalid(m) => f.write_str(m),
+            Error::NotFound(m) | Error::Invalid(m) | Error::Forbidden(m) => f.write_str(m),
             Error::Store(e) => write!(f, "{e}"),
         }
     }

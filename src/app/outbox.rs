@@ -3,7 +3,9 @@
 //! queue (list, one item with its history, retry, flush, hold, release,
 //! delete, cancel) and the suppression list.
 
+use super::access::Caller;
 use super::{App, Error, Result, now_ms};
+use crate::config::Right;
 use crate::outbound::audience::{self, Audience, Selection};
 use crate::outbound::compose::{Composer, Prepared, Request, SendRequest, Summary};
 use crate::outbound::template::{FileAttachment, Templates};
@@ -104,8 +106,16 @@ impl App {
     /// Composes one mail per candidate of the audience and queues them all
     /// (or schedules them) under one batch; a candidate whose mail cannot
     /// be made is skipped and reported, the others go.
-    pub fn send(&self, input: &SendInput) -> Result<Summary> {
+    pub fn send(&self, caller: &Caller, input: &SendInput) -> Result<Summary> {
+        caller.require(Right::Compose)?;
         let templates = self.templates(&input.template)?;
+        // A document attached again is one the caller may see.
+        if !input.reuse_documents.is_empty() {
+            let store = self.store()?;
+            for &id in &input.reuse_documents {
+                self.reuse_document(&store, caller, id)?;
+            }
+        }
         let candidates = self.audience(&input.audience)?;
         let not_before = input
             .at

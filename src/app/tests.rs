@@ -30,7 +30,7 @@ fn app() -> (tempfile::TempDir, App) {
     let dir = tempfile::tempdir().expect("temp dir");
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let config_dir = dir.path().join("config");
-    copy_dir(&repo.join("templates"), &config_dir.join("templates"));
+    copy_dir(&repo, &config_dir);
     let path: PathBuf = config_dir.join("jobmail.toml");
     std::fs::copy(repo.join("jobmail.example.toml"), &path).expect("config");
     let config = crate::config::load(&path).expect("example config");
@@ -113,7 +113,10 @@ fn a_form_application_is_checked_recorded_and_acknowledged_in_one_go() {
 fn what_does_not_exist_is_not_found() {
     let (_dir, app) = app();
     assert!(matches!(app.message(999), Err(Error::NotFound(_))));
-    assert!(matches!(app.raw_message(999), Err(Error::NotFound(_))));
+    assert!(matches!(
+        app.raw_message(&super::access::Caller::Operator, 999),
+        Err(Error::NotFound(_))
+    ));
     assert!(matches!(app.assign(999, 1), Err(Error::NotFound(_))));
     assert!(matches!(app.candidate(999), Err(Error::NotFound(_))));
     assert!(matches!(app.queue_item(999), Err(Error::NotFound(_))));
@@ -171,12 +174,15 @@ fn a_send_goes_to_its_audience_and_the_queue_shows_and_changes_it() {
     };
     assert_eq!(app.audience(&audience).expect("audience"), [a.candidate]);
     let summary = app
-        .send(&SendInput {
-            template: "interview-invitation".into(),
-            audience,
-            at: Some("2099-01-01 09:00".into()),
-            ..Default::default()
-        })
+        .send(
+            &super::access::Caller::Operator,
+            &SendInput {
+                template: "interview-invitation".into(),
+                audience,
+                at: Some("2099-01-01 09:00".into()),
+                ..Default::default()
+            },
+        )
         .expect("send");
     assert_eq!(summary.state, "scheduled");
     assert_eq!(summary.queued.len(), 1);
@@ -229,7 +235,10 @@ fn a_send_goes_to_its_audience_and_the_queue_shows_and_changes_it() {
         },
     ] {
         assert!(
-            matches!(app.send(&input), Err(Error::Invalid(_))),
+            matches!(
+                app.send(&super::access::Caller::Operator, &input),
+                Err(Error::Invalid(_))
+            ),
             "{input:?}"
         );
     }

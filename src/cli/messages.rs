@@ -143,7 +143,7 @@ pub fn message_command(app: &App, command: MessageCommand) -> anyhow::Result<()>
 fn show(app: &App, id: i64, raw: bool, json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if raw {
-        out.write_all(&app.raw_message(id)?)?;
+        out.write_all(&app.raw_message(&crate::app::access::Caller::Operator, id)?)?;
         return Ok(());
     }
     let detail = app.message(id)?;

@@ -9,6 +9,7 @@
 
 mod applications;
 mod candidates;
+mod documents;
 mod messages;
 mod output;
 mod queue;
@@ -23,6 +24,7 @@ use clap::{Parser, Subcommand};
 
 pub use applications::ApplicationCommand;
 pub use candidates::{CandidateCommand, format_candidate};
+pub use documents::{AuditArgs, DocumentCommand};
 pub use messages::{InboxArgs, MessageCommand, format_inbox, format_message};
 pub use queue::QueueCommand;
 pub use send::SendArgs;
@@ -71,6 +73,11 @@ pub enum Command {
     /// Addresses not written to after a hard bounce
     #[command(subcommand)]
     Suppression(SuppressionCommand),
+    /// Documents by category: list, get, categorise (as a user's role allows)
+    #[command(subcommand)]
+    Document(DocumentCommand),
+    /// Who saw or changed which document, and every refusal
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +136,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Send(args) => send::send(&app, &args),
         Command::Queue(q) => queue::queue_command(&app, q),
         Command::Suppression(c) => suppressions::suppression_command(&app, c),
+        Command::Document(d) => documents::document_command(&app, d),
+        Command::Audit(args) => documents::audit(&app, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

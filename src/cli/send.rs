@@ -64,23 +64,26 @@ pub fn send(app: &App, args: &SendArgs) -> anyhow::Result<()> {
             bytes,
         });
     }
-    let summary = app.send(&SendInput {
-        template: args.template.clone(),
-        audience: Audience {
-            candidates: match args.candidate {
-                Some(c) => vec![c],
-                None => args.candidates.clone(),
+    let summary = app.send(
+        &crate::app::access::Caller::Operator,
+        &SendInput {
+            template: args.template.clone(),
+            audience: Audience {
+                candidates: match args.candidate {
+                    Some(c) => vec![c],
+                    None => args.candidates.clone(),
+                },
+                position: args.position.clone(),
+                category: args.category.clone(),
+                status: args.status.clone(),
             },
-            position: args.position.clone(),
-            category: args.category.clone(),
-            status: args.status.clone(),
+            sender: args.sender.clone(),
+            language: args.lang.clone(),
+            attachments,
+            reuse_documents: args.reuse_document.clone(),
+            at: args.at.clone(),
         },
-        sender: args.sender.clone(),
-        language: args.lang.clone(),
-        attachments,
-        reuse_documents: args.reuse_document.clone(),
-        at: args.at.clone(),
-    })?;
+    )?;
     if args.json {
         print_json(&summary)?;
     } else {

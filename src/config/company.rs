@@ -40,6 +40,10 @@ pub struct Company {
     /// The languages the templates have (`Config::template_languages`):
     /// the only ones a candidate's detected language may be.
     template_languages: Vec<String>,
+    /// `[[document_category]]` in config order, for [`Company::classify`].
+    document_categories: Vec<crate::config::DocumentCategory>,
+    /// `[documents] default_category`.
+    default_document_category: String,
 }
 
 impl Company {
@@ -60,6 +64,8 @@ impl Company {
             categories: config.categories.clone(),
             acknowledgements_per_hour: config.acknowledgements.max_per_hour,
             template_languages: config.template_languages.clone(),
+            document_categories: config.document_categories.clone(),
+            default_document_category: config.documents.default_category.clone(),
             ..Company::default()
         };
         for s in &config.subsidiaries {
@@ -98,6 +104,46 @@ impl Company {
             }
         }
         r
+    }
+
+    /// The category an incoming attachment is filed under: the first
+    /// `[[document_category]]` whose `names` start a word of the file name
+    /// (any case: `cv` files `CV_Anna.pdf` and `Lebenslauf-cv.docx`, not
+    /// `recv.txt`) or whose `types` hold its content type; else the
+    /// default. A recruiter can change it later. Pure.
+    pub fn classify(&self, filename: &str, content_type: &str) -> &str {
+        let words = |s: &str| {
+            let spaced: String = s
+                .to_lowercase()
+                .chars()
+                .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+                .collect();
+            format!(
+                " {} ",
+                spaced.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
+        };
+        let name = words(filename);
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        self.document_categories
+            .iter()
+            .find(|c| {
+                c.names
+                    .iter()
+                    .any(|n| name.contains(words(n).trim_end()) && !words(n).trim().is_empty())
+                    || c.types.contains(&mime)
+            })
+            .map(|c| c.id.as_str())
+            .unwrap_or(if self.default_document_category.is_empty() {
+                crate::config::UNSORTED
+            } else {
+                &self.default_document_category
+            })
     }
 
     /// True when the address is in one of the company's domains.
@@ -316,5 +362,50 @@ alias = "jobs+backend@acme.example"
         }
         let long = format!("jobs+{}@acme.example", "a".repeat(200));
         assert_eq!(r.lookup(&long), None);
+    }
+
+    #[test]
+    fn attachments_are_pre_classified_by_a_word_of_their_name_or_their_type() {
+        let config = crate::config::parse(
+            r#"
+[[subsidiary]]
+id = "acme"
+jobs_address = "jobs@acme.example"
+[documents]
+default_category = "other"
+[[document_category]]
+id = "cv"
+names = ["cv", "Lebenslauf", "resume", "curriculum"]
+[[document_category]]
+id = "cover-letter"
+names = ["cover letter", "anschreiben"]
+[[document_category]]
+id = "photo"
+types = ["image/jpeg"]
+[[document_category]]
+id = "other"
+"#,
+            Path::new("t.toml"),
+        )
+        .expect("config");
+        let c = Company::from_config(&config);
+        for (name, ctype, want) in [
+            ("CV_Anna_Berger.pdf", "application/pdf", "cv"),
+            ("lebenslauf-2026.docx", "application/octet-stream", "cv"),
+            ("Anna Berger - Resume.PDF", "application/pdf", "cv"),
+            ("Curriculum Vitae.pdf", "application/pdf", "cv"),
+            ("recv.txt", "text/plain", "other"),
+            ("My Cover Letter.pdf", "application/pdf", "cover-letter"),
+            ("Anschreiben.pdf", "application/pdf", "cover-letter"),
+            ("me.jpg", "image/jpeg; name=me.jpg", "photo"),
+            ("Zeugnis.pdf", "application/pdf", "other"),
+        ] {
+            assert_eq!(c.classify(name, ctype), want, "{name}");
+        }
+        // Without rules, everything is unsorted.
+        assert_eq!(
+            test_company().classify("CV.pdf", "application/pdf"),
+            "unsorted"
+        );
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod company;
 
+mod access;
 mod authentication;
 mod checks;
 mod reader;
@@ -19,6 +20,7 @@ mod subsidiary;
 mod tests;
 mod tls;
 
+pub use access::{DocumentCategory, DocumentsConfig, Right, Role, SENT, UNSORTED, User};
 pub use authentication::*;
 pub use reader::{ConfigError, ConfigErrors};
 pub use recruiting::*;
@@ -27,6 +29,7 @@ pub use server::*;
 pub use subsidiary::*;
 pub use tls::*;
 
+use access::{check_access, read_document_categories, read_documents, read_roles, read_users};
 use checks::cross_check;
 use reader::*;
 
@@ -65,6 +68,12 @@ pub struct Config {
     /// `[tls]`: STARTTLS, implicit TLS, networks that must use it; `None`:
     /// no TLS is offered.
     pub tls: Option<TlsConfig>,
+    /// `[documents]`: the categories attachments get when they arrive.
+    pub documents: DocumentsConfig,
+    /// `[[document_category]]`, with `unsorted` and `sent` always there.
+    pub document_categories: Vec<DocumentCategory>,
+    pub roles: Vec<Role>,
+    pub users: Vec<User>,
 }
 
 /// The config path a command uses: `--config`, else `$JOBMAIL_CONFIG`, else the default.
@@ -167,8 +176,24 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
     }
     let categories = read_categories(ctx, &mut root);
     let positions = read_positions(ctx, &mut root);
+    let documents = read_documents(ctx, &mut root);
+    let document_categories = read_document_categories(ctx, &mut root);
+    let known: Vec<String> = document_categories
+        .iter()
+        .map(|(_, _, c)| c.id.clone())
+        .collect();
+    let roles = read_roles(ctx, &mut root, &known);
+    let users = read_users(ctx, &mut root, base_dir);
     root.finish(ctx);
     cross_check(ctx, &subsidiaries, &categories, &positions);
+    check_access(
+        ctx,
+        &documents,
+        &document_categories,
+        &roles,
+        &users,
+        &subsidiaries,
+    );
     Config {
         path: path.to_path_buf(),
         server,
@@ -181,5 +206,9 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         authentication,
         acknowledgements,
         tls,
+        documents,
+        document_categories: document_categories.into_iter().map(|(_, _, c)| c).collect(),
+        roles: roles.into_iter().map(|(_, _, r)| r).collect(),
+        users: users.into_iter().map(|(_, _, u)| u).collect(),
     }
 }

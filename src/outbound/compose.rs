@@ -435,6 +435,7 @@ impl Composer<'_> {
             },
             recipients,
             parsed: crate::inbound::parse::parse_message(&p.bytes, false),
+            document_category: &self.config.documents.sent_category,
             bytes: p.bytes.clone(),
             not_before: request.not_before,
             now_ms,

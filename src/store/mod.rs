@@ -18,6 +18,7 @@
 #![allow(clippy::disallowed_types)]
 
 pub mod candidates;
+pub mod documents;
 pub mod filing;
 mod messages;
 pub mod outbox;

@@ -39,6 +39,8 @@ pub struct NewItem<'a> {
     pub recipients: Vec<String>,
     pub bytes: Vec<u8>,
     pub parsed: ParsedMessage,
+    /// The document category of its attachments (`[documents] sent_category`).
+    pub document_category: &'a str,
     /// Not before this (unix ms); `None`: now.
     pub not_before: Option<i64>,
     pub now_ms: i64,
@@ -107,6 +109,10 @@ pub(super) fn enqueue(tx: &Transaction, item: &NewItem) -> Result<Queued> {
             )));
         }
     };
+    tx.exec(
+        "UPDATE documents SET category = ?2 WHERE message_id = ?1",
+        params![message, item.document_category],
+    )?;
     let scheduled = item.not_before.is_some_and(|t| t > item.now_ms);
     let state = if scheduled { "scheduled" } else { "queued" };
     let due = item.not_before.unwrap_or(item.now_ms).max(item.now_ms);
@@ -1135,6 +1141,7 @@ Subject: Einladung\r\nMessage-ID: <jobmail.1@acme.example>\r\n\r\nHallo\r\n";
             recipients: vec!["kim@example.org".into()],
             bytes: MAIL.to_vec(),
             parsed: crate::inbound::parse::parse_message(MAIL, false),
+            document_category: "sent",
             not_before,
             now_ms: now,
         };

@@ -279,6 +279,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN tls_version TEXT;
     ALTER TABLE messages ADD COLUMN tls_cipher TEXT;
     "#,
+    // 15: who saw or changed which document, and every request refused
+    // (`jobmail audit`).
+    r#"
+    CREATE TABLE audit (
+        id       INTEGER PRIMARY KEY,
+        at       INTEGER NOT NULL,
+        actor    TEXT    NOT NULL,
+        action   TEXT    NOT NULL,
+        object   TEXT    NOT NULL,
+        allowed  INTEGER NOT NULL,
+        detail   TEXT    NOT NULL DEFAULT ''
+    );
+    CREATE INDEX audit_actor ON audit(actor, id);
+    CREATE INDEX documents_category ON documents(category);
+    "#,
 ];
 
 /// Page size of a new database. Measured (BENCHMARKS.md): 16 KiB pages cut

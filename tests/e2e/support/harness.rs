@@ -441,10 +441,15 @@ pub fn example_directory() -> String {
     .unwrap();
     let directory = &example[example.find("# A subsidiary").expect("example layout")..];
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates");
+    let tokens = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/tokens");
     directory
         .replace(
             "dir = \"templates\"",
             &format!("dir = {:?}", templates.display().to_string()),
+        )
+        .replace(
+            "token_file = \"tokens/",
+            &format!("token_file = \"{}/", tokens.display()),
         )
         // Acknowledgements off unless a test turns them on (`with_acknowledgements`).
         .replace("email = true", "email = false")
