@@ -39,6 +39,10 @@ pub enum MessageCommand {
         /// Print the parsed message as JSON
         #[arg(long)]
         json: bool,
+        /// With --raw: as this [[user]], who gets it only if their role may
+        /// see every document in it; default: the operator
+        #[arg(long = "as", value_name = "USER", requires = "raw")]
+        as_user: Option<String>,
     },
     /// File a mail under a candidate by hand; its author's address becomes known for them
     Assign {
@@ -125,7 +129,12 @@ pub fn format_inbox(entries: &[InboxEntry]) -> String {
 
 pub fn message_command(app: &App, command: MessageCommand) -> anyhow::Result<()> {
     match command {
-        MessageCommand::Show { id, raw, json } => show(app, id, raw, json),
+        MessageCommand::Show {
+            id,
+            raw,
+            json,
+            as_user,
+        } => show(app, id, raw, json, as_user.as_deref()),
         MessageCommand::Assign { id, candidate } => {
             let done = app.assign(id, candidate)?;
             match done.author {
@@ -140,10 +149,14 @@ pub fn message_command(app: &App, command: MessageCommand) -> anyhow::Result<()>
     }
 }
 
-fn show(app: &App, id: i64, raw: bool, json: bool) -> anyhow::Result<()> {
+fn show(app: &App, id: i64, raw: bool, json: bool, as_user: Option<&str>) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if raw {
-        out.write_all(&app.raw_message(&crate::app::access::Caller::Operator, id)?)?;
+        let caller = match as_user {
+            Some(user) => app.caller_named(user)?,
+            None => crate::app::access::Caller::Operator,
+        };
+        out.write_all(&app.raw_message(&caller, id)?)?;
         return Ok(());
     }
     let detail = app.message(id)?;

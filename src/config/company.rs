@@ -107,10 +107,12 @@ impl Company {
     }
 
     /// The category an incoming attachment is filed under: the first
-    /// `[[document_category]]` whose `names` start a word of the file name
-    /// (any case: `cv` files `CV_Anna.pdf` and `Lebenslauf-cv.docx`, not
-    /// `recv.txt`) or whose `types` hold its content type; else the
-    /// default. A recruiter can change it later. Pure.
+    /// `[[document_category]]` with a word of `names` in the file name (any
+    /// case; a word of four letters or more anywhere, so that German
+    /// compounds match: `vertrag` files `Arbeitsvertrag.pdf`; a shorter one
+    /// only at the start of a word: `cv` files `CV_Anna.pdf`, not
+    /// `recv.txt`) or with its content type in `types`; else the default.
+    /// A recruiter can change it later. Pure.
     pub fn classify(&self, filename: &str, content_type: &str) -> &str {
         let words = |s: &str| {
             let spaced: String = s
@@ -133,10 +135,16 @@ impl Company {
         self.document_categories
             .iter()
             .find(|c| {
-                c.names
-                    .iter()
-                    .any(|n| name.contains(words(n).trim_end()) && !words(n).trim().is_empty())
-                    || c.types.contains(&mime)
+                c.names.iter().any(|n| {
+                    let n = words(n);
+                    let word = n.trim();
+                    !word.is_empty()
+                        && if word.chars().count() >= 4 {
+                            name.contains(word)
+                        } else {
+                            name.contains(n.trim_end())
+                        }
+                }) || c.types.contains(&mime)
             })
             .map(|c| c.id.as_str())
             .unwrap_or(if self.default_document_category.is_empty() {
@@ -399,6 +407,8 @@ id = "other"
             ("Anschreiben.pdf", "application/pdf", "cover-letter"),
             ("me.jpg", "image/jpeg; name=me.jpg", "photo"),
             ("Zeugnis.pdf", "application/pdf", "other"),
+            ("Bewerbungsanschreiben.pdf", "application/pdf", "cover-letter"),
+            ("MeinLebenslauf.pdf", "application/pdf", "cv"),
         ] {
             assert_eq!(c.classify(name, ctype), want, "{name}");
         }

@@ -3,3 +3,4 @@
 
 mod candidates;
 mod config_check;
+mod documents;
