@@ -143,6 +143,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await
     .context("cannot start the SMTP listener")?;
+    // The HTTP API, when configured: bound before readiness, so that a port
+    // in use fails the start like the SMTP one.
+    let api = match &config.api {
+        None => None,
+        Some(api) => Some(
+            crate::http::bind(api.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} for the HTTP API", api.listen))?,
+        ),
+    };
     for (addr, implicit) in listener.local_addrs() {
         if implicit {
             tracing::info!(%addr, "listening for SMTP over TLS (implicit)");
@@ -164,6 +174,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
         notify_systemd(&[sd_notify::NotifyState::Stopping]);
         let _ = stop.send(true);
     });
+    if let Some(api) = api {
+        if let Ok(addr) = api.local_addr() {
+            tracing::info!(%addr, "listening for the HTTP API");
+        }
+        let app = Arc::new(crate::app::App::new(config.clone()));
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::http::serve(api, app, shutdown).await {
+                tracing::error!(error = %e, "the HTTP API stopped");
+            }
+        });
+    }
     let acknowledgements = {
         let database = config.server.database.clone();
         let config = Arc::new(config.clone());

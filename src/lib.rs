@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod http;
 pub mod inbound;
 pub mod mail;
 pub mod matcher;

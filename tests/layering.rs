@@ -134,10 +134,12 @@ fn allowed_uses() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "app", "config", "store", "mail", "outbound", "clock", "daemon",
             ][..],
         ),
+        ("http", &["app", "config", "store", "mail", "clock"][..]),
         (
             "daemon",
             &[
                 "app", "config", "store", "matcher", "inbound", "outbound", "secrets", "clock",
+                "http",
             ][..],
         ),
     ])
@@ -191,7 +193,7 @@ fn access_rules() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
         (
             "a socket",
             vec!["TcpStream", "TcpListener", "UdpSocket", "lettre::"],
-            vec!["inbound/listener.rs", "outbound/relay/"],
+            vec!["inbound/listener.rs", "outbound/relay/", "http/mod.rs"],
         ),
         (
             "file I/O",
@@ -241,6 +243,7 @@ fn access_rules() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
                 "store/mod.rs",
                 "inbound/listener.rs",
                 "outbound/relay/mod.rs",
+                "http/mod.rs",
                 "clock.rs",
             ],
         ),

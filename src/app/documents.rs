@@ -266,3 +266,67 @@ impl App {
         Ok(self.store()?.audit(actor, limit)?)
     }
 }
+
+impl App {
+    /// Candidates as the caller may see them (their subsidiaries'),
+    /// newest first.
+    pub fn candidates_as(
+        &self,
+        caller: &Caller,
+        search: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<crate::store::candidates::CandidateSummary>> {
+        let store = self.store()?;
+        let mut out = Vec::new();
+        for c in store.candidates(search, limit)? {
+            if caller.sees(&store.candidate_subsidiaries(c.id)?) {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One candidate with the thread in both directions, as the caller may
+    /// see it: `NotFound` for another subsidiary's candidate, and in each
+    /// mail only the attachments of the categories the caller's role shows.
+    pub fn candidate_as(
+        &self,
+        caller: &Caller,
+        id: i64,
+    ) -> Result<crate::store::candidates::CandidateDetail> {
+        let store = self.store()?;
+        let id = self.visible_candidate(&store, caller, id, "candidate.show")?;
+        drop(store);
+        let mut detail = self.candidate(id)?;
+        for t in &mut detail.thread {
+            t.attachments
+                .retain(|d| caller.may_view(&d.category, &self.config));
+        }
+        Ok(detail)
+    }
+
+    /// One message as the caller may see it: `NotFound` when its candidate
+    /// is another subsidiary's (an unassigned mail is every user's), and
+    /// only the attachments the caller's role shows.
+    pub fn message_as(&self, caller: &Caller, id: i64) -> Result<crate::store::MessageDetail> {
+        let mut detail = self.message(id)?;
+        if let Some(c) = &detail.candidate {
+            let store = self.store()?;
+            if !caller.sees(&store.candidate_subsidiaries(c.id)?) {
+                self.audit(
+                    &store,
+                    caller,
+                    "message.show",
+                    &format!("message {id}"),
+                    false,
+                    "candidate not visible",
+                )?;
+                return Err(Error::NotFound(format!("no message {id}")));
+            }
+        }
+        detail
+            .attachments
+            .retain(|d| caller.may_view(&d.category, &self.config));
+        Ok(detail)
+    }
+}

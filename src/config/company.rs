@@ -407,7 +407,11 @@ id = "other"
             ("Anschreiben.pdf", "application/pdf", "cover-letter"),
             ("me.jpg", "image/jpeg; name=me.jpg", "photo"),
             ("Zeugnis.pdf", "application/pdf", "other"),
-            ("Bewerbungsanschreiben.pdf", "application/pdf", "cover-letter"),
+            (
+                "Bewerbungsanschreiben.pdf",
+                "application/pdf",
+                "cover-letter",
+            ),
             ("MeinLebenslauf.pdf", "application/pdf", "cv"),
         ] {
             assert_eq!(c.classify(name, ctype), want, "{name}");

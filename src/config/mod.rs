@@ -9,6 +9,7 @@
 pub mod company;
 
 mod access;
+mod api;
 mod authentication;
 mod checks;
 mod reader;
@@ -21,6 +22,7 @@ mod tests;
 mod tls;
 
 pub use access::{DocumentCategory, DocumentsConfig, Right, Role, SENT, UNSORTED, User};
+pub use api::ApiConfig;
 pub use authentication::*;
 pub use reader::{ConfigError, ConfigErrors};
 pub use recruiting::*;
@@ -30,6 +32,7 @@ pub use subsidiary::*;
 pub use tls::*;
 
 use access::{check_access, read_document_categories, read_documents, read_roles, read_users};
+use api::read_api;
 use checks::cross_check;
 use reader::*;
 
@@ -74,6 +77,8 @@ pub struct Config {
     pub document_categories: Vec<DocumentCategory>,
     pub roles: Vec<Role>,
     pub users: Vec<User>,
+    /// `[api]`: the HTTP API; `None`: off.
+    pub api: Option<ApiConfig>,
 }
 
 /// The config path a command uses: `--config`, else `$JOBMAIL_CONFIG`, else the default.
@@ -184,6 +189,7 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         .collect();
     let roles = read_roles(ctx, &mut root, &known);
     let users = read_users(ctx, &mut root, base_dir);
+    let api = read_api(ctx, &mut root, &server.listen);
     root.finish(ctx);
     cross_check(ctx, &subsidiaries, &categories, &positions);
     check_access(
@@ -210,5 +216,6 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         document_categories: document_categories.into_iter().map(|(_, _, c)| c).collect(),
         roles: roles.into_iter().map(|(_, _, r)| r).collect(),
         users: users.into_iter().map(|(_, _, u)| u).collect(),
+        api,
     }
 }

@@ -10,6 +10,7 @@ mod support;
 
 mod cli;
 mod daemon;
+mod http;
 mod inbound;
 mod matcher;
 mod outbound;

@@ -8,23 +8,6 @@ use crate::support::harness::*;
 const PDF_CV: &[u8] = b"%PDF-1.4 the CV of Erika";
 const PDF_CONTRACT: &[u8] = b"%PDF-1.4 a signed contract";
 
-fn mail_with(from: &str, to: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
-    use data_encoding::BASE64_MIME;
-    let mut m = format!(
-        "From: {from}\r\nTo: {to}\r\nSubject: Bewerbung\r\nMIME-Version: 1.0\r\n\
-Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nAnbei meine Unterlagen.\r\n"
-    );
-    for (name, bytes) in files {
-        m.push_str(&format!(
-            "--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
-Content-Transfer-Encoding: base64\r\n\r\n{}",
-            BASE64_MIME.encode(bytes)
-        ));
-    }
-    m.push_str("--b--\r\n");
-    m.into_bytes()
-}
-
 fn ok(out: &std::process::Output) -> String {
     assert!(
         out.status.success(),
@@ -68,7 +51,7 @@ fn each_role_sees_and_changes_only_what_its_categories_allow_and_all_is_audited(
     let d = Daemon::start_world("", &example_directory(), None);
     let mut c = d.connect();
     c.ehlo();
-    let mail = mail_with(
+    let mail = mail_with_pdfs(
         "Erika Muster <erika@example.org>",
         "jobs@acme.example",
         &[
@@ -82,7 +65,7 @@ fn each_role_sees_and_changes_only_what_its_categories_allow_and_all_is_audited(
         250
     );
     // A candidate of the French subsidiary, whom Anna (ACME Deutschland) never sees.
-    let french = mail_with(
+    let french = mail_with_pdfs(
         "Jean <jean@example.fr>",
         "jobs@acme.example.fr",
         &[("CV Jean.pdf", b"%PDF jean")],

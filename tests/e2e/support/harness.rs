@@ -41,7 +41,7 @@ pub struct Daemon {
     pub env: Vec<(String, String)>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     l.local_addr().expect("local addr").port()
 }
@@ -471,4 +471,23 @@ pub fn json(out: Output) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// A mail from `from` to `to` with a line of text and each file attached
+/// as `application/pdf`, base64.
+pub fn mail_with_pdfs(from: &str, to: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+    use data_encoding::BASE64_MIME;
+    let mut m = format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: Bewerbung\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nAnbei meine Unterlagen.\r\n"
+    );
+    for (name, bytes) in files {
+        m.push_str(&format!(
+            "--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{}",
+            BASE64_MIME.encode(bytes)
+        ));
+    }
+    m.push_str("--b--\r\n");
+    m.into_bytes()
 }

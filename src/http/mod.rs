@@ -1,0 +1,261 @@
+//! The HTTP API (`/api/v1`), the second front end over the application
+//! layer: each route authenticates the bearer token to a [`Caller`], parses
+//! its input, calls one `app` function on a blocking thread, and writes
+//! JSON (or a document's bytes). Errors are JSON `{"error": {"code",
+//! "message", "field"}}` with stable codes; hidden is 404, like missing.
+//!
+//! No SQL, no policy: who may see what is `app::access`'s; this module
+//! only maps requests and answers.
+
+// The API's listener is a socket of its own (clippy.toml bans sockets elsewhere).
+#![allow(clippy::disallowed_types)]
+
+mod documents;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::app::access::Caller;
+use crate::app::{App, Error};
+
+/// An answer that is not a success.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<&'static str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    fn bad(field: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            field: Some(field),
+            ..ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        match e {
+            Error::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, "not_found", m),
+            Error::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", m),
+            Error::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            Error::Store(e) => {
+                // The details go to the log; the client may try again.
+                tracing::error!(error = %e, "api: store error");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the store cannot answer now; try again",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            axum::Json(
+                json!({"error": {"code": self.code, "message": self.message, "field": self.field}}),
+            ),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The caller a request's `Authorization: Bearer` token names.
+fn caller(app: &App, headers: &HeaderMap) -> ApiResult<Caller> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "an Authorization: Bearer token is needed",
+            )
+        })?;
+    app.caller_with_token(token)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown token"))
+}
+
+/// A numeric id from the path.
+fn id(text: &str) -> ApiResult<i64> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::bad("id", format!("{text:?} is not an id")))
+}
+
+/// Runs an application call on a blocking thread (they read SQLite).
+async fn blocking<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&App) -> crate::app::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    let app = app.clone();
+    match tokio::task::spawn_blocking(move || f(&app)).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => {
+            tracing::error!(error = %e, "api: a request's task failed");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the request could not be carried out; try again",
+            ))
+        }
+    }
+}
+
+/// Every route of `/api/v1`.
+pub fn router(app: Arc<App>) -> Router {
+    let max_body = app
+        .config
+        .api
+        .as_ref()
+        .map(|a| a.max_body_bytes as usize)
+        .unwrap_or(11 * 1024 * 1024);
+    Router::new()
+        .route("/api/v1/candidates", get(candidates))
+        .route("/api/v1/candidates/{id}", get(candidate))
+        .route(
+            "/api/v1/candidates/{id}/documents",
+            get(documents::of_candidate),
+        )
+        .route(
+            "/api/v1/documents/{id}",
+            get(documents::download).patch(documents::categorise),
+        )
+        .route("/api/v1/messages/{id}", get(message))
+        .route("/api/v1/messages/{id}/raw", get(raw_message))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(app)
+}
+
+/// Serves the API on `listener` until `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await
+}
+
+/// Binds the API's address (`[api] listen`).
+pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    search: Option<String>,
+    limit: Option<String>,
+}
+
+async fn candidates(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Response> {
+    let who = caller(&app, &headers)?;
+    let limit = match q.limit.as_deref() {
+        None => 50,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::bad("limit", "limit is 1 to 1000"))?,
+    };
+    let list = blocking(&app, move |app| {
+        app.candidates_as(&who, q.search.as_deref(), limit)
+    })
+    .await?;
+    Ok(axum::Json(json!({ "candidates": list })).into_response())
+}
+
+async fn candidate(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> ApiResult<Response> {
+    let who = caller(&app, &headers)?;
+    let id = id(&raw)?;
+    let detail = blocking(&app, move |app| app.candidate_as(&who, id)).await?;
+    Ok(axum::Json(detail).into_response())
+}
+
+async fn message(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> ApiResult<Response> {
+    let who = caller(&app, &headers)?;
+    let id = id(&raw)?;
+    let detail = blocking(&app, move |app| app.message_as(&who, id)).await?;
+    Ok(axum::Json(detail).into_response())
+}
+
+async fn raw_message(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> ApiResult<Response> {
+    let who = caller(&app, &headers)?;
+    let id = id(&raw)?;
+    let bytes = blocking(&app, move |app| app.raw_message(&who, id)).await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("message/rfc822"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"message.eml\""),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,265 @@
+//! `/api/v1` with curl, as the two users of the example config: Anna, a
+//! recruiter of ACME Deutschland who may not see contracts, and Olaf, an
+//! operator. Every answer is checked for its status, its JSON or bytes and
+//! the headers a browser relies on.
+
+use std::process::Command;
+
+use crate::support::harness::*;
+
+const PDF_CV: &[u8] = b"%PDF-1.4 the CV of Erika";
+const PDF_CONTRACT: &[u8] = b"%PDF-1.4 a signed contract";
+
+fn token(user: &str) -> String {
+    let file = match user {
+        "anna" => "recruiter",
+        _ => "operator",
+    };
+    std::fs::read_to_string(format!(
+        "{}/config/tokens/{file}.token",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("example token")
+    .trim()
+    .to_string()
+}
+
+/// One answer: status, headers (lowercased names), body.
+struct Answer {
+    status: u16,
+    headers: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+fn curl(base: &str, method: &str, path: &str, user: Option<&str>, body: Option<&str>) -> Answer {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let headers = dir.path().join("headers");
+    let out = dir.path().join("body");
+    let mut c = Command::new("curl");
+    c.args(["-s", "-X", method, "-D"])
+        .arg(&headers)
+        .arg("-o")
+        .arg(&out)
+        .args(["-w", "%{http_code}"]);
+    if let Some(u) = user {
+        c.args(["-H", &format!("Authorization: Bearer {}", token(u))]);
+    }
+    if let Some(b) = body {
+        c.args(["-H", "Content-Type: application/json", "--data-binary", b]);
+    }
+    let done = c.arg(format!("{base}{path}")).output().expect("curl runs");
+    Answer {
+        status: String::from_utf8_lossy(&done.stdout)
+            .trim()
+            .parse()
+            .expect("status"),
+        headers: std::fs::read_to_string(&headers).unwrap_or_default(),
+        body: std::fs::read(&out).unwrap_or_default(),
+    }
+}
+
+#[test]
+fn documents_over_http_are_what_each_role_may_see_and_nothing_else() {
+    let port = free_port();
+    let d = Daemon::start_world(
+        &format!("[api]\nlisten = \"127.0.0.1:{port}\"\n"),
+        &example_directory(),
+        None,
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let mut c = d.connect();
+    c.ehlo();
+    let mail = mail_with_pdfs(
+        "Erika Muster <erika@example.org>",
+        "jobs@acme.example",
+        &[
+            ("Lebenslauf Erika.pdf", PDF_CV),
+            ("Arbeitsvertrag.pdf", PDF_CONTRACT),
+        ],
+    );
+    assert_eq!(
+        c.transaction("erika@example.org", "jobs@acme.example", &stuff(&mail))
+            .0,
+        250
+    );
+    let french = mail_with_pdfs(
+        "Jean <jean@example.fr>",
+        "jobs@acme.example.fr",
+        &[("CV Jean.pdf", b"%PDF jean")],
+    );
+    assert_eq!(
+        c.transaction("jean@example.fr", "jobs@acme.example.fr", &stuff(&french))
+            .0,
+        250
+    );
+    let get = |path: &str, user: Option<&str>| curl(&base, "GET", path, user, None);
+
+    // No token, or a wrong one: 401 with a JSON error and a challenge.
+    let a = get("/api/v1/candidates", None);
+    assert_eq!(a.status, 401);
+    assert_eq!(a.json()["error"]["code"], "unauthorized");
+    assert_eq!(a.header("www-authenticate").as_deref(), Some("Bearer"));
+    let wrong = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "Authorization: Bearer not-a-token",
+        ])
+        .arg(format!("{base}/api/v1/candidates"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&wrong.stdout), "401");
+
+    // Candidates: Anna sees ACME Deutschland's only.
+    let names = |user| -> Vec<i64> {
+        get("/api/v1/candidates", Some(user)).json()["candidates"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|c| c["id"].as_i64().expect("id"))
+            .collect()
+    };
+    assert_eq!(names("anna"), [1]);
+    let mut all = names("olaf");
+    all.sort();
+    assert_eq!(all, [1, 2]);
+    assert_eq!(get("/api/v1/candidates/2", Some("anna")).status, 404);
+    let erika = get("/api/v1/candidates/1", Some("anna")).json();
+    let shown: Vec<&str> = erika["thread"][0]["attachments"]
+        .as_array()
+        .expect("attachments")
+        .iter()
+        .map(|d| d["filename"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        shown,
+        ["Lebenslauf Erika.pdf"],
+        "the contract is not even named"
+    );
+
+    // Documents.
+    let docs = get("/api/v1/candidates/1/documents", Some("olaf")).json();
+    let id_of = |name: &str| {
+        docs["documents"]
+            .as_array()
+            .expect("documents")
+            .iter()
+            .find(|d| d["filename"] == name)
+            .and_then(|d| d["id"].as_i64())
+            .expect(name)
+    };
+    let (cv, contract) = (id_of("Lebenslauf Erika.pdf"), id_of("Arbeitsvertrag.pdf"));
+    assert_eq!(
+        get("/api/v1/candidates/1/documents", Some("anna")).json()["documents"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let a = get(&format!("/api/v1/documents/{cv}"), Some("anna"));
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body, PDF_CV, "byte-exact");
+    assert_eq!(a.header("content-type").as_deref(), Some("application/pdf"));
+    assert!(
+        a.header("content-disposition")
+            .is_some_and(|d| d.starts_with("inline; filename=\"Lebenslauf Erika.pdf\""))
+    );
+    assert_eq!(
+        a.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert!(
+        a.header("content-security-policy")
+            .is_some_and(|c| c.contains("sandbox"))
+    );
+    // Hidden is missing: the same 404 body as a document that does not exist.
+    let hidden = get(&format!("/api/v1/documents/{contract}"), Some("anna"));
+    let missing = get("/api/v1/documents/999", Some("anna"));
+    assert_eq!((hidden.status, missing.status), (404, 404));
+    assert_eq!(
+        String::from_utf8_lossy(&hidden.body).replace(&contract.to_string(), "N"),
+        String::from_utf8_lossy(&missing.body).replace("999", "N")
+    );
+    assert_eq!(
+        get(&format!("/api/v1/documents/{contract}"), Some("olaf")).body,
+        PDF_CONTRACT
+    );
+    // The raw mail holds the contract.
+    assert_eq!(get("/api/v1/messages/1/raw", Some("anna")).status, 403);
+    let raw = get("/api/v1/messages/1/raw", Some("olaf"));
+    assert_eq!(raw.status, 200);
+    assert!(String::from_utf8_lossy(&raw.body).contains("Arbeitsvertrag.pdf"));
+    // The parsed message lists only what Anna may see.
+    let m = get("/api/v1/messages/1", Some("anna")).json();
+    assert_eq!(m["attachments"].as_array().map(Vec::len), Some(1));
+    // Re-categorise: within her edit rights only.
+    let patch = |id: i64, body: &str, user| {
+        curl(
+            &base,
+            "PATCH",
+            &format!("/api/v1/documents/{id}"),
+            Some(user),
+            Some(body),
+        )
+    };
+    assert_eq!(patch(cv, r#"{"category": "contract"}"#, "anna").status, 403);
+    assert_eq!(patch(cv, r#"{"category": "nonsense"}"#, "anna").status, 400);
+    let bad = patch(cv, r#"{"kategorie": "cv"}"#, "anna");
+    assert_eq!(
+        (bad.status, bad.json()["error"]["field"].as_str()),
+        (400, Some("category"))
+    );
+    assert_eq!(
+        patch(cv, r#"{"category": "certificate"}"#, "anna").json()["category"],
+        "certificate"
+    );
+
+    // Bad input is a 400 with the field; an unknown route a JSON 404.
+    let a = get("/api/v1/documents/abc", Some("anna"));
+    assert_eq!(
+        (a.status, a.json()["error"]["field"].as_str()),
+        (400, Some("id"))
+    );
+    assert_eq!(get("/api/v1/candidates?limit=0", Some("anna")).status, 400);
+    let a = get("/api/v1/nothing", Some("anna"));
+    assert_eq!(
+        (a.status, a.json()["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+
+    // Every access through the API is in the audit, with who.
+    let audit = json(d.cli(&["audit", "--json", "--actor", "anna"]));
+    let entries = audit["audit"].as_array().expect("audit");
+    assert!(
+        entries
+            .iter()
+            .any(|a| a["action"] == "document.download" && a["allowed"] == false)
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|a| a["action"] == "message.raw" && a["allowed"] == false)
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|a| a["action"] == "document.categorise" && a["allowed"] == true)
+    );
+}

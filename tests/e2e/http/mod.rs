@@ -1,0 +1,3 @@
+//! The HTTP API over real HTTP (curl) against the real daemon.
+
+mod api;
