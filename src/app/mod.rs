@@ -13,6 +13,7 @@ pub mod checks;
 pub mod documents;
 pub mod filing;
 pub mod messages;
+pub mod operations;
 pub mod outbox;
 pub mod templates;
 

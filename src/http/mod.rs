@@ -11,6 +11,7 @@
 #![allow(clippy::disallowed_types)]
 
 mod documents;
+mod operations;
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch;
@@ -156,6 +157,16 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/v1/messages/{id}", get(message))
         .route("/api/v1/messages/{id}/raw", get(raw_message))
+        .route("/api/v1/messages/{id}/assign", post(operations::assign))
+        .route("/api/v1/inbox", get(operations::inbox))
+        .route("/api/v1/templates/{id}/preview", get(operations::preview))
+        .route("/api/v1/send", post(operations::send))
+        .route("/api/v1/queue", get(operations::queue))
+        .route("/api/v1/queue/{id}", get(operations::queue_item))
+        .route(
+            "/api/v1/queue/{id}/{action}",
+            post(operations::queue_action),
+        )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(app)

@@ -263,3 +263,144 @@ fn documents_over_http_are_what_each_role_may_see_and_nothing_else() {
             .any(|a| a["action"] == "document.categorise" && a["allowed"] == true)
     );
 }
+
+#[test]
+fn recruiters_compose_and_operators_run_the_queue_by_their_rights() {
+    let port = free_port();
+    let d = Daemon::start_world(
+        &format!("[api]\nlisten = \"127.0.0.1:{port}\"\n"),
+        &example_directory(),
+        None,
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let mut c = d.connect();
+    c.ehlo();
+    let mail = mail_with_pdfs(
+        "Erika Muster <erika@example.org>",
+        "jobs+backend@acme.example",
+        &[("CV.pdf", PDF_CV)],
+    );
+    assert_eq!(
+        c.transaction(
+            "erika@example.org",
+            "jobs+backend@acme.example",
+            &stuff(&mail)
+        )
+        .0,
+        250
+    );
+    let french = mail_with_pdfs("Jean <jean@example.fr>", "jobs@acme.example.fr", &[]);
+    assert_eq!(
+        c.transaction("jean@example.fr", "jobs@acme.example.fr", &stuff(&french))
+            .0,
+        250
+    );
+    let get = |path: &str, user: &str| curl(&base, "GET", path, Some(user), None);
+    let post =
+        |path: &str, user: &str, body: &str| curl(&base, "POST", path, Some(user), Some(body));
+
+    // The inbox as Anna: her subsidiary's mail only.
+    let inbox = get("/api/v1/inbox", "anna").json();
+    let ids: Vec<i64> = inbox["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(ids, [1]);
+    assert_eq!(get("/api/v1/inbox?limit=5000", "anna").status, 400);
+
+    // The exact mail, then the send: the same library function as the CLI.
+    let p = get(
+        "/api/v1/templates/interview-invitation/preview?candidate=1",
+        "anna",
+    );
+    assert_eq!(p.status, 200, "{}", String::from_utf8_lossy(&p.body));
+    let p = p.json();
+    assert_eq!(p["to"], "erika@example.org");
+    assert!(
+        p["mail"]
+            .as_str()
+            .is_some_and(|m| m.contains("Message-ID:"))
+    );
+    assert_eq!(
+        get(
+            "/api/v1/templates/interview-invitation/preview?candidate=2",
+            "anna"
+        )
+        .status,
+        404
+    );
+    let sent = post(
+        "/api/v1/send",
+        "anna",
+        r#"{"template": "interview-invitation", "candidates": [1], "at": "2099-01-01 09:00"}"#,
+    );
+    assert_eq!(sent.status, 200, "{}", String::from_utf8_lossy(&sent.body));
+    let sent = sent.json();
+    assert_eq!(sent["state"], "scheduled");
+    let item = sent["queued"][0]["item"].as_i64().expect("item");
+    // Not to another subsidiary's candidate, not with an unknown field.
+    assert_eq!(
+        post(
+            "/api/v1/send",
+            "anna",
+            r#"{"template": "interview-invitation", "candidates": [2]}"#
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        post(
+            "/api/v1/send",
+            "anna",
+            r#"{"template": "interview-invitation", "candidate": 1}"#
+        )
+        .status,
+        400
+    );
+
+    // The queue is the operator's.
+    let q = get("/api/v1/queue", "anna");
+    assert_eq!(
+        (q.status, q.json()["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    assert_eq!(
+        post(&format!("/api/v1/queue/{item}/cancel"), "anna", "").status,
+        403
+    );
+    let q = get("/api/v1/queue?state=scheduled", "olaf").json();
+    assert_eq!(q["items"][0]["id"].as_i64(), Some(item));
+    assert_eq!(
+        get(&format!("/api/v1/queue/{item}"), "olaf").json()["item"]["state"],
+        "scheduled"
+    );
+    assert_eq!(
+        post(&format!("/api/v1/queue/{item}/hold"), "olaf", "").json()["changed"],
+        1
+    );
+    assert_eq!(
+        post(&format!("/api/v1/queue/{item}/cancel"), "olaf", "").status,
+        200
+    );
+    assert_eq!(
+        post(&format!("/api/v1/queue/{item}/explode"), "olaf", "").status,
+        400
+    );
+    assert_eq!(
+        get(&format!("/api/v1/queue/{item}"), "olaf").json()["item"]["state"],
+        "cancelled"
+    );
+    // The CLI sees what the API did.
+    let cli = json(d.cli(&["queue", "list", "--json", "--state", "cancelled"]));
+    assert_eq!(cli["items"][0]["id"].as_i64(), Some(item));
+
+    // Assign needs the right and a candidate the caller sees.
+    assert_eq!(
+        post("/api/v1/messages/1/assign", "anna", r#"{"candidate": 2}"#).status,
+        404
+    );
+    let a = post("/api/v1/messages/1/assign", "anna", r#"{"candidate": 1}"#);
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+}
