@@ -134,7 +134,10 @@ fn allowed_uses() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "app", "config", "store", "mail", "outbound", "clock", "daemon",
             ][..],
         ),
-        ("http", &["app", "config", "store", "mail", "outbound", "clock"][..]),
+        (
+            "http",
+            &["app", "config", "store", "mail", "outbound", "clock"][..],
+        ),
         (
             "daemon",
             &[

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, ApiResult, blocking, caller, id};
+use super::{ApiError, ApiResult, blocking, caller, id, json_by_id};
 use crate::app::App;
 
 /// The types a browser shows without running anything: only these are
@@ -58,10 +58,10 @@ pub async fn of_candidate(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> ApiResult<Response> {
-    let who = caller(&app, &headers)?;
-    let candidate = id(&raw)?;
-    let docs = blocking(&app, move |app| app.candidate_documents(&who, candidate)).await?;
-    Ok(axum::Json(json!({ "documents": docs })).into_response())
+    json_by_id(&app, &headers, &raw, |app, who, candidate| {
+        Ok(json!({ "documents": app.candidate_documents(who, candidate)? }))
+    })
+    .await
 }
 
 pub async fn download(

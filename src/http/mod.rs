@@ -136,6 +136,20 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// The shape of most reads: authenticate, parse the path's id, call one
+/// application function, answer its value as JSON.
+async fn json_by_id<T: serde::Serialize + Send + 'static>(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    raw: &str,
+    f: impl FnOnce(&App, &Caller, i64) -> crate::app::Result<T> + Send + 'static,
+) -> ApiResult<Response> {
+    let who = caller(app, headers)?;
+    let id = id(raw)?;
+    let value = blocking(app, move |app| f(app, &who, id)).await?;
+    Ok(axum::Json(value).into_response())
+}
+
 /// Every route of `/api/v1`.
 pub fn router(app: Arc<App>) -> Router {
     let max_body = app
@@ -226,10 +240,10 @@ async fn candidate(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> ApiResult<Response> {
-    let who = caller(&app, &headers)?;
-    let id = id(&raw)?;
-    let detail = blocking(&app, move |app| app.candidate_as(&who, id)).await?;
-    Ok(axum::Json(detail).into_response())
+    json_by_id(&app, &headers, &raw, |app, who, id| {
+        app.candidate_as(who, id)
+    })
+    .await
 }
 
 async fn message(
@@ -237,10 +251,7 @@ async fn message(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> ApiResult<Response> {
-    let who = caller(&app, &headers)?;
-    let id = id(&raw)?;
-    let detail = blocking(&app, move |app| app.message_as(&who, id)).await?;
-    Ok(axum::Json(detail).into_response())
+    json_by_id(&app, &headers, &raw, |app, who, id| app.message_as(who, id)).await
 }
 
 async fn raw_message(

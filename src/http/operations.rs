@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, ApiResult, blocking, caller, id};
+use super::{ApiError, ApiResult, blocking, caller, id, json_by_id};
 use crate::app::App;
 use crate::app::outbox::{PreviewInput, SendInput};
 use crate::outbound::audience::Audience;
@@ -219,15 +219,15 @@ pub async fn queue_item(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> ApiResult<Response> {
-    let who = caller(&app, &headers)?;
-    let item = id(&raw)?;
-    let v = blocking(&app, move |app| app.queue_item_as(&who, item)).await?;
-    Ok(axum::Json(json!({
-        "item": v.item,
-        "events": v.events,
-        "message": String::from_utf8_lossy(&v.raw),
-    }))
-    .into_response())
+    json_by_id(&app, &headers, &raw, |app, who, item| {
+        let v = app.queue_item_as(who, item)?;
+        Ok(json!({
+            "item": v.item,
+            "events": v.events,
+            "message": String::from_utf8_lossy(&v.raw),
+        }))
+    })
+    .await
 }
 
 pub async fn queue_action(
