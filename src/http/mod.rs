@@ -11,6 +11,7 @@
 #![allow(clippy::disallowed_types)]
 
 mod documents;
+pub mod openapi;
 mod operations;
 
 use std::sync::Arc;
@@ -180,6 +181,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/api/v1/queue/{id}/{action}",
             post(operations::queue_action),
+        )
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
         )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(max_body))
