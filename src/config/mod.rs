@@ -10,6 +10,7 @@ pub mod company;
 
 mod authentication;
 mod checks;
+mod metrics;
 mod reader;
 mod recruiting;
 mod relay;
@@ -20,6 +21,7 @@ mod tests;
 mod tls;
 
 pub use authentication::*;
+pub use metrics::*;
 pub use reader::{ConfigError, ConfigErrors};
 pub use recruiting::*;
 pub use relay::*;
@@ -65,6 +67,8 @@ pub struct Config {
     /// `[tls]`: STARTTLS, implicit TLS, networks that must use it; `None`:
     /// no TLS is offered.
     pub tls: Option<TlsConfig>,
+    /// `[metrics]`: where Prometheus scrapes; `None`: no metrics socket.
+    pub metrics: Option<MetricsConfig>,
 }
 
 /// The config path a command uses: `--config`, else `$JOBMAIL_CONFIG`, else the default.
@@ -157,6 +161,13 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
     let authentication = read_authentication(ctx, &mut root);
     let acknowledgements = read_acknowledgements(ctx, &mut root);
     let tls = read_tls(ctx, &mut root, base_dir, &server.listen);
+    let smtp: Vec<SocketAddr> = server
+        .listen
+        .iter()
+        .chain(tls.iter().flat_map(|t| &t.implicit_listen))
+        .copied()
+        .collect();
+    let metrics = read_metrics(ctx, &mut root, &smtp);
     let mut subsidiaries = Vec::new();
     for (i, table, span) in tables(ctx, &mut root, "subsidiary") {
         subsidiaries.push((
@@ -181,5 +192,6 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         authentication,
         acknowledgements,
         tls,
+        metrics,
     }
 }
