@@ -12,6 +12,7 @@ pub mod checks;
 pub mod filing;
 pub mod messages;
 pub mod outbox;
+pub mod reload;
 pub mod templates;
 
 use std::fmt;

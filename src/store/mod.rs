@@ -216,12 +216,10 @@ mod tests {
         )
         .unwrap();
         // The daemon's own filing policy, so that its statements are traced too.
-        let filer = crate::app::filing::Filer {
-            matching: crate::matcher::Matching {
-                directory: crate::config::company::Company::from_config(&world),
-                key: crate::matcher::token::TokenKey::new([0x42; 32]),
-            },
-        };
+        let filer = crate::app::filing::Filer::new(crate::matcher::Matching {
+            directory: crate::config::company::Company::from_config(&world),
+            key: crate::matcher::token::TokenKey::new([0x42; 32]),
+        });
         let seen = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
         let record = seen.clone();
         conn.trace_v2(
