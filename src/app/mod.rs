@@ -13,6 +13,7 @@ pub mod filing;
 pub mod messages;
 pub mod outbox;
 pub mod reload;
+pub mod status;
 pub mod templates;
 
 use std::fmt;
