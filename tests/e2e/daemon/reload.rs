@@ -336,3 +336,73 @@ fn jobmail_reload_signals_the_daemon_and_fails_clearly_without_one() {
         "{err}"
     );
 }
+
+#[test]
+fn an_upstream_changed_at_a_reload_takes_the_waiting_mail() {
+    let up = crate::support::upstream::Upstream::start();
+    // First the upstream is somewhere nothing listens: every attempt fails
+    // to connect and is retried soon (the breaker out of the way).
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let directory = example_directory()
+        .replace(
+            "port = 2600",
+            &format!("port = {nowhere}\nbreaker_threshold = 1000"),
+        )
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"100ms\"\npoll_interval = \"20ms\"",
+        )
+        .replace("retry_max = \"1h\"", "retry_max = \"200ms\"");
+    let d = Daemon::start_world("", &directory, None);
+    let (code, _) = d.connect().send_mail(
+        "anna.schmidt@posteo.de",
+        "jobs+backend@acme.example",
+        &fixture("application-pdf.eml"),
+    );
+    assert_eq!(code, 250);
+    let sent = json(d.cli(&[
+        "send",
+        "--json",
+        "--template",
+        "interview-invitation",
+        "--candidate",
+        "1",
+        "--sender",
+        "anna",
+    ]));
+    let item = sent["queued"][0]["item"].as_i64().unwrap();
+    wait_log(&d, 0, &format!("cannot connect to 127.0.0.1:{nowhere}"));
+    assert!(up.accepted().is_empty());
+
+    let log = reload_with(
+        &d,
+        |text| {
+            text.replace(
+                &format!("port = {nowhere}"),
+                &format!("port = {}", up.addr.port()),
+            )
+        },
+        "config reloaded",
+    );
+    assert!(log.contains("changed=subsidiary"), "{log}");
+    wait_log(&d, 0, "relay: config reloaded; upstream routes built again");
+    let delivered = up.wait_for(1, 20);
+    assert!(
+        delivered[0].from.starts_with(&format!("bounce+{item}.")),
+        "{}",
+        delivered[0].from
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let q = json(d.cli(&["queue", "show", &item.to_string(), "--json"]));
+        if q["item"]["state"] == "sent" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never sent: {q}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
