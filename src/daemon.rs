@@ -2,7 +2,14 @@
 //! signals, readiness (systemd `READY=1`) and an orderly shutdown.
 //!
 //! It owns no protocol or storage logic of its own; it only starts, waits
-//! and stops the parts that do.
+//! and stops the parts that do. Beside it: `reload` (SIGHUP), `watchdog`
+//! (systemd's keep-alives) and `exporter` (`/metrics`).
+
+mod exporter;
+mod reload;
+mod watchdog;
+
+pub use reload::send_reload;
 
 use anyhow::Context;
 use tokio::sync::watch;
@@ -10,9 +17,10 @@ use tokio::sync::watch;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::Config;
 use crate::config::company::Company;
+use crate::config::{Config, TlsConfig};
 use crate::inbound::listener::{Listener, Settings};
+use crate::inbound::tls::ServerTls;
 use crate::matcher::Matching;
 use crate::store::Store;
 use crate::store::Writer;
@@ -61,6 +69,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    // From the first moment: a SIGHUP before the handler would end the
+    // process (its default action).
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot handle SIGHUP")?;
     let _instance = crate::secrets::lock_instance(&config.server.database)
         .context("cannot start the daemon")?;
     let directory = Company::from_config(&config);
@@ -70,14 +82,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
             config.server.state_dir.display()
         )
     })?;
-    let matching = Arc::new(Matching {
+    let matching = Matching {
         directory: directory.clone(),
-        key,
-    });
-    let filer = Arc::new(crate::app::filing::Filer {
-        matching: (*matching).clone(),
-    });
-    let (writer, writer_thread) = Writer::start(&config.server.database, filer)
+        key: key.clone(),
+    };
+    let filer = Arc::new(crate::app::filing::Filer::new(matching.clone()));
+    let (writer, writer_thread) = Writer::start(&config.server.database, filer.clone())
         .with_context(|| format!("cannot open the store {}", config.server.database.display()))?;
     // Without its writer the daemon could only answer 451: if the writer
     // thread dies, the daemon exits (70, EX_SOFTWARE) and says why, so that
@@ -100,36 +110,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Ok(n) => tracing::info!(count = n, "matched mails left pending"),
         Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot match the mails left pending"),
     }
-    let verifier = crate::inbound::auth::Verifier::from_config(
-        &config.authentication,
-        &config.server.hostname,
-    )
-    .map_err(anyhow::Error::msg)?
-    .map(Arc::new);
     // The certificate was checked with the config (serve_problems); read
     // again here, it is what the listener serves until a reload swaps it.
-    let tls = match &config.tls {
-        None => None,
-        Some(tls_config) => {
-            let (tls, loaded) =
-                crate::inbound::tls::ServerTls::new(tls_config).map_err(ConfigProblems)?;
-            tracing::info!(
-                certificate = %tls_config.certificate.display(),
-                valid_until = %crate::clock::rfc3339(loaded.not_after_ms).unwrap_or_default(),
-                "TLS certificate loaded"
-            );
-            Some(Arc::new(tls))
-        }
-    };
-    let settings = Settings {
-        server: config.server.clone(),
-        directory,
-        verifier,
-        memory: Arc::new(tokio::sync::Semaphore::new(
-            config.server.memory_budget.div_ceil(1024) as usize,
-        )),
-        tls,
-    };
+    let settings = listener_settings(&config, None).map_err(ConfigProblems)?;
     let implicit_tls = config
         .tls
         .as_ref()
@@ -160,6 +143,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
             tracing::info!(%addr, starttls = config.tls.is_some(), "listening for SMTP");
         }
     }
+    let (configs, _) = watch::channel(Arc::new(config.clone()));
+    let exporter = match &config.metrics {
+        None => None,
+        Some(metrics) => {
+            let exporter = exporter::Exporter::bind(metrics.listen, configs.subscribe())
+                .await
+                .with_context(|| format!("cannot serve metrics on {}", metrics.listen))?;
+            tracing::info!(addr = %metrics.listen, "serving metrics on /metrics");
+            Some(exporter)
+        }
+    };
     tracing::info!(
         config = %config.path.display(),
         database = %config.server.database.display(),
@@ -178,30 +172,43 @@ async fn run(config: Config) -> anyhow::Result<()> {
         if let Ok(addr) = api.local_addr() {
             tracing::info!(%addr, "listening for the HTTP API");
         }
-        let app = Arc::new(crate::app::App::new(config.clone()));
+        let configs = configs.subscribe();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::http::serve(api, app, shutdown).await {
+            if let Err(e) = crate::http::serve(api, configs, shutdown).await {
                 tracing::error!(error = %e, "the HTTP API stopped");
             }
         });
     }
+    let exporter = exporter.map(|e| tokio::spawn(e.serve(shutdown.clone())));
+    let watchdog = tokio::spawn(watchdog::run(writer.pinger(), shutdown.clone()));
+    let reloads = tokio::spawn(reload::run(
+        hangups,
+        reload::Running {
+            config: Arc::new(config.clone()),
+            listener: listener.settings(),
+            filer,
+            configs: configs.clone(),
+            key: key.clone(),
+        },
+        shutdown.clone(),
+    ));
     let acknowledgements = {
         let database = config.server.database.clone();
-        let config = Arc::new(config.clone());
-        let key = matching.key.clone();
+        let configs = configs.subscribe();
+        let key = key.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            crate::outbound::acknowledgements::run(&database, config, key, shutdown).await
+            crate::outbound::acknowledgements::run(&database, configs, key, shutdown).await
         })
     };
     let relay = {
         let database = config.server.database.clone();
         let grace = config.server.shutdown_timeout;
-        let config = Arc::new(config.clone());
+        let configs = configs.subscribe();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            crate::outbound::relay::run(&database, config, shutdown, grace).await
+            crate::outbound::relay::run(&database, configs, shutdown, grace).await
         })
     };
     listener.serve(writer, shutdown).await;
@@ -211,6 +218,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Err(e) = acknowledgements.await {
         tracing::error!(error = %e, "acknowledgement task failed");
     }
+    for (name, task) in [("reload", reloads), ("watchdog", watchdog)]
+        .into_iter()
+        .chain(exporter.map(|e| ("metrics", e)))
+    {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, task = name, "task failed");
+        }
+    }
 
     // Every session is gone, so are their writer handles: the writer commits
     // what is waiting and ends.
@@ -219,6 +234,64 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .ok();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The listener's settings for `config`: its `[server]` section, the
+/// company, the verifier of `[authentication]`, and TLS. `serving`: the TLS
+/// the listener serves now and the section it was made from; when the
+/// networks and the timeout are the same, its certificate is read again
+/// and swapped in place (so that even sessions already open get the new
+/// one at their STARTTLS), else a new one is loaded. Every problem is
+/// returned; nothing is swapped unless all went well (the certificate is
+/// the last step).
+fn listener_settings(
+    config: &Config,
+    serving: Option<(&Arc<ServerTls>, &TlsConfig)>,
+) -> Result<Settings, Vec<String>> {
+    let verifier = crate::inbound::auth::Verifier::from_config(
+        &config.authentication,
+        &config.server.hostname,
+    )
+    .map_err(|e| vec![format!("authentication: {e}")])?
+    .map(Arc::new);
+    let tls = match (&config.tls, serving) {
+        (None, _) => {
+            crate::metrics::TLS_NOT_AFTER_MS.store(0, std::sync::atomic::Ordering::Relaxed);
+            None
+        }
+        (Some(wanted), Some((tls, was)))
+            if wanted.require_from == was.require_from
+                && wanted.handshake_timeout == was.handshake_timeout =>
+        {
+            let loaded = tls.reload(wanted)?;
+            log_certificate(wanted, &loaded);
+            Some(tls.clone())
+        }
+        (Some(wanted), _) => {
+            let (tls, loaded) = ServerTls::new(wanted)?;
+            log_certificate(wanted, &loaded);
+            Some(Arc::new(tls))
+        }
+    };
+    Ok(Settings {
+        server: config.server.clone(),
+        directory: Company::from_config(config),
+        verifier,
+        memory: Arc::new(tokio::sync::Semaphore::new(
+            config.server.memory_budget.div_ceil(1024) as usize,
+        )),
+        tls,
+    })
+}
+
+fn log_certificate(config: &TlsConfig, loaded: &crate::inbound::tls::Loaded) {
+    crate::metrics::TLS_NOT_AFTER_MS
+        .store(loaded.not_after_ms, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(
+        certificate = %config.certificate.display(),
+        valid_until = %crate::clock::rfc3339(loaded.not_after_ms).unwrap_or_default(),
+        "TLS certificate loaded"
+    );
 }
 
 /// Files every stored mail still `pending` (see

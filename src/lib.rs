@@ -7,7 +7,8 @@
 //! 5322 message) → `store` (outbox) → `outbound::relay` → the subsidiary's
 //! upstream. `mail` holds the pure pieces both directions share, `config`
 //! the typed configuration and the company it describes, `cli` the command
-//! line, `daemon` the wiring. See `docs/architecture.md` for the code map.
+//! line, `daemon` the wiring, `metrics` what the daemon counts about itself.
+//! See `docs/architecture.md` for the code map.
 
 pub mod app;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod http;
 pub mod inbound;
 pub mod mail;
 pub mod matcher;
+pub mod metrics;
 pub mod outbound;
 pub mod secrets;
 pub mod store;

@@ -2,7 +2,8 @@
 //! subject tags and VERP addresses (`reply-token.key` in the state
 //! directory, 32 random bytes, mode 0600, created at first start, written
 //! atomically), and the instance lock that keeps a second `serve` off the
-//! same store (`<database>.serve-lock`, an flock held while serving).
+//! same store (`<database>.serve-lock`, an flock held while serving, with
+//! the daemon's pid in it for `status` and `reload`).
 //!
 //! Only file I/O; no SQL, no sockets. The key never appears in logs or
 //! output.
@@ -75,12 +76,24 @@ pub struct InstanceLock {
     _file: std::fs::File,
 }
 
-/// Takes the instance lock of the store at `database`, or says who holds it.
-pub fn lock_instance(database: &Path) -> std::io::Result<InstanceLock> {
-    use std::os::fd::AsRawFd;
+/// `<database>.serve-lock`.
+fn lock_path(database: &Path) -> PathBuf {
     let mut name = database.as_os_str().to_owned();
     name.push(".serve-lock");
-    let path = PathBuf::from(name);
+    PathBuf::from(name)
+}
+
+/// How long `serve` tries for the lock before it says who holds it: a
+/// `status` or `reload` looking whether a daemon runs holds it for an
+/// instant (see [`instance_holder`]).
+const LOCK_TRIES: u32 = 20;
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Takes the instance lock of the store at `database`, or says who holds
+/// it; the daemon's pid is written into the lock file.
+pub fn lock_instance(database: &Path) -> std::io::Result<InstanceLock> {
+    use std::os::fd::AsRawFd;
+    let path = lock_path(database);
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
     {
@@ -93,8 +106,14 @@ pub fn lock_instance(database: &Path) -> std::io::Result<InstanceLock> {
         .truncate(false)
         .mode(0o600)
         .open(&path)?;
+    let mut tries = 0;
     // SAFETY: flock on a file descriptor we own; no memory is involved.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        tries += 1;
+        if tries < LOCK_TRIES {
+            std::thread::sleep(LOCK_RETRY);
+            continue;
+        }
         let holder = std::fs::read_to_string(&path).unwrap_or_default();
         return Err(std::io::Error::new(
             std::io::ErrorKind::WouldBlock,
@@ -111,6 +130,42 @@ pub fn lock_instance(database: &Path) -> std::io::Result<InstanceLock> {
     file.set_len(0)?;
     writeln!(file, "{}", std::process::id())?;
     Ok(InstanceLock { _file: file })
+}
+
+/// The pid of the `serve` that holds the instance lock of the store at
+/// `database`; `None` when none does (no daemon runs on this store). The
+/// pid is only trusted while the lock is held: a daemon killed with -9
+/// leaves its pid in the file, not its lock.
+pub fn instance_holder(database: &Path) -> std::io::Result<Option<u32>> {
+    use std::os::fd::AsRawFd;
+    let path = lock_path(database);
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // A shared lock conflicts only with the daemon's exclusive one. Got,
+    // it is given back at once (closing the file does).
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
+        return Ok(None);
+    }
+    let error = std::io::Error::last_os_error();
+    if error.kind() != std::io::ErrorKind::WouldBlock {
+        return Err(error);
+    }
+    let text = std::fs::read_to_string(&path)?;
+    match text.trim().parse::<u32>() {
+        Ok(pid) => Ok(Some(pid)),
+        // Taken, the pid not yet written: the daemon is starting.
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            format!(
+                "a jobmail serve is starting on this store ({} holds no pid yet); try again",
+                path.display()
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -155,5 +210,29 @@ mod tests {
             lock_instance(&db).is_ok(),
             "free again once the first is gone"
         );
+    }
+
+    #[test]
+    fn the_lock_holder_is_known_only_while_it_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("jobmail.db");
+        assert_eq!(instance_holder(&db).unwrap(), None, "no lock file yet");
+        let lock = lock_instance(&db).unwrap();
+        assert_eq!(instance_holder(&db).unwrap(), Some(std::process::id()));
+        // Looking does not take the lock away, nor keep a new serve out.
+        assert_eq!(instance_holder(&db).unwrap(), Some(std::process::id()));
+        drop(lock);
+        // The pid is still in the file; nobody holds the lock.
+        assert_eq!(instance_holder(&db).unwrap(), None);
+        let probe = std::thread::spawn({
+            let db = db.clone();
+            move || {
+                for _ in 0..50 {
+                    let _ = instance_holder(&db);
+                }
+            }
+        });
+        assert!(lock_instance(&db).is_ok(), "taken beside a busy prober");
+        probe.join().unwrap();
     }
 }

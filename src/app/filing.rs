@@ -24,9 +24,34 @@ use crate::store::filing::{
 };
 use crate::store::{OnStored, Result, Store, StoreError, Tx};
 
-/// The daemon's hook: files each mail the writer stores.
+/// The daemon's hook: files each mail the writer stores, with the company
+/// as last (re)loaded: a reload swaps it in for the mails stored after it.
 pub struct Filer {
-    pub matching: Matching,
+    matching: std::sync::RwLock<std::sync::Arc<Matching>>,
+}
+
+impl Filer {
+    pub fn new(matching: Matching) -> Filer {
+        Filer {
+            matching: std::sync::RwLock::new(std::sync::Arc::new(matching)),
+        }
+    }
+
+    /// What the next mail is filed with.
+    pub fn matching(&self) -> std::sync::Arc<Matching> {
+        self.matching
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Files the mails stored from now on with `matching` (a reload).
+    pub fn replace(&self, matching: Matching) {
+        *self
+            .matching
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = std::sync::Arc::new(matching);
+    }
 }
 
 impl OnStored for Filer {
@@ -37,7 +62,7 @@ impl OnStored for Filer {
         parsed: Option<&ParsedMessage>,
         envelope: &Envelope,
     ) -> Result<()> {
-        let decision = file(tx, message, parsed, envelope, &self.matching)?;
+        let decision = file(tx, message, parsed, envelope, &self.matching())?;
         tracing::info!(message, reason = %decision.reason, detail = %decision.detail, "matched");
         Ok(())
     }

@@ -15,6 +15,8 @@ pub mod filing;
 pub mod messages;
 pub mod operations;
 pub mod outbox;
+pub mod reload;
+pub mod status;
 pub mod templates;
 
 use std::fmt;

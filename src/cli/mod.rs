@@ -1,6 +1,6 @@
-//! The command-line front end: `serve`, `config check`, `inbox`,
-//! `message`, `candidate`, `application`, `template`, `send`, `queue`,
-//! `suppression`. One file per command group.
+//! The command-line front end: `serve`, `reload`, `status`, `config
+//! check`, `inbox`, `message`, `candidate`, `application`, `template`,
+//! `send`, `queue`, `suppression`. One file per command group.
 //!
 //! Each command parses its arguments, calls one function of the
 //! application layer ([`crate::app`]), and prints what it returns, as a
@@ -13,7 +13,9 @@ mod documents;
 mod messages;
 mod output;
 mod queue;
+mod reload;
 mod send;
+mod status;
 mod suppressions;
 mod templates;
 
@@ -28,6 +30,7 @@ pub use documents::{AuditArgs, DocumentCommand};
 pub use messages::{InboxArgs, MessageCommand, format_inbox, format_message};
 pub use queue::QueueCommand;
 pub use send::SendArgs;
+pub use status::format_status;
 pub use suppressions::SuppressionCommand;
 pub use templates::TemplateCommand;
 
@@ -48,6 +51,13 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: the SMTP listener and the store writer
     Serve,
+    /// Make the running daemon read its config, templates and certificate again (SIGHUP)
+    Reload,
+    /// The daemon, listener, TLS, store, queue and acknowledgements at a glance
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Configuration commands
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -128,6 +138,8 @@ pub fn run(cli: Cli) -> ExitCode {
                 other => other,
             }
         }
+        Command::Reload => return reload::reload(&app),
+        Command::Status { json } => status::status(&app, json),
         Command::Inbox(args) => messages::inbox(&app, &args),
         Command::Message(m) => messages::message_command(&app, m),
         Command::Candidate(c) => candidates::candidate_command(&app, c),

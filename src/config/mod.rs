@@ -12,6 +12,7 @@ mod access;
 mod api;
 mod authentication;
 mod checks;
+mod metrics;
 mod reader;
 mod recruiting;
 mod relay;
@@ -24,6 +25,7 @@ mod tls;
 pub use access::{DocumentCategory, DocumentsConfig, Right, Role, SENT, UNSORTED, User};
 pub use api::ApiConfig;
 pub use authentication::*;
+pub use metrics::*;
 pub use reader::{ConfigError, ConfigErrors};
 pub use recruiting::*;
 pub use relay::*;
@@ -79,6 +81,8 @@ pub struct Config {
     pub users: Vec<User>,
     /// `[api]`: the HTTP API; `None`: off.
     pub api: Option<ApiConfig>,
+    /// `[metrics]`: where Prometheus scrapes; `None`: no metrics socket.
+    pub metrics: Option<MetricsConfig>,
 }
 
 /// The config path a command uses: `--config`, else `$JOBMAIL_CONFIG`, else the default.
@@ -171,6 +175,13 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
     let authentication = read_authentication(ctx, &mut root);
     let acknowledgements = read_acknowledgements(ctx, &mut root);
     let tls = read_tls(ctx, &mut root, base_dir, &server.listen);
+    let smtp: Vec<SocketAddr> = server
+        .listen
+        .iter()
+        .chain(tls.iter().flat_map(|t| &t.implicit_listen))
+        .copied()
+        .collect();
+    let metrics = read_metrics(ctx, &mut root, &smtp);
     let mut subsidiaries = Vec::new();
     for (i, table, span) in tables(ctx, &mut root, "subsidiary") {
         subsidiaries.push((
@@ -217,5 +228,6 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         roles: roles.into_iter().map(|(_, _, r)| r).collect(),
         users: users.into_iter().map(|(_, _, u)| u).collect(),
         api,
+        metrics,
     }
 }

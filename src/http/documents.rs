@@ -2,16 +2,13 @@
 //! one document's bytes with headers a browser cannot be tricked by, and a
 //! new category.
 
-use std::sync::Arc;
-
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, ApiResult, blocking, caller, id, json_by_id};
-use crate::app::App;
+use super::{ApiError, ApiResult, Shared, blocking, caller, id, json_by_id};
 
 /// The types a browser shows without running anything: only these are
 /// served `inline` (a new tab opens them); everything else (HTML, SVG, XML,
@@ -54,10 +51,11 @@ pub fn disposition(inline: bool, filename: &str) -> String {
 }
 
 pub async fn of_candidate(
-    State(app): State<Arc<App>>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> ApiResult<Response> {
+    let app = shared.app();
     json_by_id(&app, &headers, &raw, |app, who, candidate| {
         Ok(json!({ "documents": app.candidate_documents(who, candidate)? }))
     })
@@ -65,10 +63,11 @@ pub async fn of_candidate(
 }
 
 pub async fn download(
-    State(app): State<Arc<App>>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> ApiResult<Response> {
+    let app = shared.app();
     let who = caller(&app, &headers)?;
     let document = id(&raw)?;
     let (placed, bytes) = blocking(&app, move |app| app.document(&who, document)).await?;
@@ -112,11 +111,12 @@ pub struct NewCategory {
 }
 
 pub async fn categorise(
-    State(app): State<Arc<App>>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
     Path(raw): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
+    let app = shared.app();
     let who = caller(&app, &headers)?;
     let document = id(&raw)?;
     let NewCategory { category } = serde_json::from_slice(&body).map_err(|e| {

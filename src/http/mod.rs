@@ -151,8 +151,38 @@ async fn json_by_id<T: serde::Serialize + Send + 'static>(
     Ok(axum::Json(value).into_response())
 }
 
+/// The application the routes call: the one of the config in force, swapped
+/// when a reload brings a new one (requests under way keep theirs).
+#[derive(Clone)]
+pub struct Shared {
+    app: Arc<std::sync::RwLock<Arc<App>>>,
+}
+
+impl Shared {
+    pub fn new(app: App) -> Shared {
+        Shared {
+            app: Arc::new(std::sync::RwLock::new(Arc::new(app))),
+        }
+    }
+
+    fn app(&self) -> Arc<App> {
+        match self.app.read() {
+            Ok(a) => a.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn replace(&self, app: App) {
+        match self.app.write() {
+            Ok(mut a) => *a = Arc::new(app),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(app),
+        }
+    }
+}
+
 /// Every route of `/api/v1`.
-pub fn router(app: Arc<App>) -> Router {
+pub fn router(shared: Shared) -> Router {
+    let app = shared.app();
     let max_body = app
         .config
         .api
@@ -188,16 +218,25 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(max_body))
-        .with_state(app)
+        .with_state(shared)
 }
 
-/// Serves the API on `listener` until `shutdown`.
+/// Serves the API on `listener` until `shutdown`, with the config `configs`
+/// holds (a reload sends a new one: users, roles and categories included).
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    app: Arc<App>,
+    mut configs: watch::Receiver<Arc<crate::config::Config>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
+    let shared = Shared::new(App::new((**configs.borrow_and_update()).clone()));
+    let follower = shared.clone();
+    tokio::spawn(async move {
+        while configs.changed().await.is_ok() {
+            let config = (**configs.borrow_and_update()).clone();
+            follower.replace(App::new(config));
+        }
+    });
+    axum::serve(listener, router(shared))
         .with_graceful_shutdown(async move {
             while !*shutdown.borrow() {
                 if shutdown.changed().await.is_err() {
@@ -220,10 +259,11 @@ struct ListQuery {
 }
 
 async fn candidates(
-    State(app): State<Arc<App>>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
+    let app = shared.app();
     let who = caller(&app, &headers)?;
     let limit = match q.limit.as_deref() {
         None => 50,
@@ -241,10 +281,11 @@ async fn candidates(
 }
 
 async fn candidate(
-    State(app): State<Arc<App>>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> ApiResult<Response> {
+    let app = shared.app();
     json_by_id(&app, &headers, &raw, |app, who, id| {
         app.candidate_as(who, id)
     })
@@ -252,18 +293,20 @@ async fn candidate(
 }
 
 async fn message(
-    State(app): State<Arc<App>>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> ApiResult<Response> {
+    let app = shared.app();
     json_by_id(&app, &headers, &raw, |app, who, id| app.message_as(who, id)).await
 }
 
 async fn raw_message(
-    State(app): State<Arc<App>>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> ApiResult<Response> {
+    let app = shared.app();
     let who = caller(&app, &headers)?;
     let id = id(&raw)?;
     let bytes = blocking(&app, move |app| app.raw_message(&who, id)).await?;

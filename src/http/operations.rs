@@ -3,16 +3,13 @@
 //! queue. Each names the right it needs in `app::operations`; this module
 //! only parses and answers.
 
-use std::sync::Arc;
-
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, ApiResult, blocking, caller, id, json_by_id};
-use crate::app::App;
+use super::{ApiError, ApiResult, Shared, blocking, caller, id, json_by_id};
 use crate::app::outbox::{PreviewInput, SendInput};
 use crate::outbound::audience::Audience;
 use crate::store::InboxFilter;
@@ -44,10 +41,11 @@ pub struct InboxQuery {
 }
 
 pub async fn inbox(
-    State(app): State<Arc<App>>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
     Query(q): Query<InboxQuery>,
 ) -> ApiResult<Response> {
+    let app = shared.app();
     let who = caller(&app, &headers)?;
     let filter = InboxFilter {
         limit: limit(q.limit.as_deref(), 50, 1000)?,
@@ -67,11 +65,12 @@ struct AssignBody {
 }
 
 pub async fn assign(
-    State(app): State<Arc<App>>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
     Path(raw): Path<String>,
     bytes: axum::body::Bytes,
 ) -> ApiResult<Response> {
+    let app = shared.app();
     let who = caller(&app, &headers)?;
     let message = id(&raw)?;
     let AssignBody { candidate } = body(&bytes, "candidate")?;
@@ -92,11 +91,12 @@ pub struct PreviewQuery {
 }
 
 pub async fn preview(
-    State(app): State<Arc<App>>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
     Path(template): Path<String>,
     Query(q): Query<PreviewQuery>,
 ) -> ApiResult<Response> {
+    let app = shared.app();
     let who = caller(&app, &headers)?;
     let candidate = q
         .candidate
@@ -142,10 +142,11 @@ struct SendBody {
 }
 
 pub async fn send(
-    State(app): State<Arc<App>>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
     bytes: axum::body::Bytes,
 ) -> ApiResult<Response> {
+    let app = shared.app();
     let who = caller(&app, &headers)?;
     let b: SendBody = body(&bytes, "send")?;
     let input = SendInput {
@@ -183,10 +184,11 @@ pub struct QueueQuery {
 }
 
 pub async fn queue(
-    State(app): State<Arc<App>>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
     Query(q): Query<QueueQuery>,
 ) -> ApiResult<Response> {
+    let app = shared.app();
     let who = caller(&app, &headers)?;
     let filter = QueueFilter {
         states: q
@@ -215,10 +217,11 @@ pub async fn queue(
 }
 
 pub async fn queue_item(
-    State(app): State<Arc<App>>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> ApiResult<Response> {
+    let app = shared.app();
     json_by_id(&app, &headers, &raw, |app, who, item| {
         let v = app.queue_item_as(who, item)?;
         Ok(json!({
@@ -231,10 +234,11 @@ pub async fn queue_item(
 }
 
 pub async fn queue_action(
-    State(app): State<Arc<App>>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
     Path((raw, action)): Path<(String, String)>,
 ) -> ApiResult<Response> {
+    let app = shared.app();
     let who = caller(&app, &headers)?;
     let item = id(&raw)?;
     let done = blocking(&app, move |app| {

@@ -27,14 +27,78 @@ use tokio::task::JoinSet;
 
 use super::session;
 pub use super::session::Settings;
+use crate::config::ServerConfig;
 use crate::store::Writer;
 
 /// A bound listener, ready to serve.
 pub struct Listener {
     /// Each socket, and whether its sessions start with the TLS handshake.
     sockets: Vec<(TcpListener, bool)>,
-    settings: Arc<Settings>,
-    max_connections: usize,
+    live: LiveSettings,
+}
+
+/// The settings the next session starts with, and the connection limit
+/// they set. A reload replaces them: sessions in flight keep the `Arc` they
+/// started with, the next one gets the new settings.
+#[derive(Clone)]
+pub struct LiveSettings {
+    current: Arc<watch::Sender<Arc<Settings>>>,
+    /// Sessions open on all sockets together (`max_connections`).
+    limit: Arc<Semaphore>,
+}
+
+impl LiveSettings {
+    fn new(settings: Settings) -> LiveSettings {
+        let limit = Arc::new(Semaphore::new(settings.server.max_connections));
+        LiveSettings {
+            current: Arc::new(watch::Sender::new(Arc::new(settings))),
+            limit,
+        }
+    }
+
+    /// What the next session gets.
+    pub fn current(&self) -> Arc<Settings> {
+        self.current.borrow().clone()
+    }
+
+    /// Swaps in `settings` for the sessions accepted from now on. The
+    /// connection limit and the memory budget are resized in place: the new
+    /// settings share the one budget with the sessions still open.
+    pub fn replace(&self, mut settings: Settings) {
+        let old = self.current();
+        resize(
+            &self.limit,
+            old.server.max_connections,
+            settings.server.max_connections,
+        );
+        settings.memory = old.memory.clone();
+        resize(
+            &settings.memory,
+            old.server.memory_budget.div_ceil(1024) as usize,
+            settings.server.memory_budget.div_ceil(1024) as usize,
+        );
+        self.current.send_replace(Arc::new(settings));
+    }
+}
+
+/// Grows or shrinks a semaphore sized `from` to `to` permits. Permits held
+/// now are taken off as they come back: until then more may be out than
+/// `to` (the sessions that hold them were admitted under the old limit).
+fn resize(semaphore: &Arc<Semaphore>, from: usize, to: usize) {
+    if to > from {
+        semaphore.add_permits(to - from);
+    } else if to < from {
+        let debt = (from - to) - semaphore.forget_permits(from - to);
+        if debt > 0 {
+            let semaphore = semaphore.clone();
+            tokio::spawn(async move {
+                let debt = u32::try_from(debt).unwrap_or(u32::MAX);
+                if let Ok(permits) = semaphore.acquire_many_owned(debt).await {
+                    permits.forget();
+                }
+            });
+        }
+    }
 }
 
 impl Listener {
@@ -55,11 +119,17 @@ impl Listener {
             })?;
             sockets.push((socket, implicit));
         }
+        let mut settings = settings;
+        settings.server.max_connections = max_connections;
         Ok(Listener {
             sockets,
-            settings: Arc::new(settings),
-            max_connections,
+            live: LiveSettings::new(settings),
         })
+    }
+
+    /// The handle a reload swaps the settings through.
+    pub fn settings(&self) -> LiveSettings {
+        self.live.clone()
     }
 
     /// Each bound address, and whether it is for implicit TLS.
@@ -73,20 +143,15 @@ impl Listener {
     /// Serves until `shutdown` turns true, then drains sessions for at most
     /// the configured shutdown timeout.
     pub async fn serve(self, writer: Writer, shutdown: watch::Receiver<bool>) {
-        let limit = Arc::new(Semaphore::new(self.max_connections));
         let counter = Arc::new(AtomicU64::new(0));
-        let clients = Arc::new(Clients::new(
-            self.settings.server.max_connections_per_client,
-            self.settings.server.max_connections_per_network,
-        ));
+        let clients = Arc::new(Clients::new());
         let mut acceptors = JoinSet::new();
         for socket in self.sockets {
             acceptors.spawn(accept_loop(
                 socket,
-                self.settings.clone(),
+                self.live.clone(),
                 writer.clone(),
                 shutdown.clone(),
-                limit.clone(),
                 counter.clone(),
                 clients.clone(),
             ));
@@ -106,14 +171,14 @@ fn session_id(counter: &AtomicU64) -> String {
 /// handshake) until shutdown, then drains its sessions.
 async fn accept_loop(
     (socket, implicit_tls): (TcpListener, bool),
-    settings: Arc<Settings>,
+    live: LiveSettings,
     writer: Writer,
     mut shutdown: watch::Receiver<bool>,
-    limit: Arc<Semaphore>,
     counter: Arc<AtomicU64>,
     clients: Arc<Clients>,
 ) {
     let mut sessions = JoinSet::new();
+    let limit = live.limit.clone();
     loop {
         tokio::select! {
             accepted = socket.accept() => {
@@ -126,9 +191,12 @@ async fn accept_loop(
                         continue;
                     }
                 };
+                crate::metrics::SESSIONS_OPENED.inc();
                 let _ = stream.set_nodelay(true);
+                // As last (re)loaded; the session keeps these to its end.
+                let settings = live.current();
                 let hostname = &settings.server.hostname;
-                let slot = clients.take(peer.ip()).map_err(|limit| {
+                let slot = clients.take(peer.ip(), &settings.server).map_err(|limit| {
                     (limit, format!("421 4.7.0 {hostname} Error: too many connections from your {limit}, try again later"))
                 });
                 let admitted = slot.and_then(|slot| match limit.clone().try_acquire_owned() {
@@ -153,6 +221,8 @@ async fn accept_loop(
                     }
                     Err((limit, reply)) => {
                         clients.log_refusal(peer.ip(), limit);
+                        crate::metrics::session_ended(crate::metrics::SessionEnd::Limit);
+                        crate::metrics::reply_sent(&reply);
                         sessions.spawn(refuse(stream, reply));
                     }
                 }
@@ -167,7 +237,7 @@ async fn accept_loop(
         }
     }
     drop(socket);
-    drain(sessions, settings.server.shutdown_timeout).await;
+    drain(sessions, live.current().server.shutdown_timeout).await;
 }
 
 async fn refuse(mut stream: TcpStream, reply: String) {
@@ -202,8 +272,6 @@ const REFUSAL_LOG_CLIENTS: usize = 10_000;
 
 /// Open sessions per client address and per network, and the refusal log.
 struct Clients {
-    per_client: usize,
-    per_network: usize,
     open: Mutex<(HashMap<IpAddr, usize>, HashMap<IpAddr, usize>)>,
     refused: Mutex<HashMap<IpAddr, (Instant, u64)>>,
 }
@@ -230,24 +298,27 @@ impl Drop for ClientSlot {
 }
 
 impl Clients {
-    fn new(per_client: usize, per_network: usize) -> Clients {
+    fn new() -> Clients {
         Clients {
-            per_client,
-            per_network,
             open: Mutex::new((HashMap::new(), HashMap::new())),
             refused: Mutex::new(HashMap::new()),
         }
     }
 
-    /// A slot for one more session from `ip`, or which limit it would pass.
-    fn take(self: &Arc<Self>, ip: IpAddr) -> Result<ClientSlot, &'static str> {
+    /// A slot for one more session from `ip`, or which limit of `server`
+    /// (as last reloaded) it would pass.
+    fn take(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        server: &ServerConfig,
+    ) -> Result<ClientSlot, &'static str> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let (by_client, by_network) = &mut *open;
         let network = network_of(ip);
-        if by_client.get(&ip).copied().unwrap_or(0) >= self.per_client {
+        if by_client.get(&ip).copied().unwrap_or(0) >= server.max_connections_per_client {
             return Err("address");
         }
-        if by_network.get(&network).copied().unwrap_or(0) >= self.per_network {
+        if by_network.get(&network).copied().unwrap_or(0) >= server.max_connections_per_network {
             return Err("network");
         }
         *by_client.entry(ip).or_default() += 1;

@@ -150,6 +150,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Runs the session to its end. Never panics on client input.
     pub async fn run(mut self) {
         let outcome = self.serve().await;
+        crate::metrics::session_ended(match &outcome {
+            Ok(()) => crate::metrics::SessionEnd::Quit,
+            Err(Stop::Closed) => crate::metrics::SessionEnd::Closed,
+            Err(Stop::Say(reply)) => crate::metrics::SessionEnd::of_reply(reply),
+        });
         if let Err(Stop::Say(reply)) = outcome {
             self.reply(&reply);
         }
@@ -159,6 +164,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     fn reply(&mut self, line: &str) {
+        crate::metrics::reply_sent(line);
         self.output.extend_from_slice(line.as_bytes());
         self.output.extend_from_slice(b"\r\n");
     }
@@ -679,6 +685,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             );
         }
         let big = received.content.len() >= TRIM_AFTER;
+        let bytes = received.content.len() as u64;
         let stored = self.store(transaction, received.content).await;
         drop(budget);
         if big {
@@ -687,6 +694,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         match stored {
             Ok(stored) => {
                 self.messages += 1;
+                crate::metrics::MAILS_ACCEPTED.inc();
+                crate::metrics::BYTES_ACCEPTED.add(bytes);
                 let reply = match stored {
                     Stored::New(id) => format!("250 2.0.0 Ok: stored as {id}"),
                     Stored::Duplicate(id) => format!("250 2.0.0 Ok: already stored as {id}"),

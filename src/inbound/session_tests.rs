@@ -36,12 +36,10 @@ fn world() -> World {
     );
     let config = crate::config::parse(&text, &dir.path().join("jobmail.toml")).expect("config");
     let company = Company::from_config(&config);
-    let filer = Filer {
-        matching: Matching {
-            directory: company.clone(),
-            key: TokenKey::new([0x42; 32]),
-        },
-    };
+    let filer = Filer::new(Matching {
+        directory: company.clone(),
+        key: TokenKey::new([0x42; 32]),
+    });
     let (writer, _thread) =
         Writer::start(&config.server.database, Arc::new(filer)).expect("writer");
     let settings = Arc::new(Settings {

@@ -35,6 +35,8 @@ pub struct Loaded {
     pub server: Arc<ServerConfig>,
     /// When the server certificate (the chain's first) expires, Unix ms.
     pub not_after_ms: i64,
+    /// Its subject's common name (`CN=mx.acme.example`), if it has one.
+    pub subject: Option<String>,
 }
 
 /// The TLS side of the listener, shared by all its sessions: the current
@@ -115,6 +117,11 @@ pub fn load(config: &TlsConfig, now_ms: i64) -> Result<Loaded, Vec<String>> {
         },
     };
     let mut not_after_ms = 0;
+    let subject = chain
+        .as_ref()
+        .and_then(|c| c.first())
+        .and_then(|c| common_name(c))
+        .map(|cn| format!("CN={cn}"));
     if let Some(chain) = &chain {
         for (i, cert) in chain.iter().enumerate() {
             let which = if i == 0 {
@@ -188,6 +195,7 @@ pub fn load(config: &TlsConfig, now_ms: i64) -> Result<Loaded, Vec<String>> {
         Ok(server) => Ok(Loaded {
             server: Arc::new(server),
             not_after_ms,
+            subject,
         }),
         Err(e) => Err(vec![format!(
             "tls: {cert_path} with {key_path} cannot be used: {e}"
@@ -245,11 +253,13 @@ fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, &rest[..len], &rest[len..]))
 }
 
-/// notBefore and notAfter of an X.509 certificate, Unix ms (RFC 5280
-/// 4.1: `Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version
-/// OPTIONAL, serialNumber, signature, issuer, validity, … } … }`).
-fn validity(der: &[u8]) -> Option<(i64, i64)> {
-    const SEQUENCE: u8 = 0x30;
+const SEQUENCE: u8 = 0x30;
+
+/// The fields of an X.509 certificate's tbsCertificate from its validity
+/// on (RFC 5280 4.1: `Certificate ::= SEQUENCE { tbsCertificate SEQUENCE {
+/// [0] version OPTIONAL, serialNumber, signature, issuer, validity,
+/// subject, … } … }`).
+fn from_validity(der: &[u8]) -> Option<&[u8]> {
     let (SEQUENCE, certificate, _) = element(der)? else {
         return None;
     };
@@ -267,7 +277,39 @@ fn validity(der: &[u8]) -> Option<(i64, i64)> {
         }
         rest = after;
     }
-    let (SEQUENCE, validity, _) = element(rest)? else {
+    Some(rest)
+}
+
+/// The subject's common name (OID 2.5.4.3) of an X.509 certificate, if it
+/// has one as a string.
+fn common_name(der: &[u8]) -> Option<String> {
+    let (SEQUENCE, _, rest) = element(from_validity(der)?)? else {
+        return None;
+    };
+    let (SEQUENCE, mut names, _) = element(rest)? else {
+        return None;
+    };
+    // Name ::= SEQUENCE OF SET OF SEQUENCE { type OID, value ANY }
+    while let Some((0x31, set, after)) = element(names) {
+        names = after;
+        let Some((SEQUENCE, pair, _)) = element(set) else {
+            continue;
+        };
+        let Some((0x06, oid, value)) = element(pair) else {
+            continue;
+        };
+        if oid == [0x55, 0x04, 0x03]
+            && let Some((0x0c | 0x13 | 0x14 | 0x16, text, _)) = element(value)
+        {
+            return std::str::from_utf8(text).ok().map(str::to_string);
+        }
+    }
+    None
+}
+
+/// notBefore and notAfter of an X.509 certificate, Unix ms.
+fn validity(der: &[u8]) -> Option<(i64, i64)> {
+    let (SEQUENCE, validity, _) = element(from_validity(der)?)? else {
         return None;
     };
     let (tag, not_before, after) = element(validity)?;
@@ -483,6 +525,7 @@ mod tests {
         let pki = pki(dir.path(), false);
         assert!(pki.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         let loaded = load(&config(&pki), crate::clock::now_ms()).unwrap();
+        assert_eq!(loaded.subject.as_deref(), Some("CN=rcgen self signed cert"));
         // rcgen's default: valid until 4096.
         assert!(
             crate::clock::rfc3339(loaded.not_after_ms)
@@ -618,6 +661,8 @@ mod tests {
     #[test]
     fn truncated_or_foreign_der_is_no_certificate() {
         assert_eq!(validity(b""), None);
+        assert_eq!(common_name(b""), None);
+        assert_eq!(common_name(&[0x30, 0x03, 0x02, 0x01, 0x00]), None);
         assert_eq!(validity(&[0x30, 0x82, 0xff]), None);
         assert_eq!(validity(&[0x30, 0x03, 0x02, 0x01, 0x00]), None);
         assert!(certificates(b"no pem here").is_err());

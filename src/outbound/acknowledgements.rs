@@ -29,10 +29,11 @@ fn injected_store_error() -> bool {
 /// How often the worker looks for acknowledgements to compose.
 const POLL: Duration = Duration::from_millis(200);
 
-/// Composes the `pending` acknowledgements into the outbox until `shutdown`.
+/// Composes the `pending` acknowledgements into the outbox until
+/// `shutdown`, each pass with the config as last (re)loaded.
 pub async fn run(
     database: &Path,
-    config: Arc<Config>,
+    configs: watch::Receiver<Arc<Config>>,
     key: TokenKey,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -44,7 +45,7 @@ pub async fn run(
         }
     };
     loop {
-        let config = config.clone();
+        let config = configs.borrow().clone();
         let key = key.clone();
         // The connection goes into the blocking pass and comes back.
         let done = tokio::task::spawn_blocking(move || {

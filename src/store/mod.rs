@@ -3,7 +3,7 @@
 //! Its public surface is the seam a second backend (PostgreSQL, for several
 //! instances) implements without touching a caller: [`Store`] (reads and
 //! the operators' changes; each table group's methods in its own file:
-//! `messages`, `candidates`, `outbox`), [`Writer`] (the durable path of
+//! `messages`, `candidates`, `outbox`, `status`), [`Writer`] (the durable path of
 //! inbound mail, group commit with `synchronous=FULL`, nothing reported
 //! stored before its commit), the [`OnStored`] hook and the transaction
 //! [`Tx`] the policy above reads and records through, and the plain data
@@ -23,6 +23,7 @@ pub mod filing;
 mod messages;
 pub mod outbox;
 mod schema;
+pub mod status;
 mod writer;
 
 pub use filing::{OnStored, Tx};
@@ -32,7 +33,7 @@ pub use messages::{CandidateRef, DocumentSummary, InboxEntry, InboxFilter, Messa
 pub(crate) use schema::open;
 #[allow(unused_imports)]
 use writer::*;
-pub use writer::{IncomingMessage, Stored, Writer, fault_for_startup, panic_text};
+pub use writer::{IncomingMessage, Pinger, Stored, Writer, fault_for_startup, panic_text};
 
 use std::io::Write;
 use std::path::Path;
@@ -216,12 +217,10 @@ mod tests {
         )
         .unwrap();
         // The daemon's own filing policy, so that its statements are traced too.
-        let filer = crate::app::filing::Filer {
-            matching: crate::matcher::Matching {
-                directory: crate::config::company::Company::from_config(&world),
-                key: crate::matcher::token::TokenKey::new([0x42; 32]),
-            },
-        };
+        let filer = crate::app::filing::Filer::new(crate::matcher::Matching {
+            directory: crate::config::company::Company::from_config(&world),
+            key: crate::matcher::token::TokenKey::new([0x42; 32]),
+        });
         let seen = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
         let record = seen.clone();
         conn.trace_v2(

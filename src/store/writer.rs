@@ -45,6 +45,16 @@ pub(super) struct WriteJob {
     pub(super) reply: oneshot::Sender<Result<Stored>>,
 }
 
+/// What the writer thread is asked: a mail to store, or whether it is
+/// still answering (the watchdog's ping, answered between batches).
+// A mail's job is as big as it was before pings (the channel held it by
+// value); boxing it would cost an allocation per mail for a rare ping.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Job {
+    Store(WriteJob),
+    Ping(oneshot::Sender<()>),
+}
+
 /// Most mails or bytes committed in one transaction.
 pub(super) const MAX_BATCH_MESSAGES: usize = 256;
 
@@ -66,7 +76,31 @@ pub(super) const WRITER_CHECKPOINT_BYTES: i64 = 64 * 1024 * 1024;
 /// last handle is dropped and the waiting mails are committed.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<WriteJob>,
+    tx: mpsc::Sender<Job>,
+}
+
+/// Asks the writer thread whether it still answers, without keeping it
+/// running: the thread ends with the last [`Writer`] all the same.
+#[derive(Clone)]
+pub struct Pinger {
+    tx: mpsc::WeakSender<Job>,
+}
+
+impl Pinger {
+    /// True once the writer has answered: it took the ping off its queue
+    /// between two batches, so it is neither wedged in a commit nor behind
+    /// a full queue. False when it has stopped.
+    pub async fn ping(&self) -> bool {
+        let Some(tx) = self.tx.upgrade() else {
+            return false;
+        };
+        let (reply, answer) = oneshot::channel();
+        if tx.send(Job::Ping(reply)).await.is_err() {
+            return false;
+        }
+        drop(tx);
+        answer.await.is_ok()
+    }
 }
 
 impl Writer {
@@ -99,7 +133,7 @@ impl Writer {
             }
             Ok(())
         }))?;
-        let (tx, rx) = mpsc::channel::<WriteJob>(1024);
+        let (tx, rx) = mpsc::channel::<Job>(1024);
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer_loop(conn, rx, &*on_stored))?;
@@ -110,12 +144,19 @@ impl Writer {
     pub async fn store(&self, message: IncomingMessage) -> Result<Stored> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(WriteJob { message, reply })
+            .send(Job::Store(WriteJob { message, reply }))
             .await
             .map_err(|_| StoreError("store writer has stopped".into()))?;
         answer
             .await
             .map_err(|_| StoreError("store writer dropped the mail".into()))?
+    }
+
+    /// A handle for the watchdog's pings (see [`Pinger`]).
+    pub fn pinger(&self) -> Pinger {
+        Pinger {
+            tx: self.tx.downgrade(),
+        }
     }
 }
 
@@ -151,22 +192,40 @@ impl Checkpointer {
 
 pub(super) fn writer_loop(
     mut conn: Connection,
-    mut rx: mpsc::Receiver<WriteJob>,
+    mut rx: mpsc::Receiver<Job>,
     on_stored: &dyn OnStored,
 ) {
-    while let Some(first) = rx.blocking_recv() {
+    crate::metrics::WRITER_HEARTBEAT.beat();
+    while let Some(job) = rx.blocking_recv() {
+        let first = match job {
+            Job::Ping(answer) => {
+                crate::metrics::WRITER_HEARTBEAT.beat();
+                let _ = answer.send(());
+                continue;
+            }
+            Job::Store(first) => first,
+        };
         let mut bytes = first.message.content.len();
         let mut batch = vec![first];
+        let mut pings = Vec::new();
         while batch.len() < MAX_BATCH_MESSAGES && bytes < MAX_BATCH_BYTES {
             match rx.try_recv() {
-                Ok(job) => {
+                Ok(Job::Store(job)) => {
                     bytes += job.message.content.len();
                     batch.push(job);
                 }
+                // Answered once this batch is committed.
+                Ok(Job::Ping(answer)) => pings.push(answer),
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         let results = commit_batch(&mut conn, &batch, on_stored);
+        crate::metrics::STORE_COMMIT.observe(started.elapsed());
+        crate::metrics::WRITER_HEARTBEAT.beat();
+        for answer in pings {
+            let _ = answer.send(());
+        }
         for (job, result) in batch.into_iter().zip(results) {
             // A session that went away no longer waits; its mail is stored all the same.
             let _ = job.reply.send(result);
@@ -197,6 +256,7 @@ pub(super) fn commit_batch(
             let mut sp = tx.savepoint()?;
             if let Some(parsed) = &job.message.parsed {
                 fault("writer-panic", parsed);
+                stall("writer-stall", parsed);
             }
             let stored = insert_message(&sp, &job.message)?;
             if let Stored::New(id) = stored {
@@ -277,6 +337,19 @@ pub(super) fn fault(kind: &str, parsed: &ParsedMessage) {
         && std::env::var("JOBMAIL_FAULT").is_ok_and(|v| v == kind)
     {
         panic!("injected fault: {kind}");
+    }
+}
+
+/// Like [`fault`], but the writer hangs (a commit that never returns, as
+/// on a dead disk) instead of panicking: what the watchdog is for.
+pub(super) fn stall(kind: &str, parsed: &ParsedMessage) {
+    if cfg!(debug_assertions)
+        && parsed.headers.subject.as_deref() == Some("FAULT")
+        && std::env::var("JOBMAIL_FAULT").is_ok_and(|v| v == kind)
+    {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
     }
 }
 

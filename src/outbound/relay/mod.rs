@@ -165,7 +165,7 @@ struct Route {
     /// The rate limit as the time between two sends, if any.
     interval: Option<Duration>,
     /// When the next send may start under the rate limit.
-    next_slot: tokio::sync::Mutex<tokio::time::Instant>,
+    next_slot: Arc<tokio::sync::Mutex<tokio::time::Instant>>,
     breaker_threshold: i64,
     breaker_pause: Duration,
     max_connections: usize,
@@ -174,9 +174,28 @@ struct Route {
     /// Finished attempts whose outcome is not recorded yet (still `sending`).
     unrecorded: Arc<AtomicUsize>,
     /// The breaker's pause as this relay last set it (unix ms; 0: none).
-    paused_until: AtomicI64,
+    paused_until: Arc<AtomicI64>,
     /// The breaker, kept here and written with the outcomes it came from.
-    breaker: Mutex<crate::store::outbox::UpstreamState>,
+    breaker: Arc<Mutex<crate::store::outbox::UpstreamState>>,
+}
+
+impl Route {
+    /// This route with what outlives a reload taken from the one it
+    /// replaces: the counts of attempts in flight and of outcomes not yet
+    /// recorded, the breaker, the rate limit's next slot, and the
+    /// connection slots if their number is the same. Attempts that started
+    /// before the reload finish on their old connection and count here.
+    fn succeeding(mut self, old: &Route) -> Route {
+        self.in_flight = old.in_flight.clone();
+        self.unrecorded = old.unrecorded.clone();
+        self.paused_until = old.paused_until.clone();
+        self.breaker = old.breaker.clone();
+        self.next_slot = old.next_slot.clone();
+        if self.max_connections == old.max_connections {
+            self.slots = old.slots.clone();
+        }
+        self
+    }
 }
 
 impl Route {
@@ -355,15 +374,56 @@ fn route(upstream: &Upstream, hostname: &str) -> Result<Route, String> {
         slots: Arc::new(Semaphore::new(upstream.max_connections)),
         defer_on_auth_failure: upstream.defer_on_auth_failure,
         interval: (upstream.rate_limit > 0).then(|| Duration::from_secs(60) / upstream.rate_limit),
-        next_slot: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        next_slot: Arc::new(tokio::sync::Mutex::new(tokio::time::Instant::now())),
         breaker_threshold: upstream.breaker_threshold as i64,
         breaker_pause: upstream.breaker_pause,
         max_connections: upstream.max_connections,
         in_flight: Arc::new(AtomicUsize::new(0)),
         unrecorded: Arc::new(AtomicUsize::new(0)),
-        paused_until: AtomicI64::new(0),
-        breaker: Mutex::new(crate::store::outbox::UpstreamState::default()),
+        paused_until: Arc::new(AtomicI64::new(0)),
+        breaker: Arc::new(Mutex::new(crate::store::outbox::UpstreamState::default())),
     })
+}
+
+/// The routes of `config`'s upstreams, each built anew (password and CA
+/// files read again), succeeding the route of the same subsidiary in
+/// `previous`. A new upstream's breaker is read from the store.
+async fn routes_for(
+    config: &Config,
+    previous: &HashMap<String, Arc<Route>>,
+    store: &Arc<Mutex<Store>>,
+) -> HashMap<String, Arc<Route>> {
+    let mut routes = HashMap::new();
+    for s in &config.subsidiaries {
+        match s
+            .upstream
+            .as_ref()
+            .map(|u| route(u, &config.server.hostname))
+        {
+            Some(Ok(r)) => {
+                let r = match previous.get(&s.id) {
+                    Some(old) => r.succeeding(old),
+                    None => {
+                        let id = s.id.clone();
+                        if let Some(state) = blocking(store, move |s| s.upstream_state(&id)).await {
+                            r.paused_until
+                                .store(state.paused_until.unwrap_or(0), Ordering::SeqCst);
+                            *r.breaker.lock().unwrap_or_else(|p| p.into_inner()) = state;
+                        }
+                        r
+                    }
+                };
+                routes.insert(s.id.clone(), Arc::new(r));
+            }
+            Some(Err(e)) => {
+                tracing::error!(subsidiary = %s.id, error = %e, "relay: upstream unusable")
+            }
+            None => {
+                tracing::info!(subsidiary = %s.id, "relay: no upstream configured; its mail waits in the queue")
+            }
+        }
+    }
+    routes
 }
 
 async fn attempt(route: Option<&Route>, item: &Claimed) -> Result<Response, AttemptError> {
@@ -420,12 +480,17 @@ fn now_ms() -> i64 {
 
 /// Runs the relay until `shutdown`; then lets running sends finish for up
 /// to `grace` (the others stay `sending` and are put back at the next start).
+/// Each turn it reads the config as last (re)loaded: after a reload the
+/// retry policy is the new one and every upstream's route is built again
+/// (its address, security, login, limits; the password and CA files read
+/// again), keeping the breakers and the counts of what is in flight.
 pub async fn run(
     database: &Path,
-    config: Arc<Config>,
+    mut configs: watch::Receiver<Arc<Config>>,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
 ) {
+    let mut config = configs.borrow_and_update().clone();
     let store = match Store::open(database).and_then(Store::for_claims) {
         Ok(s) => Arc::new(Mutex::new(s)),
         Err(e) => {
@@ -433,33 +498,7 @@ pub async fn run(
             return;
         }
     };
-    let mut routes: HashMap<String, Route> = HashMap::new();
-    for s in &config.subsidiaries {
-        match s
-            .upstream
-            .as_ref()
-            .map(|u| route(u, &config.server.hostname))
-        {
-            Some(Ok(r)) => {
-                routes.insert(s.id.clone(), r);
-            }
-            Some(Err(e)) => {
-                tracing::error!(subsidiary = %s.id, error = %e, "relay: upstream unusable")
-            }
-            None => {
-                tracing::info!(subsidiary = %s.id, "relay: no upstream configured; its mail waits in the queue")
-            }
-        }
-    }
-    for (id, r) in &routes {
-        let id = id.clone();
-        if let Some(state) = blocking(&store, move |s| s.upstream_state(&id)).await {
-            r.paused_until
-                .store(state.paused_until.unwrap_or(0), Ordering::SeqCst);
-            *r.breaker.lock().unwrap_or_else(|p| p.into_inner()) = state;
-        }
-    }
-    let routes = Arc::new(routes);
+    let mut routes = Arc::new(routes_for(&config, &HashMap::new(), &store).await);
     let recovered = blocking(&store, |s| s.recover_sending(now_ms())).await;
     if let Some(n @ 1..) = recovered {
         tracing::warn!(
@@ -547,7 +586,18 @@ pub async fn run(
     let mut sends = JoinSet::new();
     let mut next_recovery = tokio::time::Instant::now() + LEASE;
     let mut next_promotion = tokio::time::Instant::now();
+    // A reload seen while waiting (`changed` marks it seen).
+    let mut reloaded = false;
     loop {
+        crate::metrics::RELAY_HEARTBEAT.beat();
+        if std::mem::take(&mut reloaded) || configs.has_changed().unwrap_or(false) {
+            config = configs.borrow_and_update().clone();
+            routes = Arc::new(routes_for(&config, &routes, &store).await);
+            tracing::info!(
+                upstreams = routes.len(),
+                "relay: config reloaded; upstream routes built again"
+            );
+        }
         // Scheduled mail becomes due at the poll interval, not on every
         // wake-up after a send.
         if tokio::time::Instant::now() >= next_promotion {
@@ -627,10 +677,15 @@ pub async fn run(
                     drop(slot);
                     return;
                 }
-                let result = attempt(route, &item).await;
+                let result = attempt(route.map(|r| &**r), &item).await;
                 let now = now_ms();
                 let defer_auth = route.is_some_and(|r| r.defer_on_auth_failure);
                 let outcome = classify(&result, &item, &policy, defer_auth, now);
+                crate::metrics::attempt(match &outcome {
+                    Outcome::Sent { .. } => crate::metrics::Attempt::Sent,
+                    Outcome::Deferred { .. } => crate::metrics::Attempt::Deferred,
+                    Outcome::Failed { .. } => crate::metrics::Attempt::Failed,
+                });
                 let mut upstream = None;
                 if let Some(route) = route {
                     let health = Health::of(&result);
@@ -707,12 +762,19 @@ pub async fn run(
         // Look again when a slot is free (an outcome recorded), or after
         // the poll interval for mail that became due.
         let next_poll = tokio::time::Instant::now() + config.relay.poll_interval;
+        // A reload is taken up at once (unless the daemon is past them).
+        let reloadable = configs.has_changed().is_ok();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(next_poll.min(tokio::time::Instant::now() + PROBE)) => {}
                 _ = freed.notified() => break,
                 _ = shutdown.changed() => break,
+                _ = configs.changed(), if reloadable => {
+                    reloaded = true;
+                    break;
+                }
             }
+            crate::metrics::RELAY_HEARTBEAT.beat();
             if tokio::time::Instant::now() >= next_poll
                 || blocking(&store, |s| s.anything_due(now_ms())).await == Some(true)
             {

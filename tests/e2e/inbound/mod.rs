@@ -7,4 +7,4 @@ mod dialogs;
 mod documents;
 mod durability;
 mod limits;
-mod tls;
+pub(crate) mod tls;

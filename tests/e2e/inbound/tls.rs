@@ -16,16 +16,16 @@ use rustls::pki_types::pem::PemObject;
 use crate::support::harness::*;
 
 /// A test CA and a server certificate signed by it, as PEM files.
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: PathBuf,
-    ca_pem: String,
-    certificate: PathBuf,
-    key: PathBuf,
+pub(crate) struct Pki {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) ca: PathBuf,
+    pub(crate) ca_pem: String,
+    pub(crate) certificate: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 /// `expired`: the server certificate ran out on 2020-01-01.
-fn pki(expired: bool) -> Pki {
+pub(crate) fn pki(expired: bool) -> Pki {
     let dir = tempfile::tempdir().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -67,7 +67,7 @@ fn toml_path(p: &Path) -> String {
 }
 
 /// A `[tls]` section for `pki`, with `more` lines.
-fn tls_section(pki: &Pki, more: &str) -> String {
+pub(crate) fn tls_section(pki: &Pki, more: &str) -> String {
     format!(
         "\n[tls]\ncertificate = {}\nkey = {}\n{more}\n",
         toml_path(&pki.certificate),
@@ -84,18 +84,18 @@ fn free_port() -> u16 {
 }
 
 /// A line-by-line SMTP client over any stream (plain or rustls).
-struct Smtp<S: Read + Write> {
+pub(crate) struct Smtp<S: Read + Write> {
     io: BufReader<S>,
 }
 
 impl<S: Read + Write> Smtp<S> {
-    fn new(stream: S) -> Self {
+    pub(crate) fn new(stream: S) -> Self {
         Smtp {
             io: BufReader::new(stream),
         }
     }
 
-    fn reply(&mut self) -> (u16, String) {
+    pub(crate) fn reply(&mut self) -> (u16, String) {
         let mut text = String::new();
         loop {
             let mut line = String::new();
@@ -108,24 +108,24 @@ impl<S: Read + Write> Smtp<S> {
         }
     }
 
-    fn send(&mut self, bytes: &[u8]) {
+    pub(crate) fn send(&mut self, bytes: &[u8]) {
         self.io.get_mut().write_all(bytes).expect("send");
         self.io.get_mut().flush().expect("flush");
     }
 
-    fn cmd(&mut self, line: &str) -> (u16, String) {
+    pub(crate) fn cmd(&mut self, line: &str) -> (u16, String) {
         self.send(format!("{line}\r\n").as_bytes());
         self.reply()
     }
 
-    fn expect(&mut self, line: &str, code: u16) -> String {
+    pub(crate) fn expect(&mut self, line: &str, code: u16) -> String {
         let (got, text) = self.cmd(line);
         assert_eq!(got, code, "{line:?} → {text:?}");
         text
     }
 
     /// The stream, once nothing is left unread in our buffer.
-    fn into_stream(self) -> S {
+    pub(crate) fn into_stream(self) -> S {
         assert!(
             self.io.buffer().is_empty(),
             "unread: {:?}",
@@ -135,10 +135,10 @@ impl<S: Read + Write> Smtp<S> {
     }
 }
 
-type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+pub(crate) type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
 /// The rustls handshake over `stream`, trusting the test CA.
-fn handshake(stream: TcpStream, ca_pem: &str) -> Tls {
+pub(crate) fn handshake(stream: TcpStream, ca_pem: &str) -> Tls {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
@@ -159,7 +159,7 @@ fn handshake(stream: TcpStream, ca_pem: &str) -> Tls {
     tls
 }
 
-fn connect(d: &Daemon) -> Smtp<TcpStream> {
+pub(crate) fn connect(d: &Daemon) -> Smtp<TcpStream> {
     let stream = TcpStream::connect(d.addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))

@@ -60,6 +60,17 @@ impl Daemon {
     /// A daemon with its own subsidiaries and positions (`directory`) and,
     /// if given, a fixed reply-token key (so that tokens in fixtures are valid).
     pub fn start_world(extra: &str, directory: &str, key: Option<[u8; 32]>) -> Daemon {
+        Daemon::start_world_env(extra, directory, key, &[])
+    }
+
+    /// `start_world` with environment variables for the daemon from its
+    /// first start on (e.g. `NOTIFY_SOCKET`).
+    pub fn start_world_env(
+        extra: &str,
+        directory: &str,
+        key: Option<[u8; 32]>,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         if let Some(key) = key {
             std::fs::write(dir.path().join("reply-token.key"), key).expect("key file");
@@ -70,7 +81,10 @@ impl Daemon {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             dir,
             config,
-            env: Vec::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         // A free port can be taken between our probe and the daemon's bind
         // (tests run in parallel): then try another.
