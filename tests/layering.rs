@@ -357,6 +357,23 @@ fn every_module_opens_with_what_it_does() {
     );
 }
 
+#[test]
+fn every_file_is_in_the_code_map() {
+    let map =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md"))
+            .expect("docs/architecture.md");
+    let missing: Vec<String> = sources()
+        .iter()
+        .map(|s| format!("`src/{}`", s.path))
+        .filter(|name| !map.contains(name.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in docs/architecture.md (\"Every file\"):\n{}",
+        missing.join("\n")
+    );
+}
+
 /// The rules catch what they are for: a made-up file that breaks each.
 #[test]
 fn the_rules_catch_a_breach() {

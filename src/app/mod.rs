@@ -1,6 +1,6 @@
 //! The application layer: every operation a recruiter or operator does,
-//! with typed inputs and outputs, for both front ends (the CLI today, the
-//! HTTP API next). A front end parses its input, calls one function here,
+//! with typed inputs and outputs, for both front ends (the CLI and the
+//! HTTP API). A front end parses its input, calls one function here,
 //! and prints or serialises what it returns; the decisions are here or
 //! below (matcher, outbound rules), and every read and write goes through
 //! the store.
