@@ -145,7 +145,7 @@ pub(super) fn apply(
                 add_address(conn, *c, address, at_ms)?;
             }
             if let Some(report) = &d.report {
-                super::outbox::record_bounce(conn, report, at_ms)?;
+                super::suppressions::record_bounce(conn, report, at_ms)?;
             }
             set_match(conn, message, Some(*c), "assigned", d, d.closed_thread)?;
             Ok(None)

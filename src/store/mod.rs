@@ -18,12 +18,14 @@
 #![allow(clippy::disallowed_types)]
 
 pub mod candidates;
+mod delivery;
 pub mod documents;
 pub mod filing;
 mod messages;
 pub mod outbox;
 mod schema;
 pub mod status;
+mod suppressions;
 mod writer;
 
 pub use filing::{OnStored, Tx};
