@@ -232,16 +232,17 @@ async fn wait_for_signal() {
     }
 }
 
-/// Sets up logging to stderr (journald keeps it under systemd). `JOBMAIL_LOG`
+/// Sets up logging to stderr (journald keeps it under systemd), one
+/// `key=value` line per event ([`crate::logging::Lines`]). `JOBMAIL_LOG`
 /// takes a tracing filter such as `info` or `jobmail=debug`.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("JOBMAIL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
+    // systemd sets JOURNAL_STREAM when stderr is connected to the journal.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
+        .event_format(crate::logging::Lines { journal })
         .try_init();
 }

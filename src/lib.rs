@@ -7,7 +7,7 @@
 //! 5322 message) → `store` (outbox) → `outbound::relay` → the subsidiary's
 //! upstream. `mail` holds the pure pieces both directions share, `config`
 //! the typed configuration and the company it describes, `cli` the command
-//! line, `daemon` the wiring. See `docs/architecture.md` for the code map.
+//! line, `daemon` the wiring, `logging` the format of its log lines. See `docs/architecture.md` for the code map.
 
 pub mod app;
 pub mod cli;
@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod inbound;
+pub mod logging;
 pub mod mail;
 pub mod matcher;
 pub mod outbound;
