@@ -104,7 +104,11 @@ pub struct Session<S> {
     transaction: Option<Transaction>,
     errors: usize,
     deadline: Instant,
+    started: Instant,
     messages: usize,
+    /// How the session ended, when it was not the reply that says it
+    /// (a failed TLS handshake); see [`Session::result`].
+    ended: Option<&'static str>,
 }
 
 /// A reply line was too long; the rest of it up to LF was thrown away.
@@ -136,7 +140,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             transaction: None,
             errors: 0,
             deadline,
+            started: Instant::now(),
             messages: 0,
+            ended: None,
         }
     }
 
@@ -150,12 +156,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Runs the session to its end. Never panics on client input.
     pub async fn run(mut self) {
         let outcome = self.serve().await;
+        let result = self.result(&outcome);
         if let Err(Stop::Say(reply)) = outcome {
             self.reply(&reply);
         }
         let _ = self.flush().await;
         let _ = self.stream.shutdown().await;
-        tracing::debug!(session = %self.id, peer = %self.peer, messages = self.messages, "session closed");
+        // The one line per session (README, "The log"): never a recipient
+        // (a reply token is a capability), never a byte of the mail.
+        tracing::info!(
+            session = %self.id,
+            client = %self.peer.ip(),
+            helo = self.helo.as_deref().unwrap_or(""),
+            tls = self.tls.as_ref().map_or("none", |t| t.version.as_str()),
+            mails = self.messages,
+            errors = self.errors,
+            result,
+            duration_ms = self.started.elapsed().as_millis() as u64,
+            "session end"
+        );
+    }
+
+    /// How a session ended, for its log line: `quit`, `closed` (the client
+    /// went away without QUIT), `timeout` (idle, too long, too slow),
+    /// `refused` (talked out of turn: before the greeting, pipelined
+    /// improperly, content before 354, BDAT), `error` (too many errors, a
+    /// failed TLS handshake) or `shutdown`.
+    fn result(&self, outcome: &Result<(), Stop>) -> &'static str {
+        if let Some(ended) = self.ended {
+            return ended;
+        }
+        match outcome {
+            Ok(()) => "quit",
+            Err(Stop::Closed) => "closed",
+            Err(Stop::Say(reply)) if reply.starts_with("421 4.4.2") => "timeout",
+            Err(Stop::Say(reply)) if reply.starts_with("421 4.3.2") => "shutdown",
+            Err(Stop::Say(reply))
+                if reply.starts_with("554 5.5.0") || reply.starts_with("503 ") =>
+            {
+                "refused"
+            }
+            Err(Stop::Say(_)) => "error",
+        }
     }
 
     fn reply(&mut self, line: &str) {
@@ -466,6 +508,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             Err(error) => {
                 tracing::info!(session = %self.id, peer = %self.peer, %error, "TLS handshake failed; closing");
+                self.ended = Some("error");
                 Err(Stop::Closed)
             }
         }

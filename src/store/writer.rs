@@ -192,6 +192,7 @@ pub(super) fn commit_batch(
         }
     };
     let mut results = Vec::with_capacity(batch.len());
+    let mut filings = Vec::with_capacity(batch.len());
     for job in batch {
         let outcome = (|| {
             let mut sp = tx.savepoint()?;
@@ -202,16 +203,31 @@ pub(super) fn commit_batch(
             if let Stored::New(id) = stored {
                 file_new_message(&mut sp, id, &job.message, on_stored);
             }
+            let filing = filing_of(&sp, stored.id());
             sp.commit()?;
-            Ok::<_, StoreError>(stored)
+            Ok::<_, StoreError>((stored, filing))
         })();
-        if let Err(e) = &outcome {
-            tracing::error!(session = %job.message.envelope.session_id, error = %e, "store: insert failed");
+        match outcome {
+            Ok((stored, filing)) => {
+                results.push(Ok(stored));
+                filings.push(filing);
+            }
+            Err(e) => {
+                tracing::error!(session = %job.message.envelope.session_id, error = %e, "store: insert failed");
+                results.push(Err(e));
+                filings.push(None);
+            }
         }
-        results.push(outcome);
     }
     match tx.commit() {
-        Ok(()) => results,
+        Ok(()) => {
+            for ((job, result), filing) in batch.iter().zip(&results).zip(filings) {
+                if let Ok(stored) = result {
+                    log_stored(&job.message, *stored, filing);
+                }
+            }
+            results
+        }
         Err(e) => {
             tracing::error!(error = %e, "store: commit failed");
             batch
@@ -220,6 +236,64 @@ pub(super) fn commit_batch(
                 .collect()
         }
     }
+}
+
+/// What was recorded about a mail, read back in its transaction for the
+/// line logged once the mail is committed.
+#[derive(Debug, Default)]
+pub(super) struct Filing {
+    reason: Option<String>,
+    candidate: Option<i64>,
+    application: Option<i64>,
+    acknowledgement: Option<String>,
+}
+
+/// The mail's filing as recorded (three index lookups; `None` if the read
+/// fails, which costs only the log line its reason).
+pub(super) fn filing_of(conn: &Connection, id: i64) -> Option<Filing> {
+    conn.row(
+        "SELECT m.match_reason, m.candidate_id, a.id, r.decision, r.rule
+         FROM messages m
+         LEFT JOIN applications a ON a.message_id = m.id
+         LEFT JOIN auto_replies r ON r.application_id = a.id
+         WHERE m.id = ?1 LIMIT 1",
+        params![id],
+        |r| {
+            let decision: Option<String> = r.get(3)?;
+            let rule: Option<String> = r.get(4)?;
+            Ok(Filing {
+                reason: r.get(0)?,
+                candidate: r.get(1)?,
+                application: r.get(2)?,
+                acknowledgement: decision.map(|d| match rule {
+                    Some(rule) => format!("{d}:{rule}"),
+                    None => d,
+                }),
+            })
+        },
+    )
+    .ok()
+}
+
+/// The one line per stored mail (README, "The log"), after its commit:
+/// the envelope sender, never a recipient (a reply token is a capability)
+/// nor a byte of the mail.
+fn log_stored(message: &IncomingMessage, stored: Stored, filing: Option<Filing>) {
+    let filing = filing.unwrap_or_default();
+    let envelope = &message.envelope;
+    tracing::info!(
+        message = stored.id(),
+        session = %envelope.session_id,
+        size = (message.trace.len() + message.content.len()) as u64,
+        sender = %format_args!("<{}>", envelope.sender),
+        recipients = envelope.recipients.len() as u64,
+        duplicate = matches!(stored, Stored::Duplicate(_)),
+        reason = filing.reason.as_deref().unwrap_or("pending"),
+        candidate = filing.candidate,
+        application = filing.application,
+        acknowledgement = filing.acknowledgement.as_deref(),
+        "stored"
+    );
 }
 
 /// Files a just-inserted mail in a savepoint of its own: if filing fails,

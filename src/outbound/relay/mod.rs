@@ -617,13 +617,18 @@ pub async fn run(
                 let now = now_ms();
                 if *shutdown.borrow() || paused_until > now {
                     let (due, why) = if paused_until > now {
-                        (paused_until, "not started: the upstream is paused (circuit breaker)")
+                        (
+                            paused_until,
+                            "not started: the upstream is paused (circuit breaker)",
+                        )
                     } else {
                         (now, "not started: jobmail is stopping")
                     };
                     let back = item.clone();
                     blocking(&store, move |s| s.unclaim(&back, due, why, now)).await;
-                    held.lock().unwrap_or_else(|p| p.into_inner()).remove(&item.id);
+                    held.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&item.id);
                     drop(slot);
                     return;
                 }
@@ -661,11 +666,7 @@ pub async fn run(
                         );
                     }
                 }
-                match &outcome {
-                    Outcome::Sent { text, .. } => tracing::info!(item = item.id, attempt = item.attempt, reply = %text, "relay: sent"),
-                    Outcome::Deferred { text, .. } => tracing::warn!(item = item.id, attempt = item.attempt, reply = %text, "relay: deferred"),
-                    Outcome::Failed { text, .. } => tracing::error!(item = item.id, attempt = item.attempt, reply = %text, "relay: failed"),
-                }
+                log_attempt(&item, route, &outcome, now);
                 // The connection is free for the next item now; the item is
                 // `sending` until the outcome commits, and counted as such.
                 let unrecorded = InFlight::new(unrecorded, freed);
@@ -746,6 +747,47 @@ pub async fn run(
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
+}
+
+/// The one line per delivery attempt (README, "The log"): the item, the
+/// upstream, its reply, how long since the mail was queued; never the
+/// envelope (a VERP address is no secret, but a recipient's reply-token
+/// address would be) nor a byte of the mail.
+fn log_attempt(item: &Claimed, route: Option<&Route>, outcome: &Outcome, now_ms: i64) {
+    let upstream = route.map_or_else(
+        || "none".to_string(),
+        |r| format!("{}:{}", r.connector.host, r.connector.port),
+    );
+    let delay_ms = (now_ms - item.created_at_ms).max(0) as u64;
+    macro_rules! attempt_line {
+        ($level:ident, $result:expr, $code:expr, $text:expr, $next:expr) => {
+            tracing::$level!(
+                item = item.id,
+                attempt = item.attempt,
+                upstream = %upstream,
+                result = $result,
+                code = $code,
+                reply = %$text,
+                delay_ms,
+                next_attempt = $next,
+                "delivery attempt"
+            )
+        };
+    }
+    match outcome {
+        Outcome::Sent { code, text } => attempt_line!(info, "sent", *code, text, None::<&str>),
+        Outcome::Deferred {
+            code,
+            text,
+            next_ms,
+        } => {
+            let next = crate::clock::rfc3339(*next_ms).unwrap_or_default();
+            attempt_line!(warn, "deferred", *code, text, Some(next.as_str()))
+        }
+        Outcome::Failed { code, text } => {
+            attempt_line!(error, "failed", *code, text, None::<&str>)
+        }
+    }
 }
 
 /// Runs a store call off the async workers; a failure is logged and `None`.
