@@ -63,6 +63,17 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
 async fn run(config: Config) -> anyhow::Result<()> {
     let _instance = crate::secrets::lock_instance(&config.server.database)
         .context("cannot start the daemon")?;
+    // A restore that passed its commit point and was interrupted (a crash,
+    // a reboot) is finished before the store is opened.
+    if let Some(done) =
+        crate::app::backup::finish_pending(&config).context("cannot finish the restore")?
+    {
+        tracing::warn!(
+            database = %done.database.display(),
+            previous = %done.previous_database.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+            "finished a restore that was interrupted"
+        );
+    }
     let directory = Company::from_config(&config);
     let key = crate::secrets::load_or_create_key(&config.server.state_dir).with_context(|| {
         format!(

@@ -7,6 +7,7 @@
 //!
 //! No SQL, no sockets, no printing.
 
+pub mod backup;
 pub mod candidates;
 pub mod checks;
 pub mod filing;

@@ -1,6 +1,6 @@
 //! The command-line front end: `serve`, `config check`, `inbox`,
 //! `message`, `candidate`, `application`, `template`, `send`, `queue`,
-//! `suppression`. One file per command group.
+//! `suppression`, `backup`, `restore`. One file per command group.
 //!
 //! Each command parses its arguments, calls one function of the
 //! application layer ([`crate::app`]), and prints what it returns, as a
@@ -8,6 +8,7 @@
 //! no selection logic, no policy here.
 
 mod applications;
+mod backup;
 mod candidates;
 mod messages;
 mod output;
@@ -22,6 +23,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use applications::ApplicationCommand;
+pub use backup::{BackupArgs, RestoreArgs};
 pub use candidates::{CandidateCommand, format_candidate};
 pub use messages::{InboxArgs, MessageCommand, format_inbox, format_message};
 pub use queue::QueueCommand;
@@ -71,6 +73,10 @@ pub enum Command {
     /// Addresses not written to after a hard bounce
     #[command(subcommand)]
     Suppression(SuppressionCommand),
+    /// Copy the store and its key while jobmail runs
+    Backup(BackupArgs),
+    /// Put a backup in place of the store (jobmail stopped)
+    Restore(RestoreArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +135,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Send(args) => send::send(&app, &args),
         Command::Queue(q) => queue::queue_command(&app, q),
         Command::Suppression(c) => suppressions::suppression_command(&app, c),
+        Command::Backup(args) => backup::backup(&app, &args),
+        Command::Restore(args) => backup::restore(&app, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

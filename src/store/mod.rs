@@ -3,12 +3,13 @@
 //! Its public surface is the seam a second backend (PostgreSQL, for several
 //! instances) implements without touching a caller: [`Store`] (reads and
 //! the operators' changes; each table group's methods in its own file:
-//! `messages`, `candidates`, `outbox`), [`Writer`] (the durable path of
-//! inbound mail, group commit with `synchronous=FULL`, nothing reported
-//! stored before its commit), the [`OnStored`] hook and the transaction
-//! [`Tx`] the policy above reads and records through, and the plain data
-//! types they take and return. No rusqlite type crosses it (the layering
-//! test checks that nothing outside `store` names rusqlite).
+//! `messages`, `candidates`, `outbox`, and `backup` for copies of the
+//! database), [`Writer`] (the durable path of inbound mail, group commit
+//! with `synchronous=FULL`, nothing reported stored before its commit),
+//! the [`OnStored`] hook and the transaction [`Tx`] the policy above reads
+//! and records through, and the plain data types they take and return.
+//! No rusqlite type crosses it (the layering test checks that nothing
+//! outside `store` names rusqlite).
 //!
 //! It must not parse mail, speak SMTP, or decide anything: which candidate
 //! a mail belongs to and whether an acknowledgement goes out are decided
@@ -17,6 +18,7 @@
 // The store is where SQL lives (clippy.toml bans its types elsewhere).
 #![allow(clippy::disallowed_types)]
 
+pub mod backup;
 pub mod candidates;
 pub mod filing;
 mod messages;
