@@ -11,6 +11,7 @@ pub mod backup;
 pub mod candidates;
 pub mod checks;
 pub mod filing;
+pub mod history;
 pub mod messages;
 pub mod outbox;
 pub mod templates;

@@ -514,3 +514,83 @@ fn a_restore_interrupted_after_its_commit_point_is_finished_by_the_next_start() 
             .is_none()
     );
 }
+
+#[test]
+fn the_log_of_an_item_shows_each_step_to_sent_with_the_upstreams_reply() {
+    use super::history::Subject;
+    use crate::store::outbox::{ClaimLimits, Outcome};
+    let (_dir, app) = app();
+    let a = app
+        .add_form_application(&form("erika@example.org", "backend-rust"))
+        .expect("application");
+    let summary = app
+        .send(&SendInput {
+            template: "interview-invitation".into(),
+            audience: Audience {
+                candidates: vec![a.candidate],
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .expect("send");
+    let item = summary.queued[0].item;
+    let mut store = app.store().unwrap();
+    let now = crate::clock::now_ms();
+    let claimed = store
+        .claim_due(
+            now + 1,
+            &ClaimLimits {
+                others: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let sent = Outcome::Sent {
+        code: Some(250),
+        text: "2.0.0 Ok: queued as TEST".into(),
+    };
+    store
+        .record_outcomes(&[(item, sent, now + 2)], &[])
+        .unwrap();
+
+    let log = app.mail_log(Subject::Item(item)).expect("log");
+    let steps: Vec<(&str, Option<i64>, Option<i64>)> = log
+        .steps
+        .iter()
+        .map(|s| (s.step.as_str(), s.message, s.item))
+        .collect();
+    let message = Some(log.message);
+    assert_eq!(
+        steps,
+        [
+            ("composed", message, None),
+            ("queued", None, Some(item)),
+            ("sending", None, Some(item)),
+            ("sent", None, Some(item)),
+        ]
+    );
+    let last = &log.steps[3].text;
+    assert_eq!(last, "attempt 1: 250 2.0.0 Ok: queued as TEST");
+    assert!(
+        log.steps[2]
+            .text
+            .starts_with("attempt 1 via 127.0.0.1:2600"),
+        "{:?}",
+        log.steps[2]
+    );
+    assert_eq!(
+        log.journal,
+        format!(
+            "journalctl -u jobmail -o cat | grep -w -e message={} -e item={item}",
+            log.message
+        )
+    );
+    // The same life asked for by its message.
+    let by_message = app.mail_log(Subject::Message(log.message)).expect("log");
+    assert_eq!(by_message.items, [item]);
+    assert!(matches!(
+        app.mail_log(Subject::Item(item + 100)),
+        Err(Error::NotFound(_))
+    ));
+}

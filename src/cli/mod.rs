@@ -1,6 +1,6 @@
 //! The command-line front end: `serve`, `config check`, `inbox`,
 //! `message`, `candidate`, `application`, `template`, `send`, `queue`,
-//! `suppression`, `backup`, `restore`. One file per command group.
+//! `suppression`, `log`, `backup`, `restore`. One file per command group.
 //!
 //! Each command parses its arguments, calls one function of the
 //! application layer ([`crate::app`]), and prints what it returns, as a
@@ -10,6 +10,7 @@
 mod applications;
 mod backup;
 mod candidates;
+mod log;
 mod messages;
 mod output;
 mod queue;
@@ -25,6 +26,7 @@ use clap::{Parser, Subcommand};
 pub use applications::ApplicationCommand;
 pub use backup::{BackupArgs, RestoreArgs};
 pub use candidates::{CandidateCommand, format_candidate};
+pub use log::LogCommand;
 pub use messages::{InboxArgs, MessageCommand, format_inbox, format_message};
 pub use queue::QueueCommand;
 pub use send::SendArgs;
@@ -73,6 +75,9 @@ pub enum Command {
     /// Addresses not written to after a hard bounce
     #[command(subcommand)]
     Suppression(SuppressionCommand),
+    /// One mail's life from RCPT to sent or bounced
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Copy the store and its key while jobmail runs
     Backup(BackupArgs),
     /// Put a backup in place of the store (jobmail stopped)
@@ -135,6 +140,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Send(args) => send::send(&app, &args),
         Command::Queue(q) => queue::queue_command(&app, q),
         Command::Suppression(c) => suppressions::suppression_command(&app, c),
+        Command::Log(c) => log::log_command(&app, c),
         Command::Backup(args) => backup::backup(&app, &args),
         Command::Restore(args) => backup::restore(&app, &args),
     };

@@ -3,8 +3,8 @@
 //! Its public surface is the seam a second backend (PostgreSQL, for several
 //! instances) implements without touching a caller: [`Store`] (reads and
 //! the operators' changes; each table group's methods in its own file:
-//! `messages`, `candidates`, `outbox`, and `backup` for copies of the
-//! database), [`Writer`] (the durable path of inbound mail, group commit
+//! `messages`, `candidates`, `outbox`, `history` for one mail's life, and
+//! `backup` for copies of the database), [`Writer`] (the durable path of inbound mail, group commit
 //! with `synchronous=FULL`, nothing reported stored before its commit),
 //! the [`OnStored`] hook and the transaction [`Tx`] the policy above reads
 //! and records through, and the plain data types they take and return.
@@ -21,6 +21,7 @@
 pub mod backup;
 pub mod candidates;
 pub mod filing;
+pub mod history;
 mod messages;
 pub mod outbox;
 mod schema;
