@@ -26,7 +26,7 @@ pub enum Method {
 }
 
 /// What a checked copy holds.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct BackupInfo {
     /// Size of the copy in bytes.
     pub bytes: u64,
@@ -37,6 +37,10 @@ pub struct BackupInfo {
     /// Times the online backup started over because the database changed
     /// between two of its steps.
     pub restarts: u32,
+    /// How long the copy took (the read transaction on the database), and
+    /// the check of the copy after it.
+    pub copy_ms: u64,
+    pub check_ms: u64,
 }
 
 /// A checked copy under a temporary name: [`Staged::publish`] renames it
@@ -162,6 +166,8 @@ pub(super) fn check_copy(path: &Path, restarts: u32) -> Result<BackupInfo> {
         messages,
         outbox_items,
         restarts,
+        copy_ms: 0,
+        check_ms: 0,
     })
 }
 
@@ -177,6 +183,61 @@ pub fn set_schema_version_for_tests(path: &Path, version: i64) {
     let conn = Connection::open(path).expect("open");
     conn.pragma_update(None, "user_version", version)
         .expect("user_version");
+}
+
+/// A backup running on a database, seen across processes: a backup holds
+/// a shared flock on `<database>.backup-lock` while its read transaction
+/// pins the WAL, and the writer asks before it checkpoints in its own
+/// commit (a RESTART checkpoint would wait for the backup's reader, up to
+/// the busy timeout, on every commit, and could not shorten the WAL).
+pub(super) struct BackupLock {
+    file: std::fs::File,
+}
+
+impl BackupLock {
+    /// Opens (creating, readable by all: a flock needs no write access)
+    /// the lock file of `database`.
+    pub(super) fn open(database: &Path) -> Result<BackupLock> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = with_suffix(database, ".backup-lock");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(&path)
+            .or_else(|_| std::fs::File::open(&path))
+            .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        Ok(BackupLock { file })
+    }
+
+    fn flock(&self, operation: libc::c_int) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a file descriptor we own; no memory is involved.
+        if unsafe { libc::flock(self.file.as_raw_fd(), operation) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+
+    /// Marks a backup running until this lock is dropped.
+    pub(super) fn hold(self) -> Result<BackupLock> {
+        self.flock(libc::LOCK_SH)?;
+        Ok(self)
+    }
+
+    /// Whether a backup is running now (a probe that never waits).
+    pub(super) fn backup_running(&self) -> bool {
+        match self.flock(libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) => {
+                let _ = self.flock(libc::LOCK_UN);
+                false
+            }
+            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+        }
+    }
 }
 
 /// Most times an online backup may start over before it gives up.
@@ -209,15 +270,15 @@ impl Store {
         let mut staged = Staged {
             temp,
             target,
-            info: BackupInfo {
-                bytes: 0,
-                schema: 0,
-                messages: 0,
-                outbox_items: 0,
-                restarts: 0,
-            },
+            info: BackupInfo::default(),
             published: false,
         };
+        // The writer does not wait for this backup's reader (BackupLock);
+        // without the lock file (another user's) the backup runs all the same.
+        let started = std::time::Instant::now();
+        let running = BackupLock::open(Path::new(self.conn.path().unwrap_or_default()))
+            .and_then(BackupLock::hold)
+            .ok();
         let restarts = match method {
             Method::Api { pages } => self.copy_online(&staged.temp, pages)?,
             Method::VacuumInto => {
@@ -229,7 +290,11 @@ impl Store {
                 0
             }
         };
+        drop(running);
+        let copy_ms = started.elapsed().as_millis() as u64;
         staged.info = check_copy(&staged.temp, restarts)?;
+        staged.info.copy_ms = copy_ms;
+        staged.info.check_ms = started.elapsed().as_millis() as u64 - copy_ms;
         Ok(staged)
     }
 
@@ -321,13 +386,7 @@ pub fn stage_restore(backup: &Path, database: &Path) -> Result<StagedRestore> {
     let mut staging = Staged {
         temp: path.clone(),
         target: path.clone(),
-        info: BackupInfo {
-            bytes: 0,
-            schema: 0,
-            messages: 0,
-            outbox_items: 0,
-            restarts: 0,
-        },
+        info: BackupInfo::default(),
         published: false,
     };
     remove_with_sidecars(&path);
@@ -463,5 +522,30 @@ pub fn end_restore(database: &Path) -> Result<()> {
         Ok(()) => sync_dir(&path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writer_sees_a_backup_running_only_while_it_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("j.db");
+        let writer = BackupLock::open(&db).unwrap();
+        assert!(!writer.backup_running());
+        let backup = BackupLock::open(&db).unwrap().hold().unwrap();
+        assert!(writer.backup_running());
+        // Two backups at once share it.
+        let second = BackupLock::open(&db).unwrap().hold().unwrap();
+        drop(backup);
+        assert!(writer.backup_running());
+        drop(second);
+        assert!(!writer.backup_running());
+        // The probe takes nothing: a backup can start right after it.
+        let third = BackupLock::open(&db).unwrap().hold().unwrap();
+        assert!(writer.backup_running());
+        drop(third);
     }
 }
