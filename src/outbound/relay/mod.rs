@@ -177,6 +177,23 @@ struct Route {
     paused_until: AtomicI64,
     /// The breaker, kept here and written with the outcomes it came from.
     breaker: Mutex<crate::store::outbox::UpstreamState>,
+    /// The password and its forms on the wire (AUTH PLAIN and LOGIN), cut
+    /// out of any reply before it is recorded or logged: a careless
+    /// upstream may quote what it was sent.
+    secrets: Vec<String>,
+}
+
+impl Route {
+    /// `text` without any form of the password in it.
+    fn redact(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for secret in &self.secrets {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), "[redacted]");
+            }
+        }
+        text
+    }
 }
 
 impl Route {
@@ -326,14 +343,14 @@ fn route(upstream: &Upstream, hostname: &str) -> Result<Route, String> {
             }
         }
     };
+    let mut secrets = Vec::new();
     let credentials = match (&upstream.username, &upstream.password_file) {
         (Some(user), Some(file)) => {
             let password = std::fs::read_to_string(file)
                 .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?;
-            Some(Credentials::new(
-                user.clone(),
-                password.trim_end_matches(['\r', '\n']).to_string(),
-            ))
+            let password = password.trim_end_matches(['\r', '\n']).to_string();
+            secrets = wire_forms(user, &password);
+            Some(Credentials::new(user.clone(), password))
         }
         _ => None,
     };
@@ -363,7 +380,26 @@ fn route(upstream: &Upstream, hostname: &str) -> Result<Route, String> {
         unrecorded: Arc::new(AtomicUsize::new(0)),
         paused_until: AtomicI64::new(0),
         breaker: Mutex::new(crate::store::outbox::UpstreamState::default()),
+        secrets,
     })
+}
+
+/// A password as it may come back in a reply: itself, and the base64 of
+/// AUTH LOGIN and of AUTH PLAIN (with and without the user as authzid).
+fn wire_forms(user: &str, password: &str) -> Vec<String> {
+    use data_encoding::BASE64;
+    if password.is_empty() {
+        return Vec::new();
+    }
+    let mut forms = vec![
+        BASE64.encode(format!("\0{user}\0{password}").as_bytes()),
+        BASE64.encode(format!("{user}\0{user}\0{password}").as_bytes()),
+        BASE64.encode(password.as_bytes()),
+        password.to_string(),
+    ];
+    // Longest first, so that no form is cut through by a shorter one.
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms
 }
 
 async fn attempt(route: Option<&Route>, item: &Claimed) -> Result<Response, AttemptError> {
@@ -635,10 +671,20 @@ pub async fn run(
                 let result = attempt(route, &item).await;
                 let now = now_ms();
                 let defer_auth = route.is_some_and(|r| r.defer_on_auth_failure);
-                let outcome = classify(&result, &item, &policy, defer_auth, now);
+                let mut outcome = classify(&result, &item, &policy, defer_auth, now);
+                if let Some(route) = route {
+                    match &mut outcome {
+                        Outcome::Sent { text, .. }
+                        | Outcome::Deferred { text, .. }
+                        | Outcome::Failed { text, .. } => *text = route.redact(text),
+                    }
+                }
                 let mut upstream = None;
                 if let Some(route) = route {
-                    let health = Health::of(&result);
+                    let health = match Health::of(&result) {
+                        Health::Failing(text) => Health::Failing(route.redact(&text)),
+                        other => other,
+                    };
                     let (after, paused) = {
                         let mut state = route.breaker.lock().unwrap_or_else(|p| p.into_inner());
                         let before = state.clone();
@@ -847,6 +893,39 @@ mod tests {
         assert_eq!(s.pause_ms, 120_000, "the next pause is twice as long");
         s = breaker(s, &Health::Good, 3, pause, 200_000);
         assert_eq!((s.failures, s.pause_ms, s.paused_until), (0, 0, None));
+    }
+
+    #[test]
+    fn a_password_quoted_back_by_the_upstream_is_cut_out_in_every_form() {
+        use data_encoding::BASE64;
+        let forms = wire_forms("jobs@acme.example", "s3cret");
+        let upstream = Upstream {
+            host: "127.0.0.1".into(),
+            port: 2600,
+            security: Security::None,
+            username: None,
+            password_file: None,
+            ca_file: None,
+            defer_on_auth_failure: true,
+            connect_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(600),
+            max_connections: 1,
+            rate_limit: 0,
+            breaker_threshold: 5,
+            breaker_pause: Duration::from_secs(60),
+        };
+        let route = Route {
+            secrets: forms,
+            ..route(&upstream, "mx.test.example").unwrap()
+        };
+        let plain = BASE64.encode(b"\0jobs@acme.example\0s3cret");
+        let login = BASE64.encode(b"s3cret");
+        let reply = format!("535 5.7.8 bad: {plain} / {login} / s3cret");
+        assert_eq!(
+            route.redact(&reply),
+            "535 5.7.8 bad: [redacted] / [redacted] / [redacted]"
+        );
+        assert!(wire_forms("u", "").is_empty());
     }
 
     #[test]
