@@ -34,8 +34,8 @@ pub fn log_command(app: &App, command: LogCommand) -> anyhow::Result<()> {
         return print_json(&log);
     }
     for s in &log.steps {
+        // The mail a step is about; an outbox item's own steps by the item.
         let about = match (s.message, s.item) {
-            (_, Some(item)) if s.step != "report" => format!("item {item}"),
             (Some(message), _) => format!("message {message}"),
             (None, Some(item)) => format!("item {item}"),
             (None, None) => String::new(),
