@@ -479,7 +479,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         // before the client could know TLS would start; read inside TLS it
         // would pass as the client's (a man in the middle's injection).
         if !self.input.is_empty() {
-            tracing::info!(session = %self.id, peer = %self.peer, bytes = self.input.len(), "discarded input pipelined after STARTTLS");
+            tracing::info!(session = %self.id, client = %self.peer.ip(), bytes = self.input.len(), "discarded input pipelined after STARTTLS");
             self.input.clear();
         }
         self.reply("220 2.0.0 Ready to start TLS");
@@ -507,7 +507,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Ok(())
             }
             Err(error) => {
-                tracing::info!(session = %self.id, peer = %self.peer, %error, "TLS handshake failed; closing");
+                tracing::info!(session = %self.id, client = %self.peer.ip(), %error, "TLS handshake failed; closing");
                 self.ended = Some("error");
                 Err(Stop::Closed)
             }
@@ -601,7 +601,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         // a smuggling attempt): refused, as Postfix's
         // smtpd_forbid_unauth_pipelining does.
         if !self.input.is_empty() {
-            tracing::info!(session = %self.id, peer = %self.peer, "refused: message content sent before the 354 reply");
+            tracing::info!(session = %self.id, client = %self.peer.ip(), "refused: message content sent before the 354 reply");
             self.transaction = None;
             return Err(Stop::Say(format!(
                 "554 5.5.0 {} Error: SMTP protocol synchronization: content sent before 354",
@@ -625,7 +625,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         {
             Ok(Ok(permit)) => permit,
             _ => {
-                tracing::warn!(session = %self.id, peer = %self.peer, "memory budget for mail exhausted; answering 452");
+                tracing::warn!(session = %self.id, client = %self.peer.ip(), "memory budget for mail exhausted; answering 452");
                 return self
                     .error_reply("452 4.3.1 Error: too much mail in progress, try again later");
             }
@@ -674,7 +674,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     grace + Duration::from_secs_f64(received_bytes as f64 / min_rate as f64);
                 let elapsed = started.elapsed();
                 if elapsed > allowed {
-                    tracing::info!(session = %self.id, peer = %self.peer, bytes = received_bytes, seconds = elapsed.as_secs(), "refused: DATA slower than min_data_rate");
+                    tracing::info!(session = %self.id, client = %self.peer.ip(), bytes = received_bytes, seconds = elapsed.as_secs(), "refused: DATA slower than min_data_rate");
                     return Err(Stop::Say(format!(
                         "421 4.4.2 {} Error: data rate too low, closing",
                         self.settings.server.hostname
@@ -685,7 +685,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             match self.fill(wait).await {
                 Ok(()) => {}
                 Err(Stop::Say(_)) if min_rate > 0 && wait < self.settings.server.data_timeout => {
-                    tracing::info!(session = %self.id, peer = %self.peer, bytes = received_bytes, "refused: DATA slower than min_data_rate");
+                    tracing::info!(session = %self.id, client = %self.peer.ip(), bytes = received_bytes, "refused: DATA slower than min_data_rate");
                     return Err(Stop::Say(format!(
                         "421 4.4.2 {} Error: data rate too low, closing",
                         self.settings.server.hostname
@@ -697,7 +697,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let mut received = reader.finish();
         if over_budget {
             self.transaction = None;
-            tracing::warn!(session = %self.id, peer = %self.peer, size = received.size, "memory budget for mail exhausted during DATA; answering 452");
+            tracing::warn!(session = %self.id, client = %self.peer.ip(), size = received.size, "memory budget for mail exhausted during DATA; answering 452");
             return self.error_reply("452 4.3.1 Error: too much mail in progress, try again later");
         }
         if received.bare_line_ending
