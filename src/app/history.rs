@@ -184,6 +184,18 @@ impl App {
                 .find(|s| s.id == i.subsidiary)
                 .and_then(|s| s.upstream.as_ref())
                 .map(|u| format!("{}:{}", u.host, u.port));
+            // A report first: the item bounces in the transaction that files it,
+            // at the same moment.
+            for r in &hi.reports {
+                reports.push(r.message);
+                step(
+                    &r.received_at,
+                    Some(r.message),
+                    Some(i.id),
+                    "report",
+                    format!("{}: {}", r.reason, r.detail),
+                );
+            }
             for (n, e) in hi.events.iter().enumerate() {
                 let code = e.code.map(|c| format!("{c} ")).unwrap_or_default();
                 let text = match e.to_state.as_str() {
@@ -218,16 +230,6 @@ impl App {
                     _ => format!("{code}{}", e.text),
                 };
                 step(&e.at, None, Some(i.id), &e.to_state, text);
-            }
-            for r in &hi.reports {
-                reports.push(r.message);
-                step(
-                    &r.received_at,
-                    Some(r.message),
-                    Some(i.id),
-                    "report",
-                    format!("{}: {}", r.reason, r.detail),
-                );
             }
         }
         // Stable: steps of the same moment keep the order they happen in.

@@ -428,3 +428,88 @@ fn no_secret_reaches_a_log_line() {
         assert!(!contains(log, secret), "{what} in the daemon log");
     }
 }
+
+#[test]
+fn the_log_of_a_bounced_mail_ends_with_its_report() {
+    let up = Upstream::start();
+    let d = Daemon::start_world("", &relayed(&up, ""), None);
+    let (code, _) = d.connect().send_mail(
+        "anna.schmidt@posteo.de",
+        "jobs+backend@acme.example",
+        &fixture("application-pdf.eml"),
+    );
+    assert_eq!(code, 250);
+    let sent = json(d.cli(&[
+        "send",
+        "--json",
+        "--template",
+        "rejection",
+        "--candidate",
+        "1",
+    ]));
+    let item = sent["queued"][0]["item"].as_i64().unwrap();
+    let message_id = sent["queued"][0]["message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let verp = up.wait_for(1, 20)[0].from.clone();
+    wait_state(&d, item, "sent");
+    // The recipient's server reports a hard bounce to the VERP address.
+    let report = format!(
+        "From: MAILER-DAEMON@mx.posteo.example\r\nTo: {verp}\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+Message-ID: <bounce-1@mx.posteo.example>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n\
+--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.posteo.example\r\n\r\n\
+Final-Recipient: rfc822; anna.schmidt@posteo.de\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+Diagnostic-Code: smtp; 550 5.1.1 <anna.schmidt@posteo.de>: Recipient address rejected\r\n\r\n\
+--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: jobs@acme.example\r\nMessage-ID: <{message_id}>\r\nSubject: x\r\n\r\n\
+--B--\r\n"
+    );
+    let (code, text) = d.connect().send_mail("", &verp, report.as_bytes());
+    assert_eq!(code, 250, "{text}");
+    let bounce: i64 = text.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    wait_state(&d, item, "bounced");
+
+    let log = json(d.cli(&["log", "item", &item.to_string(), "--json"]));
+    let steps = log["steps"].as_array().unwrap();
+    let tail: Vec<(&str, Option<i64>, Option<i64>)> = steps[steps.len() - 3..]
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap(),
+                s["message"].as_i64(),
+                s["item"].as_i64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            ("sent", None, Some(item)),
+            ("report", Some(bounce), Some(item)),
+            ("bounced", None, Some(item)),
+        ],
+        "{log:#}"
+    );
+    let report_text = steps[steps.len() - 2]["text"].as_str().unwrap();
+    assert!(
+        report_text.starts_with(&format!("bounce: delivery report for outbox item {item}"))
+            && report_text.contains("5.1.1"),
+        "{report_text}"
+    );
+    assert!(
+        steps[steps.len() - 1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("5.1.1"),
+        "{log:#}"
+    );
+    assert!(
+        log["journal"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("-e item={item} -e message={bounce}")),
+        "{log:#}"
+    );
+}
