@@ -75,6 +75,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .context("cannot handle SIGHUP")?;
     let _instance = crate::secrets::lock_instance(&config.server.database)
         .context("cannot start the daemon")?;
+    // A restore that passed its commit point and was interrupted (a crash,
+    // a reboot) is finished before the store is opened.
+    if let Some(done) =
+        crate::app::backup::finish_pending(&config).context("cannot finish the restore")?
+    {
+        tracing::warn!(
+            database = %done.database.display(),
+            previous = %done.previous_database.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+            "finished a restore that was interrupted"
+        );
+    }
     let directory = Company::from_config(&config);
     let key = crate::secrets::load_or_create_key(&config.server.state_dir).with_context(|| {
         format!(
@@ -327,16 +338,17 @@ async fn wait_for_signal() {
     }
 }
 
-/// Sets up logging to stderr (journald keeps it under systemd). `JOBMAIL_LOG`
+/// Sets up logging to stderr (journald keeps it under systemd), one
+/// `key=value` line per event ([`crate::logging::Lines`]). `JOBMAIL_LOG`
 /// takes a tracing filter such as `info` or `jobmail=debug`.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("JOBMAIL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
+    // systemd sets JOURNAL_STREAM when stderr is connected to the journal.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
+        .event_format(crate::logging::Lines { journal })
         .try_init();
 }

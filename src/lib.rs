@@ -7,8 +7,9 @@
 //! 5322 message) → `store` (outbox) → `outbound::relay` → the subsidiary's
 //! upstream. `mail` holds the pure pieces both directions share, `config`
 //! the typed configuration and the company it describes, `cli` the command
-//! line, `daemon` the wiring, `metrics` what the daemon counts about itself.
-//! See `docs/architecture.md` for the code map.
+//! line, `daemon` the wiring, `logging` the format of its log lines,
+//! `metrics` what the daemon counts about itself. See
+//! `docs/architecture.md` for the code map.
 
 pub mod app;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod inbound;
+pub mod logging;
 pub mod mail;
 pub mod matcher;
 pub mod metrics;

@@ -1,9 +1,11 @@
 //! jobmail's own files beside its data: the key behind reply tokens,
 //! subject tags and VERP addresses (`reply-token.key` in the state
 //! directory, 32 random bytes, mode 0600, created at first start, written
-//! atomically), and the instance lock that keeps a second `serve` off the
-//! same store (`<database>.serve-lock`, an flock held while serving, with
-//! the daemon's pid in it for `status` and `reload`).
+//! atomically), its copies for backup and restore (`FILE.key` beside a
+//! backup, staged and put in place by a restore, the old one kept aside),
+//! and the instance lock that keeps a second `serve` off the same store
+//! (`<database>.serve-lock`, an flock held while serving, with the daemon's
+//! pid in it for `status` and `reload`).
 //!
 //! Only file I/O; no SQL, no sockets. The key never appears in logs or
 //! output.
@@ -25,19 +27,120 @@ pub fn load_or_create_key(dir: &Path) -> std::io::Result<TokenKey> {
             if mode & 0o077 != 0 {
                 tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "key file is readable by others; chmod 600 it");
             }
-            let mut bytes = Vec::with_capacity(33);
-            Read::by_ref(&mut file).take(33).read_to_end(&mut bytes)?;
-            let key: [u8; 32] = bytes.try_into().map_err(|_| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{} must hold exactly 32 bytes", path.display()),
-                )
-            })?;
-            Ok(TokenKey::new(key))
+            Ok(TokenKey::new(read_key(&mut file, &path)?))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(dir, &path),
         Err(e) => Err(e),
     }
+}
+
+/// The 32 bytes of a key file (exactly 32, or an error naming `path`).
+fn read_key(file: &mut std::fs::File, path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut bytes = Vec::with_capacity(33);
+    Read::by_ref(file).take(33).read_to_end(&mut bytes)?;
+    bytes.try_into().map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} must hold exactly 32 bytes", path.display()),
+        )
+    })
+}
+
+fn read_key_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    read_key(&mut file, path)
+}
+
+/// Writes `bytes` to `path` as the key files are written: whole, mode
+/// 0600, under a temporary name in the same directory, synced, then
+/// renamed over `path` and the directory synced.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = dir.join(format!(".{name}.partial-{}", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temporary)?;
+        // An old temporary file keeps its mode through `create`.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The key file a backup `file` has beside it: `FILE.key`.
+pub fn key_beside(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".key");
+    PathBuf::from(name)
+}
+
+/// Copies the key in `dir` to `dest` (a backup's `FILE.key`), mode 0600,
+/// complete or not at all.
+pub fn copy_key(dir: &Path, dest: &Path) -> std::io::Result<()> {
+    let key = read_key_file(&dir.join(KEY_FILE))?;
+    write_private(dest, &key)
+}
+
+/// The key a restore puts in place, staged in `dir` until the restore's
+/// commit point (`reply-token.key.restore-new`).
+fn staged_key(dir: &Path) -> PathBuf {
+    dir.join(format!("{KEY_FILE}.restore-new"))
+}
+
+/// Where a restore keeps the key it replaces.
+pub fn key_kept_aside(dir: &Path, stamp: &str) -> PathBuf {
+    dir.join(format!("{KEY_FILE}.before-restore-{stamp}"))
+}
+
+/// Reads a backup's key file (`backup_key`, 32 bytes) and stages it in
+/// `dir` for [`install_staged_key`].
+pub fn stage_key(backup_key: &Path, dir: &Path) -> std::io::Result<()> {
+    let key = read_key_file(backup_key)?;
+    write_private(&staged_key(dir), &key)
+}
+
+/// Removes a staged key a restore left before its commit point.
+pub fn discard_staged_key(dir: &Path) {
+    let _ = std::fs::remove_file(staged_key(dir));
+}
+
+/// Puts the staged key in place; the current one, if any, stays as
+/// [`key_kept_aside`]. Idempotent: run again after a crash it finishes
+/// what is left (nothing, once the staged key is gone). Returns where the
+/// old key is kept, if there was one.
+pub fn install_staged_key(dir: &Path, stamp: &str) -> std::io::Result<Option<PathBuf>> {
+    let current = dir.join(KEY_FILE);
+    let aside = key_kept_aside(dir, stamp);
+    let staged = staged_key(dir);
+    if staged.exists() {
+        if current.exists() && !aside.exists() {
+            // A second name for the old key: at no moment is there no key
+            // (without hard links a rename; the marker finishes it).
+            std::fs::hard_link(&current, &aside).or_else(|_| std::fs::rename(&current, &aside))?;
+        }
+        std::fs::rename(&staged, &current)?;
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(aside.exists().then_some(aside))
 }
 
 fn create(dir: &Path, path: &PathBuf) -> std::io::Result<TokenKey> {

@@ -104,6 +104,8 @@ fn allowed_uses() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
         ("mail", &[][..]),
         ("clock", &[][..]),
+        // The log line format stamps each line with the time.
+        ("logging", &["clock"][..]),
         // Counters and heartbeats, a leaf every layer may count into.
         ("metrics", &[][..]),
         // The languages the templates have are part of the config.
@@ -148,7 +150,7 @@ fn allowed_uses() -> BTreeMap<&'static str, &'static [&'static str]> {
             "daemon",
             &[
                 "app", "config", "store", "matcher", "inbound", "outbound", "secrets", "clock",
-                "http", "metrics",
+                "http", "metrics", "logging",
             ][..],
         ),
     ])
@@ -243,7 +245,7 @@ fn access_rules() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
             "the process environment",
             vec!["std::env::var", "env::var("],
             vec![
-                // JOBMAIL_CONFIG, MALLOC_ARENA_MAX and NOTIFY_SOCKET, and the
+                // JOBMAIL_CONFIG, MALLOC_ARENA_MAX, NOTIFY_SOCKET and JOURNAL_STREAM, and the
                 // debug-build fault injection (JOBMAIL_FAULT).
                 "config/mod.rs",
                 "daemon.rs",

@@ -62,8 +62,9 @@ impl OnStored for Filer {
         parsed: Option<&ParsedMessage>,
         envelope: &Envelope,
     ) -> Result<()> {
-        let decision = file(tx, message, parsed, envelope, &self.matching())?;
-        tracing::info!(message, reason = %decision.reason, detail = %decision.detail, "matched");
+        // Logged by the writer once the mail is committed ("stored", with
+        // the reason and the acknowledgement decision as recorded).
+        file(tx, message, parsed, envelope, &self.matching())?;
         Ok(())
     }
 }
@@ -105,7 +106,7 @@ pub fn file(
             &matching.directory,
             envelope.authentication.as_ref(),
         );
-        let row = acknowledge(
+        acknowledge(
             tx,
             application,
             "email",
@@ -113,7 +114,6 @@ pub fn file(
             &matching.directory,
             envelope.received_at_ms,
         )?;
-        tracing::info!(application, decision = %row.decision, rule = row.rule.as_deref().unwrap_or(""), "acknowledgement");
     }
     Ok(decision)
 }
@@ -248,7 +248,10 @@ pub fn file_pending(store: &mut Store, matching: &Matching) -> Result<usize> {
                 store.write(|tx| file(tx, id, Some(&parsed), &envelope, matching))
             }));
             match matched {
-                Ok(Ok(_)) => done += 1,
+                Ok(Ok(decision)) => {
+                    tracing::info!(message = id, reason = %decision.reason, "filed at start (it was left pending)");
+                    done += 1
+                }
                 Ok(Err(e)) => {
                     tracing::error!(message = id, error = %e, "cannot match this mail; it stays pending")
                 }

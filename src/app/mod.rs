@@ -8,10 +8,12 @@
 //! No SQL, no sockets, no printing.
 
 pub mod access;
+pub mod backup;
 pub mod candidates;
 pub mod checks;
 pub mod documents;
 pub mod filing;
+pub mod history;
 pub mod messages;
 pub mod operations;
 pub mod outbox;

@@ -1,6 +1,7 @@
 //! The command-line front end: `serve`, `reload`, `status`, `config
 //! check`, `inbox`, `message`, `candidate`, `application`, `template`,
-//! `send`, `queue`, `suppression`. One file per command group.
+//! `send`, `queue`, `suppression`, `log`, `backup`, `restore`. One file
+//! per command group.
 //!
 //! Each command parses its arguments, calls one function of the
 //! application layer ([`crate::app`]), and prints what it returns, as a
@@ -8,8 +9,10 @@
 //! no selection logic, no policy here.
 
 mod applications;
+mod backup;
 mod candidates;
 mod documents;
+mod log;
 mod messages;
 mod output;
 mod queue;
@@ -25,8 +28,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use applications::ApplicationCommand;
+pub use backup::{BackupArgs, RestoreArgs};
 pub use candidates::{CandidateCommand, format_candidate};
 pub use documents::{AuditArgs, DocumentCommand};
+pub use log::LogCommand;
 pub use messages::{InboxArgs, MessageCommand, format_inbox, format_message};
 pub use queue::QueueCommand;
 pub use send::SendArgs;
@@ -83,6 +88,13 @@ pub enum Command {
     /// Addresses not written to after a hard bounce
     #[command(subcommand)]
     Suppression(SuppressionCommand),
+    /// One mail's life from RCPT to sent or bounced
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Copy the store and its key while jobmail runs
+    Backup(BackupArgs),
+    /// Put a backup in place of the store (jobmail stopped)
+    Restore(RestoreArgs),
     /// Documents by category: list, get, categorise (as a user's role allows)
     #[command(subcommand)]
     Document(DocumentCommand),
@@ -148,6 +160,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Send(args) => send::send(&app, &args),
         Command::Queue(q) => queue::queue_command(&app, q),
         Command::Suppression(c) => suppressions::suppression_command(&app, c),
+        Command::Log(c) => log::log_command(&app, c),
+        Command::Backup(args) => backup::backup(&app, &args),
+        Command::Restore(args) => backup::restore(&app, &args),
         Command::Document(d) => documents::document_command(&app, d),
         Command::Audit(args) => documents::audit(&app, &args),
     };

@@ -204,3 +204,37 @@ fn message_and_candidate_commands_take_numeric_ids() {
     assert!(refused(&["message", "show", "x"]).contains("invalid"));
     assert!(refused(&["frobnicate"]).contains("unrecognized subcommand"));
 }
+
+#[test]
+fn log_names_a_message_or_an_item_and_backup_and_restore_a_file() {
+    assert!(matches!(
+        parse(&["log", "message", "12"]).expect("log").command,
+        Command::Log(LogCommand::Message {
+            id: 12,
+            json: false
+        })
+    ));
+    assert!(matches!(
+        parse(&["log", "item", "45", "--json"])
+            .expect("log")
+            .command,
+        Command::Log(LogCommand::Item { id: 45, json: true })
+    ));
+    assert!(refused(&["log", "12"]).contains("unrecognized subcommand"));
+    assert!(refused(&["log", "item", "x"]).contains("invalid"));
+    let Command::Backup(args) = parse(&["backup", "/var/backups/j.db"])
+        .expect("backup")
+        .command
+    else {
+        panic!("not backup");
+    };
+    assert_eq!(args.file, std::path::Path::new("/var/backups/j.db"));
+    assert_eq!(args.method, "api");
+    assert!(refused(&["backup"]).contains("<FILE>"));
+    assert!(matches!(
+        parse(&["restore", "j.db", "--json"])
+            .expect("restore")
+            .command,
+        Command::Restore(RestoreArgs { json: true, .. })
+    ));
+}

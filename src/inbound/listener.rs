@@ -206,7 +206,7 @@ async fn accept_loop(
                 match admitted {
                     Ok((slot, permit)) => {
                         let id = session_id(&counter);
-                        tracing::debug!(session = %id, %peer, "connect");
+                        tracing::debug!(session = %id, client = %peer.ip(), port = peer.port(), "connect");
                         let mut session = session::Session::new(
                             stream, peer, settings.clone(), writer.clone(), shutdown.clone(), id,
                         );

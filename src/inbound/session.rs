@@ -104,7 +104,11 @@ pub struct Session<S> {
     transaction: Option<Transaction>,
     errors: usize,
     deadline: Instant,
+    started: Instant,
     messages: usize,
+    /// How the session ended, when it was not the reply that says it
+    /// (a failed TLS handshake); see [`Session::result`].
+    ended: Option<&'static str>,
 }
 
 /// A reply line was too long; the rest of it up to LF was thrown away.
@@ -136,7 +140,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             transaction: None,
             errors: 0,
             deadline,
+            started: Instant::now(),
             messages: 0,
+            ended: None,
         }
     }
 
@@ -150,6 +156,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Runs the session to its end. Never panics on client input.
     pub async fn run(mut self) {
         let outcome = self.serve().await;
+        let result = self.result(&outcome);
         crate::metrics::session_ended(match &outcome {
             Ok(()) => crate::metrics::SessionEnd::Quit,
             Err(Stop::Closed) => crate::metrics::SessionEnd::Closed,
@@ -160,7 +167,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let _ = self.flush().await;
         let _ = self.stream.shutdown().await;
-        tracing::debug!(session = %self.id, peer = %self.peer, messages = self.messages, "session closed");
+        // The one line per session (README, "The log"): never a recipient
+        // (a reply token is a capability), never a byte of the mail.
+        tracing::info!(
+            session = %self.id,
+            client = %self.peer.ip(),
+            helo = self.helo.as_deref().unwrap_or(""),
+            tls = self.tls.as_ref().map_or("none", |t| t.version.as_str()),
+            mails = self.messages,
+            errors = self.errors,
+            result,
+            duration_ms = self.started.elapsed().as_millis() as u64,
+            "session end"
+        );
+    }
+
+    /// How a session ended, for its log line: `quit`, `closed` (the client
+    /// went away without QUIT), `timeout` (idle, too long, too slow),
+    /// `refused` (talked out of turn: before the greeting, pipelined
+    /// improperly, content before 354, BDAT), `error` (too many errors, a
+    /// failed TLS handshake) or `shutdown`.
+    fn result(&self, outcome: &Result<(), Stop>) -> &'static str {
+        if let Some(ended) = self.ended {
+            return ended;
+        }
+        match outcome {
+            Ok(()) => "quit",
+            Err(Stop::Closed) => "closed",
+            Err(Stop::Say(reply)) if reply.starts_with("421 4.4.2") => "timeout",
+            Err(Stop::Say(reply)) if reply.starts_with("421 4.3.2") => "shutdown",
+            Err(Stop::Say(reply))
+                if reply.starts_with("554 5.5.0") || reply.starts_with("503 ") =>
+            {
+                "refused"
+            }
+            Err(Stop::Say(_)) => "error",
+        }
     }
 
     fn reply(&mut self, line: &str) {
@@ -443,7 +485,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         // before the client could know TLS would start; read inside TLS it
         // would pass as the client's (a man in the middle's injection).
         if !self.input.is_empty() {
-            tracing::info!(session = %self.id, peer = %self.peer, bytes = self.input.len(), "discarded input pipelined after STARTTLS");
+            tracing::info!(session = %self.id, client = %self.peer.ip(), bytes = self.input.len(), "discarded input pipelined after STARTTLS");
             self.input.clear();
         }
         self.reply("220 2.0.0 Ready to start TLS");
@@ -471,7 +513,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Ok(())
             }
             Err(error) => {
-                tracing::info!(session = %self.id, peer = %self.peer, %error, "TLS handshake failed; closing");
+                tracing::info!(session = %self.id, client = %self.peer.ip(), %error, "TLS handshake failed; closing");
+                self.ended = Some("error");
                 Err(Stop::Closed)
             }
         }
@@ -564,7 +607,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         // a smuggling attempt): refused, as Postfix's
         // smtpd_forbid_unauth_pipelining does.
         if !self.input.is_empty() {
-            tracing::info!(session = %self.id, peer = %self.peer, "refused: message content sent before the 354 reply");
+            tracing::info!(session = %self.id, client = %self.peer.ip(), "refused: message content sent before the 354 reply");
             self.transaction = None;
             return Err(Stop::Say(format!(
                 "554 5.5.0 {} Error: SMTP protocol synchronization: content sent before 354",
@@ -588,7 +631,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         {
             Ok(Ok(permit)) => permit,
             _ => {
-                tracing::warn!(session = %self.id, peer = %self.peer, "memory budget for mail exhausted; answering 452");
+                tracing::warn!(session = %self.id, client = %self.peer.ip(), "memory budget for mail exhausted; answering 452");
                 return self
                     .error_reply("452 4.3.1 Error: too much mail in progress, try again later");
             }
@@ -637,7 +680,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     grace + Duration::from_secs_f64(received_bytes as f64 / min_rate as f64);
                 let elapsed = started.elapsed();
                 if elapsed > allowed {
-                    tracing::info!(session = %self.id, peer = %self.peer, bytes = received_bytes, seconds = elapsed.as_secs(), "refused: DATA slower than min_data_rate");
+                    tracing::info!(session = %self.id, client = %self.peer.ip(), bytes = received_bytes, seconds = elapsed.as_secs(), "refused: DATA slower than min_data_rate");
                     return Err(Stop::Say(format!(
                         "421 4.4.2 {} Error: data rate too low, closing",
                         self.settings.server.hostname
@@ -648,7 +691,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             match self.fill(wait).await {
                 Ok(()) => {}
                 Err(Stop::Say(_)) if min_rate > 0 && wait < self.settings.server.data_timeout => {
-                    tracing::info!(session = %self.id, peer = %self.peer, bytes = received_bytes, "refused: DATA slower than min_data_rate");
+                    tracing::info!(session = %self.id, client = %self.peer.ip(), bytes = received_bytes, "refused: DATA slower than min_data_rate");
                     return Err(Stop::Say(format!(
                         "421 4.4.2 {} Error: data rate too low, closing",
                         self.settings.server.hostname
@@ -660,7 +703,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let mut received = reader.finish();
         if over_budget {
             self.transaction = None;
-            tracing::warn!(session = %self.id, peer = %self.peer, size = received.size, "memory budget for mail exhausted during DATA; answering 452");
+            tracing::warn!(session = %self.id, client = %self.peer.ip(), size = received.size, "memory budget for mail exhausted during DATA; answering 452");
             return self.error_reply("452 4.3.1 Error: too much mail in progress, try again later");
         }
         if received.bare_line_ending

@@ -3,12 +3,13 @@
 //! Its public surface is the seam a second backend (PostgreSQL, for several
 //! instances) implements without touching a caller: [`Store`] (reads and
 //! the operators' changes; each table group's methods in its own file:
-//! `messages`, `candidates`, `outbox`, `status`), [`Writer`] (the durable path of
-//! inbound mail, group commit with `synchronous=FULL`, nothing reported
-//! stored before its commit), the [`OnStored`] hook and the transaction
-//! [`Tx`] the policy above reads and records through, and the plain data
-//! types they take and return. No rusqlite type crosses it (the layering
-//! test checks that nothing outside `store` names rusqlite).
+//! `messages`, `candidates`, `outbox`, `status`, `history` for one mail's
+//! life, and `backup` for copies of the database), [`Writer`] (the durable
+//! path of inbound mail, group commit with `synchronous=FULL`, nothing
+//! reported stored before its commit), the [`OnStored`] hook and the
+//! transaction [`Tx`] the policy above reads and records through, and the
+//! plain data types they take and return. No rusqlite type crosses it (the
+//! layering test checks that nothing outside `store` names rusqlite).
 //!
 //! It must not parse mail, speak SMTP, or decide anything: which candidate
 //! a mail belongs to and whether an acknowledgement goes out are decided
@@ -17,10 +18,12 @@
 // The store is where SQL lives (clippy.toml bans its types elsewhere).
 #![allow(clippy::disallowed_types)]
 
+pub mod backup;
 pub mod candidates;
 mod delivery;
 pub mod documents;
 pub mod filing;
+pub mod history;
 mod messages;
 pub mod outbox;
 mod schema;

@@ -177,6 +177,10 @@ struct Route {
     paused_until: Arc<AtomicI64>,
     /// The breaker, kept here and written with the outcomes it came from.
     breaker: Arc<Mutex<crate::store::outbox::UpstreamState>>,
+    /// The password and its forms on the wire (AUTH PLAIN and LOGIN), cut
+    /// out of any reply before it is recorded or logged: a careless
+    /// upstream may quote what it was sent.
+    secrets: Vec<String>,
 }
 
 impl Route {
@@ -195,6 +199,17 @@ impl Route {
             self.slots = old.slots.clone();
         }
         self
+    }
+
+    /// `text` without any form of the password in it.
+    fn redact(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for secret in &self.secrets {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), "[redacted]");
+            }
+        }
+        text
     }
 }
 
@@ -345,14 +360,14 @@ fn route(upstream: &Upstream, hostname: &str) -> Result<Route, String> {
             }
         }
     };
+    let mut secrets = Vec::new();
     let credentials = match (&upstream.username, &upstream.password_file) {
         (Some(user), Some(file)) => {
             let password = std::fs::read_to_string(file)
                 .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?;
-            Some(Credentials::new(
-                user.clone(),
-                password.trim_end_matches(['\r', '\n']).to_string(),
-            ))
+            let password = password.trim_end_matches(['\r', '\n']).to_string();
+            secrets = wire_forms(user, &password);
+            Some(Credentials::new(user.clone(), password))
         }
         _ => None,
     };
@@ -382,7 +397,26 @@ fn route(upstream: &Upstream, hostname: &str) -> Result<Route, String> {
         unrecorded: Arc::new(AtomicUsize::new(0)),
         paused_until: Arc::new(AtomicI64::new(0)),
         breaker: Arc::new(Mutex::new(crate::store::outbox::UpstreamState::default())),
+        secrets,
     })
+}
+
+/// A password as it may come back in a reply: itself, and the base64 of
+/// AUTH LOGIN and of AUTH PLAIN (with and without the user as authzid).
+fn wire_forms(user: &str, password: &str) -> Vec<String> {
+    use data_encoding::BASE64;
+    if password.is_empty() {
+        return Vec::new();
+    }
+    let mut forms = vec![
+        BASE64.encode(format!("\0{user}\0{password}").as_bytes()),
+        BASE64.encode(format!("{user}\0{user}\0{password}").as_bytes()),
+        BASE64.encode(password.as_bytes()),
+        password.to_string(),
+    ];
+    // Longest first, so that no form is cut through by a shorter one.
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms
 }
 
 /// The routes of `config`'s upstreams, each built anew (password and CA
@@ -667,20 +701,32 @@ pub async fn run(
                 let now = now_ms();
                 if *shutdown.borrow() || paused_until > now {
                     let (due, why) = if paused_until > now {
-                        (paused_until, "not started: the upstream is paused (circuit breaker)")
+                        (
+                            paused_until,
+                            "not started: the upstream is paused (circuit breaker)",
+                        )
                     } else {
                         (now, "not started: jobmail is stopping")
                     };
                     let back = item.clone();
                     blocking(&store, move |s| s.unclaim(&back, due, why, now)).await;
-                    held.lock().unwrap_or_else(|p| p.into_inner()).remove(&item.id);
+                    held.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&item.id);
                     drop(slot);
                     return;
                 }
                 let result = attempt(route.map(|r| &**r), &item).await;
                 let now = now_ms();
                 let defer_auth = route.is_some_and(|r| r.defer_on_auth_failure);
-                let outcome = classify(&result, &item, &policy, defer_auth, now);
+                let mut outcome = classify(&result, &item, &policy, defer_auth, now);
+                if let Some(route) = route {
+                    match &mut outcome {
+                        Outcome::Sent { text, .. }
+                        | Outcome::Deferred { text, .. }
+                        | Outcome::Failed { text, .. } => *text = route.redact(text),
+                    }
+                }
                 crate::metrics::attempt(match &outcome {
                     Outcome::Sent { .. } => crate::metrics::Attempt::Sent,
                     Outcome::Deferred { .. } => crate::metrics::Attempt::Deferred,
@@ -688,7 +734,10 @@ pub async fn run(
                 });
                 let mut upstream = None;
                 if let Some(route) = route {
-                    let health = Health::of(&result);
+                    let health = match Health::of(&result) {
+                        Health::Failing(text) => Health::Failing(route.redact(&text)),
+                        other => other,
+                    };
                     let (after, paused) = {
                         let mut state = route.breaker.lock().unwrap_or_else(|p| p.into_inner());
                         let before = state.clone();
@@ -716,11 +765,7 @@ pub async fn run(
                         );
                     }
                 }
-                match &outcome {
-                    Outcome::Sent { text, .. } => tracing::info!(item = item.id, attempt = item.attempt, reply = %text, "relay: sent"),
-                    Outcome::Deferred { text, .. } => tracing::warn!(item = item.id, attempt = item.attempt, reply = %text, "relay: deferred"),
-                    Outcome::Failed { text, .. } => tracing::error!(item = item.id, attempt = item.attempt, reply = %text, "relay: failed"),
-                }
+                log_attempt(&item, route.map(Arc::as_ref), &outcome, now);
                 // The connection is free for the next item now; the item is
                 // `sending` until the outcome commits, and counted as such.
                 let unrecorded = InFlight::new(unrecorded, freed);
@@ -810,6 +855,47 @@ pub async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
 }
 
+/// The one line per delivery attempt (README, "The log"): the item, the
+/// upstream, its reply, how long since the mail was queued; never the
+/// envelope (a VERP address is no secret, but a recipient's reply-token
+/// address would be) nor a byte of the mail.
+fn log_attempt(item: &Claimed, route: Option<&Route>, outcome: &Outcome, now_ms: i64) {
+    let upstream = route.map_or_else(
+        || "none".to_string(),
+        |r| format!("{}:{}", r.connector.host, r.connector.port),
+    );
+    let delay_ms = (now_ms - item.created_at_ms).max(0) as u64;
+    macro_rules! attempt_line {
+        ($level:ident, $result:expr, $code:expr, $text:expr, $next:expr) => {
+            tracing::$level!(
+                item = item.id,
+                attempt = item.attempt,
+                upstream = %upstream,
+                result = $result,
+                code = $code,
+                reply = %$text,
+                delay_ms,
+                next_attempt = $next,
+                "delivery attempt"
+            )
+        };
+    }
+    match outcome {
+        Outcome::Sent { code, text } => attempt_line!(info, "sent", *code, text, None::<&str>),
+        Outcome::Deferred {
+            code,
+            text,
+            next_ms,
+        } => {
+            let next = crate::clock::rfc3339(*next_ms).unwrap_or_default();
+            attempt_line!(warn, "deferred", *code, text, Some(next.as_str()))
+        }
+        Outcome::Failed { code, text } => {
+            attempt_line!(error, "failed", *code, text, None::<&str>)
+        }
+    }
+}
+
 /// Runs a store call off the async workers; a failure is logged and `None`.
 async fn blocking<T: Send + 'static>(
     store: &Arc<Mutex<Store>>,
@@ -867,6 +953,39 @@ mod tests {
         assert_eq!(s.pause_ms, 120_000, "the next pause is twice as long");
         s = breaker(s, &Health::Good, 3, pause, 200_000);
         assert_eq!((s.failures, s.pause_ms, s.paused_until), (0, 0, None));
+    }
+
+    #[test]
+    fn a_password_quoted_back_by_the_upstream_is_cut_out_in_every_form() {
+        use data_encoding::BASE64;
+        let forms = wire_forms("jobs@acme.example", "s3cret");
+        let upstream = Upstream {
+            host: "127.0.0.1".into(),
+            port: 2600,
+            security: Security::None,
+            username: None,
+            password_file: None,
+            ca_file: None,
+            defer_on_auth_failure: true,
+            connect_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(600),
+            max_connections: 1,
+            rate_limit: 0,
+            breaker_threshold: 5,
+            breaker_pause: Duration::from_secs(60),
+        };
+        let route = Route {
+            secrets: forms,
+            ..route(&upstream, "mx.test.example").unwrap()
+        };
+        let plain = BASE64.encode(b"\0jobs@acme.example\0s3cret");
+        let login = BASE64.encode(b"s3cret");
+        let reply = format!("535 5.7.8 bad: {plain} / {login} / s3cret");
+        assert_eq!(
+            route.redact(&reply),
+            "535 5.7.8 bad: [redacted] / [redacted] / [redacted]"
+        );
+        assert!(wire_forms("u", "").is_empty());
     }
 
     #[test]

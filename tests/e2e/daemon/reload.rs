@@ -87,8 +87,9 @@ fn a_broken_config_is_refused_with_every_error_and_the_old_one_keeps_serving() {
         "reload refused; still serving",
     );
     assert!(log.contains("errors=2"), "{log}");
+    // In the log the problem is a quoted value, its quotes escaped.
     assert!(
-        log.contains(r#"position[0].category: no [[category]] has id "sales""#),
+        log.contains(r#"position[0].category: no [[category]] has id \"sales\""#),
         "{log}"
     );
     assert!(log.contains("category[0].colour: unknown key"), "{log}");

@@ -1,6 +1,8 @@
 //! A real SMTP server on 127.0.0.1 for the relay to deliver to: it records
 //! every delivery (envelope and bytes, dot-unstuffed) and, when told,
 //! fails on purpose at the final dot: 4xx, 5xx, a disconnect, or a stall.
+//! It may ask for AUTH PLAIN or LOGIN, accept or refuse it, and echo what
+//! it was sent in its refusal (as a careless server might).
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -51,12 +53,16 @@ pub struct Upstream {
     pub deliveries: Arc<Mutex<Vec<Delivery>>>,
     /// Answers for the next mails, in order; then `Accept`.
     pub script: Arc<Mutex<VecDeque<AtDot>>>,
-    /// `Some(accept)`: AUTH PLAIN is offered, and the answer is 235 or 535.
+    /// `Some(accept)`: AUTH is offered, and the answer is 235 or 535.
     pub auth: Arc<Mutex<Option<bool>>>,
+    /// The one AUTH mechanism offered: `PLAIN` (unless set) or `LOGIN`.
+    pub mechanism: Arc<Mutex<&'static str>>,
+    /// A refused AUTH quotes what the client sent in its 535 reply.
+    pub echo_credentials: Arc<Mutex<bool>>,
     /// Refuse every envelope sender with 553 (a relay that does not let
     /// us send from our addresses).
     pub refuse_senders: Arc<Mutex<bool>>,
-    /// What AUTH PLAIN carried: (user, password).
+    /// What AUTH carried: (user, password).
     pub credentials_seen: Arc<Mutex<Vec<(String, String)>>>,
     /// Offer STARTTLS with this server configuration…
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -77,6 +83,8 @@ impl Upstream {
             deliveries: Arc::new(Mutex::new(Vec::new())),
             script: Arc::new(Mutex::new(VecDeque::new())),
             auth: Arc::new(Mutex::new(None)),
+            mechanism: Arc::new(Mutex::new("PLAIN")),
+            echo_credentials: Arc::new(Mutex::new(false)),
             refuse_senders: Arc::new(Mutex::new(false)),
             credentials_seen: Arc::new(Mutex::new(Vec::new())),
             tls: None,
@@ -107,6 +115,8 @@ impl Upstream {
             deliveries: Arc::new(Mutex::new(Vec::new())),
             script: Arc::new(Mutex::new(VecDeque::new())),
             auth: Arc::new(Mutex::new(None)),
+            mechanism: Arc::new(Mutex::new("PLAIN")),
+            echo_credentials: Arc::new(Mutex::new(false)),
             refuse_senders: Arc::new(Mutex::new(false)),
             credentials_seen: Arc::new(Mutex::new(Vec::new())),
             tls: Some(Arc::new(config)),
@@ -212,20 +222,57 @@ impl Upstream {
                 out.write_all(b"250-upstream.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n")?;
             } else if upper.starts_with("EHLO") {
                 if self.auth.lock().unwrap().is_some() {
-                    out.write_all(b"250-upstream.test\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n")?;
+                    let mechanism = *self.mechanism.lock().unwrap();
+                    out.write_all(
+                        format!("250-upstream.test\r\n250-AUTH {mechanism}\r\n250 8BITMIME\r\n")
+                            .as_bytes(),
+                    )?;
                 } else {
                     out.write_all(b"250-upstream.test\r\n250-8BITMIME\r\n250 SIZE 52428800\r\n")?;
                 }
-            } else if upper.starts_with("AUTH PLAIN ") {
-                use base64_decode as b64;
-                let decoded = b64(line[11..].trim());
-                let mut parts = decoded.split(|&b| b == 0).skip(1);
-                let user = String::from_utf8_lossy(parts.next().unwrap_or_default()).to_string();
-                let password =
-                    String::from_utf8_lossy(parts.next().unwrap_or_default()).to_string();
+            } else if upper.starts_with("AUTH PLAIN") || upper.starts_with("AUTH LOGIN") {
+                let sent = line[10..].trim().to_string();
+                let (user, password, wire) = if upper.starts_with("AUTH PLAIN") {
+                    let sent = if sent.is_empty() {
+                        out.write_all(b"334 \r\n")?;
+                        read_line(&mut input)?
+                    } else {
+                        sent
+                    };
+                    let decoded = base64_decode(&sent);
+                    let mut parts = decoded.split(|&b| b == 0).skip(1);
+                    let user =
+                        String::from_utf8_lossy(parts.next().unwrap_or_default()).to_string();
+                    let password =
+                        String::from_utf8_lossy(parts.next().unwrap_or_default()).to_string();
+                    (user, password, sent)
+                } else {
+                    // RFC 4616's LOGIN: the user (perhaps sent with the
+                    // command), then the password, each base64.
+                    let user = if sent.is_empty() {
+                        input.get_mut().write_all(b"334 VXNlcm5hbWU6\r\n")?;
+                        read_line(&mut input)?
+                    } else {
+                        sent
+                    };
+                    input.get_mut().write_all(b"334 UGFzc3dvcmQ6\r\n")?;
+                    let password = read_line(&mut input)?;
+                    let wire = format!("{user} {password}");
+                    (
+                        String::from_utf8_lossy(&base64_decode(&user)).to_string(),
+                        String::from_utf8_lossy(&base64_decode(&password)).to_string(),
+                        wire,
+                    )
+                };
                 self.credentials_seen.lock().unwrap().push((user, password));
+                let out = input.get_mut();
                 if *self.auth.lock().unwrap() == Some(true) {
                     out.write_all(b"235 2.7.0 Authentication successful\r\n")?;
+                } else if *self.echo_credentials.lock().unwrap() {
+                    out.write_all(
+                        format!("535 5.7.8 Authentication credentials invalid: {wire}\r\n")
+                            .as_bytes(),
+                    )?;
                 } else {
                     out.write_all(b"535 5.7.8 Authentication credentials invalid\r\n")?;
                 }
@@ -312,7 +359,14 @@ impl Upstream {
     }
 }
 
-/// Standard base64, for AUTH PLAIN.
+/// One line of the client's, without its line end.
+fn read_line(input: &mut BufReader<Box<dyn Stream>>) -> std::io::Result<String> {
+    let mut line = String::new();
+    input.read_line(&mut line)?;
+    Ok(line.trim_end().to_string())
+}
+
+/// Standard base64, for AUTH PLAIN and LOGIN.
 fn base64_decode(text: &str) -> Vec<u8> {
     let value = |c: u8| match c {
         b'A'..=b'Z' => Some(c - b'A'),
