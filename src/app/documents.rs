@@ -10,6 +10,15 @@ use super::{App, Error, Result, now_ms};
 use crate::store::Store;
 use crate::store::documents::{AuditEntry, NewAudit, PlacedDocument};
 
+/// The caller sees the mail of this candidate, or the mail is filed on
+/// nobody yet (the inbox's, every user's to read and assign).
+fn sees_mail_of(store: &Store, caller: &Caller, candidate: Option<i64>) -> Result<bool> {
+    Ok(match candidate {
+        Some(c) => caller.sees(&store.candidate_subsidiaries(c)?),
+        None => true,
+    })
+}
+
 impl App {
     fn audit(
         &self,
@@ -101,11 +110,7 @@ impl App {
                 Some("category not viewable")
             }
             Some((d, _)) => {
-                let subsidiaries = match d.candidate {
-                    Some(c) => store.candidate_subsidiaries(c)?,
-                    None => Vec::new(),
-                };
-                if caller.sees(&subsidiaries) {
+                if sees_mail_of(store, caller, d.candidate)? {
                     None
                 } else {
                     Some("candidate not visible")
@@ -211,11 +216,7 @@ impl App {
             )?;
             return Err(Error::NotFound(format!("no message {id}")));
         };
-        let subsidiaries = match &detail.candidate {
-            Some(c) => store.candidate_subsidiaries(c.id)?,
-            None => Vec::new(),
-        };
-        if !caller.sees(&subsidiaries) {
+        if !sees_mail_of(&store, caller, detail.candidate.as_ref().map(|c| c.id))? {
             self.audit(
                 &store,
                 caller,

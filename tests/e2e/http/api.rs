@@ -448,3 +448,46 @@ fn every_route_the_openapi_document_lists_is_served() {
     }
     drop(d);
 }
+
+/// A mail filed on nobody (a colleague's, waiting in the inbox) is every
+/// user's to read and assign: its attachments too, not only its summary.
+#[test]
+fn the_documents_of_a_mail_filed_on_nobody_are_open_to_a_restricted_recruiter() {
+    let port = free_port();
+    let d = Daemon::start_world(
+        &format!("[api]\nlisten = \"127.0.0.1:{port}\"\n"),
+        &example_directory(),
+        None,
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let mut c = d.connect();
+    c.ehlo();
+    let mail = mail_with_pdfs(
+        "Kai Kollege <kai@acme-group.example>",
+        "jobs@acme.example",
+        &[("Notizen.pdf", b"%PDF notes")],
+    );
+    assert_eq!(
+        c.transaction("kai@acme-group.example", "jobs@acme.example", &stuff(&mail))
+            .0,
+        250
+    );
+    let m = curl(&base, "GET", "/api/v1/messages/1", Some("anna"), None).json();
+    assert!(m["candidate"].is_null(), "filed on nobody: {m}");
+    let doc = m["attachments"][0]["id"]
+        .as_i64()
+        .expect("the attachment is listed");
+    let a = curl(
+        &base,
+        "GET",
+        &format!("/api/v1/documents/{doc}"),
+        Some("anna"),
+        None,
+    );
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.body, b"%PDF notes");
+    assert_eq!(
+        curl(&base, "GET", "/api/v1/messages/1/raw", Some("anna"), None).status,
+        200
+    );
+}
