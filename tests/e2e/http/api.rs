@@ -72,15 +72,21 @@ fn curl(base: &str, method: &str, path: &str, user: Option<&str>, body: Option<&
     }
 }
 
-#[test]
-fn documents_over_http_are_what_each_role_may_see_and_nothing_else() {
+/// A daemon of the example company with its API on a free port, and the
+/// API's base URL.
+fn api_daemon() -> (Daemon, String) {
     let port = free_port();
     let d = Daemon::start_world(
         &format!("[api]\nlisten = \"127.0.0.1:{port}\"\n"),
         &example_directory(),
         None,
     );
-    let base = format!("http://127.0.0.1:{port}");
+    (d, format!("http://127.0.0.1:{port}"))
+}
+
+#[test]
+fn documents_over_http_are_what_each_role_may_see_and_nothing_else() {
+    let (d, base) = api_daemon();
     let mut c = d.connect();
     c.ehlo();
     let mail = mail_with_pdfs(
@@ -266,13 +272,7 @@ fn documents_over_http_are_what_each_role_may_see_and_nothing_else() {
 
 #[test]
 fn recruiters_compose_and_operators_run_the_queue_by_their_rights() {
-    let port = free_port();
-    let d = Daemon::start_world(
-        &format!("[api]\nlisten = \"127.0.0.1:{port}\"\n"),
-        &example_directory(),
-        None,
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let (d, base) = api_daemon();
     let mut c = d.connect();
     c.ehlo();
     let mail = mail_with_pdfs(
@@ -407,13 +407,7 @@ fn recruiters_compose_and_operators_run_the_queue_by_their_rights() {
 
 #[test]
 fn every_route_the_openapi_document_lists_is_served() {
-    let port = free_port();
-    let d = Daemon::start_world(
-        &format!("[api]\nlisten = \"127.0.0.1:{port}\"\n"),
-        &example_directory(),
-        None,
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let (d, base) = api_daemon();
     // Served without a token, and it is OpenAPI 3.
     let doc = curl(&base, "GET", "/api/v1/openapi.json", None, None);
     assert_eq!(doc.status, 200);
@@ -453,13 +447,7 @@ fn every_route_the_openapi_document_lists_is_served() {
 /// user's to read and assign: its attachments too, not only its summary.
 #[test]
 fn the_documents_of_a_mail_filed_on_nobody_are_open_to_a_restricted_recruiter() {
-    let port = free_port();
-    let d = Daemon::start_world(
-        &format!("[api]\nlisten = \"127.0.0.1:{port}\"\n"),
-        &example_directory(),
-        None,
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let (d, base) = api_daemon();
     let mut c = d.connect();
     c.ehlo();
     let mail = mail_with_pdfs(
