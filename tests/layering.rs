@@ -227,7 +227,7 @@ fn access_rules() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
                 "outbound/template.rs",
                 "outbound/relay/mod.rs",
                 "store/",
-                "cli/send.rs",
+                "cli/files.rs",
                 "cli/documents.rs",
             ],
         ),

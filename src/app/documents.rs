@@ -8,7 +8,87 @@
 use super::access::Caller;
 use super::{App, Error, Result, now_ms};
 use crate::store::Store;
-use crate::store::documents::{AuditEntry, NewAudit, PlacedDocument};
+use crate::store::documents::{AuditEntry, NewAudit, NewUpload, PlacedDocument};
+
+/// A file to file on a candidate, as a front end received it.
+#[derive(Debug, Clone, Default)]
+pub struct Upload {
+    /// As the client named it (made safe before it is kept).
+    pub filename: String,
+    /// As the client declared it; `None` or `application/octet-stream`:
+    /// by the file name's extension.
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
+    /// `None`: the `[[document_category]]` rules decide, as for an
+    /// attachment that arrives by mail.
+    pub category: Option<String>,
+}
+
+impl Upload {
+    /// The type the client declared, if it is one (`type/subtype`,
+    /// printable, not the catch-all `application/octet-stream`); else the
+    /// type the file name's extension suggests.
+    pub fn content_type(&self) -> String {
+        self.content_type
+            .as_deref()
+            .map(|t| {
+                t.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .filter(|t| {
+                t != "application/octet-stream"
+                    && t.split_once('/').is_some_and(|(a, b)| {
+                        !a.is_empty()
+                            && !b.is_empty()
+                            && t.bytes().all(|c| c.is_ascii_graphic() && c != b'"')
+                    })
+            })
+            .unwrap_or_else(|| crate::mail::mime::content_type_of(&self.filename).to_string())
+    }
+
+    /// As a new attachment of a mail (its name made safe).
+    pub fn into_attachment(self) -> crate::outbound::template::FileAttachment {
+        let content_type = self.content_type();
+        crate::outbound::template::FileAttachment {
+            filename: crate::mail::filename::sanitize_filename(&self.filename, &content_type),
+            content_type,
+            bytes: self.bytes,
+        }
+    }
+}
+
+/// An upload checked and ready for the store.
+#[derive(Debug, Clone)]
+pub(super) struct CheckedUpload {
+    filename: String,
+    content_type: String,
+    category: String,
+    bytes: Vec<u8>,
+}
+
+impl CheckedUpload {
+    pub(super) fn filename(&self) -> &str {
+        &self.filename
+    }
+
+    pub(super) fn category(&self) -> &str {
+        &self.category
+    }
+
+    pub(super) fn as_new<'a>(&'a self, by: &'a str, at_ms: i64) -> NewUpload<'a> {
+        NewUpload {
+            filename: &self.filename,
+            content_type: &self.content_type,
+            category: &self.category,
+            content: &self.bytes,
+            added_by: by,
+            at_ms,
+        }
+    }
+}
 
 /// The caller sees the mail of this candidate, or the mail is filed on
 /// nobody yet (the inbox's, every user's to read and assign).
@@ -20,7 +100,7 @@ fn sees_mail_of(store: &Store, caller: &Caller, candidate: Option<i64>) -> Resul
 }
 
 impl App {
-    fn audit(
+    pub(super) fn audit(
         &self,
         store: &Store,
         caller: &Caller,
@@ -41,7 +121,7 @@ impl App {
 
     /// The candidate exists (merged ids lead to the survivor) and the
     /// caller sees their subsidiaries; else `NotFound`, audited.
-    fn visible_candidate(
+    pub(super) fn visible_candidate(
         &self,
         store: &Store,
         caller: &Caller,
@@ -125,6 +205,140 @@ impl App {
                 Err(Error::NotFound(format!("no document {id}")))
             }
         }
+    }
+
+    /// Checks an upload: not empty, within the size a mail may have
+    /// (`max_message_size`), a category that exists and that the caller
+    /// may edit. The file name is made safe, the type taken from the name
+    /// when the client did not say.
+    pub(super) fn check_upload(&self, caller: &Caller, u: Upload) -> Result<CheckedUpload> {
+        let limit = self.config.server.max_message_size;
+        if u.bytes.is_empty() {
+            return Err(Error::Invalid(format!("{:?} is empty", u.filename)));
+        }
+        if u.bytes.len() as u64 > limit {
+            return Err(Error::TooLarge(format!(
+                "{:?} has {} bytes; a document may have {limit}",
+                u.filename,
+                u.bytes.len()
+            )));
+        }
+        let content_type = u.content_type();
+        let filename = crate::mail::filename::sanitize_filename(&u.filename, &content_type);
+        let category = match u.category {
+            Some(c) => {
+                if !self.config.document_categories.iter().any(|x| x.id == c) {
+                    return Err(Error::Invalid(format!(
+                        "no [[document_category]] has id {c:?}"
+                    )));
+                }
+                c
+            }
+            None => self.company.classify(&filename, &content_type).to_string(),
+        };
+        if !caller.may_edit(&category, &self.config) {
+            return Err(Error::Forbidden(format!(
+                "{} may not add documents to {category}",
+                caller.id()
+            )));
+        }
+        Ok(CheckedUpload {
+            filename,
+            content_type,
+            category,
+            bytes: u.bytes,
+        })
+    }
+
+    /// Files uploaded documents on a candidate the caller sees, each of a
+    /// category the caller may edit; all or none. Audited.
+    pub fn upload_documents(
+        &self,
+        caller: &Caller,
+        candidate: i64,
+        uploads: Vec<Upload>,
+    ) -> Result<Vec<PlacedDocument>> {
+        if uploads.is_empty() {
+            return Err(Error::Invalid("no file to upload".into()));
+        }
+        let mut store = self.store()?;
+        let id = self.visible_candidate(&store, caller, candidate, "document.upload")?;
+        let mut checked = Vec::new();
+        for u in uploads {
+            match self.check_upload(caller, u) {
+                Ok(c) => checked.push(c),
+                Err(e) => {
+                    if let Error::Forbidden(why) = &e {
+                        self.audit(
+                            &store,
+                            caller,
+                            "document.upload",
+                            &format!("candidate {id}"),
+                            false,
+                            why,
+                        )?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let now = now_ms();
+        let ids = store.write(|tx| {
+            checked
+                .iter()
+                .map(|c| tx.add_upload(id, &c.as_new(caller.id(), now)))
+                .collect::<crate::store::Result<Vec<i64>>>()
+        })?;
+        let mut out = Vec::new();
+        for (doc, c) in ids.iter().zip(&checked) {
+            self.audit(
+                &store,
+                caller,
+                "document.upload",
+                &format!("document {doc}"),
+                true,
+                &format!("candidate {id}: {} ({})", c.filename, c.category),
+            )?;
+            if let Some((placed, _)) = store.document_with_content(*doc)? {
+                out.push(placed);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes a document the caller sees and may edit: it leaves every
+    /// list and its bytes go (the raw mail it came in still holds them,
+    /// and stays checked against its category). Audited.
+    pub fn delete_document(&self, caller: &Caller, id: i64) -> Result<()> {
+        let store = self.store()?;
+        let (d, _) = self.visible_document(&store, caller, id, "document.delete")?;
+        let object = format!("document {id}");
+        let category = d.document.category.as_str();
+        if !caller.may_edit(category, &self.config) {
+            self.audit(
+                &store,
+                caller,
+                "document.delete",
+                &object,
+                false,
+                &format!("{category}: no edit right"),
+            )?;
+            return Err(Error::Forbidden(format!(
+                "{} may not delete documents of {category}",
+                caller.id()
+            )));
+        }
+        if !store.delete_document(id, caller.id(), now_ms())? {
+            return Err(Error::NotFound(format!("no document {id}")));
+        }
+        self.audit(
+            &store,
+            caller,
+            "document.delete",
+            &object,
+            true,
+            &d.document.filename,
+        )
     }
 
     /// A document a mail is to carry again (compose): one the caller may
@@ -277,14 +491,31 @@ impl App {
         search: Option<&str>,
         limit: usize,
     ) -> Result<Vec<crate::store::candidates::CandidateSummary>> {
-        let store = self.store()?;
-        let mut out = Vec::new();
-        for c in store.candidates(search, limit)? {
-            if caller.sees(&store.candidate_subsidiaries(c.id)?) {
-                out.push(c);
-            }
+        self.find_candidates_as(
+            caller,
+            &crate::store::candidates::CandidateFilter {
+                search,
+                limit,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Candidates as the filter says, of the caller's subsidiaries only
+    /// (whatever the filter says), newest first: a page of `limit`, after
+    /// `before` (the last id of the page before).
+    pub fn find_candidates_as(
+        &self,
+        caller: &Caller,
+        filter: &crate::store::candidates::CandidateFilter<'_>,
+    ) -> Result<Vec<crate::store::candidates::CandidateSummary>> {
+        let mut filter = filter.clone();
+        if let Caller::User { user, .. } = caller
+            && !user.subsidiaries.is_empty()
+        {
+            filter.visible = Some(&user.subsidiaries);
         }
-        Ok(out)
+        Ok(self.store()?.candidates_filtered(&filter)?)
     }
 
     /// One candidate with the thread in both directions, as the caller may

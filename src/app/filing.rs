@@ -18,6 +18,7 @@ use crate::matcher::{
 };
 use crate::outbound::autoreply::{self, Rule};
 use crate::store::candidates::{AutoReplyRow, FormApplication};
+use crate::store::documents::NewUpload;
 use crate::store::filing::{
     AcknowledgementCounts, Filed, NewAcknowledgement, NewApplication, NewCandidate, Placement,
     Report, ReportKind,
@@ -199,24 +200,32 @@ pub struct FormOutcome {
     pub application: i64,
     pub created: bool,
     pub acknowledgement: AutoReplyRow,
+    /// The ids of the documents uploaded with it.
+    pub documents: Vec<i64>,
 }
 
-/// Records an application from the online form and decides its
-/// acknowledgement in the same transaction.
+/// Records an application from the online form with the documents
+/// uploaded with it, and decides its acknowledgement, in one transaction.
 pub fn add_form_application(
     store: &mut Store,
     form: &FormApplication,
+    uploads: &[NewUpload<'_>],
     company: &Company,
     now_ms: i64,
 ) -> Result<FormOutcome> {
     store.write(|tx| {
         let (candidate, application, created) = tx.add_form_application(form)?;
+        let documents = uploads
+            .iter()
+            .map(|u| tx.add_upload(candidate, u))
+            .collect::<Result<Vec<i64>>>()?;
         let acknowledgement = acknowledge(tx, application, "form", None, company, now_ms)?;
         Ok(FormOutcome {
             candidate,
             application,
             created,
             acknowledgement,
+            documents,
         })
     })
 }

@@ -37,6 +37,13 @@ pub enum Error {
     Invalid(String),
     /// The caller may see the thing but not do this to it (HTTP 403).
     Forbidden(String),
+    /// The request clashes with the state of the thing (HTTP 409): a
+    /// merged candidate, an outbox item already sent.
+    Conflict(String),
+    /// More bytes than the limit allows (HTTP 413).
+    TooLarge(String),
+    /// A template that does not render for this candidate (HTTP 422).
+    Unrenderable(String),
     /// The store failed; the same request may work later (HTTP 503).
     Store(StoreError),
 }
@@ -44,7 +51,12 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::NotFound(m) | Error::Invalid(m) | Error::Forbidden(m) => f.write_str(m),
+            Error::NotFound(m)
+            | Error::Invalid(m)
+            | Error::Forbidden(m)
+            | Error::Conflict(m)
+            | Error::TooLarge(m)
+            | Error::Unrenderable(m) => f.write_str(m),
             Error::Store(e) => write!(f, "{e}"),
         }
     }
@@ -62,6 +74,8 @@ impl From<crate::outbound::compose::ComposeError> for Error {
     fn from(e: crate::outbound::compose::ComposeError) -> Error {
         if e.transient {
             Error::Store(StoreError(e.message))
+        } else if e.unrenderable {
+            Error::Unrenderable(e.message)
         } else {
             Error::Invalid(e.message)
         }

@@ -74,6 +74,21 @@ impl App {
         self.queue_action(action)
     }
 
+    /// The addresses not written to (`operate_queue`).
+    pub fn suppressions_as(
+        &self,
+        caller: &Caller,
+    ) -> Result<Vec<crate::store::outbox::Suppression>> {
+        caller.require(Right::OperateQueue)?;
+        self.suppressions()
+    }
+
+    /// Writes to an address again (`operate_queue`).
+    pub fn unsuppress_as(&self, caller: &Caller, address: &str) -> Result<()> {
+        caller.require(Right::OperateQueue)?;
+        self.unsuppress(address)
+    }
+
     /// Cancels a mail not sent yet (`operate_queue`).
     pub fn cancel_as(&self, caller: &Caller, item: i64) -> Result<String> {
         caller.require(Right::OperateQueue)?;

@@ -206,14 +206,56 @@ impl App {
         Ok(ItemView { item, events, raw })
     }
 
+    /// `NotFound` for no such item, `Conflict` for one in a state the
+    /// action does not apply to (`None`: any but `sending`).
+    fn require_state(
+        &self,
+        store: &crate::store::Store,
+        item: i64,
+        allowed: Option<&[&str]>,
+        what: &str,
+    ) -> Result<()> {
+        let state = store
+            .outbox_state(item)?
+            .ok_or_else(|| Error::NotFound(format!("no outbox item {item}")))?;
+        let ok = match allowed {
+            Some(states) => states.contains(&state.as_str()),
+            None => state != "sending",
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Conflict(format!(
+                "outbox item {item} is {state}: it cannot be {what} now"
+            )))
+        }
+    }
+
     /// Retry, flush, hold, release or delete; returns how many items it touched.
     pub fn queue_action(&self, action: Action) -> Result<usize> {
-        Ok(self.store()?.queue_action(action, now_ms())?)
+        let mut store = self.store()?;
+        if let Some((item, allowed)) = action.target() {
+            let what = match action {
+                Action::Retry(_) => "retried",
+                Action::Hold(_) => "held",
+                Action::Release(_) => "released",
+                _ => "deleted",
+            };
+            self.require_state(&store, item, allowed, what)?;
+        }
+        Ok(store.queue_action(action, now_ms())?)
     }
 
     /// Cancels a scheduled, queued or deferred item; returns the state it had.
     pub fn cancel(&self, item: i64) -> Result<String> {
-        Ok(self.store()?.cancel(item, now_ms())?)
+        let mut store = self.store()?;
+        self.require_state(
+            &store,
+            item,
+            Some(&crate::store::outbox::WAITING),
+            "cancelled",
+        )?;
+        Ok(store.cancel(item, now_ms())?)
     }
 
     /// Addresses not written to because they bounced hard.

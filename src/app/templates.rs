@@ -1,8 +1,75 @@
 //! Templates as an operator sees them: the list, one template with its
 //! language variants, and their checks.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
 use super::{App, Error, Result};
 use crate::outbound::template::{Template, TemplateError, Templates};
+
+/// A template in a list: what it is for and which languages it has.
+#[derive(Debug, Clone, Serialize)]
+pub struct TemplateSummary {
+    pub id: String,
+    pub description: String,
+    pub default_language: String,
+    pub languages: Vec<String>,
+    pub automatic: bool,
+    pub attachments: Vec<String>,
+}
+
+impl TemplateSummary {
+    pub fn of(t: &Template) -> TemplateSummary {
+        TemplateSummary {
+            id: t.id.clone(),
+            description: t.description.clone(),
+            default_language: t.default_language.clone(),
+            languages: t.variants.keys().cloned().collect(),
+            automatic: t.automatic,
+            attachments: t.attachments.clone(),
+        }
+    }
+}
+
+/// One language variant as written (placeholders not rendered).
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantView {
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+    pub attachments: Vec<String>,
+}
+
+/// One template with every variant.
+#[derive(Debug, Clone, Serialize)]
+pub struct TemplateView {
+    pub template: TemplateSummary,
+    pub variants: BTreeMap<String, VariantView>,
+}
+
+impl TemplateView {
+    pub fn of(t: &Template) -> TemplateView {
+        TemplateView {
+            template: TemplateSummary::of(t),
+            variants: t
+                .variants
+                .iter()
+                .map(|(l, v)| {
+                    (
+                        l.clone(),
+                        VariantView {
+                            subject: v.subject.clone(),
+                            text: v.text.clone(),
+                            html: v.html.clone(),
+                            attachments: t.attachments_of(l).to_vec(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+}
 
 /// The templates directory as loaded: the usable templates, and the files
 /// that could not be read as one.
@@ -36,6 +103,16 @@ impl App {
                 loaded.templates.dir.display()
             ))
         })
+    }
+
+    /// Every usable template, by id.
+    pub fn template_summaries(&self) -> Vec<TemplateSummary> {
+        self.templates_loaded()
+            .templates
+            .templates
+            .values()
+            .map(TemplateSummary::of)
+            .collect()
     }
 
     /// Checks every template, or only `only`.

@@ -1,9 +1,14 @@
-//! `jobmail application add|status`: the online form's entry point and
-//! status changes.
+//! `jobmail application add|status`: the online form's entry point (with
+//! the documents the applicant uploaded) and status changes; `--as USER`
+//! acts with that user's rights.
+
+use std::path::PathBuf;
 
 use clap::Subcommand;
 use serde::Serialize;
 
+use super::caller;
+use super::files::read_upload;
 use super::output::print_json;
 use crate::app::App;
 use crate::app::candidates::FormInput;
@@ -32,6 +37,13 @@ pub enum ApplicationCommand {
         /// templates have: de, en, fr, …); it wins over any other
         #[arg(long)]
         lang: Option<String>,
+        /// A document uploaded with the application (repeat for more);
+        /// filed by the [[document_category]] rules
+        #[arg(long = "document", value_name = "FILE")]
+        documents: Vec<PathBuf>,
+        /// Act as this [[user]] (their role's rights); default: the operator
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -43,6 +55,9 @@ pub enum ApplicationCommand {
         application: Option<i64>,
         #[arg(long)]
         candidate: Option<i64>,
+        /// Act as this [[user]] (with --application)
+        #[arg(long = "as", value_name = "USER", requires = "application")]
+        as_user: Option<String>,
     },
 }
 
@@ -52,6 +67,7 @@ struct AddedApplication {
     application: i64,
     candidate_created: bool,
     acknowledgement: crate::store::candidates::AutoReplyRow,
+    documents: Vec<i64>,
 }
 
 pub fn application_command(app: &App, command: ApplicationCommand) -> anyhow::Result<()> {
@@ -63,27 +79,39 @@ pub fn application_command(app: &App, command: ApplicationCommand) -> anyhow::Re
             position,
             subsidiary,
             lang,
+            documents,
+            as_user,
             json,
         } => {
+            let documents = documents
+                .iter()
+                .map(|path| read_upload(path, None))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let FormOutcome {
                 candidate,
                 application,
                 created,
                 acknowledgement: ack,
-            } = app.add_form_application(&FormInput {
-                candidate,
-                email,
-                name,
-                position,
-                subsidiary,
-                language: lang,
-            })?;
+                documents,
+            } = app.add_form_application_as(
+                &caller(app, as_user.as_deref())?,
+                &FormInput {
+                    candidate,
+                    email,
+                    name,
+                    position,
+                    subsidiary,
+                    language: lang,
+                    documents,
+                },
+            )?;
             if json {
                 return print_json(&AddedApplication {
                     candidate,
                     application,
                     candidate_created: created,
                     acknowledgement: ack,
+                    documents,
                 });
             }
             println!(
@@ -95,12 +123,27 @@ pub fn application_command(app: &App, command: ApplicationCommand) -> anyhow::Re
                     .map(|r| format!(" ({r}: {})", ack.detail))
                     .unwrap_or_default()
             );
+            for d in &documents {
+                println!("document {d} uploaded");
+            }
+            Ok(())
+        }
+        ApplicationCommand::Status {
+            status,
+            application,
+            as_user: Some(user),
+            ..
+        } => {
+            let application = application.unwrap_or_default();
+            app.set_application_status_as(&app.caller_named(&user)?, application, &status)?;
+            println!("application {application} set to {status}");
             Ok(())
         }
         ApplicationCommand::Status {
             status,
             application,
             candidate,
+            as_user: None,
         } => {
             let n = app.set_status(candidate, application, &status)?;
             println!("{n} application(s) set to {status}");

@@ -1,10 +1,13 @@
-//! `jobmail candidate list|show|merge`.
+//! `jobmail candidate list|show|set|merge`; `--as USER` acts with that
+//! user's rights (their subsidiaries, their role's categories).
 
 use clap::Subcommand;
 use serde::Serialize;
 
+use super::caller;
 use super::output::{candidate_name, clip, print_json};
 use crate::app::App;
+use crate::app::candidates::CandidateUpdate;
 use crate::store::candidates::{CandidateDetail, CandidateSummary};
 
 #[derive(Debug, Subcommand)]
@@ -19,15 +22,44 @@ pub enum CandidateCommand {
         /// Print JSON: {"candidates": [...]}
         #[arg(long)]
         json: bool,
+        /// Act as this [[user]]; default: the operator
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
     },
     /// One candidate: addresses, applications and the whole thread
     Show {
         id: i64,
         #[arg(long)]
         json: bool,
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
+    },
+    /// Change a candidate's names, gender or language
+    Set {
+        id: i64,
+        #[arg(long)]
+        first_name: Option<String>,
+        #[arg(long)]
+        last_name: Option<String>,
+        /// female, male, diverse or unknown
+        #[arg(long)]
+        gender: Option<String>,
+        /// A language the templates have; it wins over a detected one
+        #[arg(long, conflicts_with = "clear_lang")]
+        lang: Option<String>,
+        /// Forget the language (the subsidiary's is used)
+        #[arg(long)]
+        clear_lang: bool,
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
     },
     /// Merge candidate FROM into INTO (two records of one person)
-    Merge { into: i64, from: i64 },
+    Merge {
+        into: i64,
+        from: i64,
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
+    },
 }
 
 #[derive(Serialize)]
@@ -41,8 +73,13 @@ pub fn candidate_command(app: &App, command: CandidateCommand) -> anyhow::Result
             search,
             limit,
             json,
+            as_user,
         } => {
-            let list = app.candidates(search.as_deref(), limit as usize)?;
+            let list = app.candidates_as(
+                &caller(app, as_user.as_deref())?,
+                search.as_deref(),
+                limit as usize,
+            )?;
             if json {
                 return print_json(&CandidatesJson { candidates: &list });
             }
@@ -66,16 +103,46 @@ pub fn candidate_command(app: &App, command: CandidateCommand) -> anyhow::Result
             }
             Ok(())
         }
-        CandidateCommand::Show { id, json } => {
-            let detail = app.candidate(id)?;
+        CandidateCommand::Show { id, json, as_user } => {
+            let detail = app.candidate_as(&caller(app, as_user.as_deref())?, id)?;
             if json {
                 return print_json(&detail);
             }
             print!("{}", format_candidate(&detail));
             Ok(())
         }
-        CandidateCommand::Merge { into, from } => {
-            app.merge(into, from)?;
+        CandidateCommand::Set {
+            id,
+            first_name,
+            last_name,
+            gender,
+            lang,
+            clear_lang,
+            as_user,
+        } => {
+            let detail = app.update_candidate_as(
+                &caller(app, as_user.as_deref())?,
+                id,
+                &CandidateUpdate {
+                    first_name,
+                    last_name,
+                    gender,
+                    language: if clear_lang {
+                        Some(None)
+                    } else {
+                        lang.map(Some)
+                    },
+                },
+            )?;
+            print!("{}", format_candidate(&detail));
+            Ok(())
+        }
+        CandidateCommand::Merge {
+            into,
+            from,
+            as_user,
+        } => {
+            app.merge_as(&caller(app, as_user.as_deref())?, into, from)?;
             println!("candidate {from} merged into {into}");
             Ok(())
         }

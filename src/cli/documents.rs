@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::caller;
+use super::files::read_upload;
 use super::output::{clip, print_json};
 use crate::app::App;
 use crate::app::access::Caller;
@@ -38,6 +40,24 @@ pub enum DocumentCommand {
         #[arg(long = "as", value_name = "USER")]
         as_user: Option<String>,
     },
+    /// Add files to a candidate's documents
+    Upload {
+        #[arg(long)]
+        candidate: i64,
+        /// The category; default: the [[document_category]] rules decide
+        #[arg(long)]
+        category: Option<String>,
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Delete a document (its bytes go; the raw mail it came in keeps them)
+    Delete {
+        id: i64,
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -49,13 +69,6 @@ pub struct AuditArgs {
     pub limit: u32,
     #[arg(long)]
     pub json: bool,
-}
-
-fn caller(app: &App, as_user: Option<&str>) -> anyhow::Result<Caller> {
-    Ok(match as_user {
-        Some(id) => app.caller_named(id)?,
-        None => Caller::Operator,
-    })
 }
 
 pub fn document_command(app: &App, command: DocumentCommand) -> anyhow::Result<()> {
@@ -74,12 +87,16 @@ pub fn document_command(app: &App, command: DocumentCommand) -> anyhow::Result<(
             }
             for d in &docs {
                 println!(
-                    "{:>7}  {:<14}  {:>9}  {:<8}  msg {:<6}  {}",
+                    "{:>7}  {:<14}  {:>9}  {:<8}  {:<10}  {}",
                     d.document.id,
                     clip(&d.document.category, 14),
                     d.document.size,
                     d.direction,
-                    d.message,
+                    match (d.message, &d.added_by) {
+                        (Some(m), _) => format!("msg {m}"),
+                        (None, Some(by)) => format!("by {}", clip(by, 7)),
+                        (None, None) => String::new(),
+                    },
                     clip(&d.document.filename, 60)
                 );
             }
@@ -105,6 +122,31 @@ pub fn document_command(app: &App, command: DocumentCommand) -> anyhow::Result<(
         } => {
             app.set_document_category(&caller(app, as_user.as_deref())?, id, &category)?;
             println!("document {id} is now {category}");
+            Ok(())
+        }
+        DocumentCommand::Upload {
+            candidate,
+            category,
+            as_user,
+            files,
+        } => {
+            let uploads = files
+                .iter()
+                .map(|path| read_upload(path, category.clone()))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let docs =
+                app.upload_documents(&caller(app, as_user.as_deref())?, candidate, uploads)?;
+            for d in &docs {
+                println!(
+                    "document {} uploaded: {} ({})",
+                    d.document.id, d.document.filename, d.document.category
+                );
+            }
+            Ok(())
+        }
+        DocumentCommand::Delete { id, as_user } => {
+            app.delete_document(&caller(app, as_user.as_deref())?, id)?;
+            println!("document {id} deleted");
             Ok(())
         }
     }

@@ -12,6 +12,7 @@ mod applications;
 mod backup;
 mod candidates;
 mod documents;
+mod files;
 mod log;
 mod messages;
 mod output;
@@ -186,3 +187,15 @@ fn config_problems(path: &std::path::Path, problems: &[String]) -> ExitCode {
 
 #[cfg(test)]
 mod tests;
+
+/// Who a command acts as: a configured user (`--as USER`, with their
+/// role's rights), or else the operator at the server's shell.
+fn caller(
+    app: &crate::app::App,
+    as_user: Option<&str>,
+) -> anyhow::Result<crate::app::access::Caller> {
+    Ok(match as_user {
+        Some(id) => app.caller_named(id)?,
+        None => crate::app::access::Caller::Operator,
+    })
+}

@@ -8,7 +8,6 @@ use super::output::{clip, print_json};
 use crate::app::App;
 use crate::app::outbox::SendInput;
 use crate::outbound::audience::Audience;
-use crate::outbound::template::FileAttachment;
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
@@ -51,19 +50,11 @@ pub struct SendArgs {
 }
 
 pub fn send(app: &App, args: &SendArgs) -> anyhow::Result<()> {
-    let mut attachments = Vec::new();
-    for path in &args.attach {
-        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let filename = path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        attachments.push(FileAttachment {
-            content_type: crate::mail::mime::content_type_of(&filename).to_string(),
-            filename,
-            bytes,
-        });
-    }
+    let attachments = args
+        .attach
+        .iter()
+        .map(|path| super::files::read_attachment(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let summary = app.send(
         &crate::app::access::Caller::Operator,
         &SendInput {

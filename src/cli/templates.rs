@@ -4,12 +4,11 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use serde::Serialize;
 
 use super::output::print_json;
 use crate::app::App;
 use crate::app::outbox::{Preview, PreviewInput};
-use crate::app::templates::Loaded;
+use crate::app::templates::{Loaded, TemplateSummary, TemplateView};
 
 #[derive(Debug, Subcommand)]
 pub enum TemplateCommand {
@@ -40,27 +39,6 @@ pub enum TemplateCommand {
     },
 }
 
-#[derive(Serialize)]
-struct TemplateSummary<'a> {
-    id: &'a str,
-    description: &'a str,
-    default_language: &'a str,
-    languages: Vec<&'a str>,
-    automatic: bool,
-    attachments: &'a [String],
-}
-
-fn summarize(t: &crate::outbound::template::Template) -> TemplateSummary<'_> {
-    TemplateSummary {
-        id: &t.id,
-        description: &t.description,
-        default_language: &t.default_language,
-        languages: t.variants.keys().map(String::as_str).collect(),
-        automatic: t.automatic,
-        attachments: &t.attachments,
-    }
-}
-
 pub fn template_command(app: &App, command: TemplateCommand) -> ExitCode {
     let Loaded {
         templates,
@@ -68,7 +46,11 @@ pub fn template_command(app: &App, command: TemplateCommand) -> ExitCode {
     } = app.templates_loaded();
     let result: anyhow::Result<ExitCode> = (|| match command {
         TemplateCommand::List { json } => {
-            let list: Vec<TemplateSummary> = templates.templates.values().map(summarize).collect();
+            let list: Vec<TemplateSummary> = templates
+                .templates
+                .values()
+                .map(TemplateSummary::of)
+                .collect();
             if json {
                 print_json(&serde_json::json!({ "templates": list }))?;
             } else if list.is_empty() {
@@ -98,20 +80,7 @@ pub fn template_command(app: &App, command: TemplateCommand) -> ExitCode {
                 anyhow::anyhow!("no template {id:?} in {}", templates.dir.display())
             })?;
             if json {
-                let variants: serde_json::Map<String, serde_json::Value> = t
-                    .variants
-                    .iter()
-                    .map(|(l, v)| {
-                        (
-                            l.clone(),
-                            serde_json::json!({
-                                "subject": v.subject, "text": v.text, "html": v.html,
-                                "attachments": t.attachments_of(l),
-                            }),
-                        )
-                    })
-                    .collect();
-                print_json(&serde_json::json!({ "template": summarize(t), "variants": variants }))?;
+                print_json(&TemplateView::of(t))?;
             } else {
                 println!(
                     "Template    {}\nFile        {}\nDescription {}\nDefault     {}\nAutomatic   {}",

@@ -1,5 +1,5 @@
-//! `[api]`: the HTTP API's own listen address (off without it) and the
-//! most a request body may hold.
+//! `[api]`: the HTTP API's own listen address (off without it), the most
+//! a request body may hold, and how many requests a token may make.
 
 #[allow(unused_imports)]
 use super::*;
@@ -10,6 +10,10 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// The largest request body (an upload with its form fields).
     pub max_body_bytes: u64,
+    /// Requests per minute per token, on average (0: no limit).
+    pub requests_per_minute: u64,
+    /// Requests a token may make at once above the average.
+    pub burst: u64,
 }
 
 /// `[api]`; `None` without the section: no HTTP listener.
@@ -49,9 +53,13 @@ pub(super) fn read_api(
         DEFAULT_MAX_MESSAGE_SIZE + 64 * 1024,
         1024..(1 << 30) + 1,
     );
+    let requests_per_minute = s.integer(ctx, "requests_per_minute", 600, 0..1_000_001);
+    let burst = s.integer(ctx, "burst", 100, 1..1_000_001);
     s.finish(ctx);
     Some(ApiConfig {
         listen: listen?,
         max_body_bytes,
+        requests_per_minute,
+        burst,
     })
 }

@@ -1,9 +1,9 @@
 //! The document routes: a candidate's documents by the caller's rights,
-//! one document's bytes with headers a browser cannot be tricked by, and a
-//! new category.
+//! one document's bytes with headers a browser cannot be tricked by,
+//! uploads (multipart), a new category, and delete.
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -131,6 +131,46 @@ pub async fn categorise(
     })
     .await?;
     Ok(axum::Json(json!({ "id": document, "category": done })).into_response())
+}
+
+/// `POST /api/v1/candidates/{id}/documents`: a multipart form of files
+/// (and `category`, else the rules decide).
+pub async fn upload(
+    State(shared): State<Shared>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> ApiResult<Response> {
+    let app = shared.app();
+    let who = caller(&app, request.headers())?;
+    let candidate = id(&raw)?;
+    if !super::forms::is_multipart(&request) {
+        return Err(ApiError::bad(
+            "body",
+            "send the files as multipart/form-data",
+        ));
+    }
+    let form = super::forms::read_form(request).await?;
+    let docs = blocking(&app, move |app| {
+        app.upload_documents(&who, candidate, form.files)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "documents": docs })),
+    )
+        .into_response())
+}
+
+pub async fn delete(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> ApiResult<Response> {
+    let app = shared.app();
+    let who = caller(&app, &headers)?;
+    let document = id(&raw)?;
+    blocking(&app, move |app| app.delete_document(&who, document)).await?;
+    Ok(axum::Json(json!({ "id": document, "deleted": true })).into_response())
 }
 
 #[cfg(test)]

@@ -10,18 +10,20 @@
 // The API's listener is a socket of its own (clippy.toml bans sockets elsewhere).
 #![allow(clippy::disallowed_types)]
 
+mod candidates;
 mod documents;
+mod forms;
+mod limits;
 pub mod openapi;
 mod operations;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use serde::Deserialize;
+use axum::routing::{get, patch, post};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -61,6 +63,11 @@ impl From<Error> for ApiError {
             Error::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, "not_found", m),
             Error::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", m),
             Error::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            Error::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            Error::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m),
+            Error::Unrenderable(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unrenderable", m)
+            }
             Error::Store(e) => {
                 // The details go to the log; the client may try again.
                 tracing::error!(error = %e, "api: store error");
@@ -110,6 +117,44 @@ fn caller(app: &App, headers: &HeaderMap) -> ApiResult<Caller> {
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown token"))
 }
 
+/// Every request: one from the caller's bucket (the caller its token
+/// names; requests without a known token share one bucket, so guessing
+/// tokens is as slow as one client), else 429 with `Retry-After`.
+async fn rate_limit(
+    State(shared): State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let app = shared.app();
+    let Some(api) = app.config.api.as_ref() else {
+        return next.run(request).await;
+    };
+    let who = caller(&app, request.headers())
+        .map(|c| format!("user:{}", c.id()))
+        .unwrap_or_else(|_| "unauthenticated".to_string());
+    match shared.limits.take(
+        &who,
+        api.requests_per_minute,
+        api.burst,
+        std::time::Instant::now(),
+    ) {
+        Ok(()) => next.run(request).await,
+        Err(wait) => {
+            let secs = wait.as_secs() + 1;
+            let mut r = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("over [api] requests_per_minute; try again in {secs} s"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+    }
+}
+
 /// A numeric id from the path.
 fn id(text: &str) -> ApiResult<i64> {
     text.parse::<i64>()
@@ -156,12 +201,14 @@ async fn json_by_id<T: serde::Serialize + Send + 'static>(
 #[derive(Clone)]
 pub struct Shared {
     app: Arc<std::sync::RwLock<Arc<App>>>,
+    limits: Arc<limits::RateLimits>,
 }
 
 impl Shared {
     pub fn new(app: App) -> Shared {
         Shared {
             app: Arc::new(std::sync::RwLock::new(Arc::new(app))),
+            limits: Arc::new(limits::RateLimits::default()),
         }
     }
 
@@ -190,21 +237,41 @@ pub fn router(shared: Shared) -> Router {
         .map(|a| a.max_body_bytes as usize)
         .unwrap_or(11 * 1024 * 1024);
     Router::new()
-        .route("/api/v1/candidates", get(candidates))
-        .route("/api/v1/candidates/{id}", get(candidate))
+        .route(
+            "/api/v1/candidates",
+            get(candidates::list).post(candidates::create),
+        )
+        .route(
+            "/api/v1/candidates/{id}",
+            get(candidates::show).patch(candidates::update),
+        )
+        .route("/api/v1/candidates/{id}/merge", post(candidates::merge))
         .route(
             "/api/v1/candidates/{id}/documents",
-            get(documents::of_candidate),
+            get(documents::of_candidate).post(documents::upload),
+        )
+        .route(
+            "/api/v1/applications/{id}",
+            patch(candidates::application_status),
         )
         .route(
             "/api/v1/documents/{id}",
-            get(documents::download).patch(documents::categorise),
+            get(documents::download)
+                .patch(documents::categorise)
+                .delete(documents::delete),
         )
         .route("/api/v1/messages/{id}", get(message))
         .route("/api/v1/messages/{id}/raw", get(raw_message))
         .route("/api/v1/messages/{id}/assign", post(operations::assign))
         .route("/api/v1/inbox", get(operations::inbox))
+        .route("/api/v1/templates", get(operations::templates))
+        .route("/api/v1/templates/{id}", get(operations::template))
         .route("/api/v1/templates/{id}/preview", get(operations::preview))
+        .route("/api/v1/suppressions", get(operations::suppressions))
+        .route(
+            "/api/v1/suppressions/{address}",
+            axum::routing::delete(operations::unsuppress),
+        )
         .route("/api/v1/send", post(operations::send))
         .route("/api/v1/queue", get(operations::queue))
         .route("/api/v1/queue/{id}", get(operations::queue_item))
@@ -218,6 +285,10 @@ pub fn router(shared: Shared) -> Router {
         )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            rate_limit,
+        ))
         .with_state(shared)
 }
 
@@ -250,46 +321,6 @@ pub async fn serve(
 /// Binds the API's address (`[api] listen`).
 pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await
-}
-
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    search: Option<String>,
-    limit: Option<String>,
-}
-
-async fn candidates(
-    State(shared): State<Shared>,
-    headers: HeaderMap,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Response> {
-    let app = shared.app();
-    let who = caller(&app, &headers)?;
-    let limit = match q.limit.as_deref() {
-        None => 50,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::bad("limit", "limit is 1 to 1000"))?,
-    };
-    let list = blocking(&app, move |app| {
-        app.candidates_as(&who, q.search.as_deref(), limit)
-    })
-    .await?;
-    Ok(axum::Json(json!({ "candidates": list })).into_response())
-}
-
-async fn candidate(
-    State(shared): State<Shared>,
-    headers: HeaderMap,
-    Path(raw): Path<String>,
-) -> ApiResult<Response> {
-    let app = shared.app();
-    json_by_id(&app, &headers, &raw, |app, who, id| {
-        app.candidate_as(who, id)
-    })
-    .await
 }
 
 async fn message(

@@ -15,10 +15,40 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "",
     ),
     (
+        "post",
+        "/api/v1/candidates",
+        "An application from the online form: the candidate (new or known), the application and its documents (multipart), acknowledged as configured",
+        "manage_candidates",
+    ),
+    (
         "get",
         "/api/v1/candidates/{id}",
         "One candidate with applications and the thread in both directions",
         "",
+    ),
+    (
+        "patch",
+        "/api/v1/candidates/{id}",
+        "Change names, gender or language (null forgets the language)",
+        "manage_candidates",
+    ),
+    (
+        "post",
+        "/api/v1/candidates/{id}/merge",
+        "Merge candidate `from` into this one",
+        "manage_candidates",
+    ),
+    (
+        "post",
+        "/api/v1/candidates/{id}/documents",
+        "Upload documents (multipart; `category`, else the rules decide)",
+        "",
+    ),
+    (
+        "patch",
+        "/api/v1/applications/{id}",
+        "Set an application's status",
+        "manage_candidates",
     ),
     (
         "get",
@@ -38,6 +68,12 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "File a document under another category",
         "",
     ),
+    (
+        "delete",
+        "/api/v1/documents/{id}",
+        "Delete a document (the raw mail it came in keeps its bytes)",
+        "",
+    ),
     ("get", "/api/v1/messages/{id}", "One message, parsed", ""),
     (
         "get",
@@ -52,6 +88,13 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "assign",
     ),
     ("get", "/api/v1/inbox", "The inbox, newest first", ""),
+    ("get", "/api/v1/templates", "Every usable template", ""),
+    (
+        "get",
+        "/api/v1/templates/{id}",
+        "One template with its language variants",
+        "",
+    ),
     (
         "get",
         "/api/v1/templates/{id}/preview",
@@ -82,13 +125,32 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "retry, hold, release, cancel or delete an item",
         "operate_queue",
     ),
+    (
+        "get",
+        "/api/v1/suppressions",
+        "Addresses not written to because they bounced",
+        "operate_queue",
+    ),
+    (
+        "delete",
+        "/api/v1/suppressions/{address}",
+        "Write to an address again",
+        "operate_queue",
+    ),
     ("get", "/api/v1/openapi.json", "This document", ""),
 ];
 
 /// Query parameters per path.
 fn query(path: &str) -> &'static [&'static str] {
     match path {
-        "/api/v1/candidates" => &["search", "limit"],
+        "/api/v1/candidates" => &[
+            "search",
+            "position",
+            "status",
+            "subsidiary",
+            "cursor",
+            "limit",
+        ],
         "/api/v1/inbox" => &["unassigned", "candidate", "before", "limit"],
         "/api/v1/templates/{id}/preview" => &["candidate", "language", "sender"],
         "/api/v1/queue" => &["state", "subsidiary", "batch", "before", "limit"],

@@ -3,7 +3,7 @@
 //! queue. Each names the right it needs in `app::operations`; this module
 //! only parses and answers.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -11,17 +11,21 @@ use serde_json::json;
 
 use super::{ApiError, ApiResult, Shared, blocking, caller, id, json_by_id};
 use crate::app::outbox::{PreviewInput, SendInput};
+use crate::app::templates::TemplateView;
 use crate::outbound::audience::Audience;
 use crate::store::InboxFilter;
 use crate::store::outbox::{Action, QueueFilter};
 
 /// A JSON body of type `T`, or a 400 naming what is wrong.
-fn body<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &'static str) -> ApiResult<T> {
+pub(super) fn body<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &'static str,
+) -> ApiResult<T> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::bad(what, format!("{what}: {e}")))
 }
 
 /// A bounded count from the query.
-fn limit(text: Option<&str>, default: usize, max: usize) -> ApiResult<usize> {
+pub(super) fn limit(text: Option<&str>, default: usize, max: usize) -> ApiResult<usize> {
     match text {
         None => Ok(default),
         Some(l) => l
@@ -141,14 +145,25 @@ struct SendBody {
     at: Option<String>,
 }
 
-pub async fn send(
-    State(shared): State<Shared>,
-    headers: HeaderMap,
-    bytes: axum::body::Bytes,
-) -> ApiResult<Response> {
+/// `POST /api/v1/send`: the send as JSON; or a multipart form with the
+/// JSON in its `send` field and the new attachments as files.
+pub async fn send(State(shared): State<Shared>, request: Request) -> ApiResult<Response> {
     let app = shared.app();
-    let who = caller(&app, &headers)?;
-    let b: SendBody = body(&bytes, "send")?;
+    let who = caller(&app, request.headers())?;
+    let (b, files): (SendBody, Vec<crate::app::documents::Upload>) =
+        if super::forms::is_multipart(&request) {
+            let form = super::forms::read_form(request).await?;
+            let text = form
+                .field("send")
+                .ok_or_else(|| ApiError::bad("send", "the form needs its send field (JSON)"))?;
+            (body(text.as_bytes(), "send")?, form.files)
+        } else {
+            (
+                body(&super::forms::read_bytes(request).await?, "send")?,
+                Vec::new(),
+            )
+        };
+    let attachments = files.into_iter().map(|f| f.into_attachment()).collect();
     let input = SendInput {
         template: b.template,
         audience: Audience {
@@ -159,7 +174,7 @@ pub async fn send(
         },
         sender: b.sender,
         language: b.language,
-        attachments: Vec::new(),
+        attachments,
         reuse_documents: b.reuse_documents,
         at: b.at,
     };
@@ -261,4 +276,44 @@ pub async fn queue_action(
     })
     .await?;
     Ok(axum::Json(json!({ "item": item, "changed": done })).into_response())
+}
+
+pub async fn templates(State(shared): State<Shared>, headers: HeaderMap) -> ApiResult<Response> {
+    let app = shared.app();
+    caller(&app, &headers)?;
+    let list = blocking(&app, |app| Ok(app.template_summaries())).await?;
+    Ok(axum::Json(json!({ "templates": list })).into_response())
+}
+
+pub async fn template(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(template): Path<String>,
+) -> ApiResult<Response> {
+    let app = shared.app();
+    caller(&app, &headers)?;
+    let view = blocking(&app, move |app| {
+        app.template(&template).map(|t| TemplateView::of(&t))
+    })
+    .await?;
+    Ok(axum::Json(view).into_response())
+}
+
+pub async fn suppressions(State(shared): State<Shared>, headers: HeaderMap) -> ApiResult<Response> {
+    let app = shared.app();
+    let who = caller(&app, &headers)?;
+    let list = blocking(&app, move |app| app.suppressions_as(&who)).await?;
+    Ok(axum::Json(json!({ "suppressions": list })).into_response())
+}
+
+pub async fn unsuppress(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(address): Path<String>,
+) -> ApiResult<Response> {
+    let app = shared.app();
+    let who = caller(&app, &headers)?;
+    let done = address.clone();
+    blocking(&app, move |app| app.unsuppress_as(&who, &address)).await?;
+    Ok(axum::Json(json!({ "address": done, "suppressed": false })).into_response())
 }

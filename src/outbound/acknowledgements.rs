@@ -100,6 +100,7 @@ pub fn compose_pending(
             Err(crate::outbound::compose::ComposeError {
                 message: "database is locked (injected by JOBMAIL_FAULT)".into(),
                 transient: true,
+                unrenderable: false,
             })
         } else {
             composer.send(

@@ -58,6 +58,9 @@ pub struct ComposeError {
     /// later. Otherwise it never will as it is (no template, no candidate,
     /// a placeholder that does not render, too big).
     pub transient: bool,
+    /// The template does not render for this candidate (a placeholder, a
+    /// language, a variant): the template needs fixing, not the request.
+    pub unrenderable: bool,
 }
 
 impl ComposeError {
@@ -65,6 +68,14 @@ impl ComposeError {
         ComposeError {
             message,
             transient: false,
+            unrenderable: false,
+        }
+    }
+
+    fn unrenderable(message: String) -> ComposeError {
+        ComposeError {
+            unrenderable: true,
+            ..ComposeError::new(message)
         }
     }
 }
@@ -82,6 +93,7 @@ impl From<crate::store::StoreError> for ComposeError {
         ComposeError {
             message: e.to_string(),
             transient: true,
+            unrenderable: false,
         }
     }
 }
@@ -174,7 +186,7 @@ impl Composer<'_> {
             application_date_ms: Some(application.received_at_ms),
         };
         let rendered = render::render(template, &ctx, request.language)
-            .map_err(|e| ComposeError::new(format!("candidate {}: {e}", facts.id)))?;
+            .map_err(|e| ComposeError::unrenderable(format!("candidate {}: {e}", facts.id)))?;
         let mut attachments = Vec::new();
         for name in &rendered.attachments {
             attachments.push(self.templates.read_file(name).map_err(ComposeError::new)?);

@@ -277,20 +277,53 @@ fn summary(conn: &Connection, id: i64) -> Result<Option<CandidateSummary>> {
 }
 
 /// Candidates, newest first; `search` matches names and addresses.
-pub(super) fn list(
-    conn: &Connection,
-    search: Option<&str>,
-    limit: usize,
-) -> Result<Vec<CandidateSummary>> {
-    let pattern = format!("%{}%", search.unwrap_or("").to_lowercase());
+/// Which candidates a list shows, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct CandidateFilter<'a> {
+    /// In the name or an address (any case).
+    pub search: Option<&'a str>,
+    /// With an application (one and the same) for this position, in this
+    /// status, to this subsidiary...
+    pub position: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub subsidiary: Option<&'a str>,
+    /// ... and to one of these subsidiaries (a user's); `None`: any.
+    pub visible: Option<&'a [String]>,
+    /// Ids below this one only (the cursor of the page before).
+    pub before: Option<i64>,
+    pub limit: usize,
+}
+
+pub(super) fn list(conn: &Connection, f: &CandidateFilter<'_>) -> Result<Vec<CandidateSummary>> {
+    let pattern = f.search.map(|s| format!("%{}%", s.to_lowercase()));
+    let visible = f
+        .visible
+        .map(|v| serde_json::to_string(v).unwrap_or_else(|_| "[]".into()));
+    let needs_application =
+        f.position.is_some() || f.status.is_some() || f.subsidiary.is_some() || visible.is_some();
     let found = ids(
         conn,
         "SELECT c.id FROM candidates c
-         WHERE c.merged_into IS NULL AND (
-             lower(c.first_name || ' ' || c.last_name) LIKE ?1
-             OR EXISTS (SELECT 1 FROM candidate_addresses a WHERE a.candidate_id = c.id AND a.address_key LIKE ?1))
-         ORDER BY c.id DESC LIMIT ?2",
-        params![pattern, limit as i64],
+         WHERE c.merged_into IS NULL AND c.id < ?1
+           AND (?2 IS NULL OR lower(c.first_name || ' ' || c.last_name) LIKE ?2
+                OR EXISTS (SELECT 1 FROM candidate_addresses a
+                           WHERE a.candidate_id = c.id AND a.address_key LIKE ?2))
+           AND (NOT ?3 OR EXISTS (SELECT 1 FROM applications ap WHERE ap.candidate_id = c.id
+                AND (?4 IS NULL OR ap.position = ?4)
+                AND (?5 IS NULL OR ap.status = ?5)
+                AND (?6 IS NULL OR ap.subsidiary = ?6)
+                AND (?7 IS NULL OR ap.subsidiary IN (SELECT value FROM json_each(?7)))))
+         ORDER BY c.id DESC LIMIT ?8",
+        params![
+            f.before.unwrap_or(i64::MAX),
+            pattern,
+            needs_application,
+            f.position,
+            f.status,
+            f.subsidiary,
+            visible,
+            f.limit as i64
+        ],
     )?;
     let mut out = Vec::with_capacity(found.len());
     for id in found {
@@ -445,6 +478,10 @@ pub(super) fn merge(conn: &mut Connection, into: i64, from: i64) -> Result<()> {
         params![into, from],
     )?;
     tx.exec(
+        "UPDATE documents SET candidate_id = ?1 WHERE candidate_id = ?2",
+        params![into, from],
+    )?;
+    tx.exec(
         "INSERT OR IGNORE INTO message_suggestions (message_id, candidate_id)
          SELECT message_id, ?1 FROM message_suggestions WHERE candidate_id = ?2",
         params![into, from],
@@ -544,6 +581,44 @@ pub(super) fn add_form_application(
     };
     let application = insert_application(tx, candidate, &app, "form", now, None)?;
     Ok((candidate, application, created))
+}
+
+/// A change to a candidate as a recruiter makes it: each field given is set.
+#[derive(Debug, Clone, Default)]
+pub struct CandidateChange<'a> {
+    pub first_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
+    /// `female`, `male`, `diverse`, `unknown` (the schema refuses others).
+    pub gender: Option<&'a str>,
+    /// `Some(None)` clears it (the subsidiary's language is used).
+    pub language: Option<Option<&'a str>>,
+}
+
+/// Where a language set by hand came from: it wins over every other.
+const MANUAL_LANGUAGE: &str = "manual";
+
+fn change_candidate(conn: &Connection, id: i64, c: &CandidateChange<'_>) -> Result<i64> {
+    let id = require_candidate(conn, id)?;
+    conn.exec(
+        "UPDATE candidates SET
+            first_name = coalesce(?2, first_name),
+            last_name = coalesce(?3, last_name),
+            gender = coalesce(?4, gender),
+            language = CASE WHEN ?5 THEN ?6 ELSE language END,
+            language_source = CASE WHEN ?5 THEN (CASE WHEN ?6 IS NULL THEN NULL ELSE ?7 END)
+                              ELSE language_source END
+         WHERE id = ?1",
+        params![
+            id,
+            c.first_name,
+            c.last_name,
+            c.gender,
+            c.language.is_some(),
+            c.language.flatten(),
+            MANUAL_LANGUAGE
+        ],
+    )?;
+    Ok(id)
 }
 
 /// Sets the status of one application, or of all of a candidate's.
@@ -824,7 +899,22 @@ impl Store {
 
     /// Candidates, newest first; `search` matches names and addresses.
     pub fn candidates(&self, search: Option<&str>, limit: usize) -> Result<Vec<CandidateSummary>> {
-        list(&self.conn, search, limit)
+        list(
+            &self.conn,
+            &CandidateFilter {
+                search,
+                limit,
+                ..CandidateFilter::default()
+            },
+        )
+    }
+
+    /// Candidates as the filter says, newest first.
+    pub fn candidates_filtered(
+        &self,
+        filter: &CandidateFilter<'_>,
+    ) -> Result<Vec<CandidateSummary>> {
+        list(&self.conn, filter)
     }
 
     /// One candidate with addresses, applications and thread (merged ids lead to the survivor).
@@ -845,6 +935,29 @@ impl Store {
     /// Records an application from the online form; returns (candidate, application, created).
     pub fn add_form_application(&mut self, f: &FormApplication) -> Result<(i64, i64, bool)> {
         self.write(|tx| tx.add_form_application(f))
+    }
+
+    /// Changes a candidate's names, gender or language (a merged id leads
+    /// to the survivor, whose id is returned).
+    pub fn change_candidate(&self, id: i64, change: &CandidateChange<'_>) -> Result<i64> {
+        change_candidate(&self.conn, id, change)
+    }
+
+    /// The candidate an application belongs to.
+    pub fn application_candidate(&self, application: i64) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .row(
+                "SELECT candidate_id FROM applications WHERE id = ?1",
+                params![application],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The candidate an id leads to (a merged one's survivor), if any.
+    pub fn resolve_candidate(&self, id: i64) -> Result<Option<i64>> {
+        Ok(resolve(&self.conn, id)?)
     }
 
     /// Sets the status of an application, or of all of a candidate's.

@@ -9,16 +9,32 @@ use super::filing::Tx;
 use super::{Cached, DocumentSummary, Result, Store, rfc3339};
 
 /// A document with where it is: its message, the message's candidate and
-/// direction.
+/// direction; or the candidate it was uploaded to, and by whom.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlacedDocument {
     #[serde(flatten)]
     pub document: DocumentSummary,
-    pub message: i64,
+    /// `None` for an upload.
+    pub message: Option<i64>,
     pub candidate: Option<i64>,
-    /// `inbound` or `outbound`.
+    /// `inbound`, `outbound`, or `upload`.
     pub direction: String,
+    /// When the mail came (or went), or when the upload was made.
     pub received_at: String,
+    /// Who uploaded it (a user's id, `cli`, `form`); `None` for a mail's.
+    pub added_by: Option<String>,
+}
+
+/// A document to file on a candidate, not from a mail.
+#[derive(Debug, Clone)]
+pub struct NewUpload<'a> {
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub category: &'a str,
+    pub content: &'a [u8],
+    /// A user's id, `cli`, or `form`.
+    pub added_by: &'a str,
+    pub at_ms: i64,
 }
 
 /// One line of the audit: who did (or was refused) what, when.
@@ -48,10 +64,12 @@ pub struct NewAudit<'a> {
     pub at_ms: i64,
 }
 
+// An upload has no message: its candidate, `upload` and its time stand in.
 const PLACED: &str =
     "SELECT d.id, d.part, d.filename, d.content_type, d.size, d.sha256, d.category,
-        m.id, m.candidate_id, m.direction, m.received_at
- FROM documents d JOIN messages m ON m.id = d.message_id";
+        m.id, coalesce(m.candidate_id, d.candidate_id), coalesce(m.direction, 'upload'),
+        coalesce(m.received_at, d.added_at, 0), d.added_by
+ FROM documents d LEFT JOIN messages m ON m.id = d.message_id";
 
 fn placed(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlacedDocument> {
     Ok(PlacedDocument {
@@ -68,7 +86,29 @@ fn placed(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlacedDocument> {
         candidate: r.get(8)?,
         direction: r.get(9)?,
         received_at: rfc3339(r.get(10)?),
+        added_by: r.get(11)?,
     })
+}
+
+fn insert_upload(conn: &Connection, candidate: i64, u: &NewUpload<'_>) -> Result<i64> {
+    let sha = super::sha256_hex(u.content);
+    conn.exec(
+        "INSERT INTO documents (message_id, part, filename, content_type, size, sha256, category,
+                                content, candidate_id, added_by, added_at)
+         VALUES (NULL, 'upload', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            u.filename,
+            u.content_type,
+            u.content.len() as i64,
+            sha,
+            u.category,
+            u.content,
+            candidate,
+            u.added_by,
+            u.at_ms
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
 }
 
 fn set_category(conn: &Connection, id: i64, category: &str) -> Result<bool> {
@@ -92,17 +132,44 @@ impl Tx<'_> {
     pub fn set_document_category(&self, id: i64, category: &str) -> Result<bool> {
         set_category(self.conn, id, category)
     }
+
+    /// Files an uploaded document on a candidate (a form application's,
+    /// in the transaction that records it); returns its id.
+    pub fn add_upload(&self, candidate: i64, u: &NewUpload<'_>) -> Result<i64> {
+        insert_upload(self.conn, candidate, u)
+    }
 }
 
 impl Store {
     /// Every document of a candidate's thread, newest mail first (merged
     /// ids lead to the survivor); the caller filters by right.
     pub fn candidate_documents(&self, candidate: i64) -> Result<Vec<PlacedDocument>> {
+        // Two index lookups (the thread's mails, the uploads), newest first.
         let mut stmt = self.conn.prepare_cached(&format!(
-            "{PLACED} WHERE m.candidate_id = ?1 ORDER BY m.id DESC, d.id"
+            "SELECT * FROM (
+                 {PLACED} WHERE m.candidate_id = ?1 AND d.deleted_at IS NULL
+                 UNION ALL
+                 {PLACED} WHERE d.candidate_id = ?1 AND d.message_id IS NULL AND d.deleted_at IS NULL
+             ) ORDER BY 11 DESC, 1 DESC"
         ))?;
         let rows = stmt.query_map(params![candidate], placed)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Files an uploaded document on a candidate; returns its id.
+    pub fn add_upload(&self, candidate: i64, u: &NewUpload<'_>) -> Result<i64> {
+        insert_upload(&self.conn, candidate, u)
+    }
+
+    /// Deletes a document: its bytes go, its row stays (marked, with who
+    /// and when) so that the raw mail it came in is still checked against
+    /// its category. Returns false for one already deleted.
+    pub fn delete_document(&self, id: i64, by: &str, at_ms: i64) -> Result<bool> {
+        Ok(self.conn.exec(
+            "UPDATE documents SET content = x'', deleted_at = ?2, deleted_by = ?3
+             WHERE id = ?1 AND deleted_at IS NULL",
+            params![id, at_ms, by],
+        )? == 1)
     }
 
     /// One document, where it is, and its bytes.
@@ -110,11 +177,9 @@ impl Store {
         Ok(self
             .conn
             .row(
-                "SELECT d.id, d.part, d.filename, d.content_type, d.size, d.sha256, d.category,
-                        m.id, m.candidate_id, m.direction, m.received_at, d.content
-                 FROM documents d JOIN messages m ON m.id = d.message_id WHERE d.id = ?1",
+                &format!("SELECT * FROM ({PLACED} WHERE d.id = ?1 AND d.deleted_at IS NULL), (SELECT content FROM documents WHERE id = ?1)"),
                 params![id],
-                |r| Ok((placed(r)?, r.get::<_, Vec<u8>>(11)?)),
+                |r| Ok((placed(r)?, r.get::<_, Vec<u8>>(12)?)),
             )
             .optional()?)
     }

@@ -168,7 +168,7 @@ pub(super) fn candidate_ref(
 pub(super) fn documents(conn: &Connection, message_id: i64) -> Result<Vec<DocumentSummary>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, part, filename, content_type, size, sha256, category
-         FROM documents WHERE message_id = ?1 ORDER BY id",
+         FROM documents WHERE message_id = ?1 AND deleted_at IS NULL ORDER BY id",
     )?;
     let rows = stmt.query_map(params![message_id], |r| {
         Ok(DocumentSummary {
@@ -374,7 +374,7 @@ impl Store {
         Ok(self
             .conn
             .row(
-                "SELECT content FROM documents WHERE id = ?1",
+                "SELECT content FROM documents WHERE id = ?1 AND deleted_at IS NULL",
                 params![id],
                 |r| r.get(0),
             )
@@ -407,8 +407,9 @@ impl Store {
             .conn
             .row(
                 "SELECT d.id, d.part, d.filename, d.content_type, d.size, d.sha256, d.category, d.content,
-                        m.candidate_id
-                 FROM documents d JOIN messages m ON m.id = d.message_id WHERE d.id = ?1",
+                        coalesce(m.candidate_id, d.candidate_id)
+                 FROM documents d LEFT JOIN messages m ON m.id = d.message_id
+                 WHERE d.id = ?1 AND d.deleted_at IS NULL",
                 params![document],
                 |r| {
                     Ok((

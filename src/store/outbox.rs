@@ -313,7 +313,7 @@ pub(super) fn transition(
 pub(super) fn cancel(conn: &mut Connection, id: i64, now_ms: i64) -> Result<String> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let state = state_of(&tx, id)?;
-    if !["scheduled", "queued", "deferred"].contains(&state.as_str()) {
+    if !WAITING.contains(&state.as_str()) {
         return Err(StoreError(format!(
             "outbox item {id} is {state}: only scheduled, queued or deferred mail can be cancelled"
         )));
@@ -422,13 +422,31 @@ pub enum Action {
     Delete(i64),
 }
 
+/// The states from which an item can be retried.
+pub const RETRYABLE: [&str; 3] = ["queued", "deferred", "failed"];
+/// The states of mail waiting to go out: it can be held, released, cancelled.
+pub const WAITING: [&str; 3] = ["scheduled", "queued", "deferred"];
+
+impl Action {
+    /// The item it acts on, and the states it may be in (`None`: any
+    /// state but `sending`); `None` for a flush.
+    pub fn target(&self) -> Option<(i64, Option<&'static [&'static str]>)> {
+        match *self {
+            Action::Retry(id) => Some((id, Some(&RETRYABLE))),
+            Action::Hold(id) | Action::Release(id) => Some((id, Some(&WAITING))),
+            Action::Delete(id) => Some((id, None)),
+            Action::Flush => None,
+        }
+    }
+}
+
 /// Carries out an operator's action; returns how many items it touched.
 pub(super) fn act(conn: &mut Connection, action: Action, now_ms: i64) -> Result<usize> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let n = match action {
         Action::Retry(id) => {
             let state = state_of(&tx, id)?;
-            if !["queued", "deferred", "failed"].contains(&state.as_str()) {
+            if !RETRYABLE.contains(&state.as_str()) {
                 return Err(StoreError(format!(
                     "outbox item {id} is {state}: only queued, deferred or failed mail can be retried"
                 )));
@@ -473,7 +491,7 @@ pub(super) fn act(conn: &mut Connection, action: Action, now_ms: i64) -> Result<
         Action::Hold(id) | Action::Release(id) => {
             let hold = matches!(action, Action::Hold(_));
             let state = state_of(&tx, id)?;
-            if !["scheduled", "queued", "deferred"].contains(&state.as_str()) {
+            if !WAITING.contains(&state.as_str()) {
                 return Err(StoreError(format!(
                     "outbox item {id} is {state}: only mail waiting to go out can be held or released"
                 )));
@@ -569,6 +587,18 @@ impl Store {
     }
 
     /// Cancels a scheduled, queued or deferred item; returns the state it had.
+    /// An item's state, if it exists.
+    pub fn outbox_state(&self, item: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .row(
+                "SELECT state FROM outbox WHERE id = ?1",
+                params![item],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     pub fn cancel(&mut self, item: i64, now_ms: i64) -> Result<String> {
         cancel(&mut self.conn, item, now_ms)
     }

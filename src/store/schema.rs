@@ -294,6 +294,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_actor ON audit(actor, id);
     CREATE INDEX documents_category ON documents(category);
     "#,
+    // 16: documents uploaded to a candidate (by the API or a form; no
+    // message), and documents deleted (the row kept for the raw mail's
+    // access check, the bytes gone).
+    r#"
+    ALTER TABLE documents ADD COLUMN candidate_id INTEGER REFERENCES candidates(id);
+    ALTER TABLE documents ADD COLUMN added_by TEXT;
+    ALTER TABLE documents ADD COLUMN added_at INTEGER;
+    ALTER TABLE documents ADD COLUMN deleted_at INTEGER;
+    ALTER TABLE documents ADD COLUMN deleted_by TEXT;
+    CREATE INDEX documents_candidate ON documents(candidate_id) WHERE candidate_id IS NOT NULL;
+    "#,
 ];
 
 /// Page size of a new database. Measured (BENCHMARKS.md): 16 KiB pages cut

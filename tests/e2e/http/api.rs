@@ -5,84 +5,11 @@
 
 use std::process::Command;
 
+use super::client::*;
 use crate::support::harness::*;
 
 const PDF_CV: &[u8] = b"%PDF-1.4 the CV of Erika";
 const PDF_CONTRACT: &[u8] = b"%PDF-1.4 a signed contract";
-
-fn token(user: &str) -> String {
-    let file = match user {
-        "anna" => "recruiter",
-        _ => "operator",
-    };
-    std::fs::read_to_string(format!(
-        "{}/config/tokens/{file}.token",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("example token")
-    .trim()
-    .to_string()
-}
-
-/// One answer: status, headers (lowercased names), body.
-struct Answer {
-    status: u16,
-    headers: String,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
-    }
-}
-
-fn curl(base: &str, method: &str, path: &str, user: Option<&str>, body: Option<&str>) -> Answer {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let headers = dir.path().join("headers");
-    let out = dir.path().join("body");
-    let mut c = Command::new("curl");
-    c.args(["-s", "-X", method, "-D"])
-        .arg(&headers)
-        .arg("-o")
-        .arg(&out)
-        .args(["-w", "%{http_code}"]);
-    if let Some(u) = user {
-        c.args(["-H", &format!("Authorization: Bearer {}", token(u))]);
-    }
-    if let Some(b) = body {
-        c.args(["-H", "Content-Type: application/json", "--data-binary", b]);
-    }
-    let done = c.arg(format!("{base}{path}")).output().expect("curl runs");
-    Answer {
-        status: String::from_utf8_lossy(&done.stdout)
-            .trim()
-            .parse()
-            .expect("status"),
-        headers: std::fs::read_to_string(&headers).unwrap_or_default(),
-        body: std::fs::read(&out).unwrap_or_default(),
-    }
-}
-
-/// A daemon of the example company with its API on a free port, and the
-/// API's base URL.
-fn api_daemon() -> (Daemon, String) {
-    let port = free_port();
-    let d = Daemon::start_world(
-        &format!("[api]\nlisten = \"127.0.0.1:{port}\"\n"),
-        &example_directory(),
-        None,
-    );
-    (d, format!("http://127.0.0.1:{port}"))
-}
 
 #[test]
 fn documents_over_http_are_what_each_role_may_see_and_nothing_else() {

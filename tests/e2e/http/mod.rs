@@ -1,3 +1,5 @@
 //! The HTTP API over real HTTP (curl) against the real daemon.
 
 mod api;
+mod candidates;
+mod client;

@@ -388,3 +388,14 @@ fn base64_decode(text: &str) -> Vec<u8> {
     }
     out
 }
+
+/// The example company relaying through `up`, retrying within a second.
+pub fn relayed_directory(up: &Upstream) -> String {
+    crate::support::harness::example_directory()
+        .replace("port = 2600", &format!("port = {}", up.addr.port()))
+        .replace(
+            "retry_initial = \"5m\"",
+            "retry_initial = \"100ms\"\npoll_interval = \"20ms\"",
+        )
+        .replace("retry_max = \"1h\"", "retry_max = \"200ms\"")
+}
