@@ -188,7 +188,10 @@ pub struct CandidateSummary {
     /// `detected`.
     pub language_source: Option<String>,
     pub addresses: Vec<String>,
+    /// How many (the detail lists them under `applications`).
+    #[serde(rename = "application_count")]
     pub applications: i64,
+    #[serde(rename = "message_count")]
     pub messages: i64,
     pub created_at: String,
 }
@@ -1033,6 +1036,55 @@ mod tests {
             .expect_err("no candidate 999");
         assert!(err.0.contains("no candidate 999"), "{err}");
         assert_eq!(store.candidates(None, 10).expect("list").len(), 2);
+    }
+
+    /// The detail flattens the summary: no key may be in both (a JSON
+    /// object with a key twice means what the parser makes of it).
+    #[test]
+    fn a_candidate_as_json_has_each_key_once() {
+        let (_dir, mut store) = store();
+        let (a, _, _) = store
+            .add_form_application(&form("erika@example.org", "Erika", "Muster"))
+            .expect("a");
+        let detail = store.candidate(a).expect("read").expect("there");
+        let text = serde_json::to_string(&detail).expect("json");
+        let value: serde_json::Value = serde_json::from_str(&text).expect("parse");
+        let object = value.as_object().expect("object");
+        // Every key serde wrote at the top is a distinct key of the object.
+        let mut depth = 0;
+        let mut keys = 0;
+        let mut in_string = false;
+        let mut escaped = false;
+        let mut after_open_or_comma = false;
+        for c in text.chars() {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            match c {
+                '"' => {
+                    if depth == 1 && after_open_or_comma {
+                        keys += 1;
+                    }
+                    after_open_or_comma = false;
+                    in_string = true;
+                }
+                '{' | '[' => {
+                    depth += 1;
+                    after_open_or_comma = c == '{';
+                }
+                '}' | ']' => depth -= 1,
+                ',' => after_open_or_comma = depth == 1,
+                _ => {}
+            }
+        }
+        assert_eq!(keys, object.len(), "a key is written twice: {text}");
     }
 
     #[test]
