@@ -5,14 +5,14 @@
 //!
 //! Parses and answers only; the rights are checked in `app`.
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::forms::{is_multipart, read_bytes, read_form};
-use super::{ApiError, ApiResult, Shared, blocking, caller, id, json_by_id};
+use super::{ApiError, ApiResult, Query, Shared, blocking, caller, id, json_by_id};
 use crate::app::candidates::{CandidateUpdate, FormInput};
 use crate::store::candidates::CandidateFilter;
 

@@ -155,6 +155,28 @@ async fn rate_limit(
     }
 }
 
+/// The query string as `T`; one that does not parse is a JSON 400 like
+/// every other bad input (axum's own rejection is plain text).
+pub struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(q)) => Ok(Query(q)),
+            Err(e) => Err(ApiError::bad("query", e.body_text())),
+        }
+    }
+}
+
 /// A numeric id from the path.
 fn id(text: &str) -> ApiResult<i64> {
     text.parse::<i64>()

@@ -140,23 +140,329 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("get", "/api/v1/openapi.json", "This document", ""),
 ];
 
-/// Query parameters per path.
-fn query(path: &str) -> &'static [&'static str] {
+/// Query parameters of a GET: (name, type, required).
+fn query(method: &str, path: &str) -> &'static [(&'static str, &'static str, bool)] {
+    if method != "get" {
+        return &[];
+    }
     match path {
         "/api/v1/candidates" => &[
-            "search",
-            "position",
-            "status",
-            "subsidiary",
-            "cursor",
-            "limit",
+            ("search", "string", false),
+            ("position", "string", false),
+            ("status", "string", false),
+            ("subsidiary", "string", false),
+            ("cursor", "string", false),
+            ("limit", "integer", false),
         ],
-        "/api/v1/inbox" => &["unassigned", "candidate", "before", "limit"],
-        "/api/v1/templates/{id}/preview" => &["candidate", "language", "sender"],
-        "/api/v1/queue" => &["state", "subsidiary", "batch", "before", "limit"],
+        "/api/v1/inbox" => &[
+            ("unassigned", "boolean", false),
+            ("candidate", "integer", false),
+            ("before", "integer", false),
+            ("limit", "integer", false),
+        ],
+        "/api/v1/templates/{id}/preview" => &[
+            ("candidate", "integer", true),
+            ("language", "string", false),
+            ("sender", "string", false),
+        ],
+        "/api/v1/queue" => &[
+            ("state", "string", false),
+            ("subsidiary", "string", false),
+            ("batch", "string", false),
+            ("before", "integer", false),
+            ("limit", "integer", false),
+        ],
         _ => &[],
     }
 }
+
+fn schema(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn nullable(kind: &str) -> Value {
+    json!({"type": kind, "nullable": true})
+}
+
+fn array_of(item: Value) -> Value {
+    json!({"type": "array", "items": item})
+}
+
+/// An object with these properties, all of them required.
+fn object(properties: &[(&str, Value)]) -> Value {
+    let required: Vec<&str> = properties.iter().map(|(k, _)| *k).collect();
+    let props: serde_json::Map<String, Value> = properties
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    json!({"type": "object", "required": required, "properties": props})
+}
+
+/// The JSON a request carries, where there is one (multipart where files go).
+fn request_body(method: &str, path: &str) -> Option<Value> {
+    let string = || json!({"type": "string"});
+    let id = || json!({"type": "integer", "minimum": 1});
+    let json_only = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    Some(match (method, path) {
+        ("post", "/api/v1/candidates") => {
+            let fields = json!({
+                "candidate": id(), "email": string(), "name": string(),
+                "position": string(), "subsidiary": string(), "language": string(),
+            });
+            let mut form = fields.clone();
+            form["category"] = string();
+            form["document"] = json!({"type": "string", "format": "binary"});
+            json!({"required": true, "content": {
+                "application/json": {"schema": {"type": "object", "properties": fields, "additionalProperties": false}},
+                "multipart/form-data": {"schema": {"type": "object", "properties": form}}}})
+        }
+        ("patch", "/api/v1/candidates/{id}") => json_only(json!({
+            "type": "object", "additionalProperties": false,
+            "properties": {"first_name": string(), "last_name": string(),
+                "gender": {"type": "string", "enum": crate::app::candidates::GENDERS},
+                "language": nullable("string")}})),
+        ("post", "/api/v1/candidates/{id}/merge") => json_only(json!({
+            "type": "object", "additionalProperties": false, "required": ["from"],
+            "properties": {"from": id()}})),
+        ("post", "/api/v1/candidates/{id}/documents") => json!({"required": true, "content": {
+            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                "file": {"type": "string", "format": "binary"}, "category": string()}}}}}),
+        ("patch", "/api/v1/applications/{id}") => json_only(json!({
+            "type": "object", "additionalProperties": false, "required": ["status"],
+            "properties": {"status": {"type": "string", "enum": crate::store::candidates::STATUSES}}})),
+        ("patch", "/api/v1/documents/{id}") => json_only(json!({
+            "type": "object", "required": ["category"], "properties": {"category": string()}})),
+        ("post", "/api/v1/messages/{id}/assign") => json_only(json!({
+            "type": "object", "required": ["candidate"], "properties": {"candidate": id()}})),
+        ("post", "/api/v1/send") => {
+            let send = json!({
+                "type": "object", "additionalProperties": false, "required": ["template"],
+                "properties": {"template": string(), "candidates": array_of(id()),
+                    "position": string(), "category": string(), "status": string(),
+                    "sender": string(), "language": string(),
+                    "reuse_documents": array_of(id()), "at": string()}});
+            json!({"required": true, "content": {
+                "application/json": {"schema": send},
+                "multipart/form-data": {"schema": {"type": "object", "required": ["send"], "properties": {
+                    "send": string(), "file": {"type": "string", "format": "binary"}}}}}})
+        }
+        _ => return None,
+    })
+}
+
+/// The success answer of a route: its status and content.
+fn success(method: &str, path: &str) -> (&'static str, Value) {
+    let json_of = |schema: Value| json!({"application/json": {"schema": schema}});
+    let ok = |schema: Value| ("200", json_of(schema));
+    match (method, path) {
+        ("get", "/api/v1/candidates") => ok(object(&[
+            ("candidates", array_of(schema("CandidateSummary"))),
+            ("next_cursor", nullable("string")),
+        ])),
+        ("post", "/api/v1/candidates") => (
+            "201",
+            json_of(object(&[
+                ("candidate", json!({"type": "integer"})),
+                ("application", json!({"type": "integer"})),
+                ("candidate_created", json!({"type": "boolean"})),
+                ("acknowledgement", schema("AutoReply")),
+                ("documents", array_of(json!({"type": "integer"}))),
+            ])),
+        ),
+        ("get" | "patch", "/api/v1/candidates/{id}")
+        | ("post", "/api/v1/candidates/{id}/merge") => ok(schema("Candidate")),
+        ("get", "/api/v1/candidates/{id}/documents") => {
+            ok(object(&[("documents", array_of(schema("PlacedDocument")))]))
+        }
+        ("post", "/api/v1/candidates/{id}/documents") => (
+            "201",
+            json_of(object(&[("documents", array_of(schema("PlacedDocument")))])),
+        ),
+        ("get", "/api/v1/documents/{id}") => (
+            "200",
+            json!({"*/*": {"schema": {"type": "string", "format": "binary"}}}),
+        ),
+        ("get", "/api/v1/messages/{id}/raw") => (
+            "200",
+            json!({"message/rfc822": {"schema": {"type": "string", "format": "binary"}}}),
+        ),
+        ("get", "/api/v1/openapi.json") => {
+            ok(json!({"type": "object", "required": ["openapi", "paths"]}))
+        }
+        ("get", "/api/v1/templates") => ok(object(&[(
+            "templates",
+            array_of(schema("TemplateSummary")),
+        )])),
+        ("get", "/api/v1/templates/{id}") => ok(object(&[
+            ("template", schema("TemplateSummary")),
+            ("variants", json!({"type": "object"})),
+        ])),
+        ("get", "/api/v1/templates/{id}/preview") => ok(object(&[
+            ("candidate", json!({"type": "integer"})),
+            ("to", json!({"type": "string"})),
+            ("subject", json!({"type": "string"})),
+            ("mail", json!({"type": "string"})),
+        ])),
+        ("get", "/api/v1/inbox") => ok(object(&[
+            (
+                "messages",
+                array_of(json!({"type": "object", "required": ["id", "received_at"]})),
+            ),
+            ("next_before", nullable("integer")),
+        ])),
+        ("get", "/api/v1/messages/{id}") => ok(json!({"type": "object", "required": ["id"]})),
+        ("post", "/api/v1/send") => ok(object(&[
+            ("batch", json!({"type": "string"})),
+            (
+                "queued",
+                array_of(json!({"type": "object", "required": ["candidate", "item"]})),
+            ),
+            (
+                "skipped",
+                array_of(json!({"type": "object", "required": ["candidate", "reason"]})),
+            ),
+        ])),
+        ("get", "/api/v1/queue") => ok(object(&[
+            (
+                "items",
+                array_of(json!({"type": "object", "required": ["id", "state"]})),
+            ),
+            ("summary", json!({"type": "object"})),
+            ("paused_upstreams", json!({"type": "array"})),
+            ("next_before", nullable("integer")),
+        ])),
+        ("get", "/api/v1/queue/{id}") => ok(object(&[
+            (
+                "item",
+                json!({"type": "object", "required": ["id", "state"]}),
+            ),
+            ("events", json!({"type": "array"})),
+            ("message", json!({"type": "string"})),
+        ])),
+        ("get", "/api/v1/suppressions") => ok(object(&[(
+            "suppressions",
+            array_of(object(&[
+                ("address", json!({"type": "string"})),
+                ("reason", json!({"type": "string"})),
+                ("item", nullable("integer")),
+                ("since", json!({"type": "string"})),
+                ("until", json!({"type": "string"})),
+            ])),
+        )])),
+        _ => ok(json!({"type": "object"})),
+    }
+}
+
+/// The shapes the answers share.
+fn schemas() -> Value {
+    let string = || json!({"type": "string"});
+    let integer = || json!({"type": "integer"});
+    let summary = [
+        ("id", integer()),
+        ("first_name", string()),
+        ("last_name", string()),
+        (
+            "gender",
+            json!({"type": "string", "enum": crate::app::candidates::GENDERS}),
+        ),
+        ("language", nullable("string")),
+        ("language_source", nullable("string")),
+        ("addresses", array_of(string())),
+        ("application_count", integer()),
+        ("message_count", integer()),
+        ("created_at", string()),
+    ];
+    let document = [
+        ("id", integer()),
+        ("part", string()),
+        ("filename", string()),
+        ("content_type", string()),
+        ("size", integer()),
+        ("sha256", string()),
+        ("category", string()),
+    ];
+    let mut candidate: Vec<(&str, Value)> = summary.to_vec();
+    candidate.push(("applications", array_of(schema("Application"))));
+    candidate.push(("thread", array_of(schema("ThreadEntry"))));
+    let mut placed: Vec<(&str, Value)> = document.to_vec();
+    placed.extend([
+        ("message", nullable("integer")),
+        ("candidate", nullable("integer")),
+        (
+            "direction",
+            json!({"type": "string", "enum": ["inbound", "outbound", "upload"]}),
+        ),
+        ("received_at", string()),
+        ("added_by", nullable("string")),
+    ]);
+    let mut auto_reply = object(&[
+        ("decision", string()),
+        ("rule", nullable("string")),
+        ("detail", string()),
+        ("item", nullable("integer")),
+    ]);
+    auto_reply["nullable"] = json!(true);
+    json!({
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "message", "field"],
+            "properties": {"code": {"type": "string", "enum": ERROR_CODES},
+                           "message": string(),
+                           "field": nullable("string")}}}},
+        "CandidateSummary": object(&summary),
+        "Candidate": object(&candidate),
+        "Document": object(&document),
+        "PlacedDocument": object(&placed),
+        "AutoReply": auto_reply,
+        "Application": object(&[
+            ("id", integer()),
+            ("subsidiary", string()),
+            ("position", nullable("string")),
+            ("source", string()),
+            ("status", json!({"type": "string", "enum": crate::store::candidates::STATUSES})),
+            ("received_at", string()),
+            ("message_id", nullable("integer")),
+            ("auto_reply", schema("AutoReply")),
+        ]),
+        "ThreadEntry": object(&[
+            ("id", integer()),
+            ("direction", string()),
+            ("received_at", string()),
+            ("from", {
+                let mut m = object(&[("name", nullable("string")), ("address", string())]);
+                m["nullable"] = json!(true);
+                m
+            }),
+            ("subject", nullable("string")),
+            ("reason", nullable("string")),
+            ("confidence", nullable("string")),
+            ("detail", nullable("string")),
+            ("closed_thread", json!({"type": "boolean"})),
+            ("outbox", json!({"type": "array", "nullable": true, "minItems": 2, "maxItems": 2})),
+            ("attachments", array_of(schema("Document"))),
+        ]),
+        "TemplateSummary": object(&[
+            ("id", string()),
+            ("description", string()),
+            ("default_language", string()),
+            ("languages", array_of(string())),
+            ("automatic", json!({"type": "boolean"})),
+            ("attachments", array_of(string())),
+        ]),
+    })
+}
+
+/// Every `code` an error may have.
+pub const ERROR_CODES: [&str; 9] = [
+    "invalid",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "too_large",
+    "unrenderable",
+    "rate_limited",
+    "unavailable",
+];
 
 /// The document, as served.
 pub fn document() -> Value {
@@ -166,28 +472,50 @@ pub fn document() -> Value {
             .split('/')
             .filter_map(|p| p.strip_prefix('{').and_then(|p| p.strip_suffix('}')))
             .map(|name| {
-                json!({"name": name, "in": "path", "required": true,
-                       "schema": if name == "id" { json!({"type": "integer", "minimum": 1}) } else { json!({"type": "string"}) }})
+                let schema = match name {
+                    "id" if !path.starts_with("/api/v1/templates/") => {
+                        json!({"type": "integer", "minimum": 1})
+                    }
+                    "action" => {
+                        json!({"type": "string", "enum": ["retry", "hold", "release", "cancel", "delete"]})
+                    }
+                    _ => json!({"type": "string"}),
+                };
+                json!({"name": name, "in": "path", "required": true, "schema": schema})
             })
             .collect();
-        parameters.extend(query(path).iter().map(
-            |q| json!({"name": q, "in": "query", "required": false, "schema": {"type": "string"}}),
-        ));
-        let mut responses = serde_json::Map::new();
-        responses.insert("200".into(), json!({"description": "done"}));
-        for (code, what) in [
-            ("400", "bad input (the error names the field)"),
-            ("401", "no token, or an unknown one"),
-            ("403", "the role lacks the right"),
-            ("404", "unknown, or hidden from the caller"),
-            ("503", "the store cannot answer now"),
-        ] {
-            if *path == "/api/v1/openapi.json" {
-                break;
+        parameters.extend(query(method, path).iter().map(|(name, kind, required)| {
+            let mut schema = json!({ "type": kind });
+            if *name == "limit" {
+                schema = json!({"type": "integer", "minimum": 1, "maximum": 1000});
             }
+            json!({"name": name, "in": "query", "required": required, "schema": schema})
+        }));
+        let mut responses = serde_json::Map::new();
+        let (code, content) = success(method, path);
+        responses.insert(
+            code.into(),
+            json!({"description": "done", "content": content}),
+        );
+        let errors: &[(&str, &str)] = if *path == "/api/v1/openapi.json" {
+            &[("429", "over the rate limit (Retry-After says when)")]
+        } else {
+            &[
+                ("400", "bad input (the error names the field)"),
+                ("401", "no token, or an unknown one"),
+                ("403", "the role lacks the right"),
+                ("404", "unknown, or hidden from the caller"),
+                ("409", "in conflict with the state of the thing"),
+                ("413", "over the size limit"),
+                ("422", "the template does not render for this candidate"),
+                ("429", "over the rate limit (Retry-After says when)"),
+                ("503", "the store cannot answer now"),
+            ]
+        };
+        for (code, what) in errors {
             responses.insert(
-                code.into(),
-                json!({"description": what, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+                code.to_string(),
+                json!({"description": what, "content": {"application/json": {"schema": schema("Error")}}}),
             );
         }
         let mut operation = json!({
@@ -201,8 +529,8 @@ pub fn document() -> Value {
         if *path == "/api/v1/openapi.json" {
             operation["security"] = json!([]);
         }
-        if matches!(*method, "post" | "patch") && !path.contains("{action}") {
-            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+        if let Some(body) = request_body(method, path) {
+            operation["requestBody"] = body;
         }
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         entry[method] = operation;
@@ -215,11 +543,7 @@ pub fn document() -> Value {
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                "type": "object", "required": ["code", "message"],
-                "properties": {"code": {"type": "string", "enum": ["invalid", "unauthorized", "forbidden", "not_found", "unavailable"]},
-                               "message": {"type": "string"},
-                               "field": {"type": "string", "nullable": true}}}}}}
+            "schemas": schemas(),
         },
         "paths": paths,
     })

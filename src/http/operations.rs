@@ -3,13 +3,13 @@
 //! queue. Each names the right it needs in `app::operations`; this module
 //! only parses and answers.
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, ApiResult, Shared, blocking, caller, id, json_by_id};
+use super::{ApiError, ApiResult, Query, Shared, blocking, caller, id, json_by_id};
 use crate::app::outbox::{PreviewInput, SendInput};
 use crate::app::templates::TemplateView;
 use crate::outbound::audience::Audience;

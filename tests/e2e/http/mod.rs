@@ -3,3 +3,4 @@
 mod api;
 mod candidates;
 mod client;
+mod schemathesis;
