@@ -615,3 +615,29 @@ fn the_log_of_an_item_shows_each_step_to_sent_with_the_upstreams_reply() {
         Err(Error::NotFound(_))
     ));
 }
+
+/// A template that loads but does not render for this candidate is the
+/// template's fault, not the request's: `Unrenderable` (HTTP 422), not
+/// `Invalid`.
+#[test]
+fn a_template_that_does_not_render_is_unrenderable() {
+    let (dir, app) = app();
+    std::fs::write(
+        dir.path().join("config/templates/broken.toml"),
+        "description = \"broken\"\ndefault_language = \"de\"\n[de]\nsubject = \"Hallo\"\n\
+text = \"{{ g(\\\"a\\\") }} {{ 1 / 0 }}\"\n",
+    )
+    .expect("write template");
+    let outcome = app
+        .add_form_application(&form("erika@example.org", "backend-rust"))
+        .expect("application");
+    let input = PreviewInput {
+        template: "broken".into(),
+        candidate: outcome.candidate,
+        ..Default::default()
+    };
+    match app.preview(&input) {
+        Err(Error::Unrenderable(m)) => assert!(m.contains("candidate"), "{m}"),
+        other => panic!("expected Unrenderable, got {other:?}"),
+    }
+}
