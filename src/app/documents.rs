@@ -559,6 +559,10 @@ impl App {
         detail
             .attachments
             .retain(|d| caller.may_view(&d.category, &self.config));
+        if !detail.suggestions.is_empty() {
+            let store = self.store()?;
+            detail.suggestions = self.visible_suggestions(&store, caller, detail.suggestions)?;
+        }
         Ok(detail)
     }
 }

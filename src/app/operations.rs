@@ -35,7 +35,25 @@ impl App {
             if visible {
                 e.attachments
                     .retain(|d| caller.may_view(&d.category, &self.config));
+                e.suggestions = self.visible_suggestions(&store, caller, e.suggestions)?;
                 out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Only the suggested candidates the caller sees (another subsidiary's
+    /// candidate is not named to them).
+    pub(super) fn visible_suggestions(
+        &self,
+        store: &Store,
+        caller: &Caller,
+        suggestions: Vec<crate::store::CandidateRef>,
+    ) -> Result<Vec<crate::store::CandidateRef>> {
+        let mut out = Vec::new();
+        for s in suggestions {
+            if caller.sees(&store.candidate_subsidiaries(s.id)?) {
+                out.push(s);
             }
         }
         Ok(out)

@@ -71,6 +71,8 @@ pub struct InboxEntry {
     /// How sure the reason is: certain, high, medium, new, none.
     pub confidence: Option<&'static str>,
     pub attachments: Vec<DocumentSummary>,
+    /// For unassigned mail: the candidates it could belong to.
+    pub suggestions: Vec<CandidateRef>,
 }
 
 /// A candidate named in a listing.
@@ -184,6 +186,20 @@ pub(super) fn documents(conn: &Connection, message_id: i64) -> Result<Vec<Docume
     Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
+/// The candidates an unassigned mail could belong to.
+fn suggestions(conn: &Connection, message: i64) -> Result<Vec<CandidateRef>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.id, c.first_name, c.last_name FROM message_suggestions s
+         JOIN candidates c ON c.id = s.candidate_id WHERE s.message_id = ?1 ORDER BY c.id",
+    )?;
+    Ok(stmt
+        .query_map(params![message], |r| {
+            Ok(candidate_ref(r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .filter_map(|r| r.transpose())
+        .collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
 pub(super) fn mailbox(name: Option<String>, address: Option<String>) -> Option<Mailbox> {
     address.map(|address| Mailbox { name, address })
 }
@@ -214,11 +230,15 @@ impl Store {
                 reason: r.get(13)?,
                 confidence: None,
                 attachments: Vec::new(),
+                suggestions: Vec::new(),
             })
         });
         let mut entries = rows.collect::<std::result::Result<Vec<_>, _>>()?;
         for e in &mut entries {
             e.attachments = documents(&self.conn, e.id)?;
+            if e.assignment == "unassigned" {
+                e.suggestions = suggestions(&self.conn, e.id)?;
+            }
         }
         Ok(entries)
     }
@@ -296,16 +316,7 @@ impl Store {
             .query_map(params![id], |r| r.get(0))?
             .collect::<std::result::Result<Vec<String>, _>>()?;
         detail.attachments = documents(&self.conn, id)?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT c.id, c.first_name, c.last_name FROM message_suggestions s
-             JOIN candidates c ON c.id = s.candidate_id WHERE s.message_id = ?1 ORDER BY c.id",
-        )?;
-        detail.suggestions = stmt
-            .query_map(params![id], |r| {
-                Ok(candidate_ref(r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .filter_map(|r| r.transpose())
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+        detail.suggestions = suggestions(&self.conn, id)?;
         Ok(Some(detail))
     }
 

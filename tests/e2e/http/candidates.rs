@@ -677,3 +677,86 @@ fn a_token_over_its_rate_gets_429_with_retry_after_and_others_go_on() {
     );
     drop(d);
 }
+
+/// A mail that could be two people's waits unassigned with both suggested;
+/// a recruiter who sees only one of them is shown only that one, in the
+/// message and in the inbox, and assigns it in one call.
+#[test]
+fn suggestions_of_an_unassigned_mail_are_only_the_candidates_the_caller_sees() {
+    let (d, base) = api_daemon();
+    for (name, position) in [
+        ("Kim Weber", "backend-rust"),
+        ("Kim Lee", "account-exec-paris"),
+    ] {
+        let a = curl(
+            &base,
+            "POST",
+            "/api/v1/candidates",
+            Some("olaf"),
+            Some(&format!(
+                r#"{{"name": "{name}", "email": "kim@example.org", "position": "{position}"}}"#
+            )),
+        );
+        assert_eq!(a.status, 201, "{}", body(&a));
+        assert_eq!(a.json()["candidate_created"], true);
+    }
+    let mut c = d.connect();
+    c.ehlo();
+    let mail = mail_with_pdfs("Kim <kim@example.org>", "jobs@acme.example", &[]);
+    let (code, text) = c.transaction("kim@example.org", "jobs@acme.example", &stuff(&mail));
+    assert_eq!(code, 250, "{text}");
+    let message: i64 = text
+        .trim()
+        .rsplit(' ')
+        .next()
+        .and_then(|t| t.parse().ok())
+        .expect("id");
+
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .expect("suggestions")
+            .iter()
+            .map(|s| s["name"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let olaf = curl(
+        &base,
+        "GET",
+        &format!("/api/v1/messages/{message}"),
+        Some("olaf"),
+        None,
+    )
+    .json();
+    assert_eq!(olaf["assignment"], "unassigned", "{olaf}");
+    assert_eq!(names(&olaf["suggestions"]), ["Kim Weber", "Kim Lee"]);
+    let anna = curl(
+        &base,
+        "GET",
+        &format!("/api/v1/messages/{message}"),
+        Some("anna"),
+        None,
+    )
+    .json();
+    assert_eq!(names(&anna["suggestions"]), ["Kim Weber"], "{anna}");
+    let inbox = curl(
+        &base,
+        "GET",
+        "/api/v1/inbox?unassigned=true",
+        Some("anna"),
+        None,
+    )
+    .json();
+    let entry = &inbox["messages"][0];
+    assert_eq!(entry["id"], message);
+    assert_eq!(names(&entry["suggestions"]), ["Kim Weber"], "{inbox}");
+    let weber = entry["suggestions"][0]["id"].as_i64().expect("id");
+    let a = curl(
+        &base,
+        "POST",
+        &format!("/api/v1/messages/{message}/assign"),
+        Some("anna"),
+        Some(&format!(r#"{{"candidate": {weber}}}"#)),
+    );
+    assert_eq!(a.status, 200, "{}", body(&a));
+    drop(d);
+}
