@@ -89,6 +89,10 @@ mod tests {
         let mut plain = Hmac::<Sha256>::new_from_slice(b"key").expect("key");
         plain.update(b"1.{}");
         assert_eq!(plain.finalize().into_bytes(), tag);
+        assert_eq!(
+            header,
+            "t=1,v1=1ba6b8171186efc613e8bcc0cbdab2748f24984d7c5a84faa2637afa0e40d224"
+        );
     }
 
     #[test]
