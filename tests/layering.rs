@@ -306,6 +306,7 @@ const PURE: &[&str] = &[
     "outbound/autoreply.rs",
     "outbound/audience.rs",
     "outbound/render.rs",
+    "outbound/webhook.rs",
     "config/company.rs",
 ];
 

@@ -10,3 +10,4 @@ pub mod message;
 pub mod relay;
 pub mod render;
 pub mod template;
+pub mod webhook;
