@@ -12,7 +12,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::forms::{is_multipart, read_bytes, read_form};
-use super::{ApiError, ApiResult, Query, Shared, blocking, caller, id, json_by_id};
+use super::{
+    ApiError, ApiResult, Query, Shared, blocking, caller, id, json_by_id, json_change_by_id,
+};
 use crate::app::candidates::{CandidateUpdate, FormInput};
 use crate::store::candidates::CandidateFilter;
 
@@ -221,11 +223,15 @@ pub async fn merge(
     bytes: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let app = shared.app();
-    let who = caller(&app, &headers)?;
-    let into = id(&raw)?;
-    let MergeBody { from } = super::operations::body(&bytes, "from")?;
-    let detail = blocking(&app, move |app| app.merge_as(&who, into, from)).await?;
-    Ok(axum::Json(detail).into_response())
+    json_change_by_id(
+        &app,
+        &headers,
+        &raw,
+        &bytes,
+        "from",
+        |app, who, into, b: MergeBody| app.merge_as(who, into, b.from),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,13 +248,16 @@ pub async fn application_status(
     bytes: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let app = shared.app();
-    let who = caller(&app, &headers)?;
-    let application = id(&raw)?;
-    let StatusBody { status } = super::operations::body(&bytes, "status")?;
-    let reply = status.clone();
-    blocking(&app, move |app| {
-        app.set_application_status_as(&who, application, &status)
-    })
-    .await?;
-    Ok(axum::Json(json!({ "application": application, "status": reply })).into_response())
+    json_change_by_id(
+        &app,
+        &headers,
+        &raw,
+        &bytes,
+        "status",
+        |app, who, application, b: StatusBody| {
+            app.set_application_status_as(who, application, &b.status)?;
+            Ok(json!({ "application": application, "status": b.status }))
+        },
+    )
+    .await
 }

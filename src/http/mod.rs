@@ -218,6 +218,28 @@ async fn json_by_id<T: serde::Serialize + Send + 'static>(
     Ok(axum::Json(value).into_response())
 }
 
+/// The shape of most changes: authenticate, parse the path's id and the
+/// JSON body (`B`; a bad one is a 400 naming `what`), call one application
+/// function, answer its value as JSON.
+async fn json_change_by_id<B, T>(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    raw: &str,
+    bytes: &[u8],
+    what: &'static str,
+    f: impl FnOnce(&App, &Caller, i64, B) -> crate::app::Result<T> + Send + 'static,
+) -> ApiResult<Response>
+where
+    B: serde::de::DeserializeOwned + Send + 'static,
+    T: serde::Serialize + Send + 'static,
+{
+    let who = caller(app, headers)?;
+    let id = id(raw)?;
+    let input: B = operations::body(bytes, what)?;
+    let value = blocking(app, move |app| f(app, &who, id, input)).await?;
+    Ok(axum::Json(value).into_response())
+}
+
 /// The application the routes call: the one of the config in force, swapped
 /// when a reload brings a new one (requests under way keep theirs).
 #[derive(Clone)]

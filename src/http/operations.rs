@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, ApiResult, Query, Shared, blocking, caller, id, json_by_id};
+use super::{
+    ApiError, ApiResult, Query, Shared, blocking, caller, id, json_by_id, json_change_by_id,
+};
 use crate::app::outbox::{PreviewInput, SendInput};
 use crate::app::templates::TemplateView;
 use crate::outbound::audience::Audience;
@@ -75,16 +77,22 @@ pub async fn assign(
     bytes: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let app = shared.app();
-    let who = caller(&app, &headers)?;
-    let message = id(&raw)?;
-    let AssignBody { candidate } = body(&bytes, "candidate")?;
-    let done = blocking(&app, move |app| app.assign_as(&who, message, candidate)).await?;
-    Ok(axum::Json(json!({
-        "message": done.message,
-        "candidate": done.candidate,
-        "learned_address": done.author.map(|a| a.address),
-    }))
-    .into_response())
+    json_change_by_id(
+        &app,
+        &headers,
+        &raw,
+        &bytes,
+        "candidate",
+        |app, who, message, b: AssignBody| {
+            let done = app.assign_as(who, message, b.candidate)?;
+            Ok(json!({
+                "message": done.message,
+                "candidate": done.candidate,
+                "learned_address": done.author.map(|a| a.address),
+            }))
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
