@@ -222,6 +222,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
             crate::outbound::relay::run(&database, configs, shutdown, grace).await
         })
     };
+    let webhooks = {
+        let database = config.server.database.clone();
+        let configs = configs.subscribe();
+        let shutdown = shutdown.clone();
+        tokio::spawn(
+            async move { crate::outbound::webhook::run(&database, configs, shutdown).await },
+        )
+    };
     listener.serve(writer, shutdown).await;
     if let Err(e) = relay.await {
         tracing::error!(error = %e, "relay task failed");
@@ -229,9 +237,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Err(e) = acknowledgements.await {
         tracing::error!(error = %e, "acknowledgement task failed");
     }
-    for (name, task) in [("reload", reloads), ("watchdog", watchdog)]
-        .into_iter()
-        .chain(exporter.map(|e| ("metrics", e)))
+    for (name, task) in [
+        ("reload", reloads),
+        ("watchdog", watchdog),
+        ("webhooks", webhooks),
+    ]
+    .into_iter()
+    .chain(exporter.map(|e| ("metrics", e)))
     {
         if let Err(e) = task.await {
             tracing::error!(error = %e, task = name, "task failed");

@@ -210,6 +210,7 @@ fn access_rules() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
                 "outbound/relay/",
                 "http/mod.rs",
                 "daemon/exporter.rs",
+                "outbound/webhook/client.rs",
             ],
         ),
         (
@@ -262,6 +263,7 @@ fn access_rules() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
                 "outbound/relay/mod.rs",
                 "http/mod.rs",
                 "daemon/exporter.rs",
+                "outbound/webhook/client.rs",
                 "clock.rs",
             ],
         ),
@@ -306,7 +308,7 @@ const PURE: &[&str] = &[
     "outbound/autoreply.rs",
     "outbound/audience.rs",
     "outbound/render.rs",
-    "outbound/webhook.rs",
+    "outbound/webhook/signature.rs",
     "config/company.rs",
 ];
 

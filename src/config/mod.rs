@@ -21,6 +21,7 @@ mod subsidiary;
 #[cfg(test)]
 mod tests;
 mod tls;
+mod webhooks;
 
 pub use access::{DocumentCategory, DocumentsConfig, Right, Role, SENT, UNSORTED, User};
 pub use api::ApiConfig;
@@ -32,11 +33,13 @@ pub use relay::*;
 pub use server::*;
 pub use subsidiary::*;
 pub use tls::*;
+pub use webhooks::{EVENTS, Webhook, WebhookSecret};
 
 use access::{check_access, read_document_categories, read_documents, read_roles, read_users};
 use api::read_api;
 use checks::cross_check;
 use reader::*;
+use webhooks::read_webhooks;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -83,6 +86,8 @@ pub struct Config {
     pub api: Option<ApiConfig>,
     /// `[metrics]`: where Prometheus scrapes; `None`: no metrics socket.
     pub metrics: Option<MetricsConfig>,
+    /// `[[webhook]]`: the endpoints that get signed event deliveries.
+    pub webhooks: Vec<Webhook>,
 }
 
 /// The config path a command uses: `--config`, else `$JOBMAIL_CONFIG`, else the default.
@@ -201,6 +206,7 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
     let roles = read_roles(ctx, &mut root, &known);
     let users = read_users(ctx, &mut root, base_dir);
     let api = read_api(ctx, &mut root, &server.listen);
+    let webhooks = read_webhooks(ctx, &mut root, base_dir);
     root.finish(ctx);
     cross_check(ctx, &subsidiaries, &categories, &positions);
     check_access(
@@ -229,5 +235,6 @@ fn read_root(ctx: &mut Ctx, root_table: &DeTable, path: &Path, base_dir: &Path) 
         users: users.into_iter().map(|(_, _, u)| u).collect(),
         api,
         metrics,
+        webhooks: webhooks.into_iter().map(|(_, _, w)| w).collect(),
     }
 }

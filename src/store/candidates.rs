@@ -12,7 +12,7 @@ use super::filing::{
     AcknowledgementCounts, AcknowledgementSubject, Filed, NewAcknowledgement, NewApplication,
     NewCandidate, Placement,
 };
-use super::{Cached, Result, Store, StoreError, ids, rfc3339};
+use super::{Cached, Result, Store, StoreError, ids, rfc3339, webhooks};
 use crate::mail::parsed::Mailbox;
 
 /// Application statuses; the last two close an application.
@@ -108,7 +108,44 @@ fn insert_application(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![candidate, app.subsidiary, app.position, source, at_ms, message],
     )?;
-    Ok(conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    webhooks::emit(
+        conn,
+        "application.created",
+        Some(candidate),
+        serde_json::json!({
+            "application": id,
+            "subsidiary": app.subsidiary,
+            "position": app.position,
+            "source": source,
+            "message": message,
+        }),
+        at_ms,
+    )?;
+    Ok(id)
+}
+
+/// `message.received`: a mail filed on a candidate, and why.
+fn emit_received(
+    conn: &Connection,
+    message: i64,
+    candidate: i64,
+    d: &Filed<'_>,
+    application: Option<i64>,
+    at_ms: i64,
+) -> Result<()> {
+    webhooks::emit(
+        conn,
+        "message.received",
+        Some(candidate),
+        serde_json::json!({
+            "message": webhooks::message_data(conn, message)?,
+            "reason": d.reason,
+            "detail": d.detail,
+            "application": application,
+        }),
+        at_ms,
+    )
 }
 
 fn set_match(
@@ -148,6 +185,7 @@ pub(super) fn apply(
                 super::suppressions::record_bounce(conn, report, at_ms)?;
             }
             set_match(conn, message, Some(*c), "assigned", d, d.closed_thread)?;
+            emit_received(conn, message, *c, d, None, at_ms)?;
             Ok(None)
         }
         Placement::New(candidate, application) => {
@@ -155,6 +193,7 @@ pub(super) fn apply(
             let application =
                 insert_application(conn, id, application, "email", at_ms, Some(message))?;
             set_match(conn, message, Some(id), "assigned", d, false)?;
+            emit_received(conn, message, id, d, Some(application), at_ms)?;
             Ok(Some(application))
         }
         Placement::Unassigned(suggestions) => {
@@ -165,6 +204,18 @@ pub(super) fn apply(
                     params![message, s],
                 )?;
             }
+            webhooks::emit(
+                conn,
+                "message.unassigned",
+                None,
+                serde_json::json!({
+                    "message": webhooks::message_data(conn, message)?,
+                    "reason": d.reason,
+                    "detail": d.detail,
+                    "suggestions": suggestions,
+                }),
+                at_ms,
+            )?;
             Ok(None)
         }
         Placement::Nowhere => {
@@ -444,9 +495,11 @@ pub(super) fn assign(
         report: None,
     };
     set_match(&tx, message, Some(candidate), "assigned", &filed, closed)?;
+    let now = now_ms();
     if let Some(address) = author {
-        add_address(&tx, candidate, address, now_ms())?;
+        add_address(&tx, candidate, address, now)?;
     }
+    emit_received(&tx, message, candidate, &filed, None, now)?;
     tx.commit()?;
     Ok(())
 }
@@ -866,6 +919,21 @@ pub(super) fn record_acknowledgement(
             a.at_ms
         ],
     )?;
+    if let Some((rule, detail)) = a.suppressed {
+        webhooks::emit(
+            conn,
+            "auto_reply.suppressed",
+            Some(a.subject.candidate),
+            serde_json::json!({
+                "application": a.application,
+                "category": a.category,
+                "source": a.source,
+                "rule": rule,
+                "detail": detail,
+            }),
+            a.at_ms,
+        )?;
+    }
     Ok(AutoReplyRow {
         decision: decision.to_string(),
         rule: rule.map(str::to_string),

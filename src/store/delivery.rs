@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::outbox::{coded_event, event};
-use super::{Cached, Result, Store, ids};
+use super::{Cached, Result, Store, ids, webhooks};
 
 /// A due item taken by the relay: what it needs to send it.
 #[derive(Debug, Clone)]
@@ -220,10 +220,38 @@ pub(super) fn record_outcomes(
                 text,
                 *now_ms,
             )?;
+            if to != "deferred" {
+                emit_outcome(&tx, *id, &format!("outbox.{to}"), *code, text, *now_ms)?;
+            }
         }
     }
     tx.commit()?;
     Ok(())
+}
+
+/// `outbox.sent`, `outbox.failed`, `outbox.bounced`: an item's end, with
+/// the upstream's (or the report's) reply.
+pub(super) fn emit_outcome(
+    conn: &Connection,
+    item: i64,
+    kind: &str,
+    code: Option<u16>,
+    reply: &str,
+    at_ms: i64,
+) -> Result<()> {
+    let facts = webhooks::outbox_facts(conn, item)?;
+    webhooks::emit(
+        conn,
+        kind,
+        facts.map(|(candidate, _)| candidate),
+        serde_json::json!({
+            "outbox": item,
+            "message": facts.map(|(_, message)| message),
+            "code": code,
+            "reply": reply,
+        }),
+        at_ms,
+    )
 }
 
 /// After a crash or kill: items left `sending` may or may not have reached

@@ -29,6 +29,7 @@ pub mod outbox;
 mod schema;
 pub mod status;
 mod suppressions;
+pub mod webhooks;
 mod writer;
 
 pub use filing::{OnStored, Tx};

@@ -305,6 +305,40 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE documents ADD COLUMN deleted_by TEXT;
     CREATE INDEX documents_candidate ON documents(candidate_id) WHERE candidate_id IS NOT NULL;
     "#,
+    // 17: webhook endpoints (kept in step with the config by the daemon),
+    // events written with the change they report, one delivery per endpoint.
+    r#"
+    CREATE TABLE webhook_endpoints (
+        id          TEXT PRIMARY KEY,
+        url         TEXT NOT NULL,
+        events_json TEXT NOT NULL,
+        active      INTEGER NOT NULL DEFAULT 1,
+        updated_at  INTEGER NOT NULL
+    );
+    CREATE TABLE webhook_events (
+        id           INTEGER PRIMARY KEY,
+        uid          TEXT NOT NULL UNIQUE,
+        type         TEXT NOT NULL,
+        candidate_id INTEGER,
+        created_at   INTEGER NOT NULL,
+        body         TEXT NOT NULL
+    );
+    CREATE TABLE webhook_deliveries (
+        endpoint        TEXT NOT NULL REFERENCES webhook_endpoints(id),
+        event_id        INTEGER NOT NULL REFERENCES webhook_events(id),
+        candidate_id    INTEGER,
+        state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_attempt_at INTEGER,
+        last_error      TEXT,
+        delivered_at    INTEGER,
+        PRIMARY KEY (endpoint, event_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX webhook_deliveries_event ON webhook_deliveries(event_id);
+    CREATE INDEX webhook_deliveries_pending ON webhook_deliveries(endpoint, candidate_id, event_id)
+        WHERE state = 'pending';
+    "#,
 ];
 
 /// Page size of a new database. Measured (BENCHMARKS.md): 16 KiB pages cut

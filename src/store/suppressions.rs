@@ -66,6 +66,14 @@ pub(super) fn record_bounce(conn: &Connection, bounce: &Report<'_>, now_ms: i64)
             &format!("{:?} bounce: {}", bounce.kind, bounce.summary),
             now_ms,
         )?;
+        super::delivery::emit_outcome(
+            conn,
+            bounce.item,
+            "outbox.bounced",
+            code.and_then(|c| u16::try_from(c).ok()),
+            bounce.summary,
+            now_ms,
+        )?;
     }
     if bounce.kind == Kind::Hard
         && let Some(address) = bounce.recipient

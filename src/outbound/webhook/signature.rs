@@ -12,16 +12,7 @@ pub const SIGNATURE_HEADER: &str = "Jobmail-Signature";
 /// The header that carries the event id (the receiver's deduplication key).
 pub const EVENT_ID_HEADER: &str = "Jobmail-Event-Id";
 
-/// Every event a webhook endpoint may subscribe to.
-pub const EVENTS: &[&str] = &[
-    "message.received",
-    "message.unassigned",
-    "outbox.sent",
-    "outbox.failed",
-    "outbox.bounced",
-    "application.created",
-    "auto_reply.suppressed",
-];
+pub use crate::config::EVENTS;
 
 /// Whether `name` is an event a `[[webhook]]` may ask for.
 pub fn is_event(name: &str) -> bool {
