@@ -115,6 +115,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
             }
         })
         .context("cannot start the store supervisor")?;
+    // Before any mail is filed (the pending ones below, then the
+    // listener's), so that each event finds its endpoints.
+    Store::open(&config.server.database)
+        .and_then(|mut store| crate::outbound::webhook::register_endpoints(&mut store, &config))
+        .context("cannot record the webhook endpoints")?;
     // Mail stays stored either way; a failure here only leaves it pending.
     match match_pending(&config.server.database, &matching) {
         Ok(0) => {}

@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod reload;
 pub mod status;
 pub mod templates;
+pub mod webhooks;
 
 use std::fmt;
 

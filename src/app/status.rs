@@ -31,6 +31,8 @@ pub struct Status {
     pub oldest_deferred: Option<OldestDeferred>,
     pub paused_upstreams: Vec<PausedUpstream>,
     pub acknowledgements_last_hour: Vec<DecisionCount>,
+    /// Each webhook endpoint's backlog (`jobmail webhooks list`).
+    pub webhooks: Vec<crate::store::webhooks::EndpointBacklog>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -150,6 +152,7 @@ impl App {
             oldest_deferred: None,
             paused_upstreams: Vec::new(),
             acknowledgements_last_hour: Vec::new(),
+            webhooks: Vec::new(),
         };
         if !database.exists() {
             return Ok(status);
@@ -194,6 +197,7 @@ impl App {
             .collect();
         status.acknowledgements_last_hour =
             store.acknowledgement_decisions(now_ms - DECISIONS_WINDOW_MS)?;
+        status.webhooks = self.webhook_endpoints()?;
         Ok(status)
     }
 }

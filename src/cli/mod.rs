@@ -22,6 +22,7 @@ mod send;
 mod status;
 mod suppressions;
 mod templates;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,7 @@ pub use send::SendArgs;
 pub use status::format_status;
 pub use suppressions::SuppressionCommand;
 pub use templates::TemplateCommand;
+pub use webhooks::WebhookCommand;
 
 use crate::app::App;
 use crate::config;
@@ -101,6 +103,9 @@ pub enum Command {
     Document(DocumentCommand),
     /// Who saw or changed which document, and every refusal
     Audit(AuditArgs),
+    /// Webhook deliveries: each endpoint's backlog, the events, retry
+    #[command(subcommand)]
+    Webhooks(WebhookCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +171,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Restore(args) => backup::restore(&app, &args),
         Command::Document(d) => documents::document_command(&app, d),
         Command::Audit(args) => documents::audit(&app, &args),
+        Command::Webhooks(c) => webhooks::webhook_command(&app, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

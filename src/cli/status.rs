@@ -158,5 +158,24 @@ pub fn format_status(s: &Status) -> String {
             format!("last hour: {}", parts.join(", "))
         },
     );
+    for w in &s.webhooks {
+        line(
+            "webhook",
+            format!(
+                "{}: pending {}, failed {}{}{}",
+                w.endpoint,
+                w.pending,
+                w.failed,
+                w.oldest_pending_at
+                    .as_deref()
+                    .map(|t| format!(", oldest waiting since {t}"))
+                    .unwrap_or_default(),
+                w.last_error
+                    .as_deref()
+                    .map(|e| format!(": {}", clip(e, 80)))
+                    .unwrap_or_default()
+            ),
+        );
+    }
     out
 }

@@ -837,4 +837,142 @@ Subject: Einladung\r\nMessage-ID: <jobmail.1@acme.example>\r\n\r\nHallo\r\n";
         assert_eq!(store.suppressions(now).expect("list").len(), 1);
         assert!(store.unsuppress("kim@example.org").expect("remove"));
     }
+
+    #[test]
+    fn an_items_end_and_a_mail_left_unassigned_are_events_for_the_webhooks() {
+        let now = 1_000_000;
+        let (_dir, mut store, item, candidate) = queued(now, None);
+        let events: Vec<String> = crate::config::EVENTS
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        store
+            .set_webhook_endpoints(
+                &[crate::store::webhooks::EndpointSpec {
+                    id: "ats",
+                    url: "https://ats.example/hooks",
+                    events: &events,
+                }],
+                now,
+            )
+            .expect("endpoints");
+        store.claim_due(now, &everything()).expect("claim");
+        let sent = Outcome::Sent {
+            code: Some(250),
+            text: "250 2.0.0 queued as 4711".into(),
+        };
+        store
+            .record_outcomes(&[(item, sent, now)], &[])
+            .expect("sent");
+        let report = Filed {
+            placement: Placement::Candidate(candidate),
+            reason: "bounce",
+            detail: "a report",
+            closed_thread: false,
+            learn_address: None,
+            report: Some(Report {
+                item,
+                kind: ReportKind::Hard,
+                summary: "kim@example.org: 550 5.1.1 no such user",
+                recipient: Some("kim@example.org"),
+            }),
+        };
+        store.write(|tx| tx.record(1, &report, now)).expect("hard");
+        let unassigned = Filed {
+            placement: Placement::Unassigned(&[candidate]),
+            reason: "conflict",
+            detail: "two candidates",
+            closed_thread: false,
+            learn_address: None,
+            report: None,
+        };
+        store
+            .write(|tx| tx.record(1, &unassigned, now))
+            .expect("unassigned");
+        let mut due = Vec::new();
+        // Each candidate's events one at a time, in order.
+        loop {
+            let batch = store.due_webhook_deliveries(now, 10).expect("due");
+            if batch.is_empty() {
+                break;
+            }
+            let ends: Vec<_> = batch
+                .iter()
+                .map(|d| {
+                    (
+                        d.endpoint.clone(),
+                        d.event,
+                        crate::store::webhooks::Attempt::Delivered { status: 200 },
+                    )
+                })
+                .collect();
+            store.record_webhook_attempts(&ends, now).expect("record");
+            due.extend(batch);
+        }
+        let bodies: Vec<serde_json::Value> = due
+            .iter()
+            .map(|d| serde_json::from_str(&d.body).expect("JSON"))
+            .collect();
+        // The candidate's in the order they happened; the unassigned
+        // mail's (nobody's) beside them.
+        let kinds = |who: serde_json::Value| -> Vec<&str> {
+            bodies
+                .iter()
+                .filter(|b| b["candidate"] == who)
+                .map(|b| b["type"].as_str().unwrap())
+                .collect()
+        };
+        assert_eq!(
+            kinds(candidate.into()),
+            ["outbox.sent", "outbox.bounced", "message.received"]
+        );
+        assert_eq!(kinds(serde_json::Value::Null), ["message.unassigned"]);
+        let bodies: Vec<&serde_json::Value> = [
+            "outbox.sent",
+            "outbox.bounced",
+            "message.received",
+            "message.unassigned",
+        ]
+        .iter()
+        .map(|k| bodies.iter().find(|b| b["type"] == *k).unwrap())
+        .collect();
+        assert_eq!(bodies[0]["candidate"], candidate);
+        assert_eq!(bodies[0]["data"]["outbox"], item);
+        assert_eq!(bodies[0]["data"]["code"], 250);
+        assert_eq!(bodies[1]["data"]["code"], 550);
+        assert_eq!(
+            bodies[1]["data"]["reply"],
+            "kim@example.org: 550 5.1.1 no such user"
+        );
+        assert_eq!(bodies[3]["candidate"], serde_json::Value::Null);
+        assert_eq!(
+            bodies[3]["data"]["suggestions"],
+            serde_json::json!([candidate])
+        );
+        assert_eq!(bodies[3]["data"]["reason"], "conflict");
+
+        // A permanent refusal: outbox.failed.
+        let (_dir2, mut store, item, _) = queued(now, None);
+        store
+            .set_webhook_endpoints(
+                &[crate::store::webhooks::EndpointSpec {
+                    id: "ats",
+                    url: "https://ats.example/hooks",
+                    events: &events,
+                }],
+                now,
+            )
+            .expect("endpoints");
+        store.claim_due(now, &everything()).expect("claim");
+        let failed = Outcome::Failed {
+            code: Some(550),
+            text: "550 5.7.1 refused".into(),
+        };
+        store
+            .record_outcomes(&[(item, failed, now)], &[])
+            .expect("failed");
+        let due = store.due_webhook_deliveries(now, 10).expect("due");
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].kind, "outbox.failed");
+    }
 }

@@ -69,6 +69,13 @@ fn specs(config: &Config) -> Vec<EndpointSpec<'_>> {
         .collect()
 }
 
+/// Makes the store's endpoint table what `config` says. The daemon does
+/// this before it takes mail, so that no event of the first mails is
+/// written without its deliveries; the worker again after each reload.
+pub fn register_endpoints(store: &mut Store, config: &Config) -> crate::store::Result<()> {
+    store.set_webhook_endpoints(&specs(config), crate::clock::now_ms())
+}
+
 /// Runs a store call on the blocking pool (SQLite may wait for a lock).
 async fn blocking<T: Send + 'static>(
     store: &Arc<Mutex<Store>>,
@@ -107,8 +114,7 @@ pub async fn run(
         let config = configs.borrow_and_update().clone();
         if synced.as_ref().is_none_or(|s| !Arc::ptr_eq(s, &config)) {
             let c = config.clone();
-            let now = crate::clock::now_ms();
-            match blocking(&store, move |s| s.set_webhook_endpoints(&specs(&c), now)).await {
+            match blocking(&store, move |s| register_endpoints(s, &c)).await {
                 Ok(()) => {
                     if !config.webhooks.is_empty() {
                         tracing::info!(endpoints = config.webhooks.len(), "webhooks: delivering");

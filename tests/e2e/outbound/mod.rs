@@ -5,3 +5,4 @@ pub mod acknowledgements;
 mod outbox;
 mod relay;
 mod templates;
+mod webhooks;
