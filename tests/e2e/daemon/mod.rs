@@ -5,7 +5,7 @@
 mod backup;
 mod log;
 mod metrics;
-mod reload;
+pub mod reload;
 mod status;
 mod systemd;
 mod watchdog;

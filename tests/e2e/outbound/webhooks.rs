@@ -321,3 +321,45 @@ fn events_pending_at_a_kill_9_all_arrive_after_the_restart() {
         );
     }
 }
+
+#[test]
+fn a_reload_adds_an_endpoint_and_takes_one_out() {
+    use crate::daemon::reload::{sighup, wait_log};
+    let secrets = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let (secret, section) = webhook_section(secrets.path(), port);
+    let receiver = Receiver::start(port, &secret, &secrets.path().join("got.jsonl"), 0);
+    let d = Daemon::start_world("", &example_directory(), None);
+    assert!(apply(&d, "before@example.org", "", "r1") > 0);
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(&d.config, format!("{text}{section}")).unwrap();
+    let from = d.log().len();
+    sighup(&d);
+    wait_log(&d, from, "webhooks: delivering");
+    let after = apply(&d, "after@example.org", "", "r2");
+    let rows = wait_all_delivered(&d, 3);
+    assert!(
+        rows.iter().all(|r| r["candidate"] == after),
+        "only what happened after the reload: {rows:#?}"
+    );
+
+    // Taken out again: it is no longer served, and no event is written for it.
+    drop(receiver);
+    std::fs::write(&d.config, &text).unwrap();
+    let from = d.log().len();
+    sighup(&d);
+    wait_log(&d, from, "config reloaded");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let list = loop {
+        let list = String::from_utf8_lossy(&d.cli(&["webhooks", "list"]).stdout).into_owned();
+        if list.contains("(not served)") {
+            break list;
+        }
+        assert!(Instant::now() < deadline, "still served: {list}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(apply(&d, "later@example.org", "", "r3") > 0);
+    assert!(list.contains("ats  http://127.0.0.1:"), "{list}");
+    assert!(list.contains("(not served)"), "{list}");
+    assert_eq!(deliveries(&d).len(), 3, "no endpoint wants the next events");
+}
