@@ -96,8 +96,10 @@ pub fn file(
     let lookups = TxLookups::new(tx);
     let decision = matcher::decide(&input, &matching.directory, &matching.key, &lookups);
     lookups.finish()?;
-    let application = tx.record(message, &filed(&decision), envelope.received_at_ms)?;
+    // Before the record: the events it writes list the documents with
+    // their categories.
     classify_documents(tx, message, &matching.directory)?;
+    let application = tx.record(message, &filed(&decision), envelope.received_at_ms)?;
     if let (Assignment::New(candidate, _), Some(application)) = (&decision.assignment, application)
     {
         let rule = autoreply::check_mail(

@@ -80,6 +80,7 @@ pub fn webhook_command(app: &App, command: WebhookCommand) -> anyhow::Result<()>
             for r in &rows {
                 let when = match r.state.as_str() {
                     "delivered" => r.delivered_at.clone().unwrap_or_default(),
+                    "pending" if r.behind_earlier => "after this candidate's earlier event".into(),
                     "pending" => format!("next {}", r.next_attempt_at.clone().unwrap_or_default()),
                     _ => String::new(),
                 };

@@ -59,6 +59,8 @@ pub struct DeliveryRow {
     /// `pending`, `delivered` or `failed`.
     pub state: String,
     pub attempts: i64,
+    /// Pending behind an earlier event of the same candidate, which goes first.
+    pub behind_earlier: bool,
     pub created_at: String,
     pub next_attempt_at: Option<String>,
     pub delivered_at: Option<String>,
@@ -134,9 +136,25 @@ pub(super) fn emit(
     Ok(())
 }
 
-/// What a webhook says about a stored mail.
+/// What a webhook says about a stored mail: who sent it, its subject, and
+/// its documents (to fetch with `GET /api/v1/documents/{id}`).
 pub(super) fn message_data(conn: &Connection, message: i64) -> Result<serde_json::Value> {
-    Ok(conn
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, filename, content_type, size, category FROM documents
+         WHERE message_id = ?1 AND deleted_at IS NULL ORDER BY id",
+    )?;
+    let documents = stmt
+        .query_map(params![message], |r| {
+            Ok(serde_json::json!({
+                "id": r.get::<_, i64>(0)?,
+                "file_name": r.get::<_, String>(1)?,
+                "content_type": r.get::<_, String>(2)?,
+                "size": r.get::<_, i64>(3)?,
+                "category": r.get::<_, String>(4)?,
+            }))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut data = conn
         .row(
             "SELECT from_addr, from_name, subject, received_at, direction FROM messages WHERE id = ?1",
             params![message],
@@ -152,7 +170,9 @@ pub(super) fn message_data(conn: &Connection, message: i64) -> Result<serde_json
             },
         )
         .optional()?
-        .unwrap_or_else(|| serde_json::json!({ "id": message })))
+        .unwrap_or_else(|| serde_json::json!({ "id": message }));
+    data["documents"] = documents.into();
+    Ok(data)
 }
 
 /// The candidate and message of an outbox item, for its events.
@@ -273,7 +293,10 @@ impl Store {
     pub fn webhook_deliveries(&self, f: &DeliveryFilter<'_>) -> Result<Vec<DeliveryRow>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT d.endpoint, e.uid, e.type, e.candidate_id, d.state, d.attempts, e.created_at,
-                    d.next_attempt_at, d.delivered_at, d.last_error
+                    d.next_attempt_at, d.delivered_at, d.last_error,
+                    d.state = 'pending' AND EXISTS (SELECT 1 FROM webhook_deliveries b
+                        WHERE b.endpoint = d.endpoint AND b.state = 'pending'
+                          AND b.candidate_id IS d.candidate_id AND b.event_id < d.event_id)
              FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
              WHERE (?1 IS NULL OR d.endpoint = ?1) AND (?2 IS NULL OR d.state = ?2)
              ORDER BY d.event_id DESC, d.endpoint LIMIT ?3",
@@ -291,6 +314,7 @@ impl Store {
                 next_attempt_at: (state == "pending").then(|| crate::clock::rfc3339_ms(next)),
                 delivered_at: ms_text(r.get(8)?),
                 last_error: r.get(9)?,
+                behind_earlier: r.get(10)?,
                 state,
             })
         })?;

@@ -150,8 +150,20 @@ fn a_receiver_that_fails_twice_gets_every_event_once_signed_and_in_order() {
 
     // Erika applies and writes again; Tom's mail client asks for no
     // automatic answers.
-    let erika = apply(&d, "erika@example.org", "", "w1");
-    assert!(erika > 0);
+    let cv = mail_with_pdfs(
+        "Erika Muster <erika@example.org>",
+        "jobs+backend@acme.example",
+        &[("Lebenslauf.pdf", b"%PDF-1.4 CV of Erika")],
+    );
+    let (code, text) = d.connect().send_mail(
+        "erika@example.org",
+        "jobs+backend@acme.example",
+        &stuff(&cv),
+    );
+    assert_eq!(code, 250, "{text}");
+    let erika = json(d.cli(&["candidate", "list", "--json"]))["candidates"][0]["id"]
+        .as_i64()
+        .expect("a candidate");
     assert_eq!(apply(&d, "erika@example.org", "", "w2"), erika);
     let tom = apply(
         &d,
@@ -218,8 +230,13 @@ fn a_receiver_that_fails_twice_gets_every_event_once_signed_and_in_order() {
     let data = &received["event"]["data"];
     assert_eq!(received["event"]["candidate"], erika);
     assert_eq!(data["message"]["from"], "erika@example.org");
-    assert_eq!(data["message"]["subject"], "Bewerbung w1");
+    assert_eq!(data["message"]["subject"], "Bewerbung");
     assert_eq!(data["reason"], "new-application");
+    let documents = &data["message"]["documents"];
+    assert_eq!(documents[0]["file_name"], "Lebenslauf.pdf", "{data}");
+    assert_eq!(documents[0]["category"], "cv");
+    assert_eq!(documents[0]["size"], 20);
+    assert!(documents[0]["id"].as_i64().is_some());
     assert!(data["application"].as_i64().is_some(), "{data}");
     let suppressed = got
         .iter()
