@@ -33,7 +33,7 @@ pub use relay::*;
 pub use server::*;
 pub use subsidiary::*;
 pub use tls::*;
-pub use webhooks::{EVENTS, Webhook, WebhookSecret};
+pub use webhooks::{EVENTS, Webhook, WebhookSecret, read_certificates};
 
 use access::{check_access, read_document_categories, read_documents, read_roles, read_users};
 use api::read_api;

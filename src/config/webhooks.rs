@@ -39,6 +39,9 @@ pub struct Webhook {
     pub give_up_after: Duration,
     /// The most a delivery attempt may take, connect to response.
     pub timeout: Duration,
+    /// PEM certificates trusted for this endpoint beside the system's
+    /// roots (an ATS behind the company's own CA).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// A webhook's signing secret. Never shown: `{:?}` prints `<secret>`.
@@ -141,6 +144,13 @@ pub(super) fn read_webhooks(
             secs(60)..secs(30 * 86_400 + 1),
         );
         let timeout = s.duration(ctx, "timeout", secs(10), secs(1)..secs(301));
+        let ca_span = s.span_of("ca_file");
+        let ca_file = s.string(ctx, "ca_file").map(|f| base_dir.join(f));
+        if let Some(path) = &ca_file
+            && let Err(e) = read_certificates(path)
+        {
+            ctx.error(ca_span.as_ref(), &format!("{key}.ca_file"), e);
+        }
         s.finish(ctx);
         if let (Some(id), Some(url), Some(secret)) = (id, url, secret) {
             out.push((
@@ -154,6 +164,7 @@ pub(super) fn read_webhooks(
                     retry_after,
                     give_up_after,
                     timeout,
+                    ca_file,
                 },
             ));
         }
@@ -194,6 +205,21 @@ fn is_loopback(host: &str) -> bool {
         || bare
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The certificates of a PEM file: at least one, each well-formed.
+pub fn read_certificates(
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certificates = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: not PEM certificates: {e}", path.display()))?;
+    if certificates.is_empty() {
+        return Err(format!("{}: no certificate in it", path.display()));
+    }
+    Ok(certificates)
 }
 
 fn read_secret(path: &Path) -> Result<WebhookSecret, String> {

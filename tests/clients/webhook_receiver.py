@@ -4,11 +4,14 @@ standard library only: it checks jobmail's signature (the same function
 the README shows), answers 500 to the first FAIL_FIRST requests, and
 appends each accepted delivery to OUT as one JSON line.
 
-    webhook_receiver.py PORT SECRET_FILE OUT FAIL_FIRST
+    webhook_receiver.py PORT SECRET_FILE OUT FAIL_FIRST [CERT KEY]
+
+With CERT and KEY (PEM files) it speaks HTTPS.
 """
 import hashlib
 import hmac
 import json
+import ssl
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,4 +63,9 @@ class Hook(BaseHTTPRequestHandler):
         pass
 
 
-ThreadingHTTPServer(("127.0.0.1", int(port)), Hook).serve_forever()
+server = ThreadingHTTPServer(("127.0.0.1", int(port)), Hook)
+if len(sys.argv) > 6:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(sys.argv[5], sys.argv[6])
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+server.serve_forever()

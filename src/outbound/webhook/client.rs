@@ -18,18 +18,26 @@ use tokio::io::{AsyncRead, AsyncWrite};
 /// How much of a receiver's answer is kept for `last_error`.
 const KEPT_ANSWER_BYTES: usize = 200;
 
-/// The TLS settings every `https://` delivery uses: TLS 1.2 and 1.3 with
-/// ring, the roots the system trusts (as lettre reads them).
-pub fn tls_settings() -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
+/// The roots the system trusts (as lettre reads them).
+pub fn system_roots() -> Vec<rustls::pki_types::CertificateDer<'static>> {
     let found = rustls_native_certs::load_native_certs();
     for error in &found.errors {
         tracing::warn!(error = %error, "webhooks: cannot read a system certificate");
     }
-    let (added, _) = roots.add_parsable_certificates(found.certs);
-    if added == 0 {
-        tracing::warn!("webhooks: no system certificates found; https:// deliveries will fail");
+    if found.certs.is_empty() {
+        tracing::warn!("webhooks: no system certificates found");
     }
+    found.certs
+}
+
+/// The TLS settings of an endpoint's `https://` deliveries: TLS 1.2 and
+/// 1.3 with ring, `roots` trusted (the system's, and its `ca_file`'s).
+pub fn tls_settings(
+    roots: impl IntoIterator<Item = rustls::pki_types::CertificateDer<'static>>,
+) -> Arc<rustls::ClientConfig> {
+    let mut store = rustls::RootCertStore::empty();
+    store.add_parsable_certificates(roots);
+    let roots = store;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = match rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])

@@ -15,6 +15,7 @@ pub mod signature;
 
 pub use signature::{EVENT_ID_HEADER, EVENTS, SIGNATURE_HEADER, is_event, signature, verify};
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -107,7 +108,8 @@ pub async fn run(
             return;
         }
     };
-    let tls = client::tls_settings();
+    let system_roots = client::system_roots();
+    let mut tls = HashMap::new();
     let mut synced: Option<Arc<Config>> = None;
     let mut pruned_at = 0i64;
     loop {
@@ -116,6 +118,7 @@ pub async fn run(
             let c = config.clone();
             match blocking(&store, move |s| register_endpoints(s, &c)).await {
                 Ok(()) => {
+                    tls = tls_by_endpoint(&config, &system_roots);
                     if !config.webhooks.is_empty() {
                         tracing::info!(endpoints = config.webhooks.len(), "webhooks: delivering");
                     }
@@ -166,12 +169,35 @@ pub async fn run(
     }
 }
 
+/// Each endpoint's TLS settings: the system's roots and its `ca_file`'s
+/// (checked by the config; a file gone since is said, and the system's
+/// roots alone are used).
+fn tls_by_endpoint(
+    config: &Config,
+    system: &[rustls::pki_types::CertificateDer<'static>],
+) -> HashMap<String, Arc<rustls::ClientConfig>> {
+    config
+        .webhooks
+        .iter()
+        .map(|w| {
+            let mut roots = system.to_vec();
+            if let Some(file) = &w.ca_file {
+                match crate::config::read_certificates(file) {
+                    Ok(more) => roots.extend(more),
+                    Err(e) => tracing::error!(endpoint = %w.id, error = %e, "webhooks: cannot read ca_file"),
+                }
+            }
+            (w.id.clone(), client::tls_settings(roots))
+        })
+        .collect()
+}
+
 /// One pass: the due deliveries posted at once, their ends recorded in one
 /// commit; returns how many were attempted.
 async fn deliver_due(
     store: &Arc<Mutex<Store>>,
     config: &Arc<Config>,
-    tls: &Arc<rustls::ClientConfig>,
+    tls: &HashMap<String, Arc<rustls::ClientConfig>>,
 ) -> Result<usize, String> {
     let now = crate::clock::now_ms();
     let due = blocking(store, move |s| s.due_webhook_deliveries(now, BATCH)).await?;
@@ -188,7 +214,9 @@ async fn deliver_due(
         else {
             continue;
         };
-        let tls = tls.clone();
+        let Some(tls) = tls.get(&webhook.id).cloned() else {
+            continue;
+        };
         attempts.spawn(async move {
             let attempt = attempt(&webhook, &delivery, &tls).await;
             (delivery.endpoint, delivery.event, attempt)
@@ -262,6 +290,7 @@ mod tests {
             retry_after,
             give_up_after,
             timeout: Duration::from_secs(10),
+            ca_file: None,
         }
     }
 

@@ -24,7 +24,19 @@ struct Receiver {
 
 impl Receiver {
     fn start(port: u16, secret: &Path, out: &Path, fail_first: usize) -> Receiver {
-        let child = Command::new("python3")
+        Receiver::start_tls(port, secret, out, fail_first, None)
+    }
+
+    /// With `tls` (certificate and key files), on HTTPS.
+    fn start_tls(
+        port: u16,
+        secret: &Path,
+        out: &Path,
+        fail_first: usize,
+        tls: Option<(&Path, &Path)>,
+    ) -> Receiver {
+        let mut command = Command::new("python3");
+        command
             .arg(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/tests/clients/webhook_receiver.py"
@@ -32,7 +44,11 @@ impl Receiver {
             .arg(port.to_string())
             .arg(secret)
             .arg(out)
-            .arg(fail_first.to_string())
+            .arg(fail_first.to_string());
+        if let Some((certificate, key)) = tls {
+            command.arg(certificate).arg(key);
+        }
+        let child = command
             .spawn()
             .expect("python3 must be installed (see .ci/run)");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -379,4 +395,58 @@ fn a_reload_adds_an_endpoint_and_takes_one_out() {
     assert!(list.contains("ats  http://127.0.0.1:"), "{list}");
     assert!(list.contains("(not served)"), "{list}");
     assert_eq!(deliveries(&d).len(), 3, "no endpoint wants the next events");
+}
+
+#[test]
+fn an_https_receiver_behind_a_private_ca_is_trusted_only_with_its_ca_file() {
+    let pki = crate::inbound::tls::pki(false);
+    let secrets = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let (secret, section) = webhook_section(secrets.path(), port);
+    let section = section.replace("http://127.0.0.1", "https://127.0.0.1");
+    let receiver = Receiver::start_tls(
+        port,
+        &secret,
+        &secrets.path().join("got.jsonl"),
+        0,
+        Some((&pki.certificate, &pki.key)),
+    );
+    // The system's roots alone do not know the company's CA.
+    let mut d = Daemon::start_world("", &(example_directory() + &section), None);
+    let first = apply(&d, "first@example.org", "", "t1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let error = loop {
+        let rows = deliveries(&d);
+        if let Some(e) = rows.iter().find_map(|r| r["last_error"].as_str()) {
+            break e.to_string();
+        }
+        assert!(Instant::now() < deadline, "no attempt: {rows:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(error.starts_with("TLS with 127.0.0.1:"), "{error}");
+    assert!(receiver.accepted().is_empty());
+
+    // With its CA trusted, what waited goes, and the next ones.
+    d.kill9();
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    let ca = format!("ca_file = {:?}\n", pki.ca.display().to_string());
+    std::fs::write(
+        &d.config,
+        text.replace(
+            "retry_after = \"200ms\"\n",
+            &format!("retry_after = \"200ms\"\n{ca}"),
+        ),
+    )
+    .unwrap();
+    d.spawn();
+    let second = apply(&d, "second@example.org", "", "t2");
+    let rows = wait_all_delivered(&d, 6);
+    let got = receiver.accepted();
+    assert_eq!(got.len(), rows.len(), "{got:#?}");
+    for c in [first, second] {
+        assert!(
+            got.iter()
+                .any(|g| g["event"]["candidate"] == c && g["type"] == "message.received")
+        );
+    }
 }
