@@ -3,4 +3,5 @@
 mod api;
 mod candidates;
 mod client;
+mod readme;
 mod schemathesis;
