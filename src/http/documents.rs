@@ -13,7 +13,7 @@ use super::{ApiError, ApiResult, Shared, blocking, caller, id, json_by_id};
 /// The types a browser shows without running anything: only these are
 /// served `inline` (a new tab opens them); everything else (HTML, SVG, XML,
 /// unknown) is a download.
-const INLINE: [&str; 5] = [
+pub(super) const INLINE: [&str; 5] = [
     "application/pdf",
     "image/png",
     "image/jpeg",
@@ -71,6 +71,15 @@ pub async fn download(
     let who = caller(&app, &headers)?;
     let document = id(&raw)?;
     let (placed, bytes) = blocking(&app, move |app| app.document(&who, document)).await?;
+    Ok(document_response(&placed, bytes))
+}
+
+/// A document's bytes as a browser gets them: `inline` only for the types
+/// a browser shows safely, never sniffed, in a sandbox of its own.
+pub(super) fn document_response(
+    placed: &crate::store::documents::PlacedDocument,
+    bytes: Vec<u8>,
+) -> Response {
     let mime = placed
         .document
         .content_type
@@ -87,7 +96,7 @@ pub async fn download(
     };
     let disposition = HeaderValue::from_str(&disposition(inline, &placed.document.filename))
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, content_type),
             (header::CONTENT_DISPOSITION, disposition),
@@ -102,7 +111,7 @@ pub async fn download(
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,6 +16,7 @@ mod forms;
 mod limits;
 pub mod openapi;
 mod operations;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -130,8 +131,11 @@ async fn rate_limit(
         return next.run(request).await;
     };
     let who = caller(&app, request.headers())
-        .map(|c| format!("user:{}", c.id()))
-        .unwrap_or_else(|_| "unauthenticated".to_string());
+        .map(|c| c.id().to_string())
+        .ok()
+        .or_else(|| web::session_user(&shared, request.headers()))
+        .map(|id| format!("user:{id}"))
+        .unwrap_or_else(|| "unauthenticated".to_string());
     match shared.limits.take(
         &who,
         api.requests_per_minute,
@@ -246,6 +250,8 @@ where
 pub struct Shared {
     app: Arc<std::sync::RwLock<Arc<App>>>,
     limits: Arc<limits::RateLimits>,
+    /// The web page's signed-in users.
+    sessions: Arc<web::session::Sessions>,
 }
 
 impl Shared {
@@ -253,6 +259,7 @@ impl Shared {
         Shared {
             app: Arc::new(std::sync::RwLock::new(Arc::new(app))),
             limits: Arc::new(limits::RateLimits::default()),
+            sessions: Arc::new(web::session::Sessions::default()),
         }
     }
 
@@ -327,6 +334,7 @@ pub fn router(shared: Shared) -> Router {
             "/api/v1/openapi.json",
             get(|| async { axum::Json(openapi::document()) }),
         )
+        .merge(web::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(

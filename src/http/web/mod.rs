@@ -1,0 +1,655 @@
+//! The recruiters' web page, served by jobmail itself on the API listener:
+//! sign-in with a user's token, the inbox (unassigned mail with its
+//! suggestions and assign in one action), a candidate with applications
+//! (status changeable), documents by category each opening in a new tab,
+//! and the thread in both directions. Server-rendered HTML (minijinja,
+//! templates and assets built into the binary, so it works with no
+//! internet), escaped by the templates' `.html` names, under a CSP without
+//! `unsafe-inline`; a CSRF token on every form.
+//!
+//! Like the API it only maps requests to one `app` call each and renders
+//! the answer; who may see what is `app::access`'s. It holds no SQL.
+
+pub mod session;
+mod text;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use minijinja::{Environment, Value, context};
+use serde::Deserialize;
+
+use super::Shared;
+use crate::app::access::Caller;
+use crate::app::{App, Error};
+use session::Session;
+use text::Lang;
+
+/// The page's Content-Security-Policy: only its own scripts, styles and
+/// images; no inline code, no frames of it elsewhere, forms only to itself.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The templates, compiled once. minijinja escapes every value in a
+/// template whose name ends in `.html` (a test proves it).
+fn templates() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in [
+            ("layout.html", include_str!("templates/layout.html")),
+            ("sign_in.html", include_str!("templates/sign_in.html")),
+            ("error.html", include_str!("templates/error.html")),
+            ("inbox.html", include_str!("templates/inbox.html")),
+            ("candidate.html", include_str!("templates/candidate.html")),
+        ] {
+            if let Err(e) = env.add_template(name, source) {
+                // A template of the binary itself: the unit tests render each.
+                tracing::error!(template = name, error = %e, "web: a page template does not compile");
+            }
+        }
+        env
+    })
+}
+
+/// Every page's routes, with the API's state.
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/inbox") }))
+        .route("/sign-in", get(sign_in_page).post(sign_in))
+        .route("/sign-out", post(sign_out))
+        .route("/inbox", get(inbox))
+        .route("/candidates/{id}", get(candidate))
+        .route("/messages/{id}/assign", post(assign))
+        .route("/applications/{id}/status", post(application_status))
+        .route("/documents/{id}", get(document))
+        .route("/assets/app.css", get(stylesheet))
+        .layer(axum::middleware::map_response(page_headers))
+}
+
+/// The headers of every page: the CSP (a document keeps its own, stricter
+/// one), no framing, no sniffing, no referrer, no caching.
+async fn page_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("assets/app.css"),
+    )
+        .into_response()
+}
+
+/// The query every page takes: the interface language.
+#[derive(Debug, Deserialize, Default)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+/// A page's common frame: who, their CSRF token, the language.
+struct Frame {
+    lang: Lang,
+    user: Option<(String, String)>,
+    csrf: String,
+    /// A new language asked by `?lang=`: remembered in a cookie.
+    remember_lang: bool,
+}
+
+impl Frame {
+    fn new(headers: &HeaderMap, asked: Option<&str>, who: Option<(&Caller, &Session)>) -> Frame {
+        let lang = text::language(headers, asked);
+        let user = who.and_then(|(c, _)| match c {
+            Caller::User { user, .. } => Some((
+                user.id.clone(),
+                if user.name.is_empty() {
+                    user.id.clone()
+                } else {
+                    user.name.clone()
+                },
+            )),
+            Caller::Operator => None,
+        });
+        Frame {
+            lang,
+            user,
+            csrf: who.map(|(_, s)| s.csrf.clone()).unwrap_or_default(),
+            remember_lang: asked.and_then(Lang::parse).is_some(),
+        }
+    }
+
+    /// Renders `template` with `page` (its own values) in this frame.
+    fn render(&self, status: StatusCode, template: &str, page: Value) -> Response {
+        let user = self
+            .user
+            .as_ref()
+            .map(|(id, name)| context! { id => id, name => name });
+        let ctx = context! {
+            lang => self.lang.code(),
+            t => text::words(self.lang),
+            user => user,
+            csrf => self.csrf.clone(),
+            ..page
+        };
+        let html = match templates()
+            .get_template(template)
+            .and_then(|t| t.render(ctx))
+        {
+            Ok(html) => html,
+            Err(e) => {
+                tracing::error!(template, error = %e, "web: a page does not render");
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the page does not render",
+                )
+                    .into_response();
+            }
+        };
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response();
+        if self.remember_lang
+            && let Ok(v) = HeaderValue::from_str(&format!(
+                "jobmail_lang={}; Path=/; SameSite=Strict; Max-Age=31536000",
+                self.lang.code()
+            ))
+        {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+        response
+    }
+
+    /// An error page for an application error.
+    fn error(&self, e: Error) -> Response {
+        let words = text::words(self.lang);
+        let (status, message) = match &e {
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, words["not_found"].to_string()),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, words["forbidden"].to_string()),
+            Error::Invalid(m)
+            | Error::Conflict(m)
+            | Error::TooLarge(m)
+            | Error::Unrenderable(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            Error::Store(err) => {
+                tracing::error!(error = %err, "web: store error");
+                (StatusCode::SERVICE_UNAVAILABLE, words["error"].to_string())
+            }
+        };
+        self.render(status, "error.html", context! { message => message })
+    }
+}
+
+/// A page ended early: a redirect to sign in, or an error page.
+type Early = Box<Response>;
+
+/// The signed-in user of a request, or the way to the sign-in page.
+fn signed_in(
+    shared: &Shared,
+    headers: &HeaderMap,
+) -> Result<(Arc<App>, Caller, Session), Early> {
+    let app = shared.app();
+    let session = shared
+        .sessions
+        .find(headers, Instant::now())
+        .ok_or_else(|| Box::new(Redirect::to("/sign-in").into_response()))?;
+    // A user taken out of the config by a reload is signed out.
+    let caller = app
+        .caller_named(&session.user)
+        .map_err(|_| Box::new(Redirect::to("/sign-in").into_response()))?;
+    Ok((app, caller, session))
+}
+
+/// Runs an application call on a blocking thread; an error is its page.
+async fn call<T: Send + 'static>(
+    app: &Arc<App>,
+    frame: &Frame,
+    f: impl FnOnce(&App) -> crate::app::Result<T> + Send + 'static,
+) -> Result<T, Early> {
+    let app = app.clone();
+    match tokio::task::spawn_blocking(move || f(&app)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Box::new(frame.error(e))),
+        Err(_) => Err(Box::new(frame.error(Error::Store(
+            crate::store::StoreError("the request's task failed".into()),
+        )))),
+    }
+}
+
+/// A form's fields; a POST without the session's CSRF token is refused.
+fn checked_form(
+    frame: &Frame,
+    session: &Session,
+    form: &HashMap<String, String>,
+) -> Result<(), Early> {
+    match form.get("csrf") {
+        Some(token) if session::same(token, &session.csrf) => Ok(()),
+        _ => Err(Box::new(frame.render(
+            StatusCode::FORBIDDEN,
+            "error.html",
+            context! { message => text::words(frame.lang)["csrf"] },
+        ))),
+    }
+}
+
+fn secure_cookies(app: &App) -> bool {
+    app.config
+        .api
+        .as_ref()
+        .is_some_and(|a| !a.listen.ip().is_loopback())
+}
+
+async fn sign_in_page(headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    sign_in_form(&headers, q.lang.as_deref(), false)
+}
+
+/// The sign-in form, with a fresh CSRF token in a cookie of its own.
+fn sign_in_form(headers: &HeaderMap, lang: Option<&str>, failed: bool) -> Response {
+    let mut frame = Frame::new(headers, lang, None);
+    let Some(token) = session::random_token() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no randomness").into_response();
+    };
+    frame.csrf = token.clone();
+    let status = if failed {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    let mut r = frame.render(
+        status,
+        "sign_in.html",
+        context! { failed => failed, page => "sign-in" },
+    );
+    if let Ok(v) = HeaderValue::from_str(&session::set_cookie(
+        session::SIGN_IN_COOKIE,
+        &token,
+        std::time::Duration::from_secs(3600),
+        false,
+    )) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn sign_in(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let app = shared.app();
+    let expected = session::cookie(&headers, session::SIGN_IN_COOKIE).unwrap_or("");
+    let csrf_ok = form
+        .get("csrf")
+        .is_some_and(|t| !expected.is_empty() && session::same(t, expected));
+    if !csrf_ok {
+        let frame = Frame::new(&headers, None, None);
+        return frame.render(
+            StatusCode::FORBIDDEN,
+            "error.html",
+            context! { message => text::words(frame.lang)["csrf"] },
+        );
+    }
+    let caller = form.get("token").and_then(|t| app.caller_with_token(t));
+    let Some(Caller::User { user, .. }) = caller else {
+        tracing::warn!("web: a sign-in with an unknown token");
+        return sign_in_form(&headers, None, true);
+    };
+    let Some((id, _)) = shared.sessions.start(&user.id, Instant::now()) else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no randomness").into_response();
+    };
+    tracing::info!(user = %user.id, "web: signed in");
+    let mut r = Redirect::to("/inbox").into_response();
+    let secure = secure_cookies(&app);
+    for cookie in [
+        session::set_cookie(session::COOKIE, &id, session::LIFETIME, secure),
+        session::set_cookie(
+            session::SIGN_IN_COOKIE,
+            "",
+            std::time::Duration::ZERO,
+            false,
+        ),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    r
+}
+
+async fn sign_out(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let (app, caller, session) = match signed_in(&shared, &headers) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let frame = Frame::new(&headers, None, Some((&caller, &session)));
+    if let Err(r) = checked_form(&frame, &session, &form) {
+        return *r;
+    }
+    shared.sessions.end(&headers);
+    let mut r = Redirect::to("/sign-in").into_response();
+    if let Ok(v) = HeaderValue::from_str(&session::set_cookie(
+        session::COOKIE,
+        "",
+        std::time::Duration::ZERO,
+        secure_cookies(&app),
+    )) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct InboxQuery {
+    lang: Option<String>,
+    unassigned: Option<String>,
+    before: Option<i64>,
+}
+
+/// Rows per inbox page.
+const INBOX_PAGE: usize = 50;
+
+async fn inbox(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<InboxQuery>,
+) -> Response {
+    let (app, caller, session) = match signed_in(&shared, &headers) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let frame = Frame::new(&headers, q.lang.as_deref(), Some((&caller, &session)));
+    let unassigned = q
+        .unassigned
+        .as_deref()
+        .is_some_and(|v| v == "1" || v == "true");
+    let filter = crate::store::InboxFilter {
+        limit: INBOX_PAGE,
+        before: q.before,
+        unassigned,
+        candidate: None,
+    };
+    let entries = match call(&app, &frame, move |app| app.inbox_as(&caller, &filter)).await {
+        Ok(e) => e,
+        Err(r) => return *r,
+    };
+    let next_before = (entries.len() == INBOX_PAGE)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
+    frame.render(
+        StatusCode::OK,
+        "inbox.html",
+        context! { page => "inbox", unassigned => unassigned, entries => Value::from(minijinja::value::Serde(&entries)), next_before => next_before },
+    )
+}
+
+fn path_id(frame: &Frame, raw: &str) -> Result<i64, Early> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Box::new(frame.error(Error::NotFound(format!("{raw:?}")))))
+}
+
+async fn candidate(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    let (app, caller, session) = match signed_in(&shared, &headers) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let frame = Frame::new(&headers, q.lang.as_deref(), Some((&caller, &session)));
+    let id = match path_id(&frame, &raw) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    let may_manage = caller.has(crate::config::Right::ManageCandidates);
+    let found = call(&app, &frame, move |app| {
+        let detail = app.candidate_as(&caller, id)?;
+        let documents = app.candidate_documents(&caller, id)?;
+        Ok((detail, documents))
+    })
+    .await;
+    let (detail, documents) = match found {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    // Documents by category, in the config's order of categories.
+    let mut by_category: BTreeMap<usize, (String, Vec<Value>)> = BTreeMap::new();
+    for d in &documents {
+        let (order, name) = app
+            .config
+            .document_categories
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.id == d.document.category)
+            .map(|(i, c)| (i, c.name.clone()))
+            .unwrap_or((usize::MAX, d.document.category.clone()));
+        let mime = d
+            .document
+            .content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        by_category
+            .entry(order)
+            .or_insert_with(|| (name, Vec::new()))
+            .1
+            .push(context! {
+                id => d.document.id,
+                filename => d.document.filename.clone(),
+                inline => super::documents::INLINE.contains(&mime.as_str()),
+                content_type => mime,
+                size => d.document.size,
+            });
+    }
+    let categories: Vec<Value> = by_category
+        .into_values()
+        .map(|(name, documents)| context! { name => name, documents => documents })
+        .collect();
+    let s = &detail.summary;
+    let name = format!("{} {}", s.first_name, s.last_name)
+        .trim()
+        .to_string();
+    let name = if name.is_empty() {
+        text::words(frame.lang)["no_name"].to_string()
+    } else {
+        name
+    };
+    frame.render(
+        StatusCode::OK,
+        "candidate.html",
+        context! {
+            page => "candidate",
+            name => name,
+            c => Value::from(minijinja::value::Serde(&detail)),
+            categories => categories,
+            may_manage => may_manage,
+            statuses => crate::store::candidates::STATUSES,
+        },
+    )
+}
+
+async fn assign(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let (app, caller, session) = match signed_in(&shared, &headers) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let frame = Frame::new(&headers, None, Some((&caller, &session)));
+    if let Err(r) = checked_form(&frame, &session, &form) {
+        return *r;
+    }
+    let message = match path_id(&frame, &raw) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    let Some(candidate) = form
+        .get("candidate")
+        .and_then(|c| c.trim().parse::<i64>().ok())
+    else {
+        return frame.error(Error::Invalid("choose a candidate".into()));
+    };
+    match call(&app, &frame, move |app| {
+        app.assign_as(&caller, message, candidate)
+    })
+    .await
+    {
+        Ok(done) => Redirect::to(&format!("/candidates/{}", done.candidate)).into_response(),
+        Err(r) => *r,
+    }
+}
+
+async fn application_status(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let (app, caller, session) = match signed_in(&shared, &headers) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let frame = Frame::new(&headers, None, Some((&caller, &session)));
+    if let Err(r) = checked_form(&frame, &session, &form) {
+        return *r;
+    }
+    let application = match path_id(&frame, &raw) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    let status = form.get("status").cloned().unwrap_or_default();
+    let back = form.get("candidate").and_then(|c| c.parse::<i64>().ok());
+    match call(&app, &frame, move |app| {
+        app.set_application_status_as(&caller, application, &status)
+    })
+    .await
+    {
+        Ok(()) => match back {
+            Some(c) => Redirect::to(&format!("/candidates/{c}")).into_response(),
+            None => Redirect::to("/inbox").into_response(),
+        },
+        Err(r) => *r,
+    }
+}
+
+/// A document in its own tab: the API's download, with the session's user.
+async fn document(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Response {
+    let (app, caller, session) = match signed_in(&shared, &headers) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let frame = Frame::new(&headers, None, Some((&caller, &session)));
+    let id = match path_id(&frame, &raw) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    match call(&app, &frame, move |app| app.document(&caller, id)).await {
+        Ok((placed, bytes)) => super::documents::document_response(&placed, bytes),
+        Err(r) => *r,
+    }
+}
+
+/// The user of a request's session, for the rate limit's buckets.
+pub fn session_user(shared: &Shared, headers: &HeaderMap) -> Option<String> {
+    shared
+        .sessions
+        .find(headers, Instant::now())
+        .map(|s| s.user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles_and_escapes_what_it_is_given() {
+        let names = [
+            "layout.html",
+            "sign_in.html",
+            "error.html",
+            "inbox.html",
+            "candidate.html",
+        ];
+        for name in names {
+            assert!(templates().get_template(name).is_ok(), "{name}");
+        }
+        let hostile = "<script>alert(1)</script>\"' \u{202e}fdp.exe";
+        let frame = Frame {
+            lang: Lang::De,
+            user: Some(("anna".into(), hostile.into())),
+            csrf: "x".into(),
+            remember_lang: false,
+        };
+        let r = frame.render(
+            StatusCode::OK,
+            "error.html",
+            context! { message => hostile },
+        );
+        let body = futures_body(r);
+        assert!(!body.contains("<script>alert"), "{body}");
+        assert!(
+            body.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;&quot;&#x27;"),
+            "{body}"
+        );
+        assert!(
+            body.contains("<bdi>&lt;script&gt;"),
+            "a name is isolated from the text around it"
+        );
+        assert!(body.contains("Abmelden"), "German words");
+    }
+
+    fn futures_body(r: Response) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+            String::from_utf8(bytes.to_vec()).unwrap()
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! The web page's words in German and English: one table of `(key,
+//! English, German)`, the language of a request (`?lang=`, then the
+//! `jobmail_lang` cookie, then `Accept-Language`; English when none says
+//! German), and the map the templates read as `t`. Pure: no I/O.
+
+use std::collections::BTreeMap;
+
+use axum::http::{HeaderMap, header};
+
+/// A language of the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    De,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::De => "de",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Lang> {
+        match text.trim().to_ascii_lowercase().get(..2)? {
+            "en" => Some(Lang::En),
+            "de" => Some(Lang::De),
+            _ => None,
+        }
+    }
+}
+
+/// The request's language: `asked` (`?lang=`), else the cookie, else the
+/// first of `Accept-Language` we have.
+pub fn language(headers: &HeaderMap, asked: Option<&str>) -> Lang {
+    if let Some(lang) = asked.and_then(Lang::parse) {
+        return lang;
+    }
+    if let Some(lang) = super::session::cookie(headers, "jobmail_lang").and_then(Lang::parse) {
+        return lang;
+    }
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(',')
+                .find_map(|part| Lang::parse(part.split(';').next()?))
+        })
+        .unwrap_or(Lang::En)
+}
+
+const WORDS: &[(&str, &str, &str)] = &[
+    ("product", "jobmail", "jobmail"),
+    ("sign_in", "Sign in", "Anmelden"),
+    ("sign_out", "Sign out", "Abmelden"),
+    ("token", "Your access token", "Ihr Zugangstoken"),
+    (
+        "token_help",
+        "The token of your [[user]] in the jobmail config (a file in config/tokens/ in the example).",
+        "Das Token Ihres [[user]] in der jobmail-Konfiguration (im Beispiel eine Datei in config/tokens/).",
+    ),
+    (
+        "bad_token",
+        "This token is not known.",
+        "Dieses Token ist unbekannt.",
+    ),
+    ("signed_in_as", "Signed in as", "Angemeldet als"),
+    ("inbox", "Inbox", "Posteingang"),
+    ("unassigned", "Unassigned", "Nicht zugeordnet"),
+    ("all_mail", "All mail", "Alle Mails"),
+    ("received", "Received", "Eingang"),
+    ("from", "From", "Von"),
+    ("subject", "Subject", "Betreff"),
+    ("candidate", "Candidate", "Kandidat:in"),
+    ("reason", "Match", "Zuordnung"),
+    ("attachments", "Attachments", "Anhänge"),
+    ("suggested", "Suggested", "Vorschläge"),
+    ("assign", "Assign", "Zuordnen"),
+    (
+        "assign_to",
+        "Assign to candidate",
+        "Zuordnen zu Kandidat:in",
+    ),
+    ("no_mail", "No mail here.", "Keine Mails."),
+    ("older", "Older", "Ältere"),
+    ("no_subject", "(no subject)", "(kein Betreff)"),
+    ("no_name", "(no name)", "(kein Name)"),
+    ("addresses", "Addresses", "Adressen"),
+    ("gender", "Gender", "Geschlecht"),
+    ("language", "Language", "Sprache"),
+    ("applications", "Applications", "Bewerbungen"),
+    ("position", "Position", "Stelle"),
+    ("general", "general application", "Initiativbewerbung"),
+    ("subsidiary", "Subsidiary", "Gesellschaft"),
+    ("source", "Source", "Quelle"),
+    ("status", "Status", "Status"),
+    ("change_status", "Change", "Ändern"),
+    ("acknowledgement", "Acknowledgement", "Eingangsbestätigung"),
+    ("thread", "Messages", "Nachrichten"),
+    ("inbound", "received", "empfangen"),
+    ("outbound", "sent", "gesendet"),
+    ("documents", "Documents", "Dokumente"),
+    (
+        "no_documents",
+        "No documents you may see.",
+        "Keine Dokumente, die Sie sehen dürfen.",
+    ),
+    ("opens_new_tab", "opens in a new tab", "öffnet in neuem Tab"),
+    ("downloads", "download", "Download"),
+    ("error", "Something went wrong", "Etwas ist schiefgegangen"),
+    (
+        "not_found",
+        "Not found, or not yours to see.",
+        "Nicht gefunden, oder nicht für Sie sichtbar.",
+    ),
+    (
+        "forbidden",
+        "Your role may not do this.",
+        "Ihre Rolle darf das nicht.",
+    ),
+    (
+        "csrf",
+        "This form is out of date; open the page again and retry.",
+        "Dieses Formular ist veraltet; öffnen Sie die Seite neu und versuchen Sie es noch einmal.",
+    ),
+    ("back", "Back", "Zurück"),
+    ("bytes", "bytes", "Bytes"),
+];
+
+/// The words of `lang`, for the templates (`{{ t.inbox }}`).
+pub fn words(lang: Lang) -> BTreeMap<&'static str, &'static str> {
+    WORDS
+        .iter()
+        .map(|(key, en, de)| (*key, if lang == Lang::De { *de } else { *en }))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn the_language_is_asked_then_the_cookie_then_the_browsers() {
+        let mut h = HeaderMap::new();
+        assert_eq!(language(&h, None), Lang::En);
+        h.insert(
+            header::ACCEPT_LANGUAGE,
+            HeaderValue::from_static("fr-CH, de-DE;q=0.8, en;q=0.5"),
+        );
+        assert_eq!(language(&h, None), Lang::De);
+        h.insert(header::COOKIE, HeaderValue::from_static("jobmail_lang=en"));
+        assert_eq!(language(&h, None), Lang::En);
+        assert_eq!(language(&h, Some("de")), Lang::De);
+        assert_eq!(language(&h, Some("xx")), Lang::En);
+    }
+
+    #[test]
+    fn every_word_has_both_languages_and_one_key() {
+        let mut keys: Vec<&str> = WORDS.iter().map(|w| w.0).collect();
+        keys.sort();
+        let n = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "a key twice");
+        assert!(
+            WORDS
+                .iter()
+                .all(|(_, en, de)| !en.is_empty() && !de.is_empty())
+        );
+    }
+}
