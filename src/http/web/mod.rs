@@ -213,10 +213,7 @@ impl Frame {
 type Early = Box<Response>;
 
 /// The signed-in user of a request, or the way to the sign-in page.
-fn signed_in(
-    shared: &Shared,
-    headers: &HeaderMap,
-) -> Result<(Arc<App>, Caller, Session), Early> {
+fn signed_in(shared: &Shared, headers: &HeaderMap) -> Result<(Arc<App>, Caller, Session), Early> {
     let app = shared.app();
     let session = shared
         .sessions

@@ -5,3 +5,4 @@ mod candidates;
 mod client;
 mod readme;
 mod schemathesis;
+mod web;

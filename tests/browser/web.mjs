@@ -1,0 +1,163 @@
+// The recruiters' web page in a real browser: Debian's Chromium, headless,
+// driven by Playwright (playwright-core, no browser download), against the
+// real jobmail binary that tests/e2e/http/web.rs started and filled.
+//
+//   node tests/browser/web.mjs        (with JOBMAIL_WEB set to the scenario as JSON)
+//
+// Every step says what it checks; the first failure ends the run with its
+// message and exit code 1. Screenshots of each page go to `shots`.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const s = JSON.parse(process.env.JOBMAIL_WEB);
+mkdirSync(s.shots, { recursive: true });
+
+function check(ok, what) {
+  if (!ok) throw new Error(`not so: ${what}`);
+  console.log(`ok: ${what}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+
+/** A new browser context (its own cookies), failing on any script dialog
+ * (a hostile name or subject that ran) and on any CSP violation report. */
+async function context(options = {}) {
+  const ctx = await browser.newContext({ locale: "de-DE", ...options });
+  ctx.on("page", (page) => watch(page));
+  return ctx;
+}
+
+const dialogs = [];
+function watch(page) {
+  page.on("dialog", async (d) => { dialogs.push(d.message()); await d.dismiss(); });
+  page.on("console", (m) => {
+    if (m.type() === "error" && /Content Security Policy/.test(m.text())) {
+      dialogs.push(`CSP: ${m.text()}`);
+    }
+  });
+}
+
+async function signIn(ctx, token) {
+  const page = await ctx.newPage();
+  await page.goto(`${s.base}/inbox`);
+  check(page.url().endsWith("/sign-in"), "an unsigned visitor is sent to the sign-in page");
+  await page.getByLabel(/Zugangstoken|access token/).fill(token);
+  await page.keyboard.press("Enter");
+  await page.waitForURL(`${s.base}/inbox`);
+  return page;
+}
+
+try {
+  // ---- Sign-in: a wrong token, then Anna's.
+  const anna = await context();
+  {
+    const page = await anna.newPage();
+    await page.goto(`${s.base}/sign-in`);
+    await page.screenshot({ path: `${s.shots}/sign-in.png`, fullPage: true });
+    await page.getByLabel(/Zugangstoken/).fill("not-a-token-not-a-token-not-a-token");
+    await page.getByRole("button", { name: "Anmelden" }).click();
+    check((await page.getByRole("alert").textContent()).includes("unbekannt"), "a wrong token is refused, in German");
+    await page.close();
+  }
+  const page = await signIn(anna, s.anna_token);
+  const cookies = await anna.cookies();
+  const session = cookies.find((c) => c.name === "jobmail_session");
+  check(session && session.httpOnly && session.sameSite === "Strict", "the session cookie is HttpOnly and SameSite=Strict");
+
+  // ---- Inbox: the hostile name and subject are text, nothing ran.
+  await page.screenshot({ path: `${s.shots}/inbox.png`, fullPage: true });
+  const subject = page.locator(`#message-${s.erika_message} td`).nth(2);
+  check((await subject.textContent()).includes("<script>"), "a subject with <script> is shown as text");
+  check((await page.locator("script").count()) === 0, "the page has no script element at all");
+  check(dialogs.length === 0, `no hostile string ran: ${dialogs.join("; ")}`);
+
+  // ---- Unassigned: Kim's mail, with only the candidate Anna may see suggested.
+  await page.getByRole("link", { name: "Nicht zugeordnet" }).first().click();
+  await page.waitForURL(/unassigned=1/);
+  await page.screenshot({ path: `${s.shots}/unassigned.png`, fullPage: true });
+  const select = page.getByLabel("Zuordnen zu Kandidat:in").first();
+  const options = await select.locator("option").allTextContents();
+  check(options.length === 1 && options[0].includes("Kim Weber"), `only Anna's Kim is suggested: ${options}`);
+  await page.getByRole("button", { name: "Zuordnen" }).first().click();
+  await page.waitForURL(`${s.base}/candidates/${s.kim_weber}`);
+  check((await page.locator(".thread").textContent()).includes("Bewerbung"), "the assigned mail is in Kim's thread");
+
+  // ---- Erika's page: documents by category; the contract is not there.
+  await page.goto(`${s.base}/candidates/${s.erika}`);
+  await page.screenshot({ path: `${s.shots}/candidate.png`, fullPage: true });
+  const documents = await page.locator("section[aria-labelledby=documents]").textContent();
+  check(documents.includes("Lebenslauf.pdf") && documents.includes("portfolio.html"), "Anna sees the CV and the portfolio");
+  check(!documents.includes("Arbeitsvertrag"), "Anna does not see the contract on the page");
+  const byUrl = await page.request.get(`${s.base}/documents/${s.contract}`);
+  check(byUrl.status() === 404, `nor by its URL (${byUrl.status()})`);
+  check(!(await page.content()).includes("Arbeitsvertrag"), "nor anywhere in the page's HTML");
+
+  // The CV opens in a new tab, inline as a PDF.
+  const [tab] = await Promise.all([
+    anna.waitForEvent("page"),
+    page.getByRole("link", { name: "Lebenslauf.pdf" }).first().click(),
+  ]);
+  const pdf = await tab.waitForEvent("response").catch(() => null);
+  await tab.waitForLoadState().catch(() => {});
+  const cv = await page.request.get(`${s.base}/documents/${s.cv}`);
+  check(cv.headers()["content-type"] === "application/pdf", "the CV is served as a PDF");
+  check(cv.headers()["content-disposition"].startsWith("inline"), "inline, so the new tab shows it");
+  check(tab.url() === `${s.base}/documents/${s.cv}`, `the new tab is the CV (${tab.url()}, ${pdf ? pdf.status() : "-"})`);
+  await tab.close();
+  // The HTML attachment is never shown: a download.
+  const html = await page.request.get(`${s.base}/documents/${s.portfolio}`);
+  check(html.headers()["content-disposition"].startsWith("attachment"), "an HTML attachment is a download");
+  check(html.headers()["content-security-policy"].includes("sandbox"), "in a sandbox even so");
+
+  // ---- The application's status, by keyboard.
+  const status = page.getByLabel("Status").first();
+  await status.focus();
+  await status.selectOption("interview");
+  await page.getByRole("button", { name: "Ändern" }).first().press("Enter");
+  await page.waitForURL(`${s.base}/candidates/${s.erika}`);
+  check((await page.getByLabel("Status").first().inputValue()) === "interview", "the status changed");
+
+  // ---- CSRF: the same change without the form's token is refused.
+  const forged = await page.request.post(`${s.base}/applications/${s.erika_application}/status`, {
+    form: { status: "rejected", candidate: String(s.erika) },
+  });
+  check(forged.status() === 403, `a form without the CSRF token is refused (${forged.status()})`);
+  await page.reload();
+  check((await page.getByLabel("Status").first().inputValue()) === "interview", "and changed nothing");
+
+  // ---- English, and a phone.
+  await page.goto(`${s.base}/candidates/${s.erika}?lang=en`);
+  check((await page.locator("h2").first().textContent()) === "Applications", "English on asking");
+  await page.screenshot({ path: `${s.shots}/candidate-en.png`, fullPage: true });
+  const phone = await context({ viewport: { width: 390, height: 844 }, isMobile: true });
+  const small = await signIn(phone, s.anna_token);
+  await small.screenshot({ path: `${s.shots}/inbox-phone.png`, fullPage: true });
+  const overflow = await small.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  check(!overflow, "the inbox fits a phone's width");
+
+  // ---- Sign-out ends the session.
+  await page.getByRole("button", { name: /Sign out|Abmelden/ }).click();
+  await page.waitForURL(`${s.base}/sign-in`);
+  const after = await page.request.get(`${s.base}/candidates/${s.erika}`, { maxRedirects: 0 });
+  check(after.status() === 303, "after sign-out the session no longer opens pages");
+
+  // ---- Olaf (operator) sees the contract.
+  const olaf = await context();
+  const ops = await signIn(olaf, s.olaf_token);
+  await ops.goto(`${s.base}/candidates/${s.erika}`);
+  check((await ops.locator("section[aria-labelledby=documents]").textContent()).includes("Arbeitsvertrag.pdf"), "Olaf sees the contract");
+  await ops.screenshot({ path: `${s.shots}/candidate-operator.png`, fullPage: true });
+  check(dialogs.length === 0, `no hostile string ran anywhere: ${dialogs.join("; ")}`);
+  console.log("all checks passed");
+} catch (e) {
+  console.error(e.stack || String(e));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

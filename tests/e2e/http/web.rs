@@ -1,0 +1,152 @@
+//! The web page in a real browser: this test starts the real binary on the
+//! example config, files a hostile application (a script in the name and
+//! subject, an RTL override, an HTML attachment), a contract only the
+//! operator may see and a mail the matcher leaves unassigned, then runs
+//! `tests/browser/web.mjs`: Playwright driving Debian's Chromium headless
+//! (installed by `.ci/run`). Screenshots of every page go to
+//! `target/screenshots/web/`.
+
+use std::path::Path;
+use std::process::Command;
+
+use super::client::*;
+use crate::support::harness::*;
+
+/// The 250 reply's message id.
+fn message_id(text: &str) -> i64 {
+    text.trim()
+        .rsplit(' ')
+        .next()
+        .and_then(|t| t.parse().ok())
+        .expect("a message id")
+}
+
+fn hostile_application() -> Vec<u8> {
+    use data_encoding::BASE64_MIME;
+    format!(
+        "From: \"<img src=x onerror=alert(1)>Erika \u{202e}Muster\" <erika@example.org>\r\n\
+To: jobs+backend@acme.example\r\nSubject: Bewerbung <script>alert(1)</script>\r\n\
+Message-ID: <web-erika@example.org>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+Guten Tag,\r\nanbei meine Unterlagen.\r\n--b\r\nContent-Type: application/pdf\r\n\
+Content-Disposition: attachment; filename=\"Lebenslauf.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
+--b\r\nContent-Type: text/html\r\nContent-Disposition: attachment; filename=\"portfolio.html\"\r\n\r\n\
+<html><body><script>alert('portfolio')</script></body></html>\r\n--b--\r\n",
+        BASE64_MIME.encode(b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_recruiter_works_through_the_page_in_chromium_and_sees_only_what_her_role_may() {
+    let node_modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/node_modules");
+    assert!(
+        node_modules.join("playwright-core").exists() && Path::new("/usr/bin/chromium").exists(),
+        "the browser tests need `npm ci --prefix tests/browser` and Debian's chromium (.ci/run installs both)"
+    );
+    let (d, base) = api_daemon();
+    let mut c = d.connect();
+    c.ehlo();
+    let (code, text) = c.transaction(
+        "erika@example.org",
+        "jobs+backend@acme.example",
+        &stuff(&hostile_application()),
+    );
+    assert_eq!(code, 250, "{text}");
+    let erika_message = message_id(&text);
+    let m = json(d.cli(&["message", "show", &erika_message.to_string(), "--json"]));
+    let erika = m["candidate"]["id"].as_i64().expect("Erika is a candidate");
+    let document = |name: &str| {
+        m["attachments"]
+            .as_array()
+            .expect("attachments")
+            .iter()
+            .find(|a| a["filename"] == name)
+            .and_then(|a| a["id"].as_i64())
+            .unwrap_or_else(|| panic!("{name} in {m}"))
+    };
+    let (cv, portfolio) = (document("Lebenslauf.pdf"), document("portfolio.html"));
+    let shown = json(d.cli(&["candidate", "show", &erika.to_string(), "--json"]));
+    let erika_application = shown["applications"][0]["id"]
+        .as_i64()
+        .expect("application");
+
+    // A contract, which only the operator's role may see.
+    let files = tempfile::tempdir().expect("temp dir");
+    let contract_path = files.path().join("Arbeitsvertrag.pdf");
+    std::fs::write(&contract_path, b"%PDF-1.4 Arbeitsvertrag").expect("write");
+    let file = format!("file=@{};type=application/pdf", contract_path.display());
+    let up = curl_with(
+        &base,
+        "POST",
+        &format!("/api/v1/candidates/{erika}/documents"),
+        Some("olaf"),
+        &["-F", &file, "-F", "category=contract"],
+    );
+    assert_eq!(up.status, 201, "{}", String::from_utf8_lossy(&up.body));
+    let contract = up.json()["documents"][0]["id"].as_i64().expect("contract");
+
+    // Two candidates share an address: their mail waits, unassigned.
+    let mut kims = Vec::new();
+    for (name, position) in [
+        ("Kim Weber", "backend-rust"),
+        ("Kim Lee", "account-exec-paris"),
+    ] {
+        let a = curl(
+            &base,
+            "POST",
+            "/api/v1/candidates",
+            Some("olaf"),
+            Some(&format!(
+                r#"{{"name": "{name}", "email": "kim@example.org", "position": "{position}"}}"#
+            )),
+        );
+        assert_eq!(a.status, 201);
+        kims.push(a.json()["candidate"].as_i64().expect("candidate"));
+    }
+    let mail = mail_with_pdfs("Kim <kim@example.org>", "jobs@acme.example", &[]);
+    let (code, text) = c.transaction("kim@example.org", "jobs@acme.example", &stuff(&mail));
+    assert_eq!(code, 250, "{text}");
+
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots/web");
+    let scenario = serde_json::json!({
+        "base": base,
+        "shots": shots,
+        "anna_token": token("anna"),
+        "olaf_token": token("olaf"),
+        "erika": erika,
+        "erika_message": erika_message,
+        "erika_application": erika_application,
+        "cv": cv,
+        "portfolio": portfolio,
+        "contract": contract,
+        "kim_weber": kims[0],
+    });
+    let out = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/web.mjs"))
+        .env("JOBMAIL_WEB", scenario.to_string())
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the browser run failed:\n{stdout}\n{stderr}\n{}",
+        d.log()
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+    for page in [
+        "sign-in",
+        "inbox",
+        "unassigned",
+        "candidate",
+        "candidate-en",
+        "inbox-phone",
+        "candidate-operator",
+    ] {
+        assert!(
+            shots.join(format!("{page}.png")).exists(),
+            "no screenshot of {page}"
+        );
+    }
+}
