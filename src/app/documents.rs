@@ -468,6 +468,24 @@ impl App {
         Ok(raw)
     }
 
+    /// One message as a reader sees it: the caller's view of it
+    /// ([`App::message_as`]: `NotFound` for another subsidiary's mail) and
+    /// its bodies, read from the stored bytes. The bodies are not
+    /// documents: a role that may not see an attachment still reads the
+    /// mail's text.
+    pub fn message_with_bodies_as(
+        &self,
+        caller: &Caller,
+        id: i64,
+    ) -> Result<(crate::store::MessageDetail, crate::inbound::parse::Bodies)> {
+        let detail = self.message_as(caller, id)?;
+        let raw = self
+            .store()?
+            .raw(id)?
+            .ok_or_else(|| Error::NotFound(format!("no message {id}")))?;
+        Ok((detail, crate::inbound::parse::bodies(&raw)))
+    }
+
     /// The audit, newest first (the operator's).
     pub fn audit_log(
         &self,

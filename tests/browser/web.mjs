@@ -131,6 +131,30 @@ try {
   await page.reload();
   check((await page.getByLabel("Status").first().inputValue()) === "interview", "and changed nothing");
 
+  // ---- A mail: its text as text; an HTML mail sanitised in a sandboxed frame.
+  await page.goto(`${s.base}/messages/${s.erika_message}`);
+  check((await page.locator("pre.mail-text").textContent()).includes("anbei meine Unterlagen"), "a text mail is shown as text");
+  await page.screenshot({ path: `${s.shots}/message-text.png`, fullPage: true });
+  const asked = [];
+  page.on("request", (r) => asked.push(r.url()));
+  await page.goto(`${s.base}/messages/${s.html_message}`);
+  const frame = page.locator("iframe.mail");
+  check((await frame.getAttribute("sandbox")) === "allow-popups allow-popups-to-escape-sandbox", "the mail's frame is sandboxed: no scripts, no forms");
+  check((await frame.getAttribute("title")).includes("Ihr Profil"), "the frame has a title for screen readers");
+  const inner = page.frameLocator("iframe.mail");
+  await inner.locator("h2").waitFor();
+  check((await inner.locator("h2").textContent()) === "Hallo Team", "the mail's HTML is shown");
+  check((await inner.locator("script, form, input, [onmouseover]").count()) === 0, "its script, form and handlers are gone");
+  await inner.locator("p").hover();
+  check(!asked.some((u) => u.startsWith(s.tracker)), "the tracking pixel is not loaded");
+  await page.screenshot({ path: `${s.shots}/message-html.png`, fullPage: true });
+  await page.getByRole("button", { name: "Externe Bilder laden" }).click();
+  await page.waitForURL(/images=1/);
+  await page.frameLocator("iframe.mail").locator("h2").waitFor();
+  await page.waitForTimeout(300);
+  check(asked.some((u) => u.startsWith(s.tracker)), "remote images load when asked for");
+  check(dialogs.length === 0, `nothing in the mail ran: ${dialogs.join("; ")}`);
+
   // ---- English, and a phone.
   await page.goto(`${s.base}/candidates/${s.erika}?lang=en`);
   check((await page.locator("h2").first().textContent()) === "Applications", "English on asking");

@@ -10,6 +10,7 @@
 //! Like the API it only maps requests to one `app` call each and renders
 //! the answer; who may see what is `app::access`'s. It holds no SQL.
 
+mod body;
 pub mod session;
 mod text;
 
@@ -34,7 +35,15 @@ use text::Lang;
 /// The page's Content-Security-Policy: only its own scripts, styles and
 /// images; no inline code, no frames of it elsewhere, forms only to itself.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A mail's sanitised HTML, in its frame: no script at all, its own
+/// stylesheet, images only inline (or remote when asked), a sandbox even
+/// when opened on its own, framed only by jobmail's pages.
+const MAIL_CSP: &str = "default-src 'none'; style-src 'self'; img-src data:; \
+frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox allow-popups allow-popups-to-escape-sandbox";
+const MAIL_CSP_IMAGES: &str = "default-src 'none'; style-src 'self'; img-src data: https: http:; \
+frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox allow-popups allow-popups-to-escape-sandbox";
 
 /// The templates, compiled once. minijinja escapes every value in a
 /// template whose name ends in `.html` (a test proves it).
@@ -48,6 +57,7 @@ fn templates() -> &'static Environment<'static> {
             ("error.html", include_str!("templates/error.html")),
             ("inbox.html", include_str!("templates/inbox.html")),
             ("candidate.html", include_str!("templates/candidate.html")),
+            ("message.html", include_str!("templates/message.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // A template of the binary itself: the unit tests render each.
@@ -66,10 +76,13 @@ pub fn routes() -> Router<Shared> {
         .route("/sign-out", post(sign_out))
         .route("/inbox", get(inbox))
         .route("/candidates/{id}", get(candidate))
+        .route("/messages/{id}", get(message))
+        .route("/messages/{id}/body", get(message_body))
         .route("/messages/{id}/assign", post(assign))
         .route("/applications/{id}/status", post(application_status))
         .route("/documents/{id}", get(document))
         .route("/assets/app.css", get(stylesheet))
+        .route("/assets/mail.css", get(mail_stylesheet))
         .layer(axum::middleware::map_response(page_headers))
 }
 
@@ -83,7 +96,9 @@ async fn page_headers(mut response: Response) -> Response {
             HeaderValue::from_static(CSP),
         );
     }
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::X_FRAME_OPTIONS) {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -105,6 +120,17 @@ async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "max-age=3600"),
         ],
         include_str!("assets/app.css"),
+    )
+        .into_response()
+}
+
+async fn mail_stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("assets/mail.css"),
     )
         .into_response()
 }
@@ -501,6 +527,105 @@ async fn candidate(
             statuses => crate::store::candidates::STATUSES,
         },
     )
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct MessageQuery {
+    lang: Option<String>,
+    images: Option<String>,
+}
+
+fn wants_images(q: &MessageQuery) -> bool {
+    q.images.as_deref().is_some_and(|v| v == "1")
+}
+
+/// One mail: its envelope and headers, its attachments the user may see,
+/// and its body: the text as text, or the HTML sanitised in a sandboxed
+/// frame, remote images held back until asked for.
+async fn message(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    Query(q): Query<MessageQuery>,
+) -> Response {
+    let (app, caller, session) = match signed_in(&shared, &headers) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let frame = Frame::new(&headers, q.lang.as_deref(), Some((&caller, &session)));
+    let id = match path_id(&frame, &raw) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    let (detail, bodies) = match call(&app, &frame, move |app| {
+        app.message_with_bodies_as(&caller, id)
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let blocked = bodies
+        .html
+        .as_deref()
+        .map(|h| body::sanitise(h, false).1)
+        .unwrap_or(0);
+    frame.render(
+        StatusCode::OK,
+        "message.html",
+        context! {
+            page => "message",
+            m => Value::from(minijinja::value::Serde(&detail)),
+            html => bodies.html.is_some(),
+            text => bodies.text,
+            blocked => blocked,
+            images => wants_images(&q),
+        },
+    )
+}
+
+/// The sanitised HTML of one mail, as its frame loads it.
+async fn message_body(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    Query(q): Query<MessageQuery>,
+) -> Response {
+    let (app, caller, session) = match signed_in(&shared, &headers) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let frame = Frame::new(&headers, None, Some((&caller, &session)));
+    let id = match path_id(&frame, &raw) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    let (_, bodies) = match call(&app, &frame, move |app| {
+        app.message_with_bodies_as(&caller, id)
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let images = wants_images(&q);
+    let (clean, _) = body::sanitise(bodies.html.as_deref().unwrap_or(""), images);
+    let document = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\">\
+<link rel=\"stylesheet\" href=\"/assets/mail.css\"></head><body>{clean}</body></html>"
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                if images { MAIL_CSP_IMAGES } else { MAIL_CSP },
+            ),
+            (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
+        ],
+        document,
+    )
+        .into_response()
 }
 
 async fn assign(

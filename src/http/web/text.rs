@@ -126,6 +126,19 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("back", "Back", "Zurück"),
     ("bytes", "bytes", "Bytes"),
+    ("to", "To", "An"),
+    ("mail_body", "Message", "Nachricht"),
+    (
+        "no_body",
+        "This mail has no text.",
+        "Diese Mail hat keinen Text.",
+    ),
+    (
+        "images_held",
+        "Remote images are not loaded, so the sender cannot tell you read this.",
+        "Externe Bilder sind nicht geladen, damit der Absender nicht erfährt, dass Sie dies gelesen haben.",
+    ),
+    ("load_images", "Load remote images", "Externe Bilder laden"),
 ];
 
 /// The words of `lang`, for the templates (`{{ t.inbox }}`).

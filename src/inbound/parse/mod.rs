@@ -204,6 +204,53 @@ pub fn parse_message(raw: &[u8], null_sender: bool) -> ParsedMessage {
     }
 }
 
+/// The HTML a reader is shown, at most (the mail itself may be 10 MB).
+pub const MAX_HTML_BYTES: usize = 2 * 1024 * 1024;
+
+/// A mail's bodies as a reader sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Bodies {
+    /// The text body (HTML turned into text when there is no plain part),
+    /// at most [`MAX_TEXT_BYTES`].
+    pub text: Option<String>,
+    /// The HTML part, when the mail has one, unsanitised: a front end
+    /// shows it only as its sanitiser leaves it. At most [`MAX_HTML_BYTES`].
+    pub html: Option<String>,
+}
+
+/// The bodies of one mail, read with the same repairs as [`parse_message`];
+/// nothing on input nothing can be made of. Does not panic.
+pub fn bodies(raw: &[u8]) -> Bodies {
+    CJK_FALLBACK.set(None);
+    let mut scratch = Vec::new();
+    let mut work = parse_work(raw.len());
+    let Some(message) = parse_mime(raw, &mut scratch, &mut work) else {
+        return Bodies::default();
+    };
+    CJK_FALLBACK.set(cjk_text_charset(&message));
+    let text = guarded(|| message.body_text(0).map(|t| truncate_text(&t))).flatten();
+    let html = guarded(|| {
+        let part = message
+            .html_body
+            .first()
+            .and_then(|&i| message.parts.get(i as usize))?;
+        match &part.body {
+            PartType::Html(html) => {
+                let mut cut = html.len().min(MAX_HTML_BYTES);
+                while !html.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                Some(html[..cut].to_string())
+            }
+            _ => None,
+        }
+    })
+    .flatten();
+    dismantle(message);
+    CJK_FALLBACK.set(None);
+    Bodies { text, html }
+}
+
 // ---------------------------------------------------------------------------
 // Guarded calls into the parsing crates
 

