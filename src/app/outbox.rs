@@ -103,6 +103,17 @@ impl App {
         }
     }
 
+    /// [`App::send`] for a user: every candidate of the audience must be
+    /// one the caller sees (else `NotFound`, as if there were none), so
+    /// that a user of one subsidiary cannot write to another's candidates.
+    /// The API and the web page send through this.
+    pub fn send_as(&self, caller: &Caller, input: &SendInput) -> Result<Summary> {
+        for c in self.audience(&input.audience)? {
+            self.candidate_as(caller, c)?;
+        }
+        self.send(caller, input)
+    }
+
     /// Composes one mail per candidate of the audience and queues them all
     /// (or schedules them) under one batch; a candidate whose mail cannot
     /// be made is skipped and reported, the others go.

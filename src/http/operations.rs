@@ -186,14 +186,7 @@ pub async fn send(State(shared): State<Shared>, request: Request) -> ApiResult<R
         reuse_documents: b.reuse_documents,
         at: b.at,
     };
-    let summary = blocking(&app, move |app| {
-        // The audience only among the caller's candidates.
-        for c in app.audience(&input.audience)? {
-            app.candidate_as(&who, c)?;
-        }
-        app.send(&who, &input)
-    })
-    .await?;
+    let summary = blocking(&app, move |app| app.send_as(&who, &input)).await?;
     Ok(axum::Json(summary).into_response())
 }
 
