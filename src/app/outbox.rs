@@ -43,6 +43,8 @@ pub struct Preview {
     pub mail: Prepared,
     /// The recipient is suppressed: a send would skip them.
     pub suppressed: Option<Suppression>,
+    /// The mail's text as its reader will see it (read back from `mail`).
+    pub text: String,
 }
 
 /// The outbox at a glance.
@@ -180,7 +182,14 @@ impl App {
             now_ms(),
         )?;
         let suppressed = store.suppressed(&mail.to, now_ms())?;
-        Ok(Preview { mail, suppressed })
+        let text = crate::inbound::parse::bodies(&mail.bytes)
+            .text
+            .unwrap_or_default();
+        Ok(Preview {
+            mail,
+            suppressed,
+            text,
+        })
     }
 
     /// Outbox items as filtered, with the counts per state and the paused upstreams.

@@ -131,7 +131,9 @@ pub fn template_command(app: &App, command: TemplateCommand) -> ExitCode {
             lang,
             sender,
         } => {
-            let Preview { mail, suppressed } = app.preview(&PreviewInput {
+            let Preview {
+                mail, suppressed, ..
+            } = app.preview(&PreviewInput {
                 template: id,
                 candidate,
                 sender,

@@ -155,6 +155,30 @@ try {
   check(asked.some((u) => u.startsWith(s.tracker)), "remote images load when asked for");
   check(dialogs.length === 0, `nothing in the mail ran: ${dialogs.join("; ")}`);
 
+  // ---- Compose to Erika: the live preview, a new file, the CV again.
+  await page.goto(`${s.base}/candidates/${s.erika}`);
+  await page.getByRole("link", { name: "Schreiben" }).click();
+  await page.waitForURL(/compose$/);
+  await page.getByLabel("Vorlage").selectOption("interview-invitation");
+  await page.waitForFunction(() => document.getElementById("preview-subject")?.textContent.startsWith("Einladung"));
+  const from = await page.locator("#preview dd").first().textContent();
+  check(from.includes("@acme.example"), `the preview shows the From address: ${from}`);
+  await page.getByLabel("Sprache", { exact: true }).selectOption("en");
+  await page.waitForFunction(() => document.getElementById("preview-subject")?.textContent.startsWith("Invitation"));
+  check(true, "the preview follows the language, live");
+  await page.getByLabel("Sprache", { exact: true }).selectOption("");
+  await page.waitForFunction(() => document.getElementById("preview-subject")?.textContent.startsWith("Einladung"));
+  await page.getByLabel(/Neue Dateien/).setInputFiles({ name: "Agenda.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4 Agenda") });
+  await page.getByLabel(/Lebenslauf.pdf/).check();
+  const zone = await page.locator("label[for=at]").textContent();
+  check(/\((UTC|[A-Za-z]+\/[A-Za-z_]+)\)/.test(zone), `the schedule shows its time zone: ${zone}`);
+  await page.screenshot({ path: `${s.shots}/compose.png`, fullPage: true });
+  await page.getByRole("button", { name: "Senden" }).click();
+  await page.waitForURL(/compose$/);
+  check((await page.locator("h1").textContent()).includes("Postausgang"), "the send's summary");
+  check((await page.locator("table").textContent()).includes("erika@example.org"), "queued to Erika");
+  await page.screenshot({ path: `${s.shots}/sent.png`, fullPage: true });
+
   // ---- English, and a phone.
   await page.goto(`${s.base}/candidates/${s.erika}?lang=en`);
   check((await page.locator("h2").first().textContent()) === "Applications", "English on asking");

@@ -11,6 +11,7 @@
 //! the answer; who may see what is `app::access`'s. It holds no SQL.
 
 mod body;
+mod compose;
 pub mod session;
 mod text;
 
@@ -58,6 +59,9 @@ fn templates() -> &'static Environment<'static> {
             ("inbox.html", include_str!("templates/inbox.html")),
             ("candidate.html", include_str!("templates/candidate.html")),
             ("message.html", include_str!("templates/message.html")),
+            ("preview.html", include_str!("templates/preview.html")),
+            ("compose.html", include_str!("templates/compose.html")),
+            ("sent.html", include_str!("templates/sent.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // A template of the binary itself: the unit tests render each.
@@ -76,6 +80,11 @@ pub fn routes() -> Router<Shared> {
         .route("/sign-out", post(sign_out))
         .route("/inbox", get(inbox))
         .route("/candidates/{id}", get(candidate))
+        .route(
+            "/candidates/{id}/compose",
+            get(compose::page).post(compose::send),
+        )
+        .route("/candidates/{id}/compose/preview", get(compose::preview))
         .route("/messages/{id}", get(message))
         .route("/messages/{id}/body", get(message_body))
         .route("/messages/{id}/assign", post(assign))
@@ -83,6 +92,7 @@ pub fn routes() -> Router<Shared> {
         .route("/documents/{id}", get(document))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/mail.css", get(mail_stylesheet))
+        .route("/assets/compose.js", get(compose::script))
         .layer(axum::middleware::map_response(page_headers))
 }
 
@@ -461,6 +471,7 @@ async fn candidate(
         Err(r) => return *r,
     };
     let may_manage = caller.has(crate::config::Right::ManageCandidates);
+    let may_compose = caller.has(crate::config::Right::Compose);
     let found = call(&app, &frame, move |app| {
         let detail = app.candidate_as(&caller, id)?;
         let documents = app.candidate_documents(&caller, id)?;
@@ -524,6 +535,7 @@ async fn candidate(
             c => Value::from(minijinja::value::Serde(&detail)),
             categories => categories,
             may_manage => may_manage,
+            may_compose => may_compose,
             statuses => crate::store::candidates::STATUSES,
         },
     )

@@ -139,6 +139,59 @@ const WORDS: &[(&str, &str, &str)] = &[
         "Externe Bilder sind nicht geladen, damit der Absender nicht erfährt, dass Sie dies gelesen haben.",
     ),
     ("load_images", "Load remote images", "Externe Bilder laden"),
+    ("compose", "Write", "Schreiben"),
+    ("template", "Template", "Vorlage"),
+    (
+        "candidates_language",
+        "The candidate's language",
+        "Sprache der Kandidat:in",
+    ),
+    ("sender", "From", "Absender"),
+    (
+        "new_files",
+        "New files (choose or drop here)",
+        "Neue Dateien (auswählen oder hierher ziehen)",
+    ),
+    (
+        "drop_hint",
+        "Up to 10 MB per mail in all.",
+        "Zusammen höchstens 10 MB pro Mail.",
+    ),
+    (
+        "reuse",
+        "Send again from the thread:",
+        "Aus dem Verlauf erneut senden:",
+    ),
+    (
+        "schedule",
+        "Send at (empty: now)",
+        "Senden am (leer: sofort)",
+    ),
+    (
+        "schedule_hint",
+        "Scheduled mail can be cancelled in the queue until it goes.",
+        "Geplante Mails lassen sich in der Warteschlange stornieren, bis sie gesendet sind.",
+    ),
+    ("send", "Send", "Senden"),
+    ("preview", "Preview", "Vorschau"),
+    (
+        "suppressed",
+        "suppressed: would be skipped",
+        "gesperrt: würde übersprungen",
+    ),
+    (
+        "sent_title",
+        "Sent to the outbox",
+        "In den Postausgang gelegt",
+    ),
+    (
+        "queued",
+        "Queued: the relay sends it now.",
+        "Eingereiht: das Relay sendet jetzt.",
+    ),
+    ("scheduled_for", "Scheduled for", "Geplant für"),
+    ("batch", "batch", "Stapel"),
+    ("skipped", "skipped", "übersprungen"),
 ];
 
 /// The words of `lang`, for the templates (`{{ t.inbox }}`).

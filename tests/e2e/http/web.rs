@@ -11,6 +11,7 @@ use std::process::Command;
 
 use super::client::*;
 use crate::support::harness::*;
+use crate::support::upstream::{Upstream, relayed_directory};
 
 /// The 250 reply's message id.
 fn message_id(text: &str) -> i64 {
@@ -44,7 +45,8 @@ fn a_recruiter_works_through_the_page_in_chromium_and_sees_only_what_her_role_ma
         node_modules.join("playwright-core").exists() && Path::new("/usr/bin/chromium").exists(),
         "the browser tests need `npm ci --prefix tests/browser` and Debian's chromium (.ci/run installs both)"
     );
-    let (d, base) = api_daemon();
+    let up = Upstream::start();
+    let (d, base) = api_daemon_with("", &relayed_directory(&up));
     let mut c = d.connect();
     c.ehlo();
     let (code, text) = c.transaction(
@@ -76,15 +78,22 @@ fn a_recruiter_works_through_the_page_in_chromium_and_sees_only_what_her_role_ma
     let contract_path = files.path().join("Arbeitsvertrag.pdf");
     std::fs::write(&contract_path, b"%PDF-1.4 Arbeitsvertrag").expect("write");
     let file = format!("file=@{};type=application/pdf", contract_path.display());
-    let up = curl_with(
+    let upload = curl_with(
         &base,
         "POST",
         &format!("/api/v1/candidates/{erika}/documents"),
         Some("olaf"),
         &["-F", &file, "-F", "category=contract"],
     );
-    assert_eq!(up.status, 201, "{}", String::from_utf8_lossy(&up.body));
-    let contract = up.json()["documents"][0]["id"].as_i64().expect("contract");
+    assert_eq!(
+        upload.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&upload.body)
+    );
+    let contract = upload.json()["documents"][0]["id"]
+        .as_i64()
+        .expect("contract");
 
     // Two candidates share an address: their mail waits, unassigned.
     let mut kims = Vec::new();
@@ -155,6 +164,29 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
         d.log()
     );
     assert!(stdout.contains("all checks passed"), "{stdout}");
+
+    // The mail composed in the browser reached the upstream: the
+    // template's subject, the new file and the CV sent again.
+    let got = up.wait_for(1, 20);
+    let mail = String::from_utf8_lossy(&got[0].data).into_owned();
+    assert_eq!(got[0].to, vec!["erika@example.org"]);
+    let parsed = jobmail::inbound::parse::parse_message(&got[0].data, false);
+    assert!(
+        parsed
+            .headers
+            .subject
+            .as_deref()
+            .is_some_and(|s| s.starts_with("Einladung zum Vorstellungsgespräch")),
+        "{mail}"
+    );
+    let names: Vec<&str> = parsed
+        .documents
+        .iter()
+        .map(|d| d.filename.as_str())
+        .collect();
+    for name in ["Agenda.pdf", "Lebenslauf.pdf", "Anfahrt-ACME-Muenchen.pdf"] {
+        assert!(names.contains(&name), "{name} not in {names:?}");
+    }
     for page in [
         "sign-in",
         "inbox",
@@ -165,6 +197,8 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
         "candidate-operator",
         "message-text",
         "message-html",
+        "compose",
+        "sent",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),
