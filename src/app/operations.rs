@@ -92,6 +92,22 @@ impl App {
         self.queue_action(action)
     }
 
+    /// An operator's action on one item by its name: `retry`, `hold`,
+    /// `release`, `cancel` or `delete` (`operate_queue`); how many items
+    /// changed. The API's and the web page's queue buttons call this.
+    pub fn queue_action_named_as(&self, caller: &Caller, item: i64, action: &str) -> Result<usize> {
+        match action {
+            "retry" => self.queue_action_as(caller, Action::Retry(item)),
+            "hold" => self.queue_action_as(caller, Action::Hold(item)),
+            "release" => self.queue_action_as(caller, Action::Release(item)),
+            "delete" => self.queue_action_as(caller, Action::Delete(item)),
+            "cancel" => self.cancel_as(caller, item).map(|_| 1),
+            other => Err(Error::Invalid(format!(
+                "{other:?} is not an action (retry, hold, release, cancel, delete)"
+            ))),
+        }
+    }
+
     /// The addresses not written to (`operate_queue`).
     pub fn suppressions_as(
         &self,

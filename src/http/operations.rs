@@ -16,7 +16,7 @@ use crate::app::outbox::{PreviewInput, SendInput};
 use crate::app::templates::TemplateView;
 use crate::outbound::audience::Audience;
 use crate::store::InboxFilter;
-use crate::store::outbox::{Action, QueueFilter};
+use crate::store::outbox::QueueFilter;
 
 /// A JSON body of type `T`, or a 400 naming what is wrong.
 pub(super) fn body<T: serde::de::DeserializeOwned>(
@@ -258,22 +258,7 @@ pub async fn queue_action(
     let who = caller(&app, &headers)?;
     let item = id(&raw)?;
     let done = blocking(&app, move |app| {
-        let n = match action.as_str() {
-            "retry" => app.queue_action_as(&who, Action::Retry(item))?,
-            "hold" => app.queue_action_as(&who, Action::Hold(item))?,
-            "release" => app.queue_action_as(&who, Action::Release(item))?,
-            "delete" => app.queue_action_as(&who, Action::Delete(item))?,
-            "cancel" => {
-                app.cancel_as(&who, item)?;
-                1
-            }
-            other => {
-                return Err(crate::app::Error::Invalid(format!(
-                    "{other:?} is not an action (retry, hold, release, cancel, delete)"
-                )));
-            }
-        };
-        Ok(n)
+        app.queue_action_named_as(&who, item, &action)
     })
     .await?;
     Ok(axum::Json(json!({ "item": item, "changed": done })).into_response())

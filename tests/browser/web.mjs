@@ -201,6 +201,20 @@ try {
   await ops.goto(`${s.base}/candidates/${s.erika}`);
   check((await ops.locator("section[aria-labelledby=documents]").textContent()).includes("Arbeitsvertrag.pdf"), "Olaf sees the contract");
   await ops.screenshot({ path: `${s.shots}/candidate-operator.png`, fullPage: true });
+
+  // ---- The queue is the operator's: Anna may not open it.
+  const refused = await small.request.get(`${s.base}/queue`, { maxRedirects: 0 });
+  check(refused.status() === 403, `the queue is not Anna's (${refused.status()})`);
+  check((await small.locator("nav[aria-label=main]").textContent()).indexOf("Warteschlange") < 0, "nor in her menu");
+  await ops.getByRole("link", { name: "Warteschlange" }).click();
+  await ops.waitForURL(`${s.base}/queue`);
+  const row = ops.locator(`#item-${s.scheduled_item}`);
+  check((await row.textContent()).includes("scheduled"), "the scheduled mail is listed as scheduled");
+  check((await ops.locator(".states").textContent()).includes("scheduled"), "the states are counted");
+  await ops.screenshot({ path: `${s.shots}/queue.png`, fullPage: true });
+  await row.getByRole("button", { name: /Stornieren/ }).click();
+  await ops.waitForURL(/\/queue/);
+  check((await ops.locator(`#item-${s.scheduled_item}`).textContent()).includes("cancelled"), "cancelled before it went");
   check(dialogs.length === 0, `no hostile string ran anywhere: ${dialogs.join("; ")}`);
   console.log("all checks passed");
 } catch (e) {

@@ -12,6 +12,7 @@
 
 mod body;
 mod compose;
+mod queue;
 pub mod session;
 mod text;
 
@@ -62,6 +63,7 @@ fn templates() -> &'static Environment<'static> {
             ("preview.html", include_str!("templates/preview.html")),
             ("compose.html", include_str!("templates/compose.html")),
             ("sent.html", include_str!("templates/sent.html")),
+            ("queue.html", include_str!("templates/queue.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // A template of the binary itself: the unit tests render each.
@@ -90,6 +92,8 @@ pub fn routes() -> Router<Shared> {
         .route("/messages/{id}/assign", post(assign))
         .route("/applications/{id}/status", post(application_status))
         .route("/documents/{id}", get(document))
+        .route("/queue", get(queue::page))
+        .route("/queue/{id}/{action}", post(queue::action))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/mail.css", get(mail_stylesheet))
         .route("/assets/compose.js", get(compose::script))
@@ -154,7 +158,8 @@ struct LangQuery {
 /// A page's common frame: who, their CSRF token, the language.
 struct Frame {
     lang: Lang,
-    user: Option<(String, String)>,
+    /// Id, name, and whether the queue is theirs to operate.
+    user: Option<(String, String, bool)>,
     csrf: String,
     /// A new language asked by `?lang=`: remembered in a cookie.
     remember_lang: bool,
@@ -171,6 +176,7 @@ impl Frame {
                 } else {
                     user.name.clone()
                 },
+                c.has(crate::config::Right::OperateQueue),
             )),
             Caller::Operator => None,
         });
@@ -184,10 +190,9 @@ impl Frame {
 
     /// Renders `template` with `page` (its own values) in this frame.
     fn render(&self, status: StatusCode, template: &str, page: Value) -> Response {
-        let user = self
-            .user
-            .as_ref()
-            .map(|(id, name)| context! { id => id, name => name });
+        let user = self.user.as_ref().map(
+            |(id, name, may_queue)| context! { id => id, name => name, may_queue => may_queue },
+        );
         let ctx = context! {
             lang => self.lang.code(),
             t => text::words(self.lang),
@@ -755,7 +760,7 @@ mod tests {
         let hostile = "<script>alert(1)</script>\"' \u{202e}fdp.exe";
         let frame = Frame {
             lang: Lang::De,
-            user: Some(("anna".into(), hostile.into())),
+            user: Some(("anna".into(), hostile.into(), false)),
             csrf: "x".into(),
             remember_lang: false,
         };

@@ -192,6 +192,29 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("scheduled_for", "Scheduled for", "Geplant für"),
     ("batch", "batch", "Stapel"),
     ("skipped", "skipped", "übersprungen"),
+    ("queue", "Queue", "Warteschlange"),
+    ("states", "States", "Zustände"),
+    ("all_states", "All", "Alle"),
+    (
+        "paused_upstreams",
+        "Paused upstreams",
+        "Pausierte Upstreams",
+    ),
+    ("until", "until", "bis"),
+    (
+        "queue_empty",
+        "Nothing in the queue here.",
+        "Hier ist nichts in der Warteschlange.",
+    ),
+    ("attempts", "Attempts", "Versuche"),
+    ("next_attempt", "Next / at", "Nächster / am"),
+    ("last_reply", "Last reply", "Letzte Antwort"),
+    ("actions", "Actions", "Aktionen"),
+    ("held", "held", "angehalten"),
+    ("action_retry", "Retry now", "Jetzt erneut"),
+    ("action_hold", "Hold", "Anhalten"),
+    ("action_release", "Release", "Freigeben"),
+    ("action_cancel", "Cancel", "Stornieren"),
 ];
 
 /// The words of `lang`, for the templates (`{{ t.inbox }}`).

@@ -135,6 +135,27 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
     assert_eq!(code, 250, "{text}");
     let html_message = message_id(&text);
 
+    // A mail scheduled for later, for the queue page to cancel.
+    let scheduled = curl(
+        &base,
+        "POST",
+        "/api/v1/send",
+        Some("olaf"),
+        Some(&format!(
+            r#"{{"template": "rejection", "candidates": [{}], "at": "2030-01-15 09:00"}}"#,
+            kims[1]
+        )),
+    );
+    assert_eq!(
+        scheduled.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&scheduled.body)
+    );
+    let scheduled_item = scheduled.json()["queued"][0]["item"]
+        .as_i64()
+        .expect("a scheduled item");
+
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots/web");
     let scenario = serde_json::json!({
         "base": base,
@@ -150,6 +171,7 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
         "kim_weber": kims[0],
         "html_message": html_message,
         "tracker": tracker,
+        "scheduled_item": scheduled_item,
     });
     let out = Command::new("node")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/web.mjs"))
@@ -199,6 +221,7 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
         "message-html",
         "compose",
         "sent",
+        "queue",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),
