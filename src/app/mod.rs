@@ -18,6 +18,7 @@ pub mod messages;
 pub mod operations;
 pub mod outbox;
 pub mod reload;
+pub mod settings;
 pub mod status;
 pub mod templates;
 pub mod webhooks;

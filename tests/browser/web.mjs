@@ -189,6 +189,15 @@ try {
   const overflow = await small.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
   check(!overflow, "the inbox fits a phone's width");
 
+  // ---- The settings, read-only, without a secret.
+  await page.getByRole("link", { name: /Einstellungen|Settings/ }).click();
+  await page.waitForURL(`${s.base}/settings`);
+  const settings = await page.locator("main").textContent();
+  check(settings.includes("interview-invitation") && settings.includes("jobs@acme.example"), "templates and subsidiaries are listed");
+  check(settings.includes("manage_candidates"), "and the roles' rights");
+  check(!(await page.content()).includes(s.anna_token) && !(await page.content()).includes(s.olaf_token), "no token in the settings");
+  await page.screenshot({ path: `${s.shots}/settings.png`, fullPage: true });
+
   // ---- Sign-out ends the session.
   await page.getByRole("button", { name: /Sign out|Abmelden/ }).click();
   await page.waitForURL(`${s.base}/sign-in`);

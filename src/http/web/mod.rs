@@ -64,6 +64,7 @@ fn templates() -> &'static Environment<'static> {
             ("compose.html", include_str!("templates/compose.html")),
             ("sent.html", include_str!("templates/sent.html")),
             ("queue.html", include_str!("templates/queue.html")),
+            ("settings.html", include_str!("templates/settings.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // A template of the binary itself: the unit tests render each.
@@ -92,6 +93,7 @@ pub fn routes() -> Router<Shared> {
         .route("/messages/{id}/assign", post(assign))
         .route("/applications/{id}/status", post(application_status))
         .route("/documents/{id}", get(document))
+        .route("/settings", get(settings))
         .route("/queue", get(queue::page))
         .route("/queue/{id}/{action}", post(queue::action))
         .route("/assets/app.css", get(stylesheet))
@@ -729,6 +731,27 @@ async fn document(
     };
     match call(&app, &frame, move |app| app.document(&caller, id)).await {
         Ok((placed, bytes)) => super::documents::document_response(&placed, bytes),
+        Err(r) => *r,
+    }
+}
+
+/// The settings, read-only: what the config in force says.
+async fn settings(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    let (app, caller, session) = match signed_in(&shared, &headers) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let frame = Frame::new(&headers, q.lang.as_deref(), Some((&caller, &session)));
+    match call(&app, &frame, |app| app.settings()).await {
+        Ok(s) => frame.render(
+            StatusCode::OK,
+            "settings.html",
+            context! { page => "settings", s => Value::from(minijinja::value::Serde(&s)) },
+        ),
         Err(r) => *r,
     }
 }

@@ -222,6 +222,7 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
         "compose",
         "sent",
         "queue",
+        "settings",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),
