@@ -179,6 +179,25 @@ try {
   check((await page.locator("table").textContent()).includes("erika@example.org"), "queued to Erika");
   await page.screenshot({ path: `${s.shots}/sent.png`, fullPage: true });
 
+  // ---- Bulk: the backend position's candidates, chosen from the list.
+  await page.getByRole("link", { name: "Kandidat:innen" }).click();
+  await page.getByLabel("Stelle").selectOption("backend-rust");
+  await page.getByRole("button", { name: "Filtern" }).click();
+  await page.waitForURL(/position=backend-rust/);
+  const listed = await page.locator("#bulk tbody tr").count();
+  check(listed === 2, `two candidates for the position (${listed})`);
+  await page.screenshot({ path: `${s.shots}/candidates.png`, fullPage: true });
+  await page.getByRole("button", { name: "An die Ausgewählten schreiben" }).click();
+  await page.waitForURL(/\/compose\?/);
+  check((await page.locator("h1").textContent()).includes("2"), "compose to the two chosen");
+  await page.getByLabel("Vorlage").selectOption("rejection");
+  await page.waitForFunction(() => document.getElementById("preview-subject")?.textContent.startsWith("Ihre Bewerbung"));
+  await page.screenshot({ path: `${s.shots}/compose-bulk.png`, fullPage: true });
+  await page.getByRole("button", { name: "Senden" }).click();
+  await page.waitForURL(/\/compose$/);
+  const summary = await page.locator("table").textContent();
+  check(summary.includes("erika@example.org") && summary.includes("kim@example.org"), `both queued: ${summary}`);
+
   // ---- English, and a phone.
   await page.goto(`${s.base}/candidates/${s.erika}?lang=en`);
   check((await page.locator("h2").first().textContent()) === "Applications", "English on asking");

@@ -9,7 +9,7 @@
 //! It maps the form to one `app` call and renders the answer; it decides
 //! nothing about the mail.
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::{Value, context};
@@ -73,11 +73,57 @@ fn preview_values(
     }
 }
 
-/// What the compose page shows for candidate `id` and the user's choice.
-fn page_values(app: &App, caller: &Caller, id: i64, choice: &Choice) -> crate::app::Result<Value> {
+/// Whom a compose page writes to: one candidate (its own page, with the
+/// documents of the thread to send again) or several from a list.
+#[derive(Debug, Clone)]
+pub enum Target {
+    One(i64),
+    Many(Vec<i64>),
+}
+
+impl Target {
+    fn ids(&self) -> Vec<i64> {
+        match self {
+            Target::One(id) => vec![*id],
+            Target::Many(ids) => ids.clone(),
+        }
+    }
+
+    /// The query that names the candidates of a bulk (`candidate=1&...`).
+    fn query(&self) -> String {
+        self.ids()
+            .iter()
+            .map(|id| format!("candidate={id}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// What the compose page shows for `target` and the user's choice; the
+/// preview is the first candidate's.
+fn page_values(
+    app: &App,
+    caller: &Caller,
+    target: &Target,
+    choice: &Choice,
+) -> crate::app::Result<Value> {
     caller.require(crate::config::Right::Compose)?;
-    let detail = app.candidate_as(caller, id)?;
-    let documents = app.candidate_documents(caller, id)?;
+    let ids = target.ids();
+    let Some(&first) = ids.first() else {
+        return Err(Error::Invalid("choose at least one candidate".into()));
+    };
+    let mut names = Vec::new();
+    let mut subsidiaries: Vec<String> = Vec::new();
+    for &id in &ids {
+        let detail = app.candidate_as(caller, id)?;
+        let s = &detail.summary;
+        names.push(context! { id => id, name => format!("{} {}", s.first_name, s.last_name).trim().to_string() });
+        subsidiaries.extend(detail.applications.iter().map(|a| a.subsidiary.clone()));
+    }
+    let documents = match target {
+        Target::One(id) => app.candidate_documents(caller, *id)?,
+        Target::Many(_) => Vec::new(),
+    };
     let templates: Vec<_> = app
         .template_summaries()
         .into_iter()
@@ -91,35 +137,41 @@ fn page_values(app: &App, caller: &Caller, id: i64, choice: &Choice) -> crate::a
         .find(|t| t.id == template)
         .map(|t| t.languages.clone())
         .unwrap_or_default();
-    // The senders of the candidate's subsidiaries.
-    let subsidiaries: Vec<&str> = detail
-        .applications
-        .iter()
-        .map(|a| a.subsidiary.as_str())
-        .collect();
+    // The senders of the candidates' subsidiaries (a candidate of another
+    // subsidiary than the sender's is skipped, and the summary says so).
     let senders: Vec<Value> = app
         .config
         .subsidiaries
         .iter()
-        .filter(|s| subsidiaries.contains(&s.id.as_str()))
+        .filter(|s| subsidiaries.contains(&s.id))
         .flat_map(|s| &s.senders)
         .map(|s| context! { id => s.id.clone(), name => s.name.clone(), address => s.address.to_string() })
         .collect();
     let input = PreviewInput {
         template: template.clone(),
-        candidate: id,
+        candidate: first,
         sender: nonempty(&choice.sender),
         language: nonempty(&choice.language),
     };
     let (preview, preview_error) = preview_values(app, caller, &input);
-    let s = &detail.summary;
-    let name = format!("{} {}", s.first_name, s.last_name)
-        .trim()
-        .to_string();
+    let (action, preview_url) = match target {
+        Target::One(id) => (
+            format!("/candidates/{id}/compose"),
+            format!("/candidates/{id}/compose/preview"),
+        ),
+        Target::Many(_) => (
+            "/compose".to_string(),
+            format!("/compose/preview?{}", target.query()),
+        ),
+    };
     Ok(context! {
         page => "compose",
-        candidate => id,
-        name => name,
+        candidate => first,
+        bulk => matches!(target, Target::Many(_)),
+        ids => ids,
+        names => names,
+        action => action,
+        preview_url => preview_url,
         templates => Value::from(minijinja::value::Serde(&templates)),
         languages => languages,
         senders => senders,
@@ -133,28 +185,86 @@ fn page_values(app: &App, caller: &Caller, id: i64, choice: &Choice) -> crate::a
     })
 }
 
+/// The candidates a bulk's query names (`candidate=1&candidate=2`), and
+/// its other choices.
+fn bulk_query(raw: Option<&str>) -> (Target, Choice) {
+    let pairs: Vec<(String, String)> = raw
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default();
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let ids = pairs
+        .iter()
+        .filter(|(k, _)| k == "candidate")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    (
+        Target::Many(ids),
+        Choice {
+            lang: get("lang"),
+            template: get("template"),
+            language: get("language"),
+            sender: get("sender"),
+        },
+    )
+}
+
+/// Writing to several candidates, chosen on the candidates page.
+pub async fn bulk_page(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (target, choice) = bulk_query(raw.as_deref());
+    render_page(&shared, &headers, target, choice, "compose.html").await
+}
+
+pub async fn bulk_preview(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (target, choice) = bulk_query(raw.as_deref());
+    render_page(&shared, &headers, target, choice, "preview.html").await
+}
+
+async fn render_page(
+    shared: &Shared,
+    headers: &HeaderMap,
+    target: Target,
+    choice: Choice,
+    template: &'static str,
+) -> Response {
+    let (app, caller, session) = match signed_in(shared, headers) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let frame = Frame::new(headers, choice.lang.as_deref(), Some((&caller, &session)));
+    match call(&app, &frame, move |app| {
+        page_values(app, &caller, &target, &choice)
+    })
+    .await
+    {
+        Ok(values) => frame.render(StatusCode::OK, template, values),
+        Err(r) => *r,
+    }
+}
+
 pub async fn page(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Path(raw): Path<String>,
     Query(choice): Query<Choice>,
 ) -> Response {
-    let (app, caller, session) = match signed_in(&shared, &headers) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
-    let frame = Frame::new(&headers, choice.lang.as_deref(), Some((&caller, &session)));
-    let id = match path_id(&frame, &raw) {
-        Ok(id) => id,
-        Err(r) => return *r,
-    };
-    match call(&app, &frame, move |app| {
-        page_values(app, &caller, id, &choice)
-    })
-    .await
-    {
-        Ok(values) => frame.render(StatusCode::OK, "compose.html", values),
-        Err(r) => *r,
+    match raw.parse::<i64>() {
+        Ok(id) if id > 0 => {
+            render_page(&shared, &headers, Target::One(id), choice, "compose.html").await
+        }
+        _ => not_found(&shared, &headers),
     }
 }
 
@@ -165,26 +275,23 @@ pub async fn preview(
     Path(raw): Path<String>,
     Query(choice): Query<Choice>,
 ) -> Response {
-    let (app, caller, session) = match signed_in(&shared, &headers) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
-    let frame = Frame::new(&headers, choice.lang.as_deref(), Some((&caller, &session)));
-    let id = match path_id(&frame, &raw) {
-        Ok(id) => id,
-        Err(r) => return *r,
-    };
-    match call(&app, &frame, move |app| {
-        page_values(app, &caller, id, &choice)
-    })
-    .await
-    {
-        Ok(values) => frame.render(StatusCode::OK, "preview.html", values),
+    match raw.parse::<i64>() {
+        Ok(id) if id > 0 => {
+            render_page(&shared, &headers, Target::One(id), choice, "preview.html").await
+        }
+        _ => not_found(&shared, &headers),
+    }
+}
+
+fn not_found(shared: &Shared, headers: &HeaderMap) -> Response {
+    match signed_in(shared, headers) {
+        Ok((_, caller, session)) => Frame::new(headers, None, Some((&caller, &session)))
+            .error(Error::NotFound("no such candidate".into())),
         Err(r) => *r,
     }
 }
 
-/// The send: the form's choices, files and documents, one `app::send_as`.
+/// The send to one candidate: the form's choices, files and documents.
 pub async fn send(
     State(shared): State<Shared>,
     Path(raw): Path<String>,
@@ -200,6 +307,30 @@ pub async fn send(
         Ok(id) => id,
         Err(r) => return *r,
     };
+    send_to(app, caller, session, frame, Some(id), request).await
+}
+
+/// The send to the candidates the bulk form lists.
+pub async fn bulk_send(State(shared): State<Shared>, request: Request) -> Response {
+    let headers = request.headers().clone();
+    let (app, caller, session) = match signed_in(&shared, &headers) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let frame = Frame::new(&headers, None, Some((&caller, &session)));
+    send_to(app, caller, session, frame, None, request).await
+}
+
+/// One `app::send_as` with the form's choices; `one`: the candidate of
+/// its page, else the form's `candidate` fields.
+async fn send_to(
+    app: std::sync::Arc<App>,
+    caller: Caller,
+    session: super::session::Session,
+    frame: Frame,
+    one: Option<i64>,
+    request: Request,
+) -> Response {
     let form = match crate::http::forms::read_form(request).await {
         Ok(f) => f,
         Err(e) => return frame.error(Error::Invalid(e.message)),
@@ -222,10 +353,23 @@ pub async fn send(
         .filter(|f| !(f.filename.is_empty() && f.bytes.is_empty()))
         .map(|f| f.into_attachment())
         .collect();
+    let candidates: Vec<i64> = match one {
+        Some(id) => vec![id],
+        None => form
+            .fields
+            .iter()
+            .filter(|(n, _)| n == "candidate")
+            .filter_map(|(_, v)| v.parse().ok())
+            .collect(),
+    };
+    if candidates.is_empty() {
+        return frame.error(Error::Invalid("choose at least one candidate".into()));
+    }
+    let back = candidates[0];
     let input = SendInput {
         template: field("template").unwrap_or_default(),
         audience: Audience {
-            candidates: vec![id],
+            candidates,
             ..Audience::default()
         },
         sender: field("sender"),
@@ -239,7 +383,7 @@ pub async fn send(
         Ok(summary) => frame.render(
             StatusCode::OK,
             "sent.html",
-            context! { page => "sent", summary => Value::from(minijinja::value::Serde(&summary)), back => id },
+            context! { page => "sent", summary => Value::from(minijinja::value::Serde(&summary)), back => back },
         ),
         Err(r) => *r,
     }

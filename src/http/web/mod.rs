@@ -65,6 +65,7 @@ fn templates() -> &'static Environment<'static> {
             ("sent.html", include_str!("templates/sent.html")),
             ("queue.html", include_str!("templates/queue.html")),
             ("settings.html", include_str!("templates/settings.html")),
+            ("candidates.html", include_str!("templates/candidates.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // A template of the binary itself: the unit tests render each.
@@ -82,7 +83,10 @@ pub fn routes() -> Router<Shared> {
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", post(sign_out))
         .route("/inbox", get(inbox))
+        .route("/candidates", get(candidates))
         .route("/candidates/{id}", get(candidate))
+        .route("/compose", get(compose::bulk_page).post(compose::bulk_send))
+        .route("/compose/preview", get(compose::bulk_preview))
         .route(
             "/candidates/{id}/compose",
             get(compose::page).post(compose::send),
@@ -733,6 +737,94 @@ async fn document(
         Ok((placed, bytes)) => super::documents::document_response(&placed, bytes),
         Err(r) => *r,
     }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct CandidatesQuery {
+    lang: Option<String>,
+    search: Option<String>,
+    position: Option<String>,
+    status: Option<String>,
+    subsidiary: Option<String>,
+}
+
+/// Rows of the candidates page.
+const CANDIDATES_PAGE: usize = 200;
+
+/// Candidates with an application as filtered (search, position, status,
+/// subsidiary), among the user's subsidiaries; the chosen ones go to
+/// compose together.
+async fn candidates(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<CandidatesQuery>,
+) -> Response {
+    let (app, caller, session) = match signed_in(&shared, &headers) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let frame = Frame::new(&headers, q.lang.as_deref(), Some((&caller, &session)));
+    let clean = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let (search, position, status, subsidiary) = (
+        clean(&q.search),
+        clean(&q.position),
+        clean(&q.status),
+        clean(&q.subsidiary),
+    );
+    let may_compose = caller.has(crate::config::Right::Compose);
+    let (s2, p2, st2, sub2) = (
+        search.clone(),
+        position.clone(),
+        status.clone(),
+        subsidiary.clone(),
+    );
+    let list = match call(&app, &frame, move |app| {
+        app.find_candidates_as(
+            &caller,
+            &crate::store::candidates::CandidateFilter {
+                search: s2.as_deref(),
+                position: p2.as_deref(),
+                status: st2.as_deref(),
+                subsidiary: sub2.as_deref(),
+                limit: CANDIDATES_PAGE,
+                ..Default::default()
+            },
+        )
+    })
+    .await
+    {
+        Ok(l) => l,
+        Err(r) => return *r,
+    };
+    let positions: Vec<Value> = app
+        .config
+        .positions
+        .iter()
+        .map(|p| context! { id => p.id.clone(), title => p.title.clone() })
+        .collect();
+    let subsidiaries: Vec<Value> = app
+        .config
+        .subsidiaries
+        .iter()
+        .map(|s| context! { id => s.id.clone(), name => s.name.clone() })
+        .collect();
+    frame.render(
+        StatusCode::OK,
+        "candidates.html",
+        context! {
+            page => "candidates",
+            list => Value::from(minijinja::value::Serde(&list)),
+            search => search, position => position, status => status, subsidiary => subsidiary,
+            positions => positions, subsidiaries => subsidiaries,
+            statuses => crate::store::candidates::STATUSES,
+            may_compose => may_compose,
+        },
+    )
 }
 
 /// The settings, read-only: what the config in force says.

@@ -267,6 +267,27 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("view", "Sees", "Sieht"),
     ("edit", "Changes", "Ändert"),
     ("rights", "Rights", "Rechte"),
+    ("candidates_nav", "Candidates", "Kandidat:innen"),
+    ("candidates", "candidates", "Kandidat:innen"),
+    ("search", "Name or address", "Name oder Adresse"),
+    ("filter", "Filter", "Filtern"),
+    (
+        "no_candidates",
+        "No candidate matches.",
+        "Keine Kandidat:in passt.",
+    ),
+    ("choose", "Choose", "Auswählen"),
+    ("since", "Since", "Seit"),
+    (
+        "write_to_chosen",
+        "Write to the chosen ones",
+        "An die Ausgewählten schreiben",
+    ),
+    (
+        "preview_of_first",
+        "The preview shows the mail of the first; each gets their own, in their own language.",
+        "Die Vorschau zeigt die Mail an die erste Person; jede bekommt ihre eigene, in ihrer Sprache.",
+    ),
 ];
 
 /// The words of `lang`, for the templates (`{{ t.inbox }}`).

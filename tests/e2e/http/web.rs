@@ -189,10 +189,14 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
 
     // The mail composed in the browser reached the upstream: the
     // template's subject, the new file and the CV sent again.
-    let got = up.wait_for(1, 20);
-    let mail = String::from_utf8_lossy(&got[0].data).into_owned();
-    assert_eq!(got[0].to, vec!["erika@example.org"]);
-    let parsed = jobmail::inbound::parse::parse_message(&got[0].data, false);
+    let got = up.wait_for(3, 20);
+    let first = got
+        .iter()
+        .find(|d| String::from_utf8_lossy(&d.data).contains("Agenda.pdf"))
+        .expect("the mail composed to Erika");
+    let mail = String::from_utf8_lossy(&first.data).into_owned();
+    assert_eq!(first.to, vec!["erika@example.org"]);
+    let parsed = jobmail::inbound::parse::parse_message(&first.data, false);
     assert!(
         parsed
             .headers
@@ -209,6 +213,19 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
     for name in ["Agenda.pdf", "Lebenslauf.pdf", "Anfahrt-ACME-Muenchen.pdf"] {
         assert!(names.contains(&name), "{name} not in {names:?}");
     }
+    // The bulk: one rejection each to the position's two candidates.
+    let mut rejected: Vec<String> = got
+        .iter()
+        .filter(|d| {
+            jobmail::inbound::parse::parse_message(&d.data, false)
+                .headers
+                .subject
+                .is_some_and(|s| s.starts_with("Ihre Bewerbung"))
+        })
+        .flat_map(|d| d.to.clone())
+        .collect();
+    rejected.sort();
+    assert_eq!(rejected, ["erika@example.org", "kim@example.org"]);
     for page in [
         "sign-in",
         "inbox",
@@ -223,6 +240,8 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
         "sent",
         "queue",
         "settings",
+        "candidates",
+        "compose-bulk",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),

@@ -12,7 +12,8 @@
     for (const name of ["template", "language", "sender"]) {
       query.set(name, form.elements[name].value);
     }
-    const answer = await fetch(`${form.dataset.preview}?${query}`, { credentials: "same-origin" });
+    const base = form.dataset.preview;
+    const answer = await fetch(`${base}${base.includes("?") ? "&" : "?"}${query}`, { credentials: "same-origin" });
     if (!answer.ok) return;
     const html = await answer.text();
     const next = new DOMParser().parseFromString(html, "text/html").getElementById("preview");
