@@ -60,6 +60,11 @@ if smuggled_stored:
     fails.append(f"{len(smuggled_stored)} smuggled mails stored, e.g. {smuggled_stored[:3]}")
 if bad_states:
     fails.append(f"outbox items not final or retrying: {bad_states}")
+# Every session but garbage ends with a reply it reads: an error here is a
+# client that did not follow the protocol, or a server that dropped it.
+errors = {k: n for k, n in log["errors"].items() if not k.startswith("garbage:")}
+if errors:
+    fails.append(f"sessions that ended without a reply: {errors}")
 if final_rss > max(rss["baseline"] * 1.5, rss["baseline"] + 30 * 1024):
     fails.append(f"RSS {final_rss} kB not back near its baseline {rss['baseline']} kB")
 upstream = open(os.path.join(W, "upstream.count")).read().strip() if os.path.exists(os.path.join(W, "upstream.count")) else "0"
