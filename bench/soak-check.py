@@ -18,11 +18,15 @@ W, PID, JOBMAIL = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 log = json.load(open(os.path.join(W, "clients.json")))
 
 
-def rss_kb():
+def status(field):
     with open(f"/proc/{PID}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
+
+
+def rss_kb():
+    return status("VmRSS")
 
 
 def states():
@@ -80,7 +84,10 @@ print(f"| refused mails stored / smuggled mails stored | {len(refused_stored)} o
 print(f"| inbound mails in the store | {sum(stored.values())} |")
 print(f"| outbox by state | {', '.join(f'{s} {n}' for s, n in sorted(outbox.items()))} |")
 print(f"| accepted by the flaky upstream | {upstream} |")
+for i, r in enumerate(rss.get("rounds", []), 1):
+    print(f"| RSS round {i}: peak / after its idle | {r['peak'] // 1024} MiB / {r['after_idle'] // 1024} MiB |")
 print(f"| RSS baseline / peak / after 30 s idle | {rss['baseline'] // 1024} MiB / {rss['peak'] // 1024} MiB / {final_rss // 1024} MiB |")
+print(f"| of which anonymous / file | {status('RssAnon') // 1024} MiB / {status('RssFile') // 1024} MiB |")
 print()
 print("checks: " + ("all passed" if not fails else "FAILED"))
 for f in fails:

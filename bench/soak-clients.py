@@ -3,7 +3,9 @@ seconds against jobmail, each picking a kind of traffic per session:
 valid mails (some pipelined, several per session), bad MIME, garbage,
 pipelined injection (bare-LF dots smuggling a second mail), oversized
 (11 MB) and slow (a byte a second). Writes what the server answered to
-WORKDIR/clients.json and samples the daemon's RSS into WORKDIR/rss.json.
+WORKDIR/clients.json and samples the daemon's RSS every 5 s into
+WORKDIR/rss.json. SOAK_ROUNDS (default 1) rounds of traffic, each followed
+by SOAK_IDLE (default 30) seconds idle.
 
     python3 bench/soak-clients.py PORT PID DURATION SESSIONS WORKDIR
 """
@@ -225,9 +227,9 @@ async def worker(deadline):
             await asyncio.sleep(0.2)
 
 
-async def sampler(deadline, samples):
+async def sampler(deadline, samples, start):
     while time.monotonic() < deadline:
-        samples.append(rss_kb())
+        samples.append([round(time.monotonic() - start), rss_kb()])
         await asyncio.sleep(5)
 
 
@@ -238,13 +240,22 @@ async def main():
     await asyncio.sleep(5)
     baseline = rss_kb()
     start = time.monotonic()
-    deadline = start + DURATION
-    samples = []
-    await asyncio.gather(sampler(deadline + 30, samples), *(worker(deadline) for _ in range(SESSIONS)))
+    samples, rounds = [], []
+    # SOAK_ROUNDS rounds of traffic, each followed by SOAK_IDLE seconds
+    # idle: RSS that grows round after round is a leak, RSS that comes back
+    # to the same plateau is memory kept for reuse.
+    for _ in range(int(os.environ.get("SOAK_ROUNDS", "1"))):
+        deadline = time.monotonic() + DURATION
+        idle_until = deadline + int(os.environ.get("SOAK_IDLE", "30"))
+        await asyncio.gather(sampler(idle_until, samples, start), *(worker(deadline) for _ in range(SESSIONS)))
+        await asyncio.sleep(max(0, idle_until - time.monotonic()))
+        rounds.append({"peak": max(kb for _, kb in samples), "after_idle": rss_kb()})
     log["elapsed_s"] = round(time.monotonic() - start, 1)
-    log["rss_kb"] = {"baseline": baseline, "peak": max(samples), "samples": samples}
+    log["rss_kb"] = {"baseline": baseline, "peak": max(kb for _, kb in samples), "rounds": rounds, "samples": samples}
     with open(os.path.join(W, "clients.json"), "w") as f:
         json.dump(log, f)
+    with open(os.path.join(W, "rss.json"), "w") as f:
+        json.dump(log["rss_kb"], f)
 
 
 asyncio.run(main())
