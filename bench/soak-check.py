@@ -18,11 +18,15 @@ W, PID, JOBMAIL = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 log = json.load(open(os.path.join(W, "clients.json")))
 
 
-def rss_kb():
+def status(field):
     with open(f"/proc/{PID}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
+
+
+def rss_kb():
+    return status("VmRSS")
 
 
 def states():
@@ -60,6 +64,11 @@ if smuggled_stored:
     fails.append(f"{len(smuggled_stored)} smuggled mails stored, e.g. {smuggled_stored[:3]}")
 if bad_states:
     fails.append(f"outbox items not final or retrying: {bad_states}")
+# Every session but garbage ends with a reply it reads: an error here is a
+# client that did not follow the protocol, or a server that dropped it.
+errors = {k: n for k, n in log["errors"].items() if not k.startswith("garbage:")}
+if errors:
+    fails.append(f"sessions that ended without a reply: {errors}")
 if final_rss > max(rss["baseline"] * 1.5, rss["baseline"] + 30 * 1024):
     fails.append(f"RSS {final_rss} kB not back near its baseline {rss['baseline']} kB")
 upstream = open(os.path.join(W, "upstream.count")).read().strip() if os.path.exists(os.path.join(W, "upstream.count")) else "0"
@@ -75,7 +84,10 @@ print(f"| refused mails stored / smuggled mails stored | {len(refused_stored)} o
 print(f"| inbound mails in the store | {sum(stored.values())} |")
 print(f"| outbox by state | {', '.join(f'{s} {n}' for s, n in sorted(outbox.items()))} |")
 print(f"| accepted by the flaky upstream | {upstream} |")
+for i, r in enumerate(rss.get("rounds", []), 1):
+    print(f"| RSS round {i}: peak / after its idle | {r['peak'] // 1024} MiB / {r['after_idle'] // 1024} MiB |")
 print(f"| RSS baseline / peak / after 30 s idle | {rss['baseline'] // 1024} MiB / {rss['peak'] // 1024} MiB / {final_rss // 1024} MiB |")
+print(f"| of which anonymous / file | {status('RssAnon') // 1024} MiB / {status('RssFile') // 1024} MiB |")
 print()
 print("checks: " + ("all passed" if not fails else "FAILED"))
 for f in fails:

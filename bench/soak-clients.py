@@ -3,7 +3,9 @@ seconds against jobmail, each picking a kind of traffic per session:
 valid mails (some pipelined, several per session), bad MIME, garbage,
 pipelined injection (bare-LF dots smuggling a second mail), oversized
 (11 MB) and slow (a byte a second). Writes what the server answered to
-WORKDIR/clients.json and samples the daemon's RSS into WORKDIR/rss.json.
+WORKDIR/clients.json and samples the daemon's RSS every 5 s into
+WORKDIR/rss.json. SOAK_ROUNDS (default 1) rounds of traffic, each followed
+by SOAK_IDLE (default 30) seconds idle.
 
     python3 bench/soak-clients.py PORT PID DURATION SESSIONS WORKDIR
 """
@@ -57,16 +59,40 @@ BAD_MIME = [
 ]
 
 
-async def reply(reader):
-    """Reads one (possibly multi-line) reply; returns its code."""
+async def reply_line(reader):
+    """Reads one (possibly multi-line) reply; returns its code and last line."""
     while True:
         line = await asyncio.wait_for(reader.readline(), 400)
         if not line:
             raise ConnectionError("closed")
-        if len(line) >= 4 and line[3:4] == b" ":
-            return line[:3].decode("latin-1")
         if len(line) < 4 or line[3:4] != b"-":
-            return line[:3].decode("latin-1")
+            return line[:3].decode("latin-1"), line.decode("latin-1").rstrip("\r\n")
+
+
+async def reply(reader):
+    """Reads one (possibly multi-line) reply; returns its code."""
+    return (await reply_line(reader))[0]
+
+
+async def trickle(reader, writer, data, delay=1.0):
+    """Writes `data` a byte every `delay` seconds while reading: returns the
+    reply (code, line) the server sent, whether it came after the last byte
+    or in the middle (the server may give up on a slow client: its 421 is
+    read, never lost to the reset that writing on would cause)."""
+    answer = asyncio.ensure_future(reply_line(reader))
+    try:
+        for b in data:
+            if answer.done():
+                break
+            writer.write(bytes([b]))
+            try:
+                await writer.drain()
+            except (ConnectionResetError, BrokenPipeError):
+                break
+            await asyncio.wait([answer], timeout=delay)
+        return await answer
+    finally:
+        answer.cancel()
 
 
 def count(kind, code):
@@ -99,23 +125,34 @@ async def one_session(kind):
     reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
     try:
         await reply(reader)
-        if kind == "slow":
+        if kind in ("slow", "slow-commands"):
+            # A byte a second, each command waiting for its reply. "slow"
+            # sends its body so too: below min_data_rate (500 B/s after a
+            # 30 s grace) the server closes with 421 4.4.2 by design, and
+            # that reply is the expected outcome. "slow-commands" sends its
+            # body at once after the 354 and expects 250.
             mid = next_id("slow")
-            text = f"EHLO slow\r\nMAIL FROM:<s@example.org>\r\nRCPT TO:<{RCPT}>\r\nDATA\r\nMessage-ID: {mid}\r\n\r\nslow\r\n.\r\nQUIT\r\n".encode()
-            for b in text:
-                writer.write(bytes([b]))
+            for command in ["EHLO slow", "MAIL FROM:<s@example.org>", f"RCPT TO:<{RCPT}>", "DATA"]:
+                code, line = await trickle(reader, writer, f"{command}\r\n".encode())
+                if code != ("354" if command == "DATA" else "250"):
+                    count(kind, f"{code} at {command.split()[0]}")
+                    return
+            body = f"Message-ID: {mid}\r\n\r\nslow\r\n.\r\n".encode()
+            if kind == "slow":
+                code, line = await trickle(reader, writer, body)
+                if code == "421" and "data rate too low" in line:
+                    code = "421 rate"
+            else:
+                writer.write(body)
                 await writer.drain()
-                await asyncio.sleep(1)
-            codes = []
-            try:
-                while True:
-                    codes.append(await reply(reader))
-            except (ConnectionError, asyncio.TimeoutError):
-                pass
-            # EHLO, MAIL, RCPT, DATA, end of data, QUIT
-            if len(codes) >= 5:
-                count(kind, codes[4])
-                (log["accepted"] if codes[4] == "250" else log["refused"]).append(mid)
+                code, line = await reply_line(reader)
+            count(kind, code)
+            (log["accepted"] if code == "250" else log["refused"]).append(mid)
+            if code != "250":
+                return
+            writer.write(b"QUIT\r\n")
+            await writer.drain()
+            await reply(reader)
             return
         writer.write(b"EHLO soak.client\r\n")
         await writer.drain()
@@ -125,14 +162,26 @@ async def one_session(kind):
                 mid = next_id("valid")
                 await dialog(reader, writer, mid, mail(mid, rng.choice([200, 2000, 30000, 300000])), kind)
         elif kind == "pipelined":
+            # RFC 2920: MAIL, RCPT and DATA in one group, the body after the
+            # 354; the body, its dot and the next MAIL, RCPT, DATA (or QUIT)
+            # in the next group.
             mids = [next_id("pipe") for _ in range(3)]
-            blob = b"".join(f"MAIL FROM:<p@example.org>\r\nRCPT TO:<{RCPT}>\r\nDATA\r\n".encode() + mail(m, 500) for m in mids)
-            writer.write(blob)
+            envelope = f"MAIL FROM:<p@example.org>\r\nRCPT TO:<{RCPT}>\r\nDATA\r\n".encode()
+            writer.write(envelope)
             await writer.drain()
-            for m in mids:
-                codes = [await reply(reader) for _ in range(4)]
-                count(kind, codes[3])
-                (log["accepted"] if codes[3] == "250" else log["refused"]).append(m)
+            for i, m in enumerate(mids):
+                codes = [await reply(reader) for _ in range(3)]
+                if codes != ["250", "250", "354"]:
+                    count(kind, "/".join(codes))
+                    return
+                last = i == len(mids) - 1
+                writer.write(mail(m, 500) + (b"QUIT\r\n" if last else envelope))
+                await writer.drain()
+                code = await reply(reader)
+                count(kind, code)
+                (log["accepted"] if code == "250" else log["refused"]).append(m)
+            await reply(reader)
+            return
         elif kind == "bad-mime":
             mid = next_id("mime")
             await dialog(reader, writer, mid, mail(mid, 100, rng.choice(BAD_MIME)), kind)
@@ -163,7 +212,7 @@ async def one_session(kind):
         writer.close()
 
 
-KINDS = ["valid"] * 50 + ["pipelined"] * 8 + ["bad-mime"] * 12 + ["garbage"] * 10 + ["injection"] * 10 + ["oversized"] * 3 + ["slow"] * 4
+KINDS = ["valid"] * 50 + ["pipelined"] * 8 + ["bad-mime"] * 12 + ["garbage"] * 10 + ["injection"] * 10 + ["oversized"] * 3 + ["slow"] * 2 + ["slow-commands"] * 2
 
 
 async def worker(deadline):
@@ -178,9 +227,9 @@ async def worker(deadline):
             await asyncio.sleep(0.2)
 
 
-async def sampler(deadline, samples):
+async def sampler(deadline, samples, start):
     while time.monotonic() < deadline:
-        samples.append(rss_kb())
+        samples.append([round(time.monotonic() - start), rss_kb()])
         await asyncio.sleep(5)
 
 
@@ -191,13 +240,22 @@ async def main():
     await asyncio.sleep(5)
     baseline = rss_kb()
     start = time.monotonic()
-    deadline = start + DURATION
-    samples = []
-    await asyncio.gather(sampler(deadline + 30, samples), *(worker(deadline) for _ in range(SESSIONS)))
+    samples, rounds = [], []
+    # SOAK_ROUNDS rounds of traffic, each followed by SOAK_IDLE seconds
+    # idle: RSS that grows round after round is a leak, RSS that comes back
+    # to the same plateau is memory kept for reuse.
+    for _ in range(int(os.environ.get("SOAK_ROUNDS", "1"))):
+        deadline = time.monotonic() + DURATION
+        idle_until = deadline + int(os.environ.get("SOAK_IDLE", "30"))
+        await asyncio.gather(sampler(idle_until, samples, start), *(worker(deadline) for _ in range(SESSIONS)))
+        await asyncio.sleep(max(0, idle_until - time.monotonic()))
+        rounds.append({"peak": max(kb for _, kb in samples), "after_idle": rss_kb()})
     log["elapsed_s"] = round(time.monotonic() - start, 1)
-    log["rss_kb"] = {"baseline": baseline, "peak": max(samples), "samples": samples}
+    log["rss_kb"] = {"baseline": baseline, "peak": max(kb for _, kb in samples), "rounds": rounds, "samples": samples}
     with open(os.path.join(W, "clients.json"), "w") as f:
         json.dump(log, f)
+    with open(os.path.join(W, "rss.json"), "w") as f:
+        json.dump(log["rss_kb"], f)
 
 
 asyncio.run(main())

@@ -60,6 +60,20 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             libc::mallopt(libc::M_ARENA_MAX, 4);
         }
     }
+    // glibc raises its mmap threshold to the size of each big block freed
+    // (up to 32 MiB): after the first 10 MB mail, every mail buffer below
+    // that comes from the arenas, among small blocks that pin it there. A
+    // fixed 1 MiB keeps big buffers in their own mappings, returned when
+    // freed (measured, the soak: RSS plateau 115-127 MiB with glibc's
+    // sliding threshold, 67-70 MiB with 1 MiB). An operator's own
+    // MALLOC_MMAP_THRESHOLD_ wins.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: mallopt before any other thread exists; it only sets a limit.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("jobmail")

@@ -155,6 +155,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Runs the session to its end. Never panics on client input.
     pub async fn run(mut self) {
+        SESSIONS_STARTED.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let outcome = self.serve().await;
         let result = self.result(&outcome);
         crate::metrics::session_ended(match &outcome {
@@ -180,6 +181,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             duration_ms = self.started.elapsed().as_millis() as u64,
             "session end"
         );
+        trim_when_idle();
     }
 
     /// How a session ended, for its log line: `quit`, `closed` (the client
@@ -835,6 +837,44 @@ fn give_memory_back() {
             // SAFETY: malloc_trim only walks glibc's own free lists.
             let released = unsafe { libc::malloc_trim(0) };
             tracing::debug!(released, "freed memory given back to the system");
+        })
+        .await;
+    });
+}
+
+/// Sessions started since the process began: an idle trim is skipped when
+/// one started while it waited.
+static SESSIONS_STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How long no session may start before the daemon counts as idle.
+const IDLE_TRIM_AFTER: Duration = Duration::from_secs(5);
+
+/// After a session ends: when no session has started for
+/// [`IDLE_TRIM_AFTER`], the daemon is idle and gives the free memory of
+/// the traffic before back to the system, once per quiet spell. glibc
+/// keeps it otherwise: the soak (50 sessions, 11 MB and 300 KB mails)
+/// stayed at its 115-127 MiB peak with 3-4 MB in use; a trim at idle
+/// brought it back to 20 MiB. Under steady traffic nothing is trimmed.
+fn trim_when_idle() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // The SESSIONS_STARTED value of the last quiet spell trimmed.
+    static TRIMMED_AT: AtomicU64 = AtomicU64::new(u64::MAX);
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let seen = SESSIONS_STARTED.load(Ordering::Acquire);
+    runtime.spawn(async move {
+        tokio::time::sleep(IDLE_TRIM_AFTER).await;
+        if SESSIONS_STARTED.load(Ordering::Acquire) != seen
+            || TRIMMED_AT.swap(seen, Ordering::AcqRel) == seen
+        {
+            return;
+        }
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        let _ = tokio::task::spawn_blocking(|| {
+            // SAFETY: malloc_trim only walks glibc's own free lists.
+            let released = unsafe { libc::malloc_trim(0) };
+            tracing::debug!(released, "idle: freed memory given back to the system");
         })
         .await;
     });
