@@ -261,11 +261,18 @@ struct Finished {
     item: i64,
     outcome: Outcome,
     at_ms: i64,
-    /// The breaker's new state, if the attempt changed it.
-    upstream: Option<crate::store::outbox::UpstreamState>,
+    /// The breaker's new state, if the attempt changed it, with its place
+    /// in the order of all breaker changes ([`BREAKER_CHANGES`]).
+    upstream: Option<(crate::store::outbox::UpstreamState, u64)>,
     /// Counted as unrecorded until the outcome is committed.
     _unrecorded: InFlight,
 }
+
+/// Every breaker change of this process, counted under the breaker's lock:
+/// the attempts' outcomes reach the writer in any order, and only the
+/// latest change of an upstream may be written (an older one, recorded
+/// after it, would undo a pause).
+static BREAKER_CHANGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Longest pause of the circuit breaker.
 const MAX_PAUSE: Duration = Duration::from_secs(30 * 60);
@@ -565,6 +572,8 @@ pub async fn run(
     let writer = {
         let (store, held, stopping) = (outcome_store, held.clone(), stopping.clone());
         tokio::spawn(async move {
+            // The latest breaker change written, per upstream.
+            let mut written: HashMap<String, u64> = HashMap::new();
             while let Some(first) = waiting.recv().await {
                 let mut batch = vec![first];
                 let mut wait = Duration::from_millis(50);
@@ -579,18 +588,35 @@ pub async fn run(
                         .iter()
                         .map(|f| (f.item, f.outcome.clone(), f.at_ms))
                         .collect();
-                    // The newest breaker state of each upstream in the batch.
-                    let mut upstreams: Vec<(crate::store::outbox::UpstreamState, i64)> = Vec::new();
+                    // The latest breaker change of each upstream in the
+                    // batch, if none later was written already.
+                    let mut latest: HashMap<
+                        String,
+                        (crate::store::outbox::UpstreamState, i64, u64),
+                    > = HashMap::new();
                     for f in &batch {
-                        if let Some(state) = &f.upstream {
-                            upstreams.retain(|(s, _)| s.subsidiary != state.subsidiary);
-                            upstreams.push((state.clone(), f.at_ms));
+                        if let Some((state, seq)) = &f.upstream {
+                            let newer = latest
+                                .get(&state.subsidiary)
+                                .is_none_or(|(_, _, s)| seq > s)
+                                && written.get(&state.subsidiary).is_none_or(|w| seq > w);
+                            if newer {
+                                latest.insert(
+                                    state.subsidiary.clone(),
+                                    (state.clone(), f.at_ms, *seq),
+                                );
+                            }
                         }
                     }
+                    let upstreams: Vec<(crate::store::outbox::UpstreamState, i64)> =
+                        latest.values().map(|(s, at, _)| (s.clone(), *at)).collect();
                     if blocking(&store, move |s| s.record_outcomes(&outcomes, &upstreams))
                         .await
                         .is_some()
                     {
+                        for (subsidiary, (_, _, seq)) in latest {
+                            written.insert(subsidiary, seq);
+                        }
                         break;
                     }
                     if stopping.load(Ordering::SeqCst) {
@@ -753,7 +779,8 @@ pub async fn run(
                         let paused = after
                             .paused_until
                             .filter(|_| after.paused_until != before.paused_until);
-                        ((after != before).then_some(after), paused)
+                        let seq = BREAKER_CHANGES.fetch_add(1, Ordering::SeqCst) + 1;
+                        ((after != before).then_some((after, seq)), paused)
                     };
                     upstream = after;
                     if let Some(until) = paused {
