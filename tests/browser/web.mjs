@@ -123,6 +123,18 @@ try {
   await page.waitForURL(`${s.base}/candidates/${s.erika}`);
   check((await page.getByLabel("Status").first().inputValue()) === "interview", "the status changed");
 
+  // ---- Documents: the portfolio into another category, a new file by the rules.
+  const moveTo = await page.getByLabel("Kategorie: portfolio.html").locator("option").allTextContents();
+  check(!moveTo.some((o) => /Contract|Vertrag/.test(o)), `the contract category is not offered to Anna: ${moveTo}`);
+  await page.getByLabel("Kategorie: portfolio.html").selectOption("certificate");
+  await page.locator("form.recategorise").filter({ has: page.getByLabel("Kategorie: portfolio.html") }).getByRole("button").click();
+  await page.waitForURL(new RegExp(`/candidates/${s.erika}`));
+  check((await page.getByLabel("Kategorie: portfolio.html").inputValue()) === "certificate", "the portfolio moved to certificates");
+  await page.getByLabel(/Dokumente hinzufügen/).setInputFiles({ name: "Arbeitszeugnis.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4 Zeugnis") });
+  await page.getByRole("button", { name: "Hochladen" }).click();
+  await page.waitForURL(new RegExp(`/candidates/${s.erika}`));
+  check((await page.getByLabel("Kategorie: Arbeitszeugnis.pdf").inputValue()) === "certificate", "an upload filed by the rules (zeugnis: certificate)");
+
   // ---- CSRF: the same change without the form's token is refused.
   const forged = await page.request.post(`${s.base}/applications/${s.erika_application}/status`, {
     form: { status: "rejected", candidate: String(s.erika) },

@@ -12,6 +12,7 @@
 
 mod body;
 mod compose;
+mod documents;
 mod queue;
 pub mod session;
 mod text;
@@ -97,6 +98,8 @@ pub fn routes() -> Router<Shared> {
         .route("/messages/{id}/assign", post(assign))
         .route("/applications/{id}/status", post(application_status))
         .route("/documents/{id}", get(document))
+        .route("/documents/{id}/category", post(documents::categorise))
+        .route("/candidates/{id}/documents", post(documents::upload))
         .route("/settings", get(settings))
         .route("/queue", get(queue::page))
         .route("/queue/{id}/{action}", post(queue::action))
@@ -483,9 +486,19 @@ async fn candidate(
     };
     let may_manage = caller.has(crate::config::Right::ManageCandidates);
     let may_compose = caller.has(crate::config::Right::Compose);
+    // Which controls to show; the app checks the role again on each change.
+    let editable: Vec<Value> = app
+        .config
+        .document_categories
+        .iter()
+        .filter(|c| c.id != crate::config::SENT && caller.may_edit(&c.id, &app.config))
+        .map(|c| context! { id => c.id.clone(), name => c.name.clone() })
+        .collect();
+    let may_edit = |category: &str| caller.may_edit(category, &app.config);
+    let who = caller.clone();
     let found = call(&app, &frame, move |app| {
-        let detail = app.candidate_as(&caller, id)?;
-        let documents = app.candidate_documents(&caller, id)?;
+        let detail = app.candidate_as(&who, id)?;
+        let documents = app.candidate_documents(&who, id)?;
         Ok((detail, documents))
     })
     .await;
@@ -519,6 +532,8 @@ async fn candidate(
             .push(context! {
                 id => d.document.id,
                 filename => d.document.filename.clone(),
+                category => d.document.category.clone(),
+                editable => may_edit(&d.document.category),
                 inline => super::documents::INLINE.contains(&mime.as_str()),
                 content_type => mime,
                 size => d.document.size,
@@ -547,6 +562,7 @@ async fn candidate(
             categories => categories,
             may_manage => may_manage,
             may_compose => may_compose,
+            editable_categories => editable,
             statuses => crate::store::candidates::STATUSES,
         },
     )

@@ -288,6 +288,14 @@ const WORDS: &[(&str, &str, &str)] = &[
         "The preview shows the mail of the first; each gets their own, in their own language.",
         "Die Vorschau zeigt die Mail an die erste Person; jede bekommt ihre eigene, in ihrer Sprache.",
     ),
+    ("move", "Move", "Verschieben"),
+    (
+        "upload",
+        "Add documents (choose or drop here)",
+        "Dokumente hinzufügen (auswählen oder hierher ziehen)",
+    ),
+    ("by_rules", "As the rules file them", "Wie die Regeln sie einordnen"),
+    ("upload_button", "Upload", "Hochladen"),
 ];
 
 /// The words of `lang`, for the templates (`{{ t.inbox }}`).
@@ -316,6 +324,48 @@ mod tests {
         assert_eq!(language(&h, None), Lang::En);
         assert_eq!(language(&h, Some("de")), Lang::De);
         assert_eq!(language(&h, Some("xx")), Lang::En);
+    }
+
+    #[test]
+    fn every_word_a_template_asks_for_is_there() {
+        let templates = [
+            include_str!("templates/layout.html"),
+            include_str!("templates/sign_in.html"),
+            include_str!("templates/error.html"),
+            include_str!("templates/inbox.html"),
+            include_str!("templates/candidate.html"),
+            include_str!("templates/candidates.html"),
+            include_str!("templates/message.html"),
+            include_str!("templates/preview.html"),
+            include_str!("templates/compose.html"),
+            include_str!("templates/sent.html"),
+            include_str!("templates/queue.html"),
+            include_str!("templates/settings.html"),
+        ];
+        let known = words(Lang::En);
+        let mut missing = Vec::new();
+        for text in templates {
+            for (i, _) in text.match_indices("t.") {
+                let before = text[..i].chars().last().unwrap_or(' ');
+                if before.is_alphanumeric() || before == '_' {
+                    continue;
+                }
+                let key: String = text[i + 2..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !key.is_empty() && !known.contains_key(key.as_str()) {
+                    missing.push(key);
+                }
+            }
+        }
+        for action in ["retry", "hold", "release", "cancel"] {
+            let key = format!("action_{action}");
+            if !known.contains_key(key.as_str()) {
+                missing.push(key);
+            }
+        }
+        assert!(missing.is_empty(), "words no table has: {missing:?}");
     }
 
     #[test]
