@@ -294,7 +294,11 @@ const WORDS: &[(&str, &str, &str)] = &[
         "Add documents (choose or drop here)",
         "Dokumente hinzufügen (auswählen oder hierher ziehen)",
     ),
-    ("by_rules", "As the rules file them", "Wie die Regeln sie einordnen"),
+    (
+        "by_rules",
+        "As the rules file them",
+        "Wie die Regeln sie einordnen",
+    ),
     ("upload_button", "Upload", "Hochladen"),
 ];
 
