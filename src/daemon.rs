@@ -125,6 +125,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
                     error = %crate::store::panic_text(&*panic),
                     "the store writer stopped; exiting so that jobmail is restarted"
                 );
+                // The sessions whose mail the writer held answer 451 as
+                // soon as it is gone; exiting at once could cut them off
+                // before that reply (the client would see a dropped
+                // connection instead of "try again later").
+                std::thread::sleep(std::time::Duration::from_millis(500));
                 std::process::exit(70);
             }
         })
