@@ -22,11 +22,54 @@ pub struct Assigned {
 impl App {
     /// The inbox, newest first, with each match reason's confidence.
     pub fn inbox(&self, filter: &InboxFilter) -> Result<Vec<InboxEntry>> {
+        self.check_inbox_filter(filter)?;
         let mut entries = self.store()?.inbox(filter)?;
         for e in &mut entries {
             e.confidence = confidence(e.reason.as_deref());
         }
         Ok(entries)
+    }
+
+    /// `Invalid` for a subsidiary, position, status or category the config
+    /// does not have (a typo would otherwise list nothing, silently).
+    fn check_inbox_filter(&self, filter: &InboxFilter) -> Result<()> {
+        let c = &self.config;
+        let checks: [(&str, &Option<String>, Vec<&str>); 4] = [
+            (
+                "subsidiary",
+                &filter.subsidiary,
+                c.subsidiaries.iter().map(|s| s.id.as_str()).collect(),
+            ),
+            (
+                "position",
+                &filter.position,
+                c.positions.iter().map(|p| p.id.as_str()).collect(),
+            ),
+            (
+                "status",
+                &filter.status,
+                crate::store::candidates::STATUSES.to_vec(),
+            ),
+            (
+                "category",
+                &filter.category,
+                c.document_categories
+                    .iter()
+                    .map(|d| d.id.as_str())
+                    .collect(),
+            ),
+        ];
+        for (what, given, known) in checks {
+            if let Some(g) = given
+                && !known.contains(&g.as_str())
+            {
+                return Err(Error::Invalid(format!(
+                    "no {what} {g:?}; known: {}",
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Everything stored about one message but its bytes.

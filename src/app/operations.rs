@@ -25,9 +25,24 @@ impl App {
     /// candidates and mail filed on nobody yet, with only the attachments
     /// their role shows.
     pub fn inbox_as(&self, caller: &Caller, filter: &InboxFilter) -> Result<Vec<InboxEntry>> {
+        if let Some(category) = &filter.category
+            && !caller.may_view(category, &self.config)
+        {
+            // Which mails hold a hidden category's documents is not theirs to learn.
+            return Err(Error::Forbidden(format!(
+                "your role may not see documents of category {category:?}"
+            )));
+        }
+        let mut filter = filter.clone();
+        if let Caller::User { user, .. } = caller
+            && !user.subsidiaries.is_empty()
+        {
+            filter.visible = Some(user.subsidiaries.clone());
+        }
         let store = self.store()?;
         let mut out = Vec::new();
-        for mut e in self.inbox(filter)? {
+        // The store lists only what they see; checked again here, per mail.
+        for mut e in self.inbox(&filter)? {
             let visible = match &e.candidate {
                 Some(c) => caller.sees(&store.candidate_subsidiaries(c.id)?),
                 None => true,

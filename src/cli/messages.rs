@@ -23,6 +23,22 @@ pub struct InboxArgs {
     /// Only mails in this candidate's thread
     #[arg(long, value_name = "ID")]
     pub candidate: Option<i64>,
+    /// Only mails whose subject, sender or candidate's name holds this text
+    /// (any case, accents or not)
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    /// Only mails of candidates with an application to this subsidiary
+    #[arg(long, value_name = "ID")]
+    pub subsidiary: Option<String>,
+    /// ... for this position
+    #[arg(long, value_name = "ID")]
+    pub position: Option<String>,
+    /// ... in this status (new, in-review, interview, offer, hired, rejected, withdrawn)
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only mails with a document of this category
+    #[arg(long, value_name = "ID")]
+    pub category: Option<String>,
     /// Print JSON: {"messages": [...]}
     #[arg(long)]
     pub json: bool,
@@ -63,6 +79,12 @@ pub fn inbox(app: &App, args: &InboxArgs) -> anyhow::Result<()> {
         before: args.before,
         unassigned: args.unassigned,
         candidate: args.candidate,
+        search: args.search.clone(),
+        subsidiary: args.subsidiary.clone(),
+        position: args.position.clone(),
+        status: args.status.clone(),
+        category: args.category.clone(),
+        visible: None,
     })?;
     let mut out = std::io::stdout().lock();
     if args.json {

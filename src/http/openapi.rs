@@ -157,6 +157,11 @@ fn query(method: &str, path: &str) -> &'static [(&'static str, &'static str, boo
         "/api/v1/inbox" => &[
             ("unassigned", "boolean", false),
             ("candidate", "integer", false),
+            ("search", "string", false),
+            ("subsidiary", "string", false),
+            ("position", "string", false),
+            ("status", "string", false),
+            ("category", "string", false),
             ("before", "integer", false),
             ("limit", "integer", false),
         ],

@@ -44,6 +44,11 @@ pub struct InboxQuery {
     candidate: Option<i64>,
     before: Option<i64>,
     limit: Option<String>,
+    search: Option<String>,
+    subsidiary: Option<String>,
+    position: Option<String>,
+    status: Option<String>,
+    category: Option<String>,
 }
 
 pub async fn inbox(
@@ -58,6 +63,12 @@ pub async fn inbox(
         before: q.before,
         unassigned: q.unassigned.unwrap_or(false),
         candidate: q.candidate,
+        search: q.search,
+        subsidiary: q.subsidiary,
+        position: q.position,
+        status: q.status,
+        category: q.category,
+        visible: None,
     };
     let entries = blocking(&app, move |app| app.inbox_as(&who, &filter)).await?;
     // The next page starts below the last id listed.

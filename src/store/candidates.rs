@@ -349,7 +349,12 @@ pub struct CandidateFilter<'a> {
 }
 
 pub(super) fn list(conn: &Connection, f: &CandidateFilter<'_>) -> Result<Vec<CandidateSummary>> {
-    let pattern = f.search.map(|s| format!("%{}%", s.to_lowercase()));
+    let search = super::messages::SearchText::given(f.search);
+    let (trigram, short) = match &search {
+        Some(super::messages::SearchText::Trigram(t)) => (Some(t.as_str()), None),
+        Some(super::messages::SearchText::Short(t)) => (None, Some(t.as_str())),
+        None => (None, None),
+    };
     let visible = f
         .visible
         .map(|v| serde_json::to_string(v).unwrap_or_else(|_| "[]".into()));
@@ -359,9 +364,10 @@ pub(super) fn list(conn: &Connection, f: &CandidateFilter<'_>) -> Result<Vec<Can
         conn,
         "SELECT c.id FROM candidates c
          WHERE c.merged_into IS NULL AND c.id < ?1
-           AND (?2 IS NULL OR lower(c.first_name || ' ' || c.last_name) LIKE ?2
+           AND (?2 IS NULL OR c.id IN (SELECT rowid FROM candidate_search WHERE candidate_search MATCH ?2))
+           AND (?9 IS NULL OR instr(lower(c.first_name || ' ' || c.last_name), ?9)
                 OR EXISTS (SELECT 1 FROM candidate_addresses a
-                           WHERE a.candidate_id = c.id AND a.address_key LIKE ?2))
+                           WHERE a.candidate_id = c.id AND instr(a.address_key, ?9)))
            AND (NOT ?3 OR EXISTS (SELECT 1 FROM applications ap WHERE ap.candidate_id = c.id
                 AND (?4 IS NULL OR ap.position = ?4)
                 AND (?5 IS NULL OR ap.status = ?5)
@@ -370,13 +376,14 @@ pub(super) fn list(conn: &Connection, f: &CandidateFilter<'_>) -> Result<Vec<Can
          ORDER BY c.id DESC LIMIT ?8",
         params![
             f.before.unwrap_or(i64::MAX),
-            pattern,
+            trigram,
             needs_application,
             f.position,
             f.status,
             f.subsidiary,
             visible,
-            f.limit as i64
+            f.limit as i64,
+            short
         ],
     )?;
     let mut out = Vec::with_capacity(found.len());

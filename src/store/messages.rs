@@ -8,22 +8,101 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 /// The SQL of `inbox`: only the conditions asked for, so that SQLite walks
 /// the index that answers them newest first (messages_assignment,
-/// messages_candidate, or the ids) and stops after `limit` rows.
+/// messages_candidate, the search index, or the ids) and stops after `limit`
+/// rows.
 pub(super) fn inbox_sql(filter: &InboxFilter) -> String {
-    let mut conditions = String::from("m.id < :before");
+    let search = filter.search_text();
+    let (from, id) = match &search {
+        Some(_) => (
+            "message_search s JOIN messages m ON m.id = s.rowid",
+            "s.rowid",
+        ),
+        None => ("messages m", "m.id"),
+    };
+    let mut conditions = format!("{id} < :before");
+    match &search {
+        Some(SearchText::Trigram(_)) => conditions.push_str(" AND message_search MATCH :search"),
+        Some(SearchText::Short(_)) => conditions.push_str(
+            " AND (instr(lower(s.subject), :search) OR instr(lower(s.sender), :search)
+                   OR instr(lower(s.candidate), :search))",
+        ),
+        None => {}
+    }
     if filter.unassigned {
         conditions.push_str(" AND m.assignment = 'unassigned'");
     }
     if filter.candidate.is_some() {
         conditions.push_str(" AND m.candidate_id = :candidate");
     }
+    // One and the same application matches every application filter.
+    let mut application = String::new();
+    for (field, param, given) in [
+        ("subsidiary", ":subsidiary", filter.subsidiary.is_some()),
+        ("position", ":position", filter.position.is_some()),
+        ("status", ":status", filter.status.is_some()),
+    ] {
+        if given {
+            application.push_str(&format!(" AND ap.{field} = {param}"));
+        }
+    }
+    if !application.is_empty() {
+        conditions.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM applications ap WHERE ap.candidate_id = m.candidate_id{application})"
+        ));
+    }
+    if filter.visible.is_some() {
+        // Mail filed on nobody is everyone's to file.
+        conditions.push_str(
+            " AND (m.candidate_id IS NULL OR EXISTS (SELECT 1 FROM applications ap
+                   WHERE ap.candidate_id = m.candidate_id
+                     AND ap.subsidiary IN (SELECT value FROM json_each(:visible))))",
+        );
+    }
+    if filter.category.is_some() {
+        conditions.push_str(
+            " AND EXISTS (SELECT 1 FROM documents d WHERE d.message_id = m.id
+                   AND d.category = :category AND d.deleted_at IS NULL)",
+        );
+    }
     format!(
         "SELECT m.id, m.received_at, m.envelope_sender, m.from_name, m.from_addr, m.subject, m.size,
                 m.automatic, m.delivery_report, m.assignment, m.candidate_id, c.first_name,
                 c.last_name, m.match_reason
-         FROM messages m LEFT JOIN candidates c ON c.id = m.candidate_id
-         WHERE {conditions} ORDER BY m.id DESC LIMIT :limit"
+         FROM {from} LEFT JOIN candidates c ON c.id = m.candidate_id
+         WHERE {conditions} ORDER BY {id} DESC LIMIT :limit"
     )
+}
+
+/// What a search asks the trigram indexes (`message_search`,
+/// `candidate_search`): three characters or more are one FTS5 phrase, any
+/// substring in any case; shorter text is looked for row by row.
+pub(super) enum SearchText {
+    /// An FTS5 phrase, quoted, its quotes doubled: never query syntax.
+    Trigram(String),
+    /// Lowercased (SQLite's `lower` folds ASCII only).
+    Short(String),
+}
+
+impl SearchText {
+    /// `None` for no text or only spaces.
+    pub(super) fn given(text: Option<&str>) -> Option<Self> {
+        text.map(str::trim).filter(|t| !t.is_empty()).map(Self::new)
+    }
+
+    fn new(text: &str) -> Self {
+        let text = text.trim();
+        if text.chars().count() >= 3 {
+            SearchText::Trigram(format!("\"{}\"", text.replace('"', "\"\"")))
+        } else {
+            SearchText::Short(text.to_lowercase())
+        }
+    }
+
+    pub(super) fn param(&self) -> &str {
+        match self {
+            SearchText::Trigram(s) | SearchText::Short(s) => s,
+        }
+    }
 }
 
 /// Binds a named parameter if the statement has it (listings build their
@@ -92,6 +171,26 @@ pub struct InboxFilter {
     pub unassigned: bool,
     /// Only mails in this candidate's thread.
     pub candidate: Option<i64>,
+    /// Only mails whose subject, sender or candidate's name holds this text
+    /// (any case, accents or not).
+    pub search: Option<String>,
+    /// Only mails of candidates with an application to this subsidiary, for
+    /// this position, in this status (one application matching all given).
+    pub subsidiary: Option<String>,
+    pub position: Option<String>,
+    pub status: Option<String>,
+    /// Only mails with a document of this category.
+    pub category: Option<String>,
+    /// Only mails filed on nobody or on a candidate with an application to
+    /// one of these subsidiaries (a user's); `None`: all.
+    pub visible: Option<Vec<String>>,
+}
+
+impl InboxFilter {
+    /// The search asked for, if any text is left once trimmed.
+    pub(super) fn search_text(&self) -> Option<SearchText> {
+        SearchText::given(self.search.as_deref())
+    }
 }
 
 /// Everything stored about one message except its raw bytes.
@@ -215,6 +314,17 @@ impl Store {
         bind_named(&mut stmt, ":before", filter.before.unwrap_or(i64::MAX))?;
         bind_named(&mut stmt, ":limit", filter.limit as i64)?;
         bind_named(&mut stmt, ":candidate", filter.candidate)?;
+        let search = filter.search_text();
+        bind_named(&mut stmt, ":search", search.as_ref().map(SearchText::param))?;
+        bind_named(&mut stmt, ":subsidiary", filter.subsidiary.as_deref())?;
+        bind_named(&mut stmt, ":position", filter.position.as_deref())?;
+        bind_named(&mut stmt, ":status", filter.status.as_deref())?;
+        bind_named(&mut stmt, ":category", filter.category.as_deref())?;
+        let visible = match &filter.visible {
+            Some(v) => Some(serde_json::to_string(v).map_err(|e| StoreError(e.to_string()))?),
+            None => None,
+        };
+        bind_named(&mut stmt, ":visible", visible)?;
         let rows = stmt.raw_query().mapped(|r| {
             Ok(InboxEntry {
                 id: r.get(0)?,

@@ -339,6 +339,61 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX webhook_deliveries_pending ON webhook_deliveries(endpoint, candidate_id, event_id)
         WHERE state = 'pending';
     "#,
+    // 18: search. Each mail's subject, sender and candidate, and each
+    // candidate's name and addresses, in trigram indexes: any part of a
+    // word, any case, with or without accents ("jorg" finds "Jörg"). Kept in
+    // step by triggers, so that no path that files, renames or merges can
+    // leave them behind.
+    r#"
+    CREATE VIRTUAL TABLE message_search USING fts5(
+        subject, sender, candidate, tokenize = 'trigram remove_diacritics 1');
+    INSERT INTO message_search (rowid, subject, sender, candidate)
+        SELECT m.id, coalesce(m.subject, ''),
+               trim(coalesce(m.from_name, '') || ' ' || coalesce(m.from_addr, '') || ' ' || m.envelope_sender),
+               coalesce(trim(c.first_name || ' ' || c.last_name), '')
+        FROM messages m LEFT JOIN candidates c ON c.id = m.candidate_id;
+    CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO message_search (rowid, subject, sender, candidate) VALUES (
+            new.id, coalesce(new.subject, ''),
+            trim(coalesce(new.from_name, '') || ' ' || coalesce(new.from_addr, '') || ' ' || new.envelope_sender),
+            coalesce((SELECT trim(first_name || ' ' || last_name) FROM candidates WHERE id = new.candidate_id), ''));
+    END;
+    CREATE TRIGGER message_search_file AFTER UPDATE OF candidate_id ON messages BEGIN
+        UPDATE message_search SET candidate =
+            coalesce((SELECT trim(first_name || ' ' || last_name) FROM candidates WHERE id = new.candidate_id), '')
+        WHERE rowid = new.id;
+    END;
+    CREATE TRIGGER message_search_delete AFTER DELETE ON messages BEGIN
+        DELETE FROM message_search WHERE rowid = old.id;
+    END;
+
+    CREATE VIRTUAL TABLE candidate_search USING fts5(
+        name, addresses, tokenize = 'trigram remove_diacritics 1');
+    INSERT INTO candidate_search (rowid, name, addresses)
+        SELECT c.id, trim(c.first_name || ' ' || c.last_name),
+               coalesce((SELECT group_concat(a.address, ' ') FROM candidate_addresses a WHERE a.candidate_id = c.id), '')
+        FROM candidates c;
+    CREATE TRIGGER candidate_search_insert AFTER INSERT ON candidates BEGIN
+        INSERT INTO candidate_search (rowid, name, addresses)
+            VALUES (new.id, trim(new.first_name || ' ' || new.last_name), '');
+    END;
+    CREATE TRIGGER candidate_search_rename AFTER UPDATE OF first_name, last_name ON candidates BEGIN
+        UPDATE candidate_search SET name = trim(new.first_name || ' ' || new.last_name) WHERE rowid = new.id;
+        UPDATE message_search SET candidate = trim(new.first_name || ' ' || new.last_name)
+            WHERE rowid IN (SELECT id FROM messages WHERE candidate_id = new.id);
+    END;
+    CREATE TRIGGER candidate_search_delete AFTER DELETE ON candidates BEGIN
+        DELETE FROM candidate_search WHERE rowid = old.id;
+    END;
+    CREATE TRIGGER candidate_search_address_added AFTER INSERT ON candidate_addresses BEGIN
+        UPDATE candidate_search SET addresses = coalesce((SELECT group_concat(address, ' ')
+            FROM candidate_addresses WHERE candidate_id = new.candidate_id), '') WHERE rowid = new.candidate_id;
+    END;
+    CREATE TRIGGER candidate_search_address_removed AFTER DELETE ON candidate_addresses BEGIN
+        UPDATE candidate_search SET addresses = coalesce((SELECT group_concat(address, ' ')
+            FROM candidate_addresses WHERE candidate_id = old.candidate_id), '') WHERE rowid = old.candidate_id;
+    END;
+    "#,
 ];
 
 /// Page size of a new database. Measured (BENCHMARKS.md): 16 KiB pages cut
@@ -388,4 +443,61 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store from before the search indexes gets them filled on upgrade,
+    /// and the triggers keep them in step from then on.
+    #[test]
+    fn an_upgraded_store_finds_its_old_mail_and_keeps_the_index_in_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("j.db")).unwrap();
+        let before_search = MIGRATIONS.len() - 1;
+        for (i, sql) in MIGRATIONS.iter().enumerate().take(before_search) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", (i + 1) as i64)
+                .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO candidates (id, first_name, last_name, created_at) VALUES (7, 'Jörg', 'Weiß', 0);
+             INSERT INTO candidate_addresses VALUES (7, 'joerg@example.org', 'joerg@example.org', 0);
+             INSERT INTO messages (id, received_at, session_id, envelope_sender, client_addr, helo,
+                                   size, sha256, from_name, from_addr, subject, candidate_id)
+             VALUES (1, 0, 's', 'joerg@example.org', '127.0.0.1', 'h', 1, 'x', 'J. W.',
+                     'joerg@example.org', 'Initiativbewerbung', 7);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let find = |conn: &Connection, table: &str, q: &str| -> Vec<i64> {
+            let sql = format!("SELECT rowid FROM {table} WHERE {table} MATCH ?1 ORDER BY rowid");
+            let mut stmt = conn.prepare(&sql).unwrap();
+            stmt.query_map([q], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<Vec<i64>>>()
+                .unwrap()
+        };
+        assert_eq!(find(&conn, "message_search", "\"jorg\""), [1]);
+        assert_eq!(find(&conn, "message_search", "\"initiativ\""), [1]);
+        assert_eq!(find(&conn, "candidate_search", "\"example.org\""), [7]);
+        // A new mail filed later, a rename, a new address, a mail moved.
+        conn.execute_batch(
+            "INSERT INTO candidates (id, first_name, last_name, created_at) VALUES (8, 'Erika', 'Muster', 0);
+             INSERT INTO messages (id, received_at, session_id, envelope_sender, client_addr, helo,
+                                   size, sha256, subject) VALUES (2, 0, 's', '', '', '', 1, 'y', 'Frage');
+             UPDATE messages SET candidate_id = 8 WHERE id = 2;
+             UPDATE candidates SET first_name = 'Georg' WHERE id = 7;
+             INSERT INTO candidate_addresses VALUES (8, 'e@muster.example', 'e@muster.example', 0);",
+        )
+        .unwrap();
+        assert_eq!(find(&conn, "message_search", "\"erika\""), [2]);
+        assert_eq!(find(&conn, "message_search", "\"georg\""), [1]);
+        assert!(find(&conn, "message_search", "\"jörg\"").is_empty());
+        assert_eq!(find(&conn, "candidate_search", "\"muster.ex\""), [8]);
+        conn.execute_batch("DELETE FROM candidate_addresses WHERE candidate_id = 8")
+            .unwrap();
+        assert!(find(&conn, "candidate_search", "\"muster.ex\"").is_empty());
+    }
 }

@@ -423,10 +423,40 @@ struct InboxQuery {
     lang: Option<String>,
     unassigned: Option<String>,
     before: Option<i64>,
+    search: Option<String>,
+    subsidiary: Option<String>,
+    position: Option<String>,
+    status: Option<String>,
+    category: Option<String>,
 }
 
 /// Rows per inbox page.
 const INBOX_PAGE: usize = 50;
+
+/// A filter field as given: `None` when left empty.
+fn given(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// The choices of the filter forms (inbox, candidates) from the config.
+fn filter_choices(app: &crate::app::App) -> (Vec<Value>, Vec<Value>) {
+    let positions = app
+        .config
+        .positions
+        .iter()
+        .map(|p| context! { id => p.id.clone(), title => p.title.clone() })
+        .collect();
+    let subsidiaries = app
+        .config
+        .subsidiaries
+        .iter()
+        .map(|s| context! { id => s.id.clone(), name => s.name.clone() })
+        .collect();
+    (positions, subsidiaries)
+}
 
 async fn inbox(
     State(shared): State<Shared>,
@@ -446,19 +476,65 @@ async fn inbox(
         limit: INBOX_PAGE,
         before: q.before,
         unassigned,
-        candidate: None,
+        search: given(&q.search),
+        subsidiary: given(&q.subsidiary),
+        position: given(&q.position),
+        status: given(&q.status),
+        category: given(&q.category),
+        ..Default::default()
     };
-    let entries = match call(&app, &frame, move |app| app.inbox_as(&caller, &filter)).await {
+    // The same filters, for the link to the older page.
+    let mut older: Vec<(&str, String)> = Vec::new();
+    if unassigned {
+        older.push(("unassigned", "1".into()));
+    }
+    for (name, value) in [
+        ("search", &filter.search),
+        ("subsidiary", &filter.subsidiary),
+        ("position", &filter.position),
+        ("status", &filter.status),
+        ("category", &filter.category),
+    ] {
+        if let Some(v) = value {
+            older.push((name, v.clone()));
+        }
+    }
+    let shown = filter.clone();
+    let who = caller.clone();
+    let entries = match call(&app, &frame, move |app| app.inbox_as(&who, &filter)).await {
         Ok(e) => e,
         Err(r) => return *r,
     };
-    let next_before = (entries.len() == INBOX_PAGE)
+    let older_href = (entries.len() == INBOX_PAGE)
         .then(|| entries.last().map(|e| e.id))
-        .flatten();
+        .flatten()
+        .map(|before| {
+            older.push(("before", before.to_string()));
+            format!(
+                "/inbox?{}",
+                serde_urlencoded::to_string(&older).unwrap_or_default()
+            )
+        });
+    let (positions, subsidiaries) = filter_choices(&app);
+    let categories: Vec<Value> = app
+        .config
+        .document_categories
+        .iter()
+        .filter(|c| caller.may_view(&c.id, &app.config))
+        .map(|c| context! { id => c.id.clone(), name => c.name.clone() })
+        .collect();
     frame.render(
         StatusCode::OK,
         "inbox.html",
-        context! { page => "inbox", unassigned => unassigned, entries => Value::from(minijinja::value::Serde(&entries)), next_before => next_before },
+        context! {
+            page => "inbox", unassigned => unassigned,
+            entries => Value::from(minijinja::value::Serde(&entries)), older_href => older_href,
+            search => shown.search, subsidiary => shown.subsidiary, position => shown.position,
+            status => shown.status, category => shown.category,
+            positions => positions, subsidiaries => subsidiaries, categories => categories,
+            statuses => crate::store::candidates::STATUSES,
+            filtered => older.iter().any(|(k, _)| *k != "unassigned" && *k != "before"),
+        },
     )
 }
 
@@ -780,17 +856,11 @@ async fn candidates(
         Err(r) => return *r,
     };
     let frame = Frame::new(&headers, q.lang.as_deref(), Some((&caller, &session)));
-    let clean = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
     let (search, position, status, subsidiary) = (
-        clean(&q.search),
-        clean(&q.position),
-        clean(&q.status),
-        clean(&q.subsidiary),
+        given(&q.search),
+        given(&q.position),
+        given(&q.status),
+        given(&q.subsidiary),
     );
     let may_compose = caller.has(crate::config::Right::Compose);
     let (s2, p2, st2, sub2) = (
@@ -817,18 +887,7 @@ async fn candidates(
         Ok(l) => l,
         Err(r) => return *r,
     };
-    let positions: Vec<Value> = app
-        .config
-        .positions
-        .iter()
-        .map(|p| context! { id => p.id.clone(), title => p.title.clone() })
-        .collect();
-    let subsidiaries: Vec<Value> = app
-        .config
-        .subsidiaries
-        .iter()
-        .map(|s| context! { id => s.id.clone(), name => s.name.clone() })
-        .collect();
+    let (positions, subsidiaries) = filter_choices(&app);
     frame.render(
         StatusCode::OK,
         "candidates.html",

@@ -272,6 +272,18 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("search", "Name or address", "Name oder Adresse"),
     ("filter", "Filter", "Filtern"),
     (
+        "search_mail",
+        "Subject, sender or candidate",
+        "Betreff, Absender oder Kandidat:in",
+    ),
+    ("any", "any", "alle"),
+    ("clear_filters", "Clear filters", "Filter zurücksetzen"),
+    (
+        "no_mail_filtered",
+        "No mail matches these filters.",
+        "Keine Mail passt zu diesen Filtern.",
+    ),
+    (
         "no_candidates",
         "No candidate matches.",
         "Keine Kandidat:in passt.",

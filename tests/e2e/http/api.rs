@@ -406,3 +406,163 @@ fn the_documents_of_a_mail_filed_on_nobody_are_open_to_a_restricted_recruiter() 
         200
     );
 }
+
+/// A mail as `mail_with_pdfs` builds it, with its own subject.
+fn mail_with_subject(from: &str, to: &str, subject: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mail = String::from_utf8(mail_with_pdfs(from, to, files)).expect("ascii");
+    mail.replacen(
+        "Subject: Bewerbung\r\n",
+        &format!("Subject: {subject}\r\n"),
+        1,
+    )
+    .into_bytes()
+}
+
+#[test]
+fn the_inbox_filters_and_search_find_mail_by_text_application_and_document() {
+    let (d, base) = api_daemon();
+    let mut c = d.connect();
+    c.ehlo();
+    for (from, to, subject, files) in [
+        (
+            "Erika Muster <erika@example.org>",
+            "jobs+backend@acme.example",
+            "Bewerbung als Rust-Entwicklerin",
+            &[("Lebenslauf.pdf", PDF_CV)][..],
+        ),
+        (
+            "=?utf-8?q?J=C3=B6rg_Wei=C3=9F?= <joerg@example.org>",
+            "jobs@acme.example",
+            "Initiativbewerbung",
+            &[][..],
+        ),
+        (
+            "Jean Dupont <jean@example.fr>",
+            "jobs@acme.example.fr",
+            "Candidature spontanée",
+            &[][..],
+        ),
+    ] {
+        let mail = mail_with_subject(from, to, subject, files);
+        let sender = from
+            .rsplit('<')
+            .next()
+            .and_then(|s| s.strip_suffix('>'))
+            .expect("address");
+        assert_eq!(c.transaction(sender, to, &stuff(&mail)).0, 250);
+    }
+    let get = |path: &str, user: &str| curl(&base, "GET", path, Some(user), None);
+    let subjects = |path: &str, user: &str| -> Vec<String> {
+        let a = get(path, user);
+        assert_eq!(
+            a.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        a.json()["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| m["subject"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    // Any part of a word, any case, with or without accents: in the
+    // sender's name, the candidate's name or the subject.
+    assert_eq!(
+        subjects("/api/v1/inbox?search=jorg", "anna"),
+        ["Initiativbewerbung"]
+    );
+    assert_eq!(
+        subjects("/api/v1/inbox?search=WEISS", "anna"),
+        Vec::<String>::new(),
+        "ß is not ss: a trigram index folds case and accents only"
+    );
+    assert_eq!(
+        subjects("/api/v1/inbox?search=entwickler", "anna"),
+        ["Bewerbung als Rust-Entwicklerin"]
+    );
+    assert_eq!(
+        subjects("/api/v1/inbox?search=ik", "anna"),
+        ["Bewerbung als Rust-Entwicklerin"],
+        "two letters are looked for too (Erika)"
+    );
+    // Query syntax is text: quotes, stars and operators find nothing, fail nothing.
+    for hostile in ["%22", "a%22%20OR%20%22b", "NEAR(x", "*", "%25"] {
+        assert_eq!(
+            subjects(&format!("/api/v1/inbox?search={hostile}"), "anna"),
+            Vec::<String>::new(),
+            "{hostile}"
+        );
+    }
+    // Another subsidiary's mail is not found by Anna, and is by Olaf.
+    assert!(subjects("/api/v1/inbox?search=dupont", "anna").is_empty());
+    assert_eq!(
+        subjects("/api/v1/inbox?search=dupont", "olaf"),
+        ["Candidature spontanée"]
+    );
+    // By the application: subsidiary, position, status.
+    assert_eq!(
+        subjects("/api/v1/inbox?subsidiary=acme-fr", "olaf"),
+        ["Candidature spontanée"]
+    );
+    assert!(subjects("/api/v1/inbox?subsidiary=acme-fr", "anna").is_empty());
+    assert_eq!(
+        subjects("/api/v1/inbox?position=backend-rust", "anna"),
+        ["Bewerbung als Rust-Entwicklerin"]
+    );
+    assert_eq!(subjects("/api/v1/inbox?status=new", "olaf").len(), 3);
+    assert!(subjects("/api/v1/inbox?status=hired", "olaf").is_empty());
+    // By a document's category, only one the role may see.
+    assert_eq!(
+        subjects("/api/v1/inbox?category=cv&subsidiary=acme-de", "anna"),
+        ["Bewerbung als Rust-Entwicklerin"]
+    );
+    let hidden = get("/api/v1/inbox?category=contract", "anna");
+    assert_eq!(hidden.status, 403);
+    assert_eq!(get("/api/v1/inbox?category=contract", "olaf").status, 200);
+    // A typo is an error that says what exists, not an empty list.
+    let typo = get("/api/v1/inbox?subsidiary=acme-dee", "olaf");
+    assert_eq!(typo.status, 400);
+    assert!(
+        typo.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("acme-de")),
+        "{}",
+        String::from_utf8_lossy(&typo.body)
+    );
+    // A renamed candidate is found by the new name at once.
+    let joerg = get("/api/v1/inbox?search=jorg", "olaf").json()["messages"][0]["candidate"]["id"]
+        .as_i64()
+        .expect("Jörg's candidate");
+    let renamed = curl(
+        &base,
+        "PATCH",
+        &format!("/api/v1/candidates/{joerg}"),
+        Some("olaf"),
+        Some(r#"{"first_name": "Georg"}"#),
+    );
+    assert_eq!(
+        renamed.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&renamed.body)
+    );
+    assert_eq!(
+        subjects("/api/v1/inbox?search=georg", "anna"),
+        ["Initiativbewerbung"]
+    );
+    // The CLI has the same filters.
+    let cli = json(d.cli(&["inbox", "--json", "--search", "Rust", "--category", "cv"]));
+    assert_eq!(
+        cli["messages"][0]["subject"], "Bewerbung als Rust-Entwicklerin",
+        "{cli}"
+    );
+    // Candidates are searched by the same index: part of a name or an address.
+    let found = get("/api/v1/candidates?search=xample.f", "olaf").json();
+    assert_eq!(
+        found["candidates"].as_array().map(Vec::len),
+        Some(1),
+        "{found}"
+    );
+}
