@@ -200,7 +200,7 @@ pub fn format_candidate(c: &CandidateDetail) -> String {
             clip(from, 30),
             clip(t.subject.as_deref().unwrap_or(""), 40),
             match &t.outbox {
-                Some((item, state)) => format!("outbox #{item}: {state}"),
+                Some(o) => format!("outbox #{}: {}", o.item, o.state),
                 None => t.reason.clone().unwrap_or_default(),
             },
             if t.closed_thread { " [closed]" } else { "" }

@@ -442,7 +442,18 @@ fn schemas() -> Value {
             ("confidence", nullable("string")),
             ("detail", nullable("string")),
             ("closed_thread", json!({"type": "boolean"})),
-            ("outbox", json!({"type": "array", "nullable": true, "minItems": 2, "maxItems": 2})),
+            ("outbox", {
+                let mut o = object(&[
+                    ("item", integer()),
+                    ("state", string()),
+                    ("attempts", integer()),
+                    ("reply", nullable("string")),
+                    ("not_before", nullable("string")),
+                    ("next_attempt_at", nullable("string")),
+                ]);
+                o["nullable"] = json!(true);
+                o
+            }),
             ("attachments", array_of(schema("Document"))),
         ]),
         "TemplateSummary": object(&[

@@ -282,9 +282,26 @@ pub struct ThreadEntry {
     pub confidence: Option<&'static str>,
     pub detail: Option<String>,
     pub closed_thread: bool,
-    /// For our own mail: its outbox item and state.
-    pub outbox: Option<(i64, String)>,
+    /// For our own mail: where its delivery stands.
+    pub outbox: Option<ThreadDelivery>,
     pub attachments: Vec<super::DocumentSummary>,
+}
+
+/// The delivery of one of our mails, as the thread shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadDelivery {
+    /// The outbox item.
+    pub item: i64,
+    /// scheduled, queued, sending, sent, deferred, failed, cancelled, bounced.
+    pub state: String,
+    pub attempts: i64,
+    /// The upstream's last reply (deferred, sent, failed), or the
+    /// diagnostic of the bounce report (bounced).
+    pub reply: Option<String>,
+    /// Scheduled: not before this (RFC 3339, UTC).
+    pub not_before: Option<String>,
+    /// Deferred: the next try (RFC 3339, UTC).
+    pub next_attempt_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -432,7 +449,8 @@ pub(super) fn show(conn: &Connection, id: i64) -> Result<Option<CandidateDetail>
     }
     let mut stmt = conn.prepare_cached(
         "SELECT m.id, m.direction, m.received_at, m.from_name, m.from_addr, m.subject, m.match_reason,
-                m.match_detail, m.closed_thread, o.id, o.state
+                m.match_detail, m.closed_thread, o.id, o.state, o.attempts, o.last_reply,
+                o.not_before, o.next_attempt_at
          FROM messages m LEFT JOIN outbox o ON o.message_id = m.id
          WHERE m.candidate_id = ?1 ORDER BY m.received_at, m.id",
     )?;
@@ -449,7 +467,14 @@ pub(super) fn show(conn: &Connection, id: i64) -> Result<Option<CandidateDetail>
                 detail: r.get(7)?,
                 closed_thread: r.get(8)?,
                 outbox: match (r.get::<_, Option<i64>>(9)?, r.get::<_, Option<String>>(10)?) {
-                    (Some(id), Some(state)) => Some((id, state)),
+                    (Some(item), Some(state)) => Some(ThreadDelivery {
+                        item,
+                        state,
+                        attempts: r.get::<_, Option<i64>>(11)?.unwrap_or(0),
+                        reply: r.get(12)?,
+                        not_before: r.get::<_, Option<i64>>(13)?.map(rfc3339),
+                        next_attempt_at: r.get::<_, Option<i64>>(14)?.map(rfc3339),
+                    }),
                     _ => None,
                 },
                 attachments: Vec::new(),

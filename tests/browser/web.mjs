@@ -77,6 +77,26 @@ try {
   check((await page.locator("script").count()) === 0, "the page has no script element at all");
   check(dialogs.length === 0, `no hostile string ran: ${dialogs.join("; ")}`);
 
+  // ---- Search and filters: by the sender's name, then by a document's category.
+  await page.getByLabel("Betreff, Absender oder Kandidat:in").fill("kim");
+  await page.getByRole("button", { name: "Filtern" }).click();
+  await page.waitForURL(/search=kim/);
+  let rows = await page.locator("table.inbox tbody tr[id^=message-]").allTextContents();
+  check(rows.length > 0 && rows.some((r) => r.includes("kim@example.org")) && rows.every((r) => /kim/i.test(r)),
+    `searching "kim" finds Kim's mail and only mail about a Kim: ${rows}`);
+  check((await page.locator(`#message-${s.erika_message}`).count()) === 0, "not Erika's");
+  await page.screenshot({ path: `${s.shots}/inbox-search.png`, fullPage: true });
+  await page.getByRole("link", { name: "Filter zurücksetzen" }).click();
+  await page.getByLabel("Kategorie").selectOption("cv");
+  await page.getByLabel("Stelle").selectOption("backend-rust");
+  await page.getByRole("button", { name: "Filtern" }).click();
+  await page.waitForURL(/category=cv/);
+  rows = await page.locator("table.inbox tbody tr[id^=message-]").allTextContents();
+  check(rows.length === 1 && (await page.locator(`#message-${s.erika_message}`).count()) === 1, `a CV for the Rust position: Erika's mail only (${rows.length})`);
+  const categories = await page.getByLabel("Kategorie").locator("option").allTextContents();
+  check(!categories.some((o) => /Contract|Vertrag/.test(o)), `no filter by a category Anna may not see: ${categories}`);
+  await page.goto(`${s.base}/inbox`);
+
   // ---- Unassigned: Kim's mail, with only the candidate Anna may see suggested.
   await page.getByRole("link", { name: "Nicht zugeordnet" }).first().click();
   await page.waitForURL(/unassigned=1/);
@@ -87,6 +107,11 @@ try {
   await page.getByRole("button", { name: "Zuordnen" }).first().click();
   await page.waitForURL(`${s.base}/candidates/${s.kim_weber}`);
   check((await page.locator(".thread").textContent()).includes("Bewerbung"), "the assigned mail is in Kim's thread");
+  // Our mail the upstream refused: failed, with the upstream's own words.
+  const delivery = await page.locator(".thread .delivery.failed").textContent();
+  check(delivery.includes("554") && delivery.includes("Der Server antwortete"), `the refusal is shown: ${delivery}`);
+  check((await page.locator(".thread .state.failed").textContent()).includes("fehlgeschlagen"), "its state, in German");
+  await page.screenshot({ path: `${s.shots}/candidate-delivery.png`, fullPage: true });
 
   // ---- Erika's page: documents by category; the contract is not there.
   await page.goto(`${s.base}/candidates/${s.erika}`);

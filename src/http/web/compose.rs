@@ -239,11 +239,10 @@ async fn render_page(
     choice: Choice,
     template: &'static str,
 ) -> Response {
-    let (app, caller, session) = match signed_in(shared, headers) {
+    let (app, caller, frame) = match signed_in(shared, headers, choice.lang.as_deref()) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(headers, choice.lang.as_deref(), Some((&caller, &session)));
     match call(&app, &frame, move |app| {
         page_values(app, &caller, &target, &choice)
     })
@@ -284,9 +283,8 @@ pub async fn preview(
 }
 
 fn not_found(shared: &Shared, headers: &HeaderMap) -> Response {
-    match signed_in(shared, headers) {
-        Ok((_, caller, session)) => Frame::new(headers, None, Some((&caller, &session)))
-            .error(Error::NotFound("no such candidate".into())),
+    match signed_in(shared, headers, None) {
+        Ok((_, _, frame)) => frame.error(Error::NotFound("no such candidate".into())),
         Err(r) => *r,
     }
 }
@@ -298,27 +296,25 @@ pub async fn send(
     request: Request,
 ) -> Response {
     let headers = request.headers().clone();
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, caller, frame) = match signed_in(&shared, &headers, None) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, None, Some((&caller, &session)));
     let id = match path_id(&frame, &raw) {
         Ok(id) => id,
         Err(r) => return *r,
     };
-    send_to(app, caller, session, frame, Some(id), request).await
+    send_to(app, caller, frame, Some(id), request).await
 }
 
 /// The send to the candidates the bulk form lists.
 pub async fn bulk_send(State(shared): State<Shared>, request: Request) -> Response {
     let headers = request.headers().clone();
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, caller, frame) = match signed_in(&shared, &headers, None) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, None, Some((&caller, &session)));
-    send_to(app, caller, session, frame, None, request).await
+    send_to(app, caller, frame, None, request).await
 }
 
 /// One `app::send_as` with the form's choices; `one`: the candidate of
@@ -326,7 +322,6 @@ pub async fn bulk_send(State(shared): State<Shared>, request: Request) -> Respon
 async fn send_to(
     app: std::sync::Arc<App>,
     caller: Caller,
-    session: super::session::Session,
     frame: Frame,
     one: Option<i64>,
     request: Request,
@@ -336,7 +331,7 @@ async fn send_to(
         Err(e) => return frame.error(Error::Invalid(e.message)),
     };
     let fields: std::collections::HashMap<String, String> = form.fields.iter().cloned().collect();
-    if let Err(r) = checked_form(&frame, &session, &fields) {
+    if let Err(r) = checked_form(&frame, &fields) {
         return *r;
     }
     let field = |name: &str| nonempty(&fields.get(name).cloned());

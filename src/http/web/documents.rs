@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::{Frame, Shared, call, checked_form, path_id, signed_in};
+use super::{Shared, call, checked_form, path_id, signed_in};
 use crate::app::Error;
 
 pub async fn upload(
@@ -18,11 +18,10 @@ pub async fn upload(
     request: Request,
 ) -> Response {
     let headers = request.headers().clone();
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, caller, frame) = match signed_in(&shared, &headers, None) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, None, Some((&caller, &session)));
     let candidate = match path_id(&frame, &raw) {
         Ok(id) => id,
         Err(r) => return *r,
@@ -32,7 +31,7 @@ pub async fn upload(
         Err(e) => return frame.error(Error::Invalid(e.message)),
     };
     let fields: HashMap<String, String> = form.fields.iter().cloned().collect();
-    if let Err(r) = checked_form(&frame, &session, &fields) {
+    if let Err(r) = checked_form(&frame, &fields) {
         return *r;
     }
     let category = fields
@@ -64,12 +63,11 @@ pub async fn categorise(
     Path(raw): Path<String>,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, caller, frame) = match signed_in(&shared, &headers, None) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, None, Some((&caller, &session)));
-    if let Err(r) = checked_form(&frame, &session, &form) {
+    if let Err(r) = checked_form(&frame, &form) {
         return *r;
     }
     let document = match path_id(&frame, &raw) {

@@ -54,6 +54,7 @@ fn templates() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
+        env.add_filter("local", local_time);
         for (name, source) in [
             ("layout.html", include_str!("templates/layout.html")),
             ("sign_in.html", include_str!("templates/sign_in.html")),
@@ -75,6 +76,19 @@ fn templates() -> &'static Environment<'static> {
         }
         env
     })
+}
+
+/// `{{ t | local(zone) }}`: an RFC 3339 time of the store as the wall
+/// clock of `zone` reads it, with the zone's abbreviation ("2026-12-02
+/// 18:05 CET"); what does not parse is shown as given.
+fn local_time(value: String, zone: String) -> String {
+    let Ok(at) = value.parse::<jiff::Timestamp>() else {
+        return value;
+    };
+    let zone = jiff::tz::TimeZone::get(&zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    at.to_zoned_datetime(zone)
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
 }
 
 /// Every page's routes, with the API's state.
@@ -172,6 +186,8 @@ struct Frame {
     csrf: String,
     /// A new language asked by `?lang=`: remembered in a cookie.
     remember_lang: bool,
+    /// The server's time zone: the page shows every time in it.
+    zone: jiff::tz::TimeZone,
 }
 
 impl Frame {
@@ -194,6 +210,7 @@ impl Frame {
             user,
             csrf: who.map(|(_, s)| s.csrf.clone()).unwrap_or_default(),
             remember_lang: asked.and_then(Lang::parse).is_some(),
+            zone: jiff::tz::TimeZone::UTC,
         }
     }
 
@@ -207,6 +224,7 @@ impl Frame {
             t => text::words(self.lang),
             user => user,
             csrf => self.csrf.clone(),
+            zone => self.zone.iana_name().unwrap_or("UTC"),
             ..page
         };
         let html = match templates()
@@ -263,7 +281,13 @@ impl Frame {
 type Early = Box<Response>;
 
 /// The signed-in user of a request, or the way to the sign-in page.
-fn signed_in(shared: &Shared, headers: &HeaderMap) -> Result<(Arc<App>, Caller, Session), Early> {
+/// The signed-in user's app, caller and page frame (in the language
+/// `asked`, else theirs); not signed in: the way to the sign-in page.
+fn signed_in(
+    shared: &Shared,
+    headers: &HeaderMap,
+    asked: Option<&str>,
+) -> Result<(Arc<App>, Caller, Frame), Early> {
     let app = shared.app();
     let session = shared
         .sessions
@@ -273,7 +297,9 @@ fn signed_in(shared: &Shared, headers: &HeaderMap) -> Result<(Arc<App>, Caller, 
     let caller = app
         .caller_named(&session.user)
         .map_err(|_| Box::new(Redirect::to("/sign-in").into_response()))?;
-    Ok((app, caller, session))
+    let mut frame = Frame::new(headers, asked, Some((&caller, &session)));
+    frame.zone = app.config.server.time_zone.clone();
+    Ok((app, caller, frame))
 }
 
 /// Runs an application call on a blocking thread; an error is its page.
@@ -293,13 +319,9 @@ async fn call<T: Send + 'static>(
 }
 
 /// A form's fields; a POST without the session's CSRF token is refused.
-fn checked_form(
-    frame: &Frame,
-    session: &Session,
-    form: &HashMap<String, String>,
-) -> Result<(), Early> {
+fn checked_form(frame: &Frame, form: &HashMap<String, String>) -> Result<(), Early> {
     match form.get("csrf") {
-        Some(token) if session::same(token, &session.csrf) => Ok(()),
+        Some(token) if !frame.csrf.is_empty() && session::same(token, &frame.csrf) => Ok(()),
         _ => Err(Box::new(frame.render(
             StatusCode::FORBIDDEN,
             "error.html",
@@ -397,12 +419,11 @@ async fn sign_out(
     headers: HeaderMap,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, _, frame) = match signed_in(&shared, &headers, None) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, None, Some((&caller, &session)));
-    if let Err(r) = checked_form(&frame, &session, &form) {
+    if let Err(r) = checked_form(&frame, &form) {
         return *r;
     }
     shared.sessions.end(&headers);
@@ -463,11 +484,10 @@ async fn inbox(
     headers: HeaderMap,
     Query(q): Query<InboxQuery>,
 ) -> Response {
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, caller, frame) = match signed_in(&shared, &headers, q.lang.as_deref()) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, q.lang.as_deref(), Some((&caller, &session)));
     let unassigned = q
         .unassigned
         .as_deref()
@@ -551,11 +571,10 @@ async fn candidate(
     Path(raw): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Response {
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, caller, frame) = match signed_in(&shared, &headers, q.lang.as_deref()) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, q.lang.as_deref(), Some((&caller, &session)));
     let id = match path_id(&frame, &raw) {
         Ok(id) => id,
         Err(r) => return *r,
@@ -663,11 +682,10 @@ async fn message(
     Path(raw): Path<String>,
     Query(q): Query<MessageQuery>,
 ) -> Response {
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, caller, frame) = match signed_in(&shared, &headers, q.lang.as_deref()) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, q.lang.as_deref(), Some((&caller, &session)));
     let id = match path_id(&frame, &raw) {
         Ok(id) => id,
         Err(r) => return *r,
@@ -706,11 +724,10 @@ async fn message_body(
     Path(raw): Path<String>,
     Query(q): Query<MessageQuery>,
 ) -> Response {
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, caller, frame) = match signed_in(&shared, &headers, None) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, None, Some((&caller, &session)));
     let id = match path_id(&frame, &raw) {
         Ok(id) => id,
         Err(r) => return *r,
@@ -749,12 +766,11 @@ async fn assign(
     Path(raw): Path<String>,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, caller, frame) = match signed_in(&shared, &headers, None) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, None, Some((&caller, &session)));
-    if let Err(r) = checked_form(&frame, &session, &form) {
+    if let Err(r) = checked_form(&frame, &form) {
         return *r;
     }
     let message = match path_id(&frame, &raw) {
@@ -783,12 +799,11 @@ async fn application_status(
     Path(raw): Path<String>,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, caller, frame) = match signed_in(&shared, &headers, None) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, None, Some((&caller, &session)));
-    if let Err(r) = checked_form(&frame, &session, &form) {
+    if let Err(r) = checked_form(&frame, &form) {
         return *r;
     }
     let application = match path_id(&frame, &raw) {
@@ -816,11 +831,10 @@ async fn document(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> Response {
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, caller, frame) = match signed_in(&shared, &headers, None) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, None, Some((&caller, &session)));
     let id = match path_id(&frame, &raw) {
         Ok(id) => id,
         Err(r) => return *r,
@@ -851,11 +865,10 @@ async fn candidates(
     headers: HeaderMap,
     Query(q): Query<CandidatesQuery>,
 ) -> Response {
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, caller, frame) = match signed_in(&shared, &headers, q.lang.as_deref()) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, q.lang.as_deref(), Some((&caller, &session)));
     let (search, position, status, subsidiary) = (
         given(&q.search),
         given(&q.position),
@@ -908,11 +921,10 @@ async fn settings(
     headers: HeaderMap,
     Query(q): Query<LangQuery>,
 ) -> Response {
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, _, frame) = match signed_in(&shared, &headers, q.lang.as_deref()) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, q.lang.as_deref(), Some((&caller, &session)));
     match call(&app, &frame, |app| app.settings()).await {
         Ok(s) => frame.render(
             StatusCode::OK,
@@ -953,6 +965,7 @@ mod tests {
             user: Some(("anna".into(), hostile.into(), false)),
             csrf: "x".into(),
             remember_lang: false,
+            zone: jiff::tz::TimeZone::UTC,
         };
         let r = frame.render(
             StatusCode::OK,
@@ -970,6 +983,70 @@ mod tests {
             "a name is isolated from the text around it"
         );
         assert!(body.contains("Abmelden"), "German words");
+    }
+
+    /// The thread says where each of our mails stands, in the server's
+    /// time zone: scheduled for when, deferred with the upstream's reply
+    /// and the next try, bounced with the report's diagnostic.
+    #[test]
+    fn the_thread_shows_each_delivery_with_its_reply_in_local_time() {
+        let frame = Frame {
+            lang: Lang::En,
+            user: None,
+            csrf: "x".into(),
+            remember_lang: false,
+            zone: jiff::tz::TimeZone::get("Europe/Berlin").unwrap(),
+        };
+        let entry = |item: i64, state: &str, reply: Option<&str>, at: Option<&str>| {
+            serde_json::json!({
+                "id": item, "direction": "outbound", "received_at": "2026-12-02T08:00:00Z",
+                "subject": "Ihre Bewerbung", "attachments": [],
+                "outbox": {"item": item, "state": state, "attempts": 2, "reply": reply,
+                           "not_before": if state == "scheduled" { at } else { None },
+                           "next_attempt_at": if state == "deferred" { at } else { None }},
+            })
+        };
+        let c = serde_json::json!({
+            "id": 1, "first_name": "Kim", "last_name": "Weber", "addresses": [], "applications": [],
+            "thread": [
+                entry(1, "scheduled", None, Some("2030-01-15T08:00:00Z")),
+                entry(2, "deferred", Some("451 4.7.1 <b>greylisted</b>, try later"), Some("2026-12-02T09:30:00Z")),
+                entry(3, "bounced", Some("5.1.1 user unknown"), None),
+                entry(4, "sent", None, None),
+            ],
+        });
+        let body = futures_body(frame.render(
+            StatusCode::OK,
+            "candidate.html",
+            context! { c => Value::from(minijinja::value::Serde(&c)), documents => Vec::<Value>::new() },
+        ));
+        assert!(
+            body.contains(
+                "Scheduled for <time datetime=\"2030-01-15T08:00:00Z\">2030-01-15 09:00 CET</time>"
+            ),
+            "{body}"
+        );
+        assert!(
+            body.contains("451 4.7.1 &lt;b&gt;greylisted&lt;&#x2f;b&gt;, try later"),
+            "{body}"
+        );
+        assert!(
+            body.contains(
+                "next try <time datetime=\"2026-12-02T09:30:00Z\">2026-12-02 10:30 CET</time>"
+            ),
+            "{body}"
+        );
+        assert!(body.contains("Bounce report"), "{body}");
+        assert!(body.contains("5.1.1 user unknown"), "{body}");
+        assert!(
+            body.contains("2026-12-02 09:00 CET"),
+            "received, in Berlin time: {body}"
+        );
+        assert_eq!(
+            body.matches("class=\"delivery").count(),
+            3,
+            "not for a plain sent mail: {body}"
+        );
     }
 
     fn futures_body(r: Response) -> String {

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{Value, context};
 use serde::Deserialize;
 
-use super::{Frame, Shared, call, checked_form, path_id, signed_in};
+use super::{Shared, call, checked_form, path_id, signed_in};
 use crate::store::outbox::{QueueEntry, QueueFilter, RETRYABLE, WAITING};
 
 /// Items on one page.
@@ -44,11 +44,10 @@ pub async fn page(
     headers: HeaderMap,
     Query(q): Query<QueueQuery>,
 ) -> Response {
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, caller, frame) = match signed_in(&shared, &headers, q.lang.as_deref()) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, q.lang.as_deref(), Some((&caller, &session)));
     let state = q.state.filter(|s| !s.is_empty());
     let filter = QueueFilter {
         states: state.iter().cloned().collect(),
@@ -96,12 +95,11 @@ pub async fn action(
     Path((raw, action)): Path<(String, String)>,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
-    let (app, caller, session) = match signed_in(&shared, &headers) {
+    let (app, caller, frame) = match signed_in(&shared, &headers, None) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let frame = Frame::new(&headers, None, Some((&caller, &session)));
-    if let Err(r) = checked_form(&frame, &session, &form) {
+    if let Err(r) = checked_form(&frame, &form) {
         return *r;
     }
     let item = match path_id(&frame, &raw) {

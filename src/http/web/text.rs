@@ -271,6 +271,25 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("candidates", "candidates", "Kandidat:innen"),
     ("search", "Name or address", "Name oder Adresse"),
     ("filter", "Filter", "Filtern"),
+    ("state_scheduled", "scheduled", "geplant"),
+    ("state_queued", "queued", "in der Warteschlange"),
+    ("state_sending", "sending", "wird gesendet"),
+    ("state_sent", "sent", "gesendet"),
+    ("state_deferred", "deferred", "zurückgestellt"),
+    ("state_failed", "failed", "fehlgeschlagen"),
+    ("state_cancelled", "cancelled", "storniert"),
+    ("state_bounced", "bounced", "unzustellbar"),
+    (
+        "upstream_reply",
+        "The upstream replied",
+        "Der Server antwortete",
+    ),
+    (
+        "bounce_diagnostic",
+        "Bounce report",
+        "Unzustellbarkeitsbericht",
+    ),
+    ("next_try", "next try", "nächster Versuch"),
     (
         "search_mail",
         "Subject, sender or candidate",
@@ -373,6 +392,13 @@ mod tests {
                 if !key.is_empty() && !known.contains_key(key.as_str()) {
                     missing.push(key);
                 }
+            }
+        }
+        // Looked up by name: `t["state_" ~ state]`.
+        for state in crate::store::outbox::STATES {
+            let key = format!("state_{state}");
+            if !known.contains_key(key.as_str()) {
+                missing.push(key);
             }
         }
         for action in ["retry", "hold", "release", "cancel"] {

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use super::client::*;
 use crate::support::harness::*;
-use crate::support::upstream::{Upstream, relayed_directory};
+use crate::support::upstream::{AtDot, Upstream, relayed_directory};
 
 /// The 250 reply's message id.
 fn message_id(text: &str) -> i64 {
@@ -156,6 +156,52 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
         .as_i64()
         .expect("a scheduled item");
 
+    // A mail to Kim Weber that the upstream refuses for good, once
+    // everything before it (the acknowledgements) has gone: the thread
+    // shows it failed, with the upstream's words.
+    let settled = |q: &serde_json::Value| {
+        q["items"].as_array().is_some_and(|items| {
+            items.iter().all(|i| {
+                !["queued", "sending", "deferred"].contains(&i["state"].as_str().unwrap_or(""))
+            })
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !settled(&json(d.cli(&["queue", "list", "--json"]))) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue never settled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    up.then(&[AtDot::Permanent]);
+    let refused = curl(
+        &base,
+        "POST",
+        "/api/v1/send",
+        Some("olaf"),
+        Some(&format!(
+            r#"{{"template": "rejection", "candidates": [{}]}}"#,
+            kims[0]
+        )),
+    );
+    assert_eq!(
+        refused.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    let refused_item = refused.json()["queued"][0]["item"].as_i64().expect("item");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let q = json(d.cli(&["queue", "show", &refused_item.to_string(), "--json"]));
+        if q["item"]["state"] == "failed" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never failed: {q}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots/web");
     let scenario = serde_json::json!({
         "base": base,
@@ -172,6 +218,7 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
         "html_message": html_message,
         "tracker": tracker,
         "scheduled_item": scheduled_item,
+        "refused_item": refused_item,
     });
     let out = Command::new("node")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/web.mjs"))

@@ -654,6 +654,20 @@ fn delivery_reports_mark_bounces_and_suppress_hard_ones() {
         (Some("bounce"), Some(1)),
         "in the thread: {m}"
     );
+    // The thread (CLI, API, web page) shows our mail bounced, with the
+    // report's diagnostic.
+    let c = json(d.cli(&["candidate", "show", "1", "--json"]));
+    let ours = c["thread"]
+        .as_array()
+        .and_then(|t| t.iter().find(|e| e["outbox"]["item"] == item))
+        .unwrap_or_else(|| panic!("our mail in {c}"));
+    assert_eq!(ours["outbox"]["state"], "bounced", "{ours}");
+    assert!(
+        ours["outbox"]["reply"]
+            .as_str()
+            .is_some_and(|r| r.contains("5.1.1")),
+        "{ours}"
+    );
     let s = json(d.cli(&["suppression", "list", "--json"]));
     assert_eq!(
         s["suppressions"][0]["address"], "anna.schmidt@posteo.de",
