@@ -205,7 +205,17 @@ try {
   check(true, "the preview follows the language, live");
   await page.getByLabel("Sprache", { exact: true }).selectOption("");
   await page.waitForFunction(() => document.getElementById("preview-subject")?.textContent.startsWith("Einladung"));
-  await page.getByLabel(/Neue Dateien/).setInputFiles({ name: "Agenda.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4 Agenda") });
+  // A file dragged onto the form (a DataTransfer as a desktop's drag carries it).
+  const dragged = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(["%PDF-1.4 Agenda"], "Agenda.pdf", { type: "application/pdf" }));
+    return dt;
+  });
+  await page.dispatchEvent("#compose", "dragenter", { dataTransfer: dragged });
+  check(await page.locator("#compose.dragging").count() === 1, "the form shows it takes the drop");
+  await page.dispatchEvent("#compose", "drop", { dataTransfer: dragged });
+  check((await page.locator("ul.dropped").textContent()).includes("Agenda.pdf"), "the dropped file is listed");
+  check(await page.getByLabel(/Neue Dateien/).evaluate((i) => i.files.length === 1 && i.files[0].name === "Agenda.pdf"), "and is in the form's file input");
   await page.getByLabel(/Lebenslauf.pdf/).check();
   const zone = await page.locator("label[for=at]").textContent();
   check(/\((UTC|[A-Za-z]+\/[A-Za-z_]+)\)/.test(zone), `the schedule shows its time zone: ${zone}`);
@@ -234,6 +244,17 @@ try {
   await page.waitForURL(/\/compose$/);
   const summary = await page.locator("table").textContent();
   check(summary.includes("erika@example.org") && summary.includes("kim@example.org"), `both queued: ${summary}`);
+
+  // ---- Scheduled from the page: an invitation to Kim for later, in the server's zone.
+  await page.goto(`${s.base}/candidates/${s.kim_weber}/compose`);
+  await page.getByLabel("Vorlage").selectOption("interview-invitation");
+  await page.waitForFunction(() => document.getElementById("preview-subject")?.textContent.startsWith("Einladung"));
+  await page.getByLabel(/Später senden|Senden am|Zeitpunkt/).fill("2031-03-01T09:00");
+  await page.getByRole("button", { name: "Senden" }).click();
+  await page.waitForURL(/compose$/);
+  const planned = await page.locator("main").textContent();
+  check(planned.includes("Geplant für") && planned.includes("2031-03-01 09:00"), `scheduled, with its time: ${planned.replace(/\s+/g, " ")}`);
+  await page.screenshot({ path: `${s.shots}/sent-scheduled.png`, fullPage: true });
 
   // ---- English, and a phone.
   await page.goto(`${s.base}/candidates/${s.erika}?lang=en`);

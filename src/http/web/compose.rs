@@ -22,12 +22,21 @@ use crate::app::{App, Error};
 use crate::outbound::audience::Audience;
 
 pub async fn script() -> Response {
+    javascript(include_str!("assets/compose.js"))
+}
+
+/// The drop zone of file inputs (compose and the candidate's upload).
+pub async fn drop_script() -> Response {
+    javascript(include_str!("assets/drop.js"))
+}
+
+fn javascript(source: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "max-age=3600"),
         ],
-        include_str!("assets/compose.js"),
+        source,
     )
         .into_response()
 }

@@ -120,6 +120,7 @@ pub fn routes() -> Router<Shared> {
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/mail.css", get(mail_stylesheet))
         .route("/assets/compose.js", get(compose::script))
+        .route("/assets/drop.js", get(compose::drop_script))
         .layer(axum::middleware::map_response(page_headers))
 }
 

@@ -273,6 +273,25 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
         .collect();
     rejected.sort();
     assert_eq!(rejected, ["erika@example.org", "kim@example.org"]);
+    // The invitation scheduled on the page waits in the queue for its
+    // time (the test daemon's zone is UTC) and has not gone.
+    let q = json(d.cli(&["queue", "list", "--json", "--state", "scheduled"]));
+    let later: Vec<&serde_json::Value> = q["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["candidate"] == kims[0])
+        .collect();
+    assert_eq!(later.len(), 1, "{q}");
+    assert_eq!(later[0]["not_before"], "2031-03-01T09:00:00.000Z", "{q}");
+    let invited_kim = got.iter().any(|m| {
+        m.to == ["kim@example.org"]
+            && jobmail::inbound::parse::parse_message(&m.data, false)
+                .headers
+                .subject
+                .is_some_and(|s| s.starts_with("Einladung"))
+    });
+    assert!(!invited_kim, "the scheduled invitation did not go");
     for page in [
         "sign-in",
         "inbox",
@@ -289,6 +308,9 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
         "settings",
         "candidates",
         "compose-bulk",
+        "inbox-search",
+        "candidate-delivery",
+        "sent-scheduled",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),
