@@ -366,10 +366,11 @@ pub struct CandidateFilter<'a> {
 }
 
 pub(super) fn list(conn: &Connection, f: &CandidateFilter<'_>) -> Result<Vec<CandidateSummary>> {
-    let search = super::messages::SearchText::given(f.search);
+    use super::search::SearchText;
+    let search = SearchText::given(f.search);
     let (trigram, short) = match &search {
-        Some(super::messages::SearchText::Trigram(t)) => (Some(t.as_str()), None),
-        Some(super::messages::SearchText::Short(t)) => (None, Some(t.as_str())),
+        Some(SearchText::Trigram(t)) => (Some(t.as_str()), None),
+        Some(SearchText::Short(t)) => (None, Some(t.as_str())),
         None => (None, None),
     };
     let visible = f
@@ -382,7 +383,7 @@ pub(super) fn list(conn: &Connection, f: &CandidateFilter<'_>) -> Result<Vec<Can
         "SELECT c.id FROM candidates c
          WHERE c.merged_into IS NULL AND c.id < ?1
            AND (?2 IS NULL OR c.id IN (SELECT rowid FROM candidate_search WHERE candidate_search MATCH ?2))
-           AND (?9 IS NULL OR instr(lower(c.first_name || ' ' || c.last_name), ?9)
+           AND (?9 IS NULL OR instr(c.search_name, ?9)
                 OR EXISTS (SELECT 1 FROM candidate_addresses a
                            WHERE a.candidate_id = c.id AND instr(a.address_key, ?9)))
            AND (NOT ?3 OR EXISTS (SELECT 1 FROM applications ap WHERE ap.candidate_id = c.id

@@ -2,6 +2,7 @@
 //! for, so that each walks an index), one message, its raw bytes and
 //! documents, the mails still to file.
 
+use super::search::SearchText;
 #[allow(unused_imports)]
 use super::*;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -22,10 +23,9 @@ pub(super) fn inbox_sql(filter: &InboxFilter) -> String {
     let mut conditions = format!("{id} < :before");
     match &search {
         Some(SearchText::Trigram(_)) => conditions.push_str(" AND message_search MATCH :search"),
-        Some(SearchText::Short(_)) => conditions.push_str(
-            " AND (instr(lower(s.subject), :search) OR instr(lower(s.sender), :search)
-                   OR instr(lower(s.candidate), :search))",
-        ),
+        Some(SearchText::Short(_)) => {
+            conditions.push_str(" AND (instr(s.mail, :search) OR instr(s.candidate, :search))")
+        }
         None => {}
     }
     if filter.unassigned {
@@ -71,38 +71,6 @@ pub(super) fn inbox_sql(filter: &InboxFilter) -> String {
          FROM {from} LEFT JOIN candidates c ON c.id = m.candidate_id
          WHERE {conditions} ORDER BY {id} DESC LIMIT :limit"
     )
-}
-
-/// What a search asks the trigram indexes (`message_search`,
-/// `candidate_search`): three characters or more are one FTS5 phrase, any
-/// substring in any case; shorter text is looked for row by row.
-pub(super) enum SearchText {
-    /// An FTS5 phrase, quoted, its quotes doubled: never query syntax.
-    Trigram(String),
-    /// Lowercased (SQLite's `lower` folds ASCII only).
-    Short(String),
-}
-
-impl SearchText {
-    /// `None` for no text or only spaces.
-    pub(super) fn given(text: Option<&str>) -> Option<Self> {
-        text.map(str::trim).filter(|t| !t.is_empty()).map(Self::new)
-    }
-
-    fn new(text: &str) -> Self {
-        let text = text.trim();
-        if text.chars().count() >= 3 {
-            SearchText::Trigram(format!("\"{}\"", text.replace('"', "\"\"")))
-        } else {
-            SearchText::Short(text.to_lowercase())
-        }
-    }
-
-    pub(super) fn param(&self) -> &str {
-        match self {
-            SearchText::Trigram(s) | SearchText::Short(s) => s,
-        }
-    }
 }
 
 /// Binds a named parameter if the statement has it (listings build their

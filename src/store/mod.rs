@@ -27,6 +27,7 @@ pub mod history;
 mod messages;
 pub mod outbox;
 mod schema;
+mod search;
 pub mod status;
 mod suppressions;
 pub mod webhooks;

@@ -159,3 +159,45 @@ fn ambiguous_mail_waits_unassigned_until_assigned_by_hand() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["id"], 1);
 }
+
+/// An operator's own SQLite tools (Debian 12's is 3.40, through Python's
+/// `sqlite3` here) read and write the store as jobmail writes it, search
+/// indexes, their triggers and the accent-folding columns included; and
+/// jobmail finds what they changed.
+#[test]
+fn an_older_sqlite_reads_and_writes_the_store_and_its_search_index() {
+    let d = Daemon::start();
+    let (code, text) = d.connect().send_mail(
+        "joerg@example.org",
+        "jobs@acme.example",
+        b"From: =?utf-8?q?J=C3=B6rg_Wei=C3=9F?= <joerg@example.org>\r\nSubject: Bewerbung\r\n\r\nHallo\r\n",
+    );
+    assert_eq!(code, 250, "{text}");
+    let script = r#"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+print("sqlite", sqlite3.sqlite_version)
+assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+(n,) = db.execute("""SELECT count(*) FROM message_search WHERE message_search MATCH '"jorg weiss"'""").fetchone()
+assert n == 1, n
+db.execute("UPDATE candidates SET first_name = 'Jürgen' WHERE id = 1")
+db.commit()
+(n,) = db.execute("""SELECT count(*) FROM message_search WHERE message_search MATCH '"jurgen"'""").fetchone()
+assert n == 1, n
+print("ok")
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(d.db())
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found = d.cli(&["inbox", "--json", "--search", "JURGEN"]);
+    assert_eq!(json(found)["messages"].as_array().map(Vec::len), Some(1));
+}
