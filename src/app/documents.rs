@@ -128,7 +128,7 @@ impl App {
         candidate: i64,
         action: &str,
     ) -> Result<i64> {
-        let found = store.candidate(candidate)?.map(|c| c.summary.id);
+        let found = store.resolve_candidate(candidate)?;
         let visible = match found {
             Some(id) => caller.sees(&store.candidate_subsidiaries(id)?),
             None => false,
@@ -534,6 +534,26 @@ impl App {
             filter.visible = Some(&user.subsidiaries);
         }
         Ok(self.store()?.candidates_filtered(&filter)?)
+    }
+
+    /// Candidates' records without their threads, each with the
+    /// subsidiaries of their applications, as the caller may see them
+    /// (`NotFound` for one they do not): what a bulk's page names.
+    pub fn candidate_summaries_as(
+        &self,
+        caller: &Caller,
+        ids: &[i64],
+    ) -> Result<Vec<(crate::store::candidates::CandidateSummary, Vec<String>)>> {
+        let store = self.store()?;
+        let mut out = Vec::with_capacity(ids.len());
+        for &asked in ids {
+            let id = self.visible_candidate(&store, caller, asked, "candidate.show")?;
+            let summary = store
+                .candidate_summary(id)?
+                .ok_or_else(|| Error::NotFound(format!("no candidate {asked}")))?;
+            out.push((summary, store.candidate_subsidiaries(id)?));
+        }
+        Ok(out)
     }
 
     /// One candidate with the thread in both directions, as the caller may

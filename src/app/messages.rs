@@ -59,6 +59,16 @@ impl App {
                     .collect(),
             ),
         ];
+        if let Some(text) = filter.search.as_deref().map(str::trim)
+            && !text.is_empty()
+            && text.chars().count() < 3
+        {
+            // The index finds three characters or more; fewer would read
+            // every mail of the store.
+            return Err(Error::Invalid(format!(
+                "search {text:?}: at least 3 characters"
+            )));
+        }
         for (what, given, known) in checks {
             if let Some(g) = given
                 && !known.contains(&g.as_str())

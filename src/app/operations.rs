@@ -14,7 +14,7 @@ use crate::store::{InboxEntry, InboxFilter, Store};
 impl App {
     /// `NotFound` unless the caller sees this candidate.
     fn require_candidate(&self, store: &Store, caller: &Caller, candidate: i64) -> Result<()> {
-        let found = store.candidate(candidate)?.map(|c| c.summary.id);
+        let found = store.resolve_candidate(candidate)?;
         match found {
             Some(id) if caller.sees(&store.candidate_subsidiaries(id)?) => Ok(()),
             _ => Err(Error::NotFound(format!("no candidate {candidate}"))),

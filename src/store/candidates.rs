@@ -1059,6 +1059,15 @@ impl Store {
             .optional()?)
     }
 
+    /// A candidate's record without the applications and the thread (a
+    /// merged one's survivor's).
+    pub fn candidate_summary(&self, id: i64) -> Result<Option<CandidateSummary>> {
+        match resolve(&self.conn, id)? {
+            Some(id) => summary(&self.conn, id),
+            None => Ok(None),
+        }
+    }
+
     /// The candidate an id leads to (a merged one's survivor), if any.
     pub fn resolve_candidate(&self, id: i64) -> Result<Option<i64>> {
         Ok(resolve(&self.conn, id)?)

@@ -7,33 +7,32 @@ use super::search::SearchText;
 use super::*;
 use rusqlite::{Connection, OptionalExtension, params};
 
+/// Where the inbox's rows come from: the mails newest first, filtered as
+/// they go (the common case: what is asked for is frequent, so a page
+/// fills after a few rows), or the few mails a rare filter picks, sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Driver {
+    /// The ids (or an index in id order), newest first.
+    Scan,
+    /// The search index, newest first.
+    Search,
+    /// The mails of the candidates with a matching application (few).
+    Applications,
+    /// The mails with a document of the category (few).
+    Category,
+}
+
+/// At most this many rows picked by a filter are sorted; above it the
+/// inbox walks the mails newest first instead, which then stops early.
+pub(super) const FEW: i64 = 2000;
+
 /// The SQL of `inbox`: only the conditions asked for, so that SQLite walks
 /// the index that answers them newest first (messages_assignment,
 /// messages_candidate, the search index, or the ids) and stops after `limit`
-/// rows.
-pub(super) fn inbox_sql(filter: &InboxFilter) -> String {
+/// rows; or, for a rare filter (`driver`), reads the few mails it picks
+/// and sorts them.
+pub(super) fn inbox_sql(filter: &InboxFilter, driver: Driver) -> String {
     let search = filter.search_text();
-    let (from, id) = match &search {
-        Some(_) => (
-            "message_search s JOIN messages m ON m.id = s.rowid",
-            "s.rowid",
-        ),
-        None => ("messages m", "m.id"),
-    };
-    let mut conditions = format!("{id} < :before");
-    match &search {
-        Some(SearchText::Trigram(_)) => conditions.push_str(" AND message_search MATCH :search"),
-        Some(SearchText::Short(_)) => {
-            conditions.push_str(" AND (instr(s.mail, :search) OR instr(s.candidate, :search))")
-        }
-        None => {}
-    }
-    if filter.unassigned {
-        conditions.push_str(" AND m.assignment = 'unassigned'");
-    }
-    if filter.candidate.is_some() {
-        conditions.push_str(" AND m.candidate_id = :candidate");
-    }
     // One and the same application matches every application filter.
     let mut application = String::new();
     for (field, param, given) in [
@@ -45,7 +44,48 @@ pub(super) fn inbox_sql(filter: &InboxFilter) -> String {
             application.push_str(&format!(" AND ap.{field} = {param}"));
         }
     }
-    if !application.is_empty() {
+    let category = " d.category = :category AND d.deleted_at IS NULL";
+    let (from, id) = match (driver, &search) {
+        (Driver::Search, Some(_)) | (Driver::Scan, Some(_)) => (
+            "message_search s JOIN messages m ON m.id = s.rowid".to_string(),
+            "s.rowid",
+        ),
+        // CROSS JOIN keeps the order: the few picked first, then each mail.
+        (Driver::Applications, _) => (
+            format!(
+                "(SELECT DISTINCT ap.candidate_id FROM applications ap WHERE 1{application}) picked
+                 CROSS JOIN messages m ON m.candidate_id = picked.candidate_id"
+            ),
+            "m.id",
+        ),
+        (Driver::Category, _) => (
+            format!(
+                "(SELECT DISTINCT d.message_id FROM documents d WHERE{category}) picked
+                 CROSS JOIN messages m ON m.id = picked.message_id"
+            ),
+            "m.id",
+        ),
+        _ => ("messages m".to_string(), "m.id"),
+    };
+    let mut conditions = format!("{id} < :before");
+    if matches!(driver, Driver::Search | Driver::Scan) {
+        match &search {
+            Some(SearchText::Trigram(_)) => {
+                conditions.push_str(" AND message_search MATCH :search")
+            }
+            Some(SearchText::Short(_)) => {
+                conditions.push_str(" AND (instr(s.mail, :search) OR instr(s.candidate, :search))")
+            }
+            None => {}
+        }
+    }
+    if filter.unassigned {
+        conditions.push_str(" AND m.assignment = 'unassigned'");
+    }
+    if filter.candidate.is_some() {
+        conditions.push_str(" AND m.candidate_id = :candidate");
+    }
+    if !application.is_empty() && driver != Driver::Applications {
         conditions.push_str(&format!(
             " AND EXISTS (SELECT 1 FROM applications ap WHERE ap.candidate_id = m.candidate_id{application})"
         ));
@@ -58,11 +98,10 @@ pub(super) fn inbox_sql(filter: &InboxFilter) -> String {
                      AND ap.subsidiary IN (SELECT value FROM json_each(:visible))))",
         );
     }
-    if filter.category.is_some() {
-        conditions.push_str(
-            " AND EXISTS (SELECT 1 FROM documents d WHERE d.message_id = m.id
-                   AND d.category = :category AND d.deleted_at IS NULL)",
-        );
+    if filter.category.is_some() && driver != Driver::Category {
+        conditions.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM documents d WHERE d.message_id = m.id AND{category})"
+        ));
     }
     format!(
         "SELECT m.id, m.received_at, m.envelope_sender, m.from_name, m.from_addr, m.subject, m.size,
@@ -71,6 +110,34 @@ pub(super) fn inbox_sql(filter: &InboxFilter) -> String {
          FROM {from} LEFT JOIN candidates c ON c.id = m.candidate_id
          WHERE {conditions} ORDER BY {id} DESC LIMIT :limit"
     )
+}
+
+/// How many rows a filter picks, counted up to `FEW + 1` (the SQL of
+/// `Store::inbox_driver`).
+fn few_sql(filter: &InboxFilter, driver: Driver) -> Option<String> {
+    match driver {
+        Driver::Applications => {
+            let mut sql =
+                String::from("SELECT count(*) FROM (SELECT 1 FROM applications ap WHERE 1");
+            for (field, given) in [
+                ("subsidiary", filter.subsidiary.is_some()),
+                ("position", filter.position.is_some()),
+                ("status", filter.status.is_some()),
+            ] {
+                if given {
+                    sql.push_str(&format!(" AND ap.{field} = :{field}"));
+                }
+            }
+            sql.push_str(" LIMIT :few)");
+            Some(sql)
+        }
+        Driver::Category => Some(
+            "SELECT count(*) FROM (SELECT 1 FROM documents d
+             WHERE d.category = :category AND d.deleted_at IS NULL LIMIT :few)"
+                .to_string(),
+        ),
+        Driver::Scan | Driver::Search => None,
+    }
 }
 
 /// Binds a named parameter if the statement has it (listings build their
@@ -278,7 +345,8 @@ pub(super) fn from_json<T: serde::de::DeserializeOwned + Default>(text: String) 
 impl Store {
     /// The latest mails, newest first, as the filter says.
     pub fn inbox(&self, filter: &InboxFilter) -> Result<Vec<InboxEntry>> {
-        let mut stmt = self.conn.prepare_cached(&inbox_sql(filter))?;
+        let driver = self.inbox_driver(filter)?;
+        let mut stmt = self.conn.prepare_cached(&inbox_sql(filter, driver))?;
         bind_named(&mut stmt, ":before", filter.before.unwrap_or(i64::MAX))?;
         bind_named(&mut stmt, ":limit", filter.limit as i64)?;
         bind_named(&mut stmt, ":candidate", filter.candidate)?;
@@ -319,6 +387,46 @@ impl Store {
             }
         }
         Ok(entries)
+    }
+
+    /// Which rows the inbox reads first: the search index when searching;
+    /// else the few mails a rare filter (applications, then a category)
+    /// picks; else the mails newest first. A filter is rare when it picks
+    /// at most `FEW` rows, counted with a limit (so a common one costs the
+    /// count of a few thousand rows).
+    pub(super) fn inbox_driver(&self, filter: &InboxFilter) -> Result<Driver> {
+        if filter.search_text().is_some() {
+            return Ok(Driver::Search);
+        }
+        if filter.unassigned || filter.candidate.is_some() {
+            // Their own indexes walk newest first.
+            return Ok(Driver::Scan);
+        }
+        let application_filter =
+            filter.subsidiary.is_some() || filter.position.is_some() || filter.status.is_some();
+        for (given, driver) in [
+            (application_filter, Driver::Applications),
+            (filter.category.is_some(), Driver::Category),
+        ] {
+            let Some(sql) = given.then(|| few_sql(filter, driver)).flatten() else {
+                continue;
+            };
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            bind_named(&mut stmt, ":subsidiary", filter.subsidiary.as_deref())?;
+            bind_named(&mut stmt, ":position", filter.position.as_deref())?;
+            bind_named(&mut stmt, ":status", filter.status.as_deref())?;
+            bind_named(&mut stmt, ":category", filter.category.as_deref())?;
+            bind_named(&mut stmt, ":few", FEW + 1)?;
+            let mut rows = stmt.raw_query();
+            let picked: i64 = match rows.next()? {
+                Some(row) => row.get(0)?,
+                None => 0,
+            };
+            if picked <= FEW {
+                return Ok(driver);
+            }
+        }
+        Ok(Driver::Scan)
     }
 
     pub fn documents(&self, message_id: i64) -> Result<Vec<DocumentSummary>> {

@@ -123,11 +123,9 @@ fn page_values(
     };
     let mut names = Vec::new();
     let mut subsidiaries: Vec<String> = Vec::new();
-    for &id in &ids {
-        let detail = app.candidate_as(caller, id)?;
-        let s = &detail.summary;
-        names.push(context! { id => id, name => format!("{} {}", s.first_name, s.last_name).trim().to_string() });
-        subsidiaries.extend(detail.applications.iter().map(|a| a.subsidiary.clone()));
+    for (s, of) in app.candidate_summaries_as(caller, &ids)? {
+        names.push(context! { id => s.id, name => format!("{} {}", s.first_name, s.last_name).trim().to_string() });
+        subsidiaries.extend(of);
     }
     let documents = match target {
         Target::One(id) => app.candidate_documents(caller, *id)?,
