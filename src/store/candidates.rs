@@ -378,11 +378,22 @@ pub(super) fn list(conn: &Connection, f: &CandidateFilter<'_>) -> Result<Vec<Can
         .map(|v| serde_json::to_string(v).unwrap_or_else(|_| "[]".into()));
     let needs_application =
         f.position.is_some() || f.status.is_some() || f.subsidiary.is_some() || visible.is_some();
+    // A search reads the index newest first (and stops at the page); the
+    // rest walk the candidates newest first.
+    let (from, id, matched) = match trigram {
+        Some(_) => (
+            "candidate_search s JOIN candidates c ON c.id = s.rowid",
+            "s.rowid",
+            "candidate_search MATCH ?2",
+        ),
+        None => ("candidates c", "c.id", "?2 IS NULL"),
+    };
     let found = ids(
         conn,
-        "SELECT c.id FROM candidates c
-         WHERE c.merged_into IS NULL AND c.id < ?1
-           AND (?2 IS NULL OR c.id IN (SELECT rowid FROM candidate_search WHERE candidate_search MATCH ?2))
+        &format!(
+            "SELECT c.id FROM {from}
+         WHERE c.merged_into IS NULL AND {id} < ?1
+           AND {matched}
            AND (?9 IS NULL OR instr(c.search_name, ?9)
                 OR EXISTS (SELECT 1 FROM candidate_addresses a
                            WHERE a.candidate_id = c.id AND instr(a.address_key, ?9)))
@@ -391,7 +402,8 @@ pub(super) fn list(conn: &Connection, f: &CandidateFilter<'_>) -> Result<Vec<Can
                 AND (?5 IS NULL OR ap.status = ?5)
                 AND (?6 IS NULL OR ap.subsidiary = ?6)
                 AND (?7 IS NULL OR ap.subsidiary IN (SELECT value FROM json_each(?7)))))
-         ORDER BY c.id DESC LIMIT ?8",
+         ORDER BY {id} DESC LIMIT ?8"
+        ),
         params![
             f.before.unwrap_or(i64::MAX),
             trigram,

@@ -99,9 +99,13 @@ pub(super) fn inbox_sql(filter: &InboxFilter, driver: Driver) -> String {
         );
     }
     if filter.category.is_some() && driver != Driver::Category {
-        conditions.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM documents d WHERE d.message_id = m.id AND{category})"
-        ));
+        // `+`: the mail's own documents (documents_message), never every
+        // document of the category for each mail (documents_category,
+        // which SQLite picks otherwise: measured, a page took seconds).
+        conditions.push_str(
+            " AND EXISTS (SELECT 1 FROM documents d WHERE d.message_id = m.id
+                   AND +d.category = :category AND d.deleted_at IS NULL)",
+        );
     }
     format!(
         "SELECT m.id, m.received_at, m.envelope_sender, m.from_name, m.from_addr, m.subject, m.size,

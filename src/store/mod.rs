@@ -535,6 +535,17 @@ mod tests {
                 ),
                 "SEARCH m USING INTEGER PRIMARY KEY",
             ),
+            // A common category: each mail's own documents are looked at.
+            (
+                inbox_sql(
+                    &InboxFilter {
+                        category: Some("cv".into()),
+                        ..inbox(false, None, None)
+                    },
+                    Driver::Scan,
+                ),
+                "USING INDEX documents_message (message_id=?)",
+            ),
             // A rare filter reads the few mails it picks, then sorts them.
             (
                 inbox_sql(
