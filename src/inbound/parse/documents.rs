@@ -151,7 +151,7 @@ impl Walker {
         }
         let bytes = part_bytes(part, buf);
         if is_tnef(&mime, filename.as_deref()) {
-            self.tnef_documents(path, bytes, filename, mime);
+            self.tnef_documents(path, bytes, filename, mime, shows_body(message));
             return;
         }
         let name = sanitize_filename(filename.as_deref().unwrap_or(""), &mime);
@@ -267,29 +267,40 @@ impl Walker {
         }
     }
 
-    /// An Outlook winmail.dat: the files it carries; the winmail.dat itself
-    /// when it cannot be unpacked or not every file in it could be read.
+    /// An Outlook winmail.dat: what it carries (see `winmail`); the
+    /// winmail.dat itself when it cannot be unpacked or not everything in
+    /// it could be. `has_body`: the mail shows a text body of its own.
     pub(super) fn tnef_documents(
         &mut self,
         path: &str,
         bytes: Vec<u8>,
         filename: Option<String>,
         mime: String,
+        has_body: bool,
     ) {
-        let (files, complete) = unpack_tnef(&bytes);
+        let (files, complete) = unpack_tnef(&bytes, has_body);
         if files.is_empty() || !complete {
             let name = sanitize_filename(filename.as_deref().unwrap_or(""), &mime);
             self.push(path.to_string(), name, mime, bytes);
         }
-        for (k, file) in files.into_iter().enumerate() {
+        for file in files {
             self.push(
-                format!("{path}/tnef:{}", k + 1),
+                format!("{path}/{}", file.part),
                 file.name,
                 file.mime,
                 file.data,
             );
         }
     }
+}
+
+/// The message shows a text body (plain, or HTML) that is not empty.
+pub(super) fn shows_body(message: &Message<'_>) -> bool {
+    guarded(|| {
+        message.body_text(0).is_some_and(|t| !t.trim().is_empty())
+            || message.body_html(0).is_some_and(|t| !t.trim().is_empty())
+    })
+    .unwrap_or(true)
 }
 
 pub(super) fn push_children(

@@ -76,13 +76,20 @@
 //!   <b@y>`) come glued into one (`a@xb@y`); the raw header is read again
 //!   with the missing commas put in.
 //!   Comments mail-parser appends to a display name are taken off again.
-//! - TNEF: an embedded Outlook item or OLE object (PR_ATTACH_METHOD 5 or 6)
-//!   is not a file; its placeholder data is not listed, and winmail.dat is
-//!   kept as a document whenever not every attachment in it could be
-//!   unpacked. Files kept only in the MAPI property PR_ATTACH_DATA_BIN
-//!   (no attAttachData) are unpacked from there.
-//! - Every call into mail-parser and tnef runs under `catch_unwind` (both
-//!   have `unwrap`s, and mail-parser `debug_assert!`s that fire on malformed
+//! - TNEF (`winmail`): files from attAttachData or, when a writer kept
+//!   them only there, the MAPI property PR_ATTACH_DATA_BIN; an embedded
+//!   Outlook item (PR_ATTACH_METHOD 5: a TNEF stream of its own in
+//!   PR_ATTACH_DATA_OBJ) as a file (an appointment as `.ics`, anything
+//!   else as its body, `.rtf`/`.txt`/`.html`) and its own files below it,
+//!   4 items deep; the file inside an OLE object (PR_ATTACH_METHOD 6: a
+//!   compound file read with the `cfb` crate); the message's compressed
+//!   RTF body (MS-OXRTFCP, decompressed here) when the mail shows no text
+//!   body of its own. An item's placeholder attAttachData is not a file.
+//!   winmail.dat itself is kept as a document whenever not everything in
+//!   it was unpacked (an embedded item always: its sender, recipients and
+//!   dates are only there).
+//! - Every call into mail-parser, tnef and cfb runs under `catch_unwind` (the
+//!   first two have `unwrap`s, and mail-parser `debug_assert!`s that fire on malformed
 //!   MIME in debug builds). A panic there degrades the result: a failed MIME
 //!   parse falls back to the header block alone, a failed TNEF read keeps
 //!   winmail.dat as it is. Code in this module itself is not wrapped; see
@@ -99,8 +106,10 @@
 //! document at `P`; its own parts continue below it (`P.1`, `P.2`, ... when
 //! it is multipart, `P.1` when it is not). Files unpacked from an Outlook
 //! `winmail.dat` at path `P` are `P/tnef:1`, `P/tnef:2`, ... in the order
-//! they appear in the TNEF stream; files uuencoded into a text body at `P`
-//! are `P/uu:1`, `P/uu:2`, ...
+//! they appear in the TNEF stream (attachments that yield nothing take no
+//! number); the files of an embedded item at `P/tnef:N` are
+//! `P/tnef:N/tnef:1`, ...; the message's RTF body `P/tnef:body`. Files
+//! uuencoded into a text body at `P` are `P/uu:1`, `P/uu:2`, ...
 //!
 //! Which part counts as a document: every leaf part except the displayed
 //! `text/plain` / `text/html` body: any such part that has no

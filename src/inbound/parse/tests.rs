@@ -202,7 +202,28 @@ const HEADERS_ONLY: &[u8] = include_bytes!(concat!(
     "/fixtures/headers-only.eml"
 ));
 
+const WINMAIL_MESSAGE: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/winmail-embedded-message.eml"
+));
+const WINMAIL_APPOINTMENT: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/winmail-appointment.eml"
+));
+const WINMAIL_RTF: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/winmail-rtf-body.eml"
+));
+const WINMAIL_OLE: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/winmail-ole-object.eml"
+));
+
 const ALL_FIXTURES: &[(&str, &[u8])] = &[
+    ("winmail-embedded-message", WINMAIL_MESSAGE),
+    ("winmail-appointment", WINMAIL_APPOINTMENT),
+    ("winmail-rtf-body", WINMAIL_RTF),
+    ("winmail-ole-object", WINMAIL_OLE),
     ("uuencode", UUENCODE),
     ("raw-8bit-cjk-names", RAW_CJK),
     ("unterminated-inner-multipart", UNCLOSED_INNER),
@@ -1570,4 +1591,179 @@ fn mutated_fixtures_never_panic() {
         }
     }
     assert_eq!(runs, ALL_FIXTURES.len() * 120);
+}
+
+#[test]
+fn winmail_embedded_message_yields_its_files() {
+    // A forward (IPM.Note, RTF body) embedded in winmail.dat, holding a PDF
+    // and a forward of a forward (plain body, a PDF); then a plain file.
+    let p = parse(WINMAIL_MESSAGE, false);
+    assert_eq!(
+        docs(&p),
+        vec![
+            // Kept: the items' senders, recipients and dates are only there.
+            doc(
+                "2",
+                "winmail.dat",
+                "application/ms-tnef",
+                1817,
+                "a261d365fdbdcf9a1d86d7aaba6a06fde7dadc40899b19287fbd4f15c734bae9"
+            ),
+            doc(
+                "2/tnef:1",
+                "WG_ Bewerbung Jan Berg.rtf",
+                "application/rtf",
+                165,
+                "84514ed6c845404a9c73988ca6f7bf1e92788e7d6490d44845ae5da2c88c428b"
+            ),
+            doc(
+                "2/tnef:1/tnef:1",
+                "Lebenslauf Jan Berg.pdf",
+                "application/pdf",
+                69,
+                PDF_69
+            ),
+            doc(
+                "2/tnef:1/tnef:2",
+                "Bewerbung Jan Berg.txt",
+                "text/plain",
+                53,
+                "01215099e0950f8ae05a687bcb5f5ee5b6ae44c81ed2fe1b654fb0e67119cdfe"
+            ),
+            doc(
+                "2/tnef:1/tnef:2/tnef:1",
+                "Zeugnis.pdf",
+                "application/pdf",
+                69,
+                PDF_69
+            ),
+            doc(
+                "2/tnef:2",
+                "Notiz.txt",
+                "text/plain",
+                28,
+                "bbe262ab0dbdb42f225036f6488b962d0ef5735e602107c312c161952293b195"
+            ),
+        ]
+    );
+    assert!(p.documents[1].bytes.starts_with(b"{\\rtf1\\ansi"));
+    assert!(!p.documents_truncated);
+}
+
+#[test]
+fn winmail_appointment_is_an_ics_and_a_task_its_body() {
+    let p = parse(WINMAIL_APPOINTMENT, false);
+    assert_eq!(
+        docs(&p),
+        vec![
+            doc(
+                "2",
+                "winmail.dat",
+                "application/ms-tnef",
+                1485,
+                "39b8204016fe9435f3fc6124fdd01bd334234736de7e8b09c6b9df38bc419f77"
+            ),
+            doc(
+                "2/tnef:1",
+                "Vorstellungsgespräch Jan Berg.ics",
+                "text/calendar",
+                379,
+                "e3e80b31c24850f6c89f062fa562ca5cc860115c7af3b54d6b23c59b3637c7c2"
+            ),
+            doc(
+                "2/tnef:1/tnef:1",
+                "Anfahrt.pdf",
+                "application/pdf",
+                69,
+                PDF_69
+            ),
+            doc(
+                "2/tnef:2",
+                "Unterlagen prüfen.txt",
+                "text/plain",
+                48,
+                "911d25622ba6754129e571adb76d7fd6ff1c6ac326d6190ac551de001520e9f9"
+            ),
+        ]
+    );
+    let ics = String::from_utf8_lossy(&p.documents[1].bytes).into_owned();
+    for line in [
+        "BEGIN:VEVENT\r\n",
+        "DTSTART:20260313T093000Z\r\n",
+        "DTEND:20260313T103000Z\r\n",
+        "SUMMARY:Vorstellungsgespräch Jan Berg\r\n",
+        "LOCATION:Hauptstraße 1\\, Köln\r\n",
+        "DESCRIPTION:Bitte bringen Sie Ihre Zeugnisse mit\\; Raum 2.14\\, Empfang.\r\n",
+    ] {
+        assert!(ics.contains(line), "{line:?} in {ics}");
+    }
+}
+
+#[test]
+fn winmail_rtf_body_is_a_document_when_the_mail_has_no_other() {
+    // Outlook in RTF mode: the mail is only winmail.dat. Everything in it
+    // is unpacked, so winmail.dat itself is not listed.
+    let p = parse(WINMAIL_RTF, false);
+    assert_eq!(
+        docs(&p),
+        vec![
+            doc(
+                "1/tnef:body",
+                "body.rtf",
+                "application/rtf",
+                241,
+                "d22759a5dd7443ad87db35033579251b3614c9d99901ae7d407006afd08f333a"
+            ),
+            doc("1/tnef:1", "Lebenslauf.pdf", "application/pdf", 69, PDF_69),
+        ]
+    );
+    assert!(
+        p.documents[0]
+            .bytes
+            .ends_with(b"J\\'f6rg Wei\\'df\\par}\r\n")
+    );
+    // The same winmail.dat beside a text body: the RTF is that body in
+    // another form, not a file.
+    let tnef = winmail_of(WINMAIL_RTF);
+    let p = parse(&mail_with_winmail(&tnef), false);
+    assert_eq!(
+        docs(&p),
+        vec![doc(
+            "2/tnef:1",
+            "Lebenslauf.pdf",
+            "application/pdf",
+            69,
+            PDF_69
+        )]
+    );
+}
+
+#[test]
+fn winmail_ole_object_yields_the_packaged_file() {
+    // An OLE Package (a compound file, \x01Ole10Native) holding a PDF: the
+    // PDF, named from the package's label; nothing is left in winmail.dat.
+    let p = parse(WINMAIL_OLE, false);
+    assert_eq!(
+        docs(&p),
+        vec![doc(
+            "2/tnef:1",
+            "Lebenslauf.pdf",
+            "application/pdf",
+            69,
+            PDF_69
+        )]
+    );
+}
+
+/// The winmail.dat of a fixture, as attached.
+fn winmail_of(raw: &[u8]) -> Vec<u8> {
+    let message = MessageParser::default().parse(raw).expect("a mail");
+    message
+        .parts
+        .iter()
+        .find_map(|p| match &p.body {
+            PartType::Binary(b) if part_mime(p) == "application/ms-tnef" => Some(b.to_vec()),
+            _ => None,
+        })
+        .expect("a winmail.dat")
 }

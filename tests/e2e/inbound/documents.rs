@@ -189,6 +189,86 @@ fn every_shape_yields_the_documents_a_mail_client_shows() {
                 ),
             ],
         ),
+        // Issue 15 class 5: what Outlook packs into winmail.dat.
+        (
+            "winmail-embedded-message.eml",
+            vec![
+                (
+                    "2",
+                    "winmail.dat",
+                    "application/ms-tnef",
+                    1817,
+                    "a261d365fdbdcf9a1d86d7aaba6a06fde7dadc40899b19287fbd4f15c734bae9",
+                ),
+                (
+                    "2/tnef:1",
+                    "WG_ Bewerbung Jan Berg.rtf",
+                    "application/rtf",
+                    165,
+                    "84514ed6c845404a9c73988ca6f7bf1e92788e7d6490d44845ae5da2c88c428b",
+                ),
+                pdf("2/tnef:1/tnef:1", "Lebenslauf Jan Berg.pdf"),
+                (
+                    "2/tnef:1/tnef:2",
+                    "Bewerbung Jan Berg.txt",
+                    "text/plain",
+                    53,
+                    "01215099e0950f8ae05a687bcb5f5ee5b6ae44c81ed2fe1b654fb0e67119cdfe",
+                ),
+                pdf("2/tnef:1/tnef:2/tnef:1", "Zeugnis.pdf"),
+                (
+                    "2/tnef:2",
+                    "Notiz.txt",
+                    "text/plain",
+                    28,
+                    "bbe262ab0dbdb42f225036f6488b962d0ef5735e602107c312c161952293b195",
+                ),
+            ],
+        ),
+        (
+            "winmail-appointment.eml",
+            vec![
+                (
+                    "2",
+                    "winmail.dat",
+                    "application/ms-tnef",
+                    1485,
+                    "39b8204016fe9435f3fc6124fdd01bd334234736de7e8b09c6b9df38bc419f77",
+                ),
+                (
+                    "2/tnef:1",
+                    "Vorstellungsgespräch Jan Berg.ics",
+                    "text/calendar",
+                    379,
+                    "e3e80b31c24850f6c89f062fa562ca5cc860115c7af3b54d6b23c59b3637c7c2",
+                ),
+                pdf("2/tnef:1/tnef:1", "Anfahrt.pdf"),
+                (
+                    "2/tnef:2",
+                    "Unterlagen prüfen.txt",
+                    "text/plain",
+                    48,
+                    "911d25622ba6754129e571adb76d7fd6ff1c6ac326d6190ac551de001520e9f9",
+                ),
+            ],
+        ),
+        (
+            "winmail-rtf-body.eml",
+            vec![
+                (
+                    "1/tnef:body",
+                    "body.rtf",
+                    "application/rtf",
+                    241,
+                    "d22759a5dd7443ad87db35033579251b3614c9d99901ae7d407006afd08f333a",
+                ),
+                pdf("1/tnef:1", "Lebenslauf.pdf"),
+            ],
+        ),
+        (
+            "winmail-ole-object.eml",
+            vec![pdf("2/tnef:1", "Lebenslauf.pdf")],
+        ),
     ];
     for (name, want) in &cases {
         let show = deliver(&d, name);

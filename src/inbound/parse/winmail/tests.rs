@@ -1,0 +1,329 @@
+//! The winmail.dat reader on hostile and hand-made TNEF streams: nothing
+//! may panic, allocate beyond the input, run unbounded, or lose
+//! winmail.dat.
+
+use cfb::CompoundFile as Cfb;
+use std::io::{Cursor as IoCursor, Write};
+
+use super::*;
+
+const PDF: &[u8] = b"%PDF-1.4\n%%EOF\n";
+
+fn attr(level: u8, id: u32, data: &[u8]) -> Vec<u8> {
+    let mut out = vec![level];
+    out.extend(id.to_le_bytes());
+    out.extend((data.len() as u32).to_le_bytes());
+    out.extend(data);
+    let sum = data.iter().fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
+    out.extend(sum.to_le_bytes());
+    out
+}
+
+fn padded(v: &[u8]) -> Vec<u8> {
+    let mut out = v.to_vec();
+    out.resize(v.len().div_ceil(4) * 4, 0);
+    out
+}
+
+fn p_long(id: u16, v: u32) -> Vec<u8> {
+    let mut out = PT_LONG.to_le_bytes().to_vec();
+    out.extend(id.to_le_bytes());
+    out.extend(v.to_le_bytes());
+    out
+}
+
+/// A variable-length property whose length field says `len` (normally the
+/// value's length) and whose value bytes are `value`.
+fn p_var_len(ptype: u16, id: u16, value: &[u8], len: u32) -> Vec<u8> {
+    let mut out = ptype.to_le_bytes().to_vec();
+    out.extend(id.to_le_bytes());
+    out.extend(1u32.to_le_bytes());
+    out.extend(len.to_le_bytes());
+    out.extend(padded(value));
+    out
+}
+
+fn p_var(ptype: u16, id: u16, value: &[u8]) -> Vec<u8> {
+    p_var_len(ptype, id, value, value.len() as u32)
+}
+
+fn props(entries: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = (entries.len() as u32).to_le_bytes().to_vec();
+    for e in entries {
+        out.extend(e);
+    }
+    out
+}
+
+fn stream(msg_props: Option<&[u8]>, attachments: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = vec![0x78, 0x9f, 0x3e, 0x22, 0x01, 0x00];
+    out.extend(attr(1, 0x0008_9006, &[0, 0, 1, 0]));
+    let mut cp = 1252u32.to_le_bytes().to_vec();
+    cp.extend([0, 0, 0, 0]);
+    out.extend(attr(1, 0x0006_9007, &cp));
+    out.extend(attr(1, ATT_MESSAGE_CLASS, b"IPM.Note\0"));
+    if let Some(p) = msg_props {
+        out.extend(attr(1, ATT_MAPI_PROPS, p));
+    }
+    for a in attachments {
+        out.extend(a);
+    }
+    out
+}
+
+fn attachment(title: &str, data: Option<&[u8]>, mapi: &[u8]) -> Vec<u8> {
+    let mut out = attr(
+        2,
+        ATT_ATTACH_REND_DATA,
+        &[1, 0, 0xff, 0xff, 0xff, 0xff, 0, 0],
+    );
+    let mut t = title.as_bytes().to_vec();
+    t.push(0);
+    out.extend(attr(2, ATT_ATTACH_TITLE, &t));
+    if let Some(d) = data {
+        out.extend(attr(2, ATT_ATTACH_DATA, d));
+    }
+    out.extend(attr(2, ATT_ATTACHMENT, mapi));
+    out
+}
+
+fn file(name: &str) -> Vec<u8> {
+    attachment(name, Some(PDF), &props(&[p_long(PR_ATTACH_METHOD, 1)]))
+}
+
+fn embedded(title: &str, nested: &[u8]) -> Vec<u8> {
+    let mut object = IID_IMESSAGE.to_vec();
+    object.extend(nested);
+    attachment(
+        title,
+        None,
+        &props(&[
+            p_long(PR_ATTACH_METHOD, ATTACH_EMBEDDED_MSG),
+            p_var(PT_OBJECT, PR_ATTACH_DATA, &object),
+        ]),
+    )
+}
+
+fn ole(object: &[u8]) -> Vec<u8> {
+    attachment(
+        "Paket",
+        None,
+        &props(&[
+            p_long(PR_ATTACH_METHOD, ATTACH_OLE),
+            p_var(PT_OBJECT, PR_ATTACH_DATA, object),
+        ]),
+    )
+}
+
+fn parts(docs: &[TnefDoc]) -> Vec<(&str, &str)> {
+    docs.iter()
+        .map(|d| (d.part.as_str(), d.name.as_str()))
+        .collect()
+}
+
+#[test]
+fn tnef_truncated_embedded_object_keeps_winmail_dat() {
+    let inner = stream(None, &[file("Lebenslauf.pdf")]);
+    let whole = stream(None, &[embedded("Fwd", &inner), file("Zeugnis.pdf")]);
+    let (docs, complete) = unpack_tnef(&whole, true);
+    assert_eq!(
+        parts(&docs),
+        vec![
+            ("tnef:1/tnef:1", "Lebenslauf.pdf"),
+            ("tnef:2", "Zeugnis.pdf")
+        ]
+    );
+    assert!(!complete);
+    for cut in 0..inner.len() {
+        // The object itself cut short, its property well-formed.
+        let tnef = stream(None, &[embedded("Fwd", &inner[..cut]), file("Zeugnis.pdf")]);
+        let (docs, complete) = unpack_tnef(&tnef, true);
+        assert!(!complete, "{cut}");
+        assert!(docs.iter().any(|d| d.name == "Zeugnis.pdf"), "{cut}");
+        // The property claims the whole object, the data stops early.
+        let mut object = IID_IMESSAGE.to_vec();
+        object.extend(&inner[..cut]);
+        let mapi = props(&[
+            p_long(PR_ATTACH_METHOD, ATTACH_EMBEDDED_MSG),
+            p_var_len(PT_OBJECT, PR_ATTACH_DATA, &object, u32::MAX),
+        ]);
+        let tnef = stream(None, &[attachment("Fwd", None, &mapi)]);
+        let (docs, complete) = unpack_tnef(&tnef, true);
+        assert!(docs.is_empty() && !complete, "{cut}");
+    }
+    // And the whole stream cut anywhere: never a panic, never complete.
+    for cut in 0..whole.len() {
+        let (_, complete) = unpack_tnef(&whole[..cut], true);
+        assert!(!complete, "{cut}");
+    }
+}
+
+#[test]
+fn tnef_embedded_items_are_opened_to_a_depth() {
+    // Fifty items, each inside the one before, each with a PDF.
+    let mut tnef = stream(None, &[file("deepest.pdf")]);
+    for _ in 0..50 {
+        tnef = stream(None, &[embedded("Fwd", &tnef), file("level.pdf")]);
+    }
+    let (docs, complete) = unpack_tnef(&tnef, true);
+    assert!(!complete);
+    // The top level's file, and those of MAX_TNEF_DEPTH items below it.
+    assert_eq!(docs.len(), MAX_TNEF_DEPTH + 1);
+    let deepest = docs.iter().map(|d| d.part.matches("tnef:").count()).max();
+    assert_eq!(deepest, Some(MAX_TNEF_DEPTH + 1));
+    // An item that holds a copy of the very stream it is in (as near to
+    // referring to itself as bytes can come), many times over.
+    let mut tnef = stream(None, &[file("a.pdf")]);
+    for _ in 0..MAX_TNEF_DEPTH {
+        let copy = tnef.clone();
+        tnef = stream(None, &[embedded("Self", &copy), embedded("Self", &copy)]);
+    }
+    let (docs, complete) = unpack_tnef(&tnef, true);
+    assert!(!complete);
+    assert_eq!(docs.len(), 1 << MAX_TNEF_DEPTH);
+}
+
+/// A compound file with one stream, made with the `cfb` crate.
+fn cfb_with(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut file = Cfb::create(IoCursor::new(Vec::new())).expect("create");
+    let mut s = file.create_stream(name).expect("stream");
+    s.write_all(data).expect("write");
+    drop(s);
+    file.flush().expect("flush");
+    file.into_inner().into_inner()
+}
+
+fn native(label: &str, data: &[u8], declared: Option<u32>) -> Vec<u8> {
+    let mut body = 2u16.to_le_bytes().to_vec();
+    body.extend(label.as_bytes());
+    body.push(0);
+    body.extend(b"C:\\x\\");
+    body.extend(label.as_bytes());
+    body.push(0);
+    body.extend([0, 0, 3, 0]);
+    body.extend(4u32.to_le_bytes());
+    body.extend(b"tmp\0");
+    body.extend(declared.unwrap_or(data.len() as u32).to_le_bytes());
+    body.extend(data);
+    let mut out = (body.len() as u32).to_le_bytes().to_vec();
+    out.extend(body);
+    out
+}
+
+#[test]
+fn tnef_ole_objects() {
+    let mut object = vec![0x0b, 0, 0, 0, 0, 0, 0, 0, 0xc0, 0, 0, 0, 0, 0, 0, 0x46];
+    object.extend(cfb_with("/\u{1}Ole10Native", &native("cv.pdf", PDF, None)));
+    let (docs, complete) = unpack_tnef(&stream(None, &[ole(&object)]), true);
+    assert!(complete);
+    assert_eq!(parts(&docs), vec![("tnef:1", "cv.pdf")]);
+    assert_eq!(docs[0].data, PDF);
+    assert_eq!(docs[0].mime, "application/pdf");
+    // A CONTENTS stream: typed by its bytes, named after the title.
+    let (docs, complete) = unpack_tnef(&stream(None, &[ole(&cfb_with("/CONTENTS", PDF))]), true);
+    assert!(complete);
+    assert_eq!(parts(&docs), vec![("tnef:1", "Paket.pdf")]);
+    // A storage that is none of these: not unpacked, winmail.dat kept.
+    let (docs, complete) = unpack_tnef(&stream(None, &[ole(&cfb_with("/Other", PDF))]), true);
+    assert!(docs.is_empty() && !complete);
+    // Not a compound file at all.
+    let (docs, complete) = unpack_tnef(&stream(None, &[ole(b"garbage")]), true);
+    assert!(docs.is_empty() && !complete);
+}
+
+#[test]
+fn tnef_ole_hostile_sizes() {
+    // The Ole10Native file size far beyond the stream.
+    let cfb = cfb_with("/\u{1}Ole10Native", &native("cv.pdf", PDF, Some(u32::MAX)));
+    assert!(unpack_ole(&cfb).is_none());
+    // The directory entry of the stream claims a huge size (its size field
+    // is the last 8 bytes of the 128-byte entry).
+    let name: Vec<u8> = "\u{1}Ole10Native"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let big = cfb_with("/\u{1}Ole10Native", &native("cv.pdf", &[7; 5000], None));
+    let at = memchr::memmem::find(&big, &name).expect("entry");
+    for size in [u64::MAX, 1 << 40, 5_000_000, 4097] {
+        let mut hostile = big.clone();
+        hostile[at + 120..at + 128].copy_from_slice(&size.to_le_bytes());
+        // Read or refused, never more than the file.
+        if let Some(f) = unpack_ole(&hostile) {
+            assert!(f.data.len() <= hostile.len());
+        }
+    }
+    // Every truncation of a valid one, and every byte flipped in its header
+    // and directory.
+    let cfb = cfb_with("/\u{1}Ole10Native", &native("cv.pdf", PDF, None));
+    for cut in 0..cfb.len() {
+        let _ = unpack_ole(&cfb[..cut]);
+    }
+    for i in 0..cfb.len().min(2048) {
+        let mut flipped = cfb.clone();
+        flipped[i] ^= 0xFF;
+        if let Some(f) = unpack_ole(&flipped) {
+            assert!(f.data.len() <= flipped.len());
+        }
+    }
+    for cut in 0..40 {
+        assert!(ole10_native(&native("cv.pdf", PDF, None)[..cut]).is_none());
+    }
+}
+
+#[test]
+fn tnef_rtf_body_hostile() {
+    let rtf = compressed_rtf::compress_rtf("{\\rtf1 Lebenslauf anbei}").expect("rtf");
+    let tnef = stream(
+        Some(&props(&[p_var(PT_BINARY, PR_RTF_COMPRESSED, &rtf)])),
+        &[file("cv.pdf")],
+    );
+    let (docs, complete) = unpack_tnef(&tnef, false);
+    assert!(complete);
+    assert_eq!(
+        parts(&docs),
+        vec![("tnef:body", "body.rtf"), ("tnef:1", "cv.pdf")]
+    );
+    assert_eq!(docs[0].data, b"{\\rtf1 Lebenslauf anbei}");
+    // A huge declared raw size: not decompressed, winmail.dat kept, the
+    // file still there.
+    let mut huge = rtf.clone();
+    huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    let tnef = stream(
+        Some(&props(&[p_var(PT_BINARY, PR_RTF_COMPRESSED, &huge)])),
+        &[file("cv.pdf")],
+    );
+    let (docs, complete) = unpack_tnef(&tnef, false);
+    assert!(!complete);
+    assert_eq!(parts(&docs), vec![("tnef:1", "cv.pdf")]);
+    // Beside a body of the mail's own, the RTF is not needed.
+    let (docs, complete) = unpack_tnef(&tnef, true);
+    assert!(complete);
+    assert_eq!(parts(&docs), vec![("tnef:1", "cv.pdf")]);
+}
+
+#[test]
+fn mapi_named_and_hostile_props() {
+    // A named property with a string name, then one with an id.
+    let mut named = (PT_SYSTIME).to_le_bytes().to_vec();
+    named.extend(0x8001u16.to_le_bytes());
+    named.extend(PSETID_APPOINTMENT);
+    named.extend(1u32.to_le_bytes());
+    named.extend(6u32.to_le_bytes());
+    named.extend(padded(b"x\0y\0z\0"));
+    named.extend(0u64.to_le_bytes());
+    let mut start = (PT_SYSTIME).to_le_bytes().to_vec();
+    start.extend(0x8002u16.to_le_bytes());
+    start.extend(PSETID_APPOINTMENT);
+    start.extend(0u32.to_le_bytes());
+    start.extend(LID_START_WHOLE.to_le_bytes());
+    start.extend(((1_773_394_200u64 + 11_644_473_600) * 10_000_000).to_le_bytes());
+    let list = props(&[named, start]);
+    assert_eq!(mapi_message_props(&list).start, Some(1_773_394_200));
+    for cut in 0..list.len() {
+        let _ = mapi_message_props(&list[..cut]);
+        let _ = mapi_attach_props(&list[..cut]);
+    }
+    // Dates that are not dates.
+    assert_eq!(dtr_seconds(&[0xff; 14]), None);
+    assert_eq!(dtr_seconds(&[1, 2]), None);
+}
