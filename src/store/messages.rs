@@ -33,17 +33,7 @@ pub(super) const FEW: i64 = 2000;
 /// and sorts them.
 pub(super) fn inbox_sql(filter: &InboxFilter, driver: Driver) -> String {
     let search = filter.search_text();
-    // One and the same application matches every application filter.
-    let mut application = String::new();
-    for (field, param, given) in [
-        ("subsidiary", ":subsidiary", filter.subsidiary.is_some()),
-        ("position", ":position", filter.position.is_some()),
-        ("status", ":status", filter.status.is_some()),
-    ] {
-        if given {
-            application.push_str(&format!(" AND ap.{field} = {param}"));
-        }
-    }
+    let application = application_conditions(filter);
     let category = " d.category = :category AND d.deleted_at IS NULL";
     let (from, id) = match (driver, &search) {
         (Driver::Search, Some(_)) | (Driver::Scan, Some(_)) => (
@@ -116,25 +106,30 @@ pub(super) fn inbox_sql(filter: &InboxFilter, driver: Driver) -> String {
     )
 }
 
+/// ` AND ap.subsidiary = :subsidiary …` for the application filters
+/// given: one and the same application matches them all.
+fn application_conditions(filter: &InboxFilter) -> String {
+    let mut conditions = String::new();
+    for (field, given) in [
+        ("subsidiary", filter.subsidiary.is_some()),
+        ("position", filter.position.is_some()),
+        ("status", filter.status.is_some()),
+    ] {
+        if given {
+            conditions.push_str(&format!(" AND ap.{field} = :{field}"));
+        }
+    }
+    conditions
+}
+
 /// How many rows a filter picks, counted up to `FEW + 1` (the SQL of
 /// `Store::inbox_driver`).
 fn few_sql(filter: &InboxFilter, driver: Driver) -> Option<String> {
     match driver {
-        Driver::Applications => {
-            let mut sql =
-                String::from("SELECT count(*) FROM (SELECT 1 FROM applications ap WHERE 1");
-            for (field, given) in [
-                ("subsidiary", filter.subsidiary.is_some()),
-                ("position", filter.position.is_some()),
-                ("status", filter.status.is_some()),
-            ] {
-                if given {
-                    sql.push_str(&format!(" AND ap.{field} = :{field}"));
-                }
-            }
-            sql.push_str(" LIMIT :few)");
-            Some(sql)
-        }
+        Driver::Applications => Some(format!(
+            "SELECT count(*) FROM (SELECT 1 FROM applications ap WHERE 1{} LIMIT :few)",
+            application_conditions(filter)
+        )),
         Driver::Category => Some(
             "SELECT count(*) FROM (SELECT 1 FROM documents d
              WHERE d.category = :category AND d.deleted_at IS NULL LIMIT :few)"

@@ -833,7 +833,9 @@ fn single_part_message_bodies() {
 
 // ---- TNEF edge cases
 
-fn tnef_attr(level: u8, id: u32, data: &[u8]) -> Vec<u8> {
+/// One TNEF attribute record: level, id, length, data, checksum (also
+/// for `winmail::tests`).
+pub(super) fn tnef_attr(level: u8, id: u32, data: &[u8]) -> Vec<u8> {
     let mut out = vec![level];
     out.extend(id.to_le_bytes());
     out.extend((data.len() as u32).to_le_bytes());

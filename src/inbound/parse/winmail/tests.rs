@@ -9,15 +9,7 @@ use super::*;
 
 const PDF: &[u8] = b"%PDF-1.4\n%%EOF\n";
 
-fn attr(level: u8, id: u32, data: &[u8]) -> Vec<u8> {
-    let mut out = vec![level];
-    out.extend(id.to_le_bytes());
-    out.extend((data.len() as u32).to_le_bytes());
-    out.extend(data);
-    let sum = data.iter().fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
-    out.extend(sum.to_le_bytes());
-    out
-}
+use super::super::tests::tnef_attr as attr;
 
 fn padded(v: &[u8]) -> Vec<u8> {
     let mut out = v.to_vec();
