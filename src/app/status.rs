@@ -71,6 +71,9 @@ pub struct StoreFiles {
     pub database: String,
     pub database_bytes: u64,
     pub wal_bytes: u64,
+    /// Mails filed but not yet in the search index (the daemon indexes them
+    /// about once a second; a search finds them meanwhile all the same).
+    pub search_backlog: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -163,6 +166,7 @@ impl App {
             database: database.display().to_string(),
             database_bytes: files.database_bytes,
             wal_bytes: files.wal_bytes,
+            search_backlog: store.search_backlog()?,
         });
         status.queue = store
             .queue_summary()?

@@ -94,10 +94,11 @@ pub fn format_status(s: &Status) -> String {
     line(
         "store",
         format!(
-            "{}: {}, WAL {}",
+            "{}: {}, WAL {}, {} mail(s) waiting for the search index",
             store.database,
             size(store.database_bytes),
-            size(store.wal_bytes)
+            size(store.wal_bytes),
+            store.search_backlog
         ),
     );
     line(

@@ -20,6 +20,9 @@ pub(super) enum Driver {
     Applications,
     /// The mails with a document of the category (few).
     Category,
+    /// The filed mails not yet in the search index (`search_backlog`: at
+    /// most about a second of mail), read row by row beside `Search`.
+    Backlog,
 }
 
 /// At most this many rows picked by a filter are sorted; above it the
@@ -55,6 +58,10 @@ pub(super) fn inbox_sql(filter: &InboxFilter, driver: Driver) -> String {
             ),
             "m.id",
         ),
+        (Driver::Backlog, _) => (
+            "search_backlog b JOIN messages m ON m.id = b.message_id".to_string(),
+            "b.message_id",
+        ),
         _ => ("messages m".to_string(), "m.id"),
     };
     let mut conditions = format!("{id} < :before");
@@ -66,6 +73,20 @@ pub(super) fn inbox_sql(filter: &InboxFilter, driver: Driver) -> String {
             Some(SearchText::Short(_)) => {
                 conditions.push_str(" AND (instr(s.mail, :search) OR instr(s.candidate, :search))")
             }
+            None => {}
+        }
+    }
+    if driver == Driver::Backlog {
+        // What the index would match: the trigram index folds the case of
+        // every letter; the short search's `instr` above does not.
+        match &search {
+            Some(SearchText::Trigram(_)) => conditions.push_str(
+                " AND (instr(jobmail_fold(m.search_text), :folded)
+                       OR instr(jobmail_fold(coalesce(c.search_name, '')), :folded))",
+            ),
+            Some(SearchText::Short(_)) => conditions.push_str(
+                " AND (instr(m.search_text, :folded) OR instr(coalesce(c.search_name, ''), :folded))",
+            ),
             None => {}
         }
     }
@@ -135,7 +156,7 @@ fn few_sql(filter: &InboxFilter, driver: Driver) -> Option<String> {
              WHERE d.category = :category AND d.deleted_at IS NULL LIMIT :few)"
                 .to_string(),
         ),
-        Driver::Scan | Driver::Search => None,
+        Driver::Scan | Driver::Search | Driver::Backlog => None,
     }
 }
 
@@ -342,15 +363,46 @@ pub(super) fn from_json<T: serde::de::DeserializeOwned + Default>(text: String) 
 }
 
 impl Store {
-    /// The latest mails, newest first, as the filter says.
+    /// The latest mails, newest first, as the filter says. A search reads
+    /// the index and the mails filed since its last pass (the backlog),
+    /// and merges them: the same mails as if all were indexed.
     pub fn inbox(&self, filter: &InboxFilter) -> Result<Vec<InboxEntry>> {
         let driver = self.inbox_driver(filter)?;
+        // The backlog first: a mail the writer indexes between the two
+        // reads is then read twice (and once kept), never missed.
+        let newest = match filter.search_text() {
+            Some(_) => self.inbox_rows(filter, Driver::Backlog)?,
+            None => Vec::new(),
+        };
+        let mut entries = self.inbox_rows(filter, driver)?;
+        if !newest.is_empty() {
+            entries.extend(newest);
+            entries.sort_by_key(|e| std::cmp::Reverse(e.id));
+            entries.dedup_by_key(|e| e.id);
+            entries.truncate(filter.limit);
+        }
+        for e in &mut entries {
+            e.attachments = documents(&self.conn, e.id)?;
+            if e.assignment == "unassigned" {
+                e.suggestions = suggestions(&self.conn, e.id)?;
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The rows of `inbox_sql(filter, driver)`, without their documents.
+    fn inbox_rows(&self, filter: &InboxFilter, driver: Driver) -> Result<Vec<InboxEntry>> {
         let mut stmt = self.conn.prepare_cached(&inbox_sql(filter, driver))?;
         bind_named(&mut stmt, ":before", filter.before.unwrap_or(i64::MAX))?;
         bind_named(&mut stmt, ":limit", filter.limit as i64)?;
         bind_named(&mut stmt, ":candidate", filter.candidate)?;
         let search = filter.search_text();
         bind_named(&mut stmt, ":search", search.as_ref().map(SearchText::param))?;
+        bind_named(
+            &mut stmt,
+            ":folded",
+            search.as_ref().map(SearchText::folded),
+        )?;
         bind_named(&mut stmt, ":subsidiary", filter.subsidiary.as_deref())?;
         bind_named(&mut stmt, ":position", filter.position.as_deref())?;
         bind_named(&mut stmt, ":status", filter.status.as_deref())?;
@@ -378,14 +430,7 @@ impl Store {
                 suggestions: Vec::new(),
             })
         });
-        let mut entries = rows.collect::<std::result::Result<Vec<_>, _>>()?;
-        for e in &mut entries {
-            e.attachments = documents(&self.conn, e.id)?;
-            if e.assignment == "unassigned" {
-                e.suggestions = suggestions(&self.conn, e.id)?;
-            }
-        }
-        Ok(entries)
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
     }
 
     /// Which rows the inbox reads first: the search index when searching;

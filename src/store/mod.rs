@@ -463,6 +463,106 @@ mod tests {
 
     /// Listings stay fast on a store of a million messages: each walks an
     /// index (or the ids) and never scans the messages or the outbox.
+    /// A search finds the same mails, in the same order, whether they are
+    /// indexed, still in the backlog (filed since the writer's last pass),
+    /// or some of each.
+    #[test]
+    fn a_search_finds_the_same_mails_before_and_after_they_are_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&dir.path().join("j.db")).unwrap();
+        let names = [
+            "Jörg', 'Weiß",
+            "ΣΟΦΙΑ', 'Παππά",
+            "Li', 'Wei",
+            "Anna', 'Schmidt",
+        ];
+        let mut sql = String::new();
+        for (c, name) in names.iter().enumerate() {
+            sql.push_str(&format!(
+                "INSERT INTO candidates (id, first_name, last_name, created_at) VALUES ({}, '{name}', 0);",
+                c + 1
+            ));
+        }
+        for m in 1..=80 {
+            let (candidate, assignment) = match m % 5 {
+                0 => ("NULL", "unassigned"),
+                k => (&*k.to_string(), "assigned"),
+            };
+            let subject = [
+                "Bewerbung",
+                "Rückfrage zum Termin",
+                "Zeugnis",
+                "Li Wei: CV",
+                "Ölmühle",
+            ][m % 5];
+            sql.push_str(&format!(
+                "INSERT INTO messages (id, received_at, session_id, envelope_sender, client_addr, helo,
+                     size, sha256, from_name, subject, candidate_id, assignment)
+                 VALUES ({m}, {m}, 's', 'a@b.c', '', '', 1, 'h{m}', 'Sender {m}', '{subject} {m}',
+                         {candidate}, '{assignment}');"
+            ));
+        }
+        store.conn.execute_batch(&sql).unwrap();
+        let filters: Vec<InboxFilter> = [
+            ("jorg", None, false),
+            ("WEISS", Some(1), false),
+            ("σοφια", None, false),
+            ("παππα", Some(2), false),
+            ("li", None, false),
+            ("termin", None, false),
+            ("olmuh", None, true),
+            ("sender 7", None, false),
+            ("nobody", None, false),
+        ]
+        .into_iter()
+        .flat_map(|(text, candidate, unassigned)| {
+            [None, Some(60)].map(|before| InboxFilter {
+                search: Some(text.into()),
+                candidate,
+                unassigned,
+                before,
+                limit: 7,
+                ..Default::default()
+            })
+        })
+        .collect();
+        let ids = |store: &Store| -> Vec<Vec<i64>> {
+            filters
+                .iter()
+                .map(|f| store.inbox(f).unwrap().iter().map(|e| e.id).collect())
+                .collect()
+        };
+        let waiting: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM search_backlog", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(waiting, 80);
+        let in_backlog = ids(&store);
+        assert_eq!(in_backlog[0], [76, 71, 66, 61, 56, 51, 46], "Jörg's mails");
+        // (Each text twice: from the newest, and below 60.)
+        assert_eq!(
+            in_backlog[4],
+            [77, 72, 67, 62, 57, 52, 47],
+            "ΣΟΦΙΑ's, any case"
+        );
+        assert_eq!(
+            in_backlog[9],
+            [58, 53, 48, 43, 38, 33, 28],
+            "Li Wei's, 'li'"
+        );
+        assert!(in_backlog[16].is_empty());
+        // Half indexed (the oldest), half waiting; then all indexed.
+        search::index_backlog(&mut store.conn, 40).unwrap();
+        assert_eq!(ids(&store), in_backlog);
+        search::index_backlog(&mut store.conn, search::BACKLOG_PASS).unwrap();
+        let waiting: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM search_backlog", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(waiting, 0);
+        assert_eq!(ids(&store), in_backlog);
+    }
+
     #[test]
     fn every_listing_walks_an_index_and_scans_no_big_table() {
         let dir = tempfile::tempdir().unwrap();
@@ -545,6 +645,19 @@ mod tests {
                     Driver::Scan,
                 ),
                 "USING INDEX documents_message (message_id=?)",
+            ),
+            // The backlog (a second of mail), each of its mails by id.
+            (
+                inbox_sql(
+                    &InboxFilter {
+                        search: Some("Lebenslauf".into()),
+                        category: Some("cv".into()),
+                        visible: Some(vec!["acme-de".into()]),
+                        ..inbox(false, None, Some(10))
+                    },
+                    Driver::Backlog,
+                ),
+                "SEARCH m USING INTEGER PRIMARY KEY",
             ),
             // A rare filter reads the few mails it picks, then sorts them.
             (

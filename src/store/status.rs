@@ -68,6 +68,14 @@ impl Store {
         })
     }
 
+    /// How many filed mails wait for the search index: a second's worth
+    /// while the daemon runs (a small table: counting it is cheap).
+    pub fn search_backlog(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .row("SELECT count(*) FROM search_backlog", [], |r| r.get(0))?)
+    }
+
     /// The deferred item that has waited longest (the oldest by id).
     pub fn oldest_deferred(&self) -> Result<Option<DeferredItem>> {
         Ok(self

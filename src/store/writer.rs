@@ -4,6 +4,8 @@
 //! mail is handed to the [`OnStored`] hook in a savepoint of its own, so a
 //! failing or panicking hook costs the match, never the mail. A checkpoint
 //! thread copies the WAL into the database file, so commits do not wait.
+//! Once a second the writer indexes the mails filed since its last pass
+//! for search (`search::index_backlog`), between batches, never in one.
 
 #[allow(unused_imports)]
 use super::*;
@@ -45,14 +47,57 @@ pub(super) struct WriteJob {
     pub(super) reply: oneshot::Sender<Result<Stored>>,
 }
 
-/// What the writer thread is asked: a mail to store, or whether it is
-/// still answering (the watchdog's ping, answered between batches).
+/// What the writer thread is asked: a mail to store, whether it is still
+/// answering (the watchdog's ping, answered between batches), or to index
+/// the search backlog (the ticker's, every `SEARCH_EVERY`).
 // A mail's job is as big as it was before pings (the channel held it by
 // value); boxing it would cost an allocation per mail for a rare ping.
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Job {
     Store(WriteJob),
     Ping(oneshot::Sender<()>),
+    IndexSearch,
+}
+
+/// How often the writer indexes the search backlog. A search reads the
+/// backlog row by row, so this bounds its size, not what a search finds.
+pub(super) const SEARCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Asks the writer to index the search backlog every `SEARCH_EVERY`, for
+/// as long as the writer runs (it holds only a weak handle). A full
+/// channel skips a turn: the writer is busy storing mail, which comes first.
+fn start_search_ticker(tx: &mpsc::Sender<Job>) -> std::io::Result<()> {
+    let weak = tx.downgrade();
+    std::thread::Builder::new()
+        .name("store-search-tick".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(SEARCH_EVERY);
+                let Some(tx) = weak.upgrade() else { break };
+                if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Job::IndexSearch) {
+                    break;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Indexes the search backlog (at most `BACKLOG_PASS` mails). A failure
+/// is logged and left for the next turn: the mails stay in the backlog,
+/// where a search still finds them.
+fn index_search(conn: &mut Connection) {
+    let started = std::time::Instant::now();
+    match super::search::index_backlog(conn, super::search::BACKLOG_PASS) {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(
+            mails = n,
+            ms = started.elapsed().as_millis() as u64,
+            "store: indexed for search"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "store: indexing for search failed; the next pass retries")
+        }
+    }
 }
 
 /// Most mails or bytes committed in one transaction.
@@ -161,6 +206,7 @@ impl Writer {
             Ok(())
         }))?;
         let (tx, rx) = mpsc::channel::<Job>(1024);
+        start_search_ticker(&tx)?;
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer_loop(conn, rx, &*on_stored))?;
@@ -230,6 +276,10 @@ pub(super) fn writer_loop(
                 let _ = answer.send(());
                 continue;
             }
+            Job::IndexSearch => {
+                index_search(&mut conn);
+                continue;
+            }
             Job::Store(first) => first,
         };
         let mut bytes = first.message.content.len();
@@ -243,6 +293,8 @@ pub(super) fn writer_loop(
                 }
                 // Answered once this batch is committed.
                 Ok(Job::Ping(answer)) => pings.push(answer),
+                // The next tick comes soon enough.
+                Ok(Job::IndexSearch) => {}
                 Err(_) => break,
             }
         }

@@ -173,6 +173,8 @@ fn an_older_sqlite_reads_and_writes_the_store_and_its_search_index() {
         b"From: =?utf-8?q?J=C3=B6rg_Wei=C3=9F?= <joerg@example.org>\r\nSubject: Bewerbung\r\n\r\nHallo\r\n",
     );
     assert_eq!(code, 250, "{text}");
+    // The daemon indexes a filed mail for search within a second.
+    d.wait_search_indexed();
     let script = r#"
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])

@@ -211,6 +211,26 @@ impl Daemon {
         cli(&self.config, args)
     }
 
+    /// Waits (up to 15 s) until the daemon has indexed every filed mail
+    /// for search (`status`'s search backlog is 0), as it does each second.
+    pub fn wait_search_indexed(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let status = json(self.cli(&["status", "--json"]));
+            let waiting = status["store"]["search_backlog"]
+                .as_i64()
+                .expect("search_backlog");
+            if waiting == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{waiting} mails still wait for the search index: {status}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// `jobmail inbox --json` parsed.
     pub fn inbox_json(&self, limit: usize) -> serde_json::Value {
         let out = self.cli(&["inbox", "--json", "--limit", &limit.to_string()]);
