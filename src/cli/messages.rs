@@ -112,7 +112,9 @@ pub fn format_inbox(entries: &[InboxEntry]) -> String {
             .map(|m| m.address.clone())
             .unwrap_or_else(|| format!("<{}>", e.envelope_sender));
         let mut subject = e.subject.clone().unwrap_or_default();
-        if e.delivery_report {
+        if e.direction == "outbound" {
+            subject = format!("[sent] {subject}");
+        } else if e.delivery_report {
             subject = format!("[bounce] {subject}");
         } else if e.automatic {
             subject = format!("[auto] {subject}");

@@ -95,6 +95,9 @@ pub(super) fn inbox_sql(filter: &InboxFilter, driver: Driver) -> String {
     }
     if filter.candidate.is_some() {
         conditions.push_str(" AND m.candidate_id = :candidate");
+    } else {
+        // The inbox is the mail received; ours is in the thread and the queue.
+        conditions.push_str(" AND m.direction = 'inbound'");
     }
     if !application.is_empty() && driver != Driver::Applications {
         conditions.push_str(&format!(
@@ -121,7 +124,7 @@ pub(super) fn inbox_sql(filter: &InboxFilter, driver: Driver) -> String {
     format!(
         "SELECT m.id, m.received_at, m.envelope_sender, m.from_name, m.from_addr, m.subject, m.size,
                 m.automatic, m.delivery_report, m.assignment, m.candidate_id, c.first_name,
-                c.last_name, m.match_reason
+                c.last_name, m.match_reason, m.direction
          FROM {from} LEFT JOIN candidates c ON c.id = m.candidate_id
          WHERE {conditions} ORDER BY {id} DESC LIMIT :limit"
     )
@@ -195,6 +198,8 @@ pub struct InboxEntry {
     pub from: Option<Mailbox>,
     pub subject: Option<String>,
     pub size: i64,
+    /// `inbound`, or `outbound` (our own mail, listed in a thread only).
+    pub direction: String,
     pub automatic: bool,
     pub delivery_report: bool,
     /// `assigned`, `unassigned`, `none` or `pending`.
@@ -425,6 +430,7 @@ impl Store {
                 assignment: r.get(9)?,
                 candidate: candidate_ref(r.get(10)?, r.get(11)?, r.get(12)?),
                 reason: r.get(13)?,
+                direction: r.get(14)?,
                 confidence: None,
                 attachments: Vec::new(),
                 suggestions: Vec::new(),

@@ -463,6 +463,49 @@ mod tests {
 
     /// Listings stay fast on a store of a million messages: each walks an
     /// index (or the ids) and never scans the messages or the outbox.
+    /// The inbox is the mail received; a candidate's thread is both
+    /// directions, our own mail marked as such.
+    #[test]
+    fn the_inbox_lists_received_mail_and_a_thread_both_directions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(&dir.path().join("j.db")).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO candidates (id, first_name, last_name, created_at) VALUES (1, 'Erika', 'Muster', 0);
+                 INSERT INTO messages (id, received_at, session_id, envelope_sender, client_addr, helo,
+                     size, sha256, subject, candidate_id, assignment)
+                 VALUES (1, 1, 's', 'erika@example.org', '', '', 1, 'a', 'Bewerbung', 1, 'assigned');
+                 INSERT INTO messages (id, received_at, session_id, envelope_sender, client_addr, helo,
+                     size, sha256, subject, candidate_id, assignment, direction)
+                 VALUES (2, 2, '', 'bounce+1@acme.example', '', '', 1, 'b', 'Ihre Bewerbung', 1,
+                         'assigned', 'outbound');",
+            )
+            .unwrap();
+        let ids = |f: InboxFilter| -> Vec<(i64, String)> {
+            store
+                .inbox(&InboxFilter { limit: 10, ..f })
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.id, e.direction))
+                .collect()
+        };
+        let inbound = vec![(1, "inbound".to_string())];
+        assert_eq!(ids(InboxFilter::default()), inbound);
+        let search = |text: &str| InboxFilter {
+            search: Some(text.into()),
+            ..Default::default()
+        };
+        assert_eq!(ids(search("bewerbung")), inbound);
+        assert_eq!(
+            ids(InboxFilter {
+                candidate: Some(1),
+                ..Default::default()
+            }),
+            [(2, "outbound".to_string()), (1, "inbound".to_string())]
+        );
+    }
+
     /// A search finds the same mails, in the same order, whether they are
     /// indexed, still in the backlog (filed since the writer's last pass),
     /// or some of each.
