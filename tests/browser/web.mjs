@@ -134,6 +134,11 @@ try {
   check(cv.headers()["content-type"] === "application/pdf", "the CV is served as a PDF");
   check(cv.headers()["content-disposition"].startsWith("inline"), "inline, so the new tab shows it");
   check(tab.url() === `${s.base}/documents/${s.cv}`, `the new tab is the CV (${tab.url()}, ${pdf ? pdf.status() : "-"})`);
+  // The browser's own PDF viewer shows it (a sandboxed document's PDF is
+  // refused by some browsers: this tab is a top-level one, which is not).
+  check(await tab.evaluate(() => document.contentType) === "application/pdf", "the browser's PDF viewer shows the CV");
+  await tab.waitForTimeout(1000);
+  await tab.screenshot({ path: `${s.shots}/document-pdf.png` });
   await tab.close();
   // The HTML attachment is never shown: a download.
   const html = await page.request.get(`${s.base}/documents/${s.portfolio}`);
@@ -199,7 +204,12 @@ try {
   await page.getByLabel("Vorlage").selectOption("interview-invitation");
   await page.waitForFunction(() => document.getElementById("preview-subject")?.textContent.startsWith("Einladung"));
   const from = await page.locator("#preview dd").first().textContent();
-  check(from.includes("@acme.example"), `the preview shows the From address: ${from}`);
+  const chosen = await page.locator("#sender option:checked").textContent();
+  check(from.includes("jobs@acme.example") && chosen.includes("jobs@acme.example"),
+    `the preview shows the From address the sender field shows: ${from} / ${chosen}`);
+  await page.getByLabel("Absender").selectOption("anna");
+  await page.waitForFunction(() => document.querySelector("#preview dd")?.textContent.includes("anna.berger@acme.example"));
+  check(true, "another sender: the preview's From follows, live");
   await page.getByLabel("Sprache", { exact: true }).selectOption("en");
   await page.waitForFunction(() => document.getElementById("preview-subject")?.textContent.startsWith("Invitation"));
   check(true, "the preview follows the language, live");

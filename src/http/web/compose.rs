@@ -146,11 +146,23 @@ fn page_values(
         .unwrap_or_default();
     // The senders of the candidates' subsidiaries (a candidate of another
     // subsidiary than the sender's is skipped, and the summary says so).
-    let senders: Vec<Value> = app
+    // First the jobs address (no sender chosen: what the preview and the
+    // send then use), then the named senders.
+    let subsidiaries: Vec<_> = app
         .config
         .subsidiaries
         .iter()
         .filter(|s| subsidiaries.contains(&s.id))
+        .collect();
+    let jobs_addresses: Vec<Value> = subsidiaries
+        .iter()
+        .map(|s| {
+            let d = s.default_sender();
+            context! { name => d.name, address => d.address.to_string() }
+        })
+        .collect();
+    let senders: Vec<Value> = subsidiaries
+        .iter()
         .flat_map(|s| &s.senders)
         .map(|s| context! { id => s.id.clone(), name => s.name.clone(), address => s.address.to_string() })
         .collect();
@@ -182,6 +194,7 @@ fn page_values(
         templates => Value::from(minijinja::value::Serde(&templates)),
         languages => languages,
         senders => senders,
+        jobs_addresses => jobs_addresses,
         documents => Value::from(minijinja::value::Serde(
             &documents.iter().map(|d| &d.document).collect::<Vec<_>>()
         )),

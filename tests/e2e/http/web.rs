@@ -33,9 +33,45 @@ Guten Tag,\r\nanbei meine Unterlagen.\r\n--b\r\nContent-Type: application/pdf\r\
 Content-Disposition: attachment; filename=\"Lebenslauf.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
 --b\r\nContent-Type: text/html\r\nContent-Disposition: attachment; filename=\"portfolio.html\"\r\n\r\n\
 <html><body><script>alert('portfolio')</script></body></html>\r\n--b--\r\n",
-        BASE64_MIME.encode(b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")
+        BASE64_MIME.encode(&one_page_pdf("Lebenslauf Erika Muster"))
     )
     .into_bytes()
+}
+
+/// A PDF of one page saying `text`, as a browser's viewer renders it.
+fn one_page_pdf(text: &str) -> Vec<u8> {
+    let content = format!("BT /F1 24 Tf 40 100 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 420 200] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_string(),
+        format!(
+            "<< /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut pdf = String::from("%PDF-1.4\n");
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.push_str(&format!("{} 0 obj\n{object}\nendobj\n", i + 1));
+    }
+    let xref = pdf.len();
+    pdf.push_str(&format!(
+        "xref\n0 {}\n0000000000 65535 f \n",
+        objects.len() + 1
+    ));
+    for offset in offsets {
+        pdf.push_str(&format!("{offset:010} 00000 n \n"));
+    }
+    pdf.push_str(&format!(
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+        objects.len() + 1
+    ));
+    pdf.into_bytes()
 }
 
 #[test]
@@ -244,6 +280,15 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
     let mail = String::from_utf8_lossy(&first.data).into_owned();
     assert_eq!(first.to, vec!["erika@example.org"]);
     let parsed = jobmail::inbound::parse::parse_message(&first.data, false);
+    // From the sender chosen on the page, as its preview said.
+    assert!(
+        parsed
+            .headers
+            .from
+            .as_ref()
+            .is_some_and(|f| f.address == "anna.berger@acme.example"),
+        "{mail}"
+    );
     assert!(
         parsed
             .headers
@@ -311,6 +356,7 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
         "inbox-search",
         "candidate-delivery",
         "sent-scheduled",
+        "document-pdf",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),
