@@ -113,13 +113,15 @@ fn insert_application(
         conn,
         "application.created",
         Some(candidate),
-        serde_json::json!({
-            "application": id,
-            "subsidiary": app.subsidiary,
-            "position": app.position,
-            "source": source,
-            "message": message,
-        }),
+        || {
+            Ok(serde_json::json!({
+                "application": id,
+                "subsidiary": app.subsidiary,
+                "position": app.position,
+                "source": source,
+                "message": message,
+            }))
+        },
         at_ms,
     )?;
     Ok(id)
@@ -138,12 +140,14 @@ fn emit_received(
         conn,
         "message.received",
         Some(candidate),
-        serde_json::json!({
-            "message": webhooks::message_data(conn, message)?,
-            "reason": d.reason,
-            "detail": d.detail,
-            "application": application,
-        }),
+        || {
+            Ok(serde_json::json!({
+                "message": webhooks::message_data(conn, message)?,
+                "reason": d.reason,
+                "detail": d.detail,
+                "application": application,
+            }))
+        },
         at_ms,
     )
 }
@@ -208,12 +212,14 @@ pub(super) fn apply(
                 conn,
                 "message.unassigned",
                 None,
-                serde_json::json!({
-                    "message": webhooks::message_data(conn, message)?,
-                    "reason": d.reason,
-                    "detail": d.detail,
-                    "suggestions": suggestions,
-                }),
+                || {
+                    Ok(serde_json::json!({
+                        "message": webhooks::message_data(conn, message)?,
+                        "reason": d.reason,
+                        "detail": d.detail,
+                        "suggestions": suggestions,
+                    }))
+                },
                 at_ms,
             )?;
             Ok(None)
@@ -969,13 +975,15 @@ pub(super) fn record_acknowledgement(
             conn,
             "auto_reply.suppressed",
             Some(a.subject.candidate),
-            serde_json::json!({
-                "application": a.application,
-                "category": a.category,
-                "source": a.source,
-                "rule": rule,
-                "detail": detail,
-            }),
+            || {
+                Ok(serde_json::json!({
+                    "application": a.application,
+                    "category": a.category,
+                    "source": a.source,
+                    "rule": rule,
+                    "detail": detail,
+                }))
+            },
             a.at_ms,
         )?;
     }

@@ -239,17 +239,22 @@ pub(super) fn emit_outcome(
     reply: &str,
     at_ms: i64,
 ) -> Result<()> {
+    if !webhooks::wanted(conn, kind)? {
+        return Ok(());
+    }
     let facts = webhooks::outbox_facts(conn, item)?;
     webhooks::emit(
         conn,
         kind,
         facts.map(|(candidate, _)| candidate),
-        serde_json::json!({
-            "outbox": item,
-            "message": facts.map(|(_, message)| message),
-            "code": code,
-            "reply": reply,
-        }),
+        || {
+            Ok(serde_json::json!({
+                "outbox": item,
+                "message": facts.map(|(_, message)| message),
+                "code": code,
+                "reply": reply,
+            }))
+        },
         at_ms,
     )
 }

@@ -92,7 +92,7 @@ pub struct EndpointBacklog {
 
 /// Whether any configured endpoint wants `kind` (most installations have
 /// none: then nothing is written at all).
-fn wanted(conn: &Connection, kind: &str) -> rusqlite::Result<bool> {
+pub(super) fn wanted(conn: &Connection, kind: &str) -> rusqlite::Result<bool> {
     conn.row(
         "SELECT EXISTS (SELECT 1 FROM webhook_endpoints e, json_each(e.events_json) j
                         WHERE e.active = 1 AND j.value = ?1)",
@@ -103,16 +103,20 @@ fn wanted(conn: &Connection, kind: &str) -> rusqlite::Result<bool> {
 
 /// Writes event `kind` about `candidate` with `data`, and a pending
 /// delivery for every endpoint that wants it, in the caller's transaction.
+/// `data` is read only when an endpoint wants the event: a mail's
+/// (`message_data`) cost its filing a twentieth of the writer's time when
+/// nobody did (measured with perf, 5 KB mails at 8 sessions).
 pub(super) fn emit(
     conn: &Connection,
     kind: &str,
     candidate: Option<i64>,
-    data: serde_json::Value,
+    data: impl FnOnce() -> Result<serde_json::Value>,
     at_ms: i64,
 ) -> Result<()> {
     if !wanted(conn, kind)? {
         return Ok(());
     }
+    let data = data()?;
     let uid = format!("evt_{}", uuid::Uuid::now_v7().simple());
     let body = serde_json::json!({
         "id": uid,
@@ -411,7 +415,14 @@ mod tests {
     }
 
     fn emit_now(store: &Store, kind: &str, candidate: Option<i64>) {
-        emit(&store.conn, kind, candidate, serde_json::json!({}), 1_000).unwrap();
+        emit(
+            &store.conn,
+            kind,
+            candidate,
+            || Ok(serde_json::json!({})),
+            1_000,
+        )
+        .unwrap();
     }
 
     #[test]
