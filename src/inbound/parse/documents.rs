@@ -425,7 +425,9 @@ pub(super) fn part_bytes(part: &MessagePart<'_>, buf: &[u8]) -> Vec<u8> {
             .unwrap_or_else(|| raw.to_vec());
     }
     match &part.body {
-        PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+        PartType::Binary(b) | PartType::InlineBinary(b) => {
+            unpadded_base64(part, buf, b).unwrap_or_else(|| b.to_vec())
+        }
         PartType::Multipart(_) => Vec::new(),
         // Text (charset-decoded by mail-parser), a body mail-parser could not
         // transfer-decode, or a message: back to the raw part.
@@ -445,6 +447,34 @@ pub(super) fn part_bytes(part: &MessagePart<'_>, buf: &[u8]) -> Vec<u8> {
             }
         }
     }
+}
+
+/// A base64 body whose last group has no `=` padding, decoded whole.
+/// mail-parser (0.11) drops such a group when the boundary follows, so a
+/// file lost its last one or two bytes; some scripts and gateways strip
+/// the padding. Only when the body has no `=` at all (padding in the
+/// middle, two encodings run together, is left to mail-parser), its
+/// letters do not fill whole groups, and mail-parser's bytes are the start
+/// of the whole: then nothing but the missing tail changes.
+fn unpadded_base64(part: &MessagePart<'_>, buf: &[u8], decoded: &[u8]) -> Option<Vec<u8>> {
+    let cte = part.content_transfer_encoding()?;
+    if !cte.trim().eq_ignore_ascii_case("base64") {
+        return None;
+    }
+    let raw = buf.get(part.offset_body as usize..part.offset_end as usize)?;
+    let mut letters = 0usize;
+    for &b in raw {
+        match b {
+            b'=' => return None,
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' => letters += 1,
+            _ => {}
+        }
+    }
+    if letters % 4 == 0 {
+        return None;
+    }
+    let whole = decode_base64_lenient(raw);
+    (whole.len() > decoded.len() && whole.starts_with(decoded)).then_some(whole)
 }
 
 /// `Content-Transfer-Encoding: x-uuencode` (or `uuencode`, `x-uue`).

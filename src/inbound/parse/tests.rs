@@ -155,6 +155,10 @@ const TEXT_WITHOUT_SUBTYPE: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/fixtures/text-without-subtype.eml"
 ));
+const BASE64_NO_PADDING: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/base64-without-padding.eml"
+));
 
 /// The small PDF and PNG of the fixtures written for issue 15.
 const PDF_69: &str = "cfa3181c1ee36e8bce5e39f84959f4558ea7ba32c0e4539a8ab3c8ce8c716ec6";
@@ -220,6 +224,7 @@ const WINMAIL_OLE: &[u8] = include_bytes!(concat!(
 ));
 
 const ALL_FIXTURES: &[(&str, &[u8])] = &[
+    ("base64-without-padding", BASE64_NO_PADDING),
     ("winmail-embedded-message", WINMAIL_MESSAGE),
     ("winmail-appointment", WINMAIL_APPOINTMENT),
     ("winmail-rtf-body", WINMAIL_RTF),
@@ -1248,6 +1253,43 @@ fn part_without_blank_line_after_its_headers() {
         .map(|d| (d.filename.as_str(), d.bytes.len()))
         .collect();
     assert_eq!(names, vec![("a.bin", 0), ("cv.pdf", 4)]);
+}
+
+/// A base64 part whose last group has no `=` padding (some scripts and
+/// gateways strip it) keeps its last bytes: mail-parser dropped the
+/// unfinished group at the boundary, storing a CV one or two bytes short.
+#[test]
+fn base64_without_its_padding_keeps_every_byte() {
+    let p = parse(BASE64_NO_PADDING, false);
+    assert_eq!(
+        docs(&p),
+        vec![
+            doc(
+                "2",
+                "Lebenslauf.pdf",
+                "application/pdf",
+                1001,
+                "2e044028d10687c6922f86d6a0ee7eb48458cbf0723cbe275ebff3f25faa8e69"
+            ),
+            doc(
+                "3",
+                "Zeugnis.pdf",
+                "application/pdf",
+                1000,
+                "369e9b095401d555728ac73657775b40861158d1ff329f53ec2f88afc25e1688"
+            ),
+        ]
+    );
+    // Padding in the middle (two encoded files run together) is left to
+    // mail-parser, which reads each group as it ends.
+    let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nbody\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=x.bin\r\nContent-Transfer-Encoding: base64\r\n\r\nQQ==QkM\r\n--b--\r\n";
+    let p = parse(raw, false);
+    assert_eq!(p.documents.len(), 1);
+    assert!(
+        p.documents[0].bytes.starts_with(b"A"),
+        "{:?}",
+        p.documents[0].bytes
+    );
 }
 
 #[test]

@@ -122,6 +122,25 @@ fn every_shape_yields_the_documents_a_mail_client_shows() {
         ),
         ("text-without-subtype.eml", vec![pdf("2", "Lebenslauf.pdf")]),
         (
+            "base64-without-padding.eml",
+            vec![
+                (
+                    "2",
+                    "Lebenslauf.pdf",
+                    "application/pdf",
+                    1001,
+                    "2e044028d10687c6922f86d6a0ee7eb48458cbf0723cbe275ebff3f25faa8e69",
+                ),
+                (
+                    "3",
+                    "Zeugnis.pdf",
+                    "application/pdf",
+                    1000,
+                    "369e9b095401d555728ac73657775b40861158d1ff329f53ec2f88afc25e1688",
+                ),
+            ],
+        ),
+        (
             "cjk-charsets.eml",
             vec![
                 pdf("2", "履歴書.pdf"),
