@@ -77,16 +77,18 @@ pub(super) fn inbox_sql(filter: &InboxFilter, driver: Driver) -> String {
         }
     }
     if driver == Driver::Backlog {
-        // What the index would match: the trigram index folds the case of
-        // every letter; the short search's `instr` above does not.
+        // What the index would match: the mail's text as the writer will
+        // index it; the candidate's name folded in case as the trigram
+        // index folds it (the short search's `instr` above does not).
+        let mail = super::search::MAIL_TEXT;
         match &search {
-            Some(SearchText::Trigram(_)) => conditions.push_str(
-                " AND (instr(jobmail_fold(m.search_text), :folded)
-                       OR instr(jobmail_fold(coalesce(c.search_name, '')), :folded))",
-            ),
-            Some(SearchText::Short(_)) => conditions.push_str(
-                " AND (instr(m.search_text, :folded) OR instr(coalesce(c.search_name, ''), :folded))",
-            ),
+            Some(SearchText::Trigram(_)) => conditions.push_str(&format!(
+                " AND (instr({mail}, :folded)
+                       OR instr(jobmail_fold(coalesce(c.search_name, '')), :folded))"
+            )),
+            Some(SearchText::Short(_)) => conditions.push_str(&format!(
+                " AND (instr({mail}, :folded) OR instr(coalesce(c.search_name, ''), :folded))"
+            )),
             None => {}
         }
     }

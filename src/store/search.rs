@@ -135,6 +135,43 @@ pub(super) fn expand_fold(sql: &str) -> String {
     out
 }
 
+/// `UNFOLD COLUMN table.column;` in a migration becomes the `DROP COLUMN`
+/// of every generated column `FOLD COLUMN` made for it on this store
+/// (`column`, then `column_foldN` … `column_fold1`: each needs the one
+/// before), however many letters the table had when it ran.
+pub(super) fn expand_unfold(conn: &Connection, sql: &str) -> rusqlite::Result<String> {
+    const MARK: &str = "UNFOLD COLUMN ";
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find(MARK) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + MARK.len()..];
+        let (target, tail) = after.split_once(';').unwrap_or((after, ""));
+        let (table, column) = target.trim().split_once('.').unwrap_or(("", target.trim()));
+        let mut stmt = conn.prepare(
+            "SELECT name FROM pragma_table_xinfo(?1)
+             WHERE name = ?2 OR substr(name, 1, length(?2) + 5) = ?2 || '_fold'
+             ORDER BY cid DESC",
+        )?;
+        let names = stmt
+            .query_map([table, column], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for name in names {
+            out.push_str(&format!("ALTER TABLE {table} DROP COLUMN {name};\n    "));
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A mail's text as the search index holds it, in SQL over `messages m`:
+/// its subject, sender name and address and envelope sender, folded by
+/// [`fold`] (`jobmail_fold`) when the writer indexes it (migration 19).
+pub(super) const MAIL_TEXT: &str =
+    "jobmail_fold(coalesce(m.subject, '') || ' ' || coalesce(m.from_name, '')
+        || ' ' || coalesce(m.from_addr, '') || ' ' || m.envelope_sender)";
+
 /// What a search asks the trigram indexes (`message_search`,
 /// `candidate_search`): three characters or more are one FTS5 phrase, any
 /// substring in any case; shorter text is looked for row by row.
@@ -175,10 +212,11 @@ impl SearchText {
     }
 }
 
-/// `jobmail_fold(text)`, SQL's name for [`fold`], on every connection: a
-/// search reads the backlog's mails with it, folding the case of letters
-/// beyond the table (Greek, Cyrillic) as the trigram index does. Queries
-/// only, never the schema, which stays plain SQL.
+/// `jobmail_fold(text)`, SQL's name for [`fold`], on every connection: the
+/// writer folds a mail's text with it when it indexes the mail, and a
+/// search reads the backlog's mails with it. Queries only, never the
+/// schema, which stays plain SQL (an operator's `sqlite3` can still read
+/// and write the store; only jobmail indexes mail).
 pub(super) fn add_fold_function(conn: &Connection) -> rusqlite::Result<()> {
     use rusqlite::functions::FunctionFlags;
     conn.create_scalar_function(
@@ -204,10 +242,12 @@ pub(super) const BACKLOG_PASS: i64 = 5000;
 pub(super) fn index_backlog(conn: &mut Connection, limit: i64) -> rusqlite::Result<usize> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute(
-        "INSERT INTO message_search (rowid, mail, candidate)
-         SELECT m.id, m.search_text, coalesce(c.search_name, '')
-         FROM (SELECT message_id FROM search_backlog ORDER BY message_id LIMIT ?1) b
-         JOIN messages m ON m.id = b.message_id LEFT JOIN candidates c ON c.id = m.candidate_id",
+        &format!(
+            "INSERT INTO message_search (rowid, mail, candidate)
+             SELECT m.id, {MAIL_TEXT}, coalesce(c.search_name, '')
+             FROM (SELECT message_id FROM search_backlog ORDER BY message_id LIMIT ?1) b
+             JOIN messages m ON m.id = b.message_id LEFT JOIN candidates c ON c.id = m.candidate_id"
+        ),
         [limit],
     )?;
     let done = tx.execute(
