@@ -107,6 +107,15 @@ try {
   await page.getByRole("button", { name: "Zuordnen" }).first().click();
   await page.waitForURL(`${s.base}/candidates/${s.kim_weber}`);
   check((await page.locator(".thread").textContent()).includes("Bewerbung"), "the assigned mail is in Kim's thread");
+  // A colleague's mail, with nobody to suggest: assigned by the candidate's number.
+  await page.goto(`${s.base}/inbox?unassigned=1`);
+  const byNumber = page.locator(`#assign-${s.colleague}`);
+  check(await byNumber.evaluate((i) => i.type === "number" && i.required), "no suggestion: a number field to assign by");
+  await byNumber.fill(String(s.erika));
+  await byNumber.press("Enter");
+  await page.waitForURL(`${s.base}/candidates/${s.erika}`);
+  check((await page.locator(".thread").textContent()).includes("Frage zur Bewerbung"), "the colleague's mail is in Erika's thread");
+  await page.goto(`${s.base}/candidates/${s.kim_weber}`);
   // Our mail the upstream refused: failed, with the upstream's own words.
   const delivery = await page.locator(".thread .delivery.failed").textContent();
   check(delivery.includes("554") && delivery.includes("Der Server antwortete"), `the refusal is shown: ${delivery}`);
@@ -172,6 +181,31 @@ try {
   check(forged.status() === 403, `a form without the CSRF token is refused (${forged.status()})`);
   await page.reload();
   check((await page.getByLabel("Status").first().inputValue()) === "interview", "and changed nothing");
+  // Every other form of the page, without its token or with a wrong one.
+  const forms = [
+    [`/messages/${s.colleague}/assign`, { candidate: String(s.kim_weber) }],
+    [`/documents/${s.cv}/category`, { category: "certificate" }],
+    [`/candidates/${s.erika}/compose`, { template: "interview-invitation" }, "multipart"],
+    [`/compose?candidate=${s.erika}`, { template: "rejection" }, "multipart"],
+    [`/queue/${s.scheduled_item}/cancel`, {}],
+    ["/sign-out", {}],
+  ];
+  for (const [path, fields, kind] of forms) {
+    for (const csrf of [undefined, "0".repeat(43)]) {
+      const form = csrf ? { ...fields, csrf } : fields;
+      const body = kind === "multipart" ? { multipart: form } : { form };
+      const r = await page.request.post(`${s.base}${path}`, { ...body, maxRedirects: 0 });
+      check(r.status() === 403, `POST ${path} ${csrf ? "with a wrong token" : "without the token"}: 403 (${r.status()})`);
+    }
+  }
+  const upload = await page.request.post(`${s.base}/candidates/${s.erika}/documents`, {
+    multipart: { file: { name: "x.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4 x") } },
+    maxRedirects: 0,
+  });
+  check(upload.status() === 403, `an upload without the token: 403 (${upload.status()})`);
+  await page.reload();
+  check(!(await page.content()).includes("x.pdf"), "and nothing was uploaded");
+  check((await page.getByLabel("Kategorie: Lebenslauf.pdf").inputValue()) === "cv", "nor moved");
 
   // ---- A mail: its text as text; an HTML mail sanitised in a sandboxed frame.
   await page.goto(`${s.base}/messages/${s.erika_message}`);

@@ -950,15 +950,22 @@ mod tests {
 
     #[test]
     fn every_template_compiles_and_escapes_what_it_is_given() {
-        let names = [
-            "layout.html",
-            "sign_in.html",
-            "error.html",
-            "inbox.html",
-            "candidate.html",
-        ];
-        for name in names {
-            assert!(templates().get_template(name).is_ok(), "{name}");
+        // Every template in the folder, so that a new one is covered too.
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/web/templates");
+        let mut names: Vec<String> = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert!(names.len() >= 12, "{names:?}");
+        for name in &names {
+            assert!(
+                name.ends_with(".html"),
+                "{name}: minijinja escapes only .html"
+            );
+            if let Err(e) = templates().get_template(name) {
+                panic!("{name}: {e:#}");
+            }
         }
         let hostile = "<script>alert(1)</script>\"' \u{202e}fdp.exe";
         let frame = Frame {

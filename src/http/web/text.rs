@@ -82,6 +82,11 @@ const WORDS: &[(&str, &str, &str)] = &[
         "Assign to candidate",
         "Zuordnen zu Kandidat:in",
     ),
+    (
+        "candidate_number",
+        "candidate number (from the list of candidates)",
+        "Kandidat:innen-Nr. (aus der Liste der Kandidat:innen)",
+    ),
     ("no_mail", "No mail here.", "Keine Mails."),
     ("older", "Older", "Ältere"),
     ("no_subject", "(no subject)", "(kein Betreff)"),

@@ -131,6 +131,16 @@ fn a_recruiter_works_through_the_page_in_chromium_and_sees_only_what_her_role_ma
         .as_i64()
         .expect("contract");
 
+    // A colleague's question: unassigned, and nobody to suggest.
+    let (code, text) = c.transaction(
+        "petra@acme-group.example",
+        "jobs@acme.example",
+        b"From: Petra Vogel <petra@acme-group.example>\r\nTo: jobs@acme.example\r\n\
+Subject: Frage zur Bewerbung von Erika\r\n\r\nIst die Bewerbung vollstaendig?\r\n",
+    );
+    assert_eq!(code, 250, "{text}");
+    let colleague = message_id(&text);
+
     // Two candidates share an address: their mail waits, unassigned.
     let mut kims = Vec::new();
     for (name, position) in [
@@ -251,6 +261,7 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
         "portfolio": portfolio,
         "contract": contract,
         "kim_weber": kims[0],
+        "colleague": colleague,
         "html_message": html_message,
         "tracker": tracker,
         "scheduled_item": scheduled_item,
