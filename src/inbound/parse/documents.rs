@@ -470,7 +470,7 @@ fn unpadded_base64(part: &MessagePart<'_>, buf: &[u8], decoded: &[u8]) -> Option
             _ => {}
         }
     }
-    if letters % 4 == 0 {
+    if letters.is_multiple_of(4) {
         return None;
     }
     let whole = decode_base64_lenient(raw);
