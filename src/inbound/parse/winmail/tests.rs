@@ -455,3 +455,69 @@ fn tnef_contact_hostile_values() {
         let _ = mapi_message_props(&list[..cut]);
     }
 }
+
+/// A compound file with these streams at its root, made with the `cfb`
+/// crate, behind IID_IStorage as PR_ATTACH_DATA_OBJ holds it.
+fn storage(streams: &[(&str, &[u8])]) -> (Vec<u8>, Vec<u8>) {
+    let mut file = Cfb::create(IoCursor::new(Vec::new())).expect("create");
+    for (name, data) in streams {
+        let mut s = file.create_stream(name).expect("stream");
+        s.write_all(data).expect("write");
+    }
+    file.flush().expect("flush");
+    let cfb = file.into_inner().into_inner();
+    let mut object = vec![0x0b, 0, 0, 0, 0, 0, 0, 0, 0xc0, 0, 0, 0, 0, 0, 0, 0x46];
+    object.extend(&cfb);
+    (object, cfb)
+}
+
+#[test]
+fn tnef_ole_package_stream_and_office_storages() {
+    // A `Package` stream holding a PDF: the PDF, typed by its bytes and
+    // named after the attachment's title.
+    let (object, _) = storage(&[("/\u{1}CompObj", b"\x01\x00\xfe\xff"), ("/Package", PDF)]);
+    let (docs, complete) = unpack_tnef(&stream(None, &[ole(&object)]), true);
+    assert!(complete);
+    assert_eq!(parts(&docs), vec![("tnef:1", "Paket.pdf")]);
+    assert_eq!(
+        (docs[0].mime.as_str(), &docs[0].data[..]),
+        ("application/pdf", PDF)
+    );
+    // Office 97 storages: the compound file itself (without the interface
+    // id before it), typed from the stream that makes it one.
+    for (stream_name, mime, name) in [
+        ("/WordDocument", "application/msword", "Paket.doc"),
+        ("/Workbook", "application/vnd.ms-excel", "Paket.xls"),
+        ("/Book", "application/vnd.ms-excel", "Paket.xls"),
+        (
+            "/PowerPoint Document",
+            "application/vnd.ms-powerpoint",
+            "Paket.ppt",
+        ),
+    ] {
+        let (object, cfb) = storage(&[
+            ("/\u{1}CompObj", b"\x01\x00\xfe\xff"),
+            (stream_name, b"\xec\xa5\xc1\x00 some document"),
+            ("/1Table", b"table"),
+        ]);
+        let (docs, complete) = unpack_tnef(&stream(None, &[ole(&object)]), true);
+        assert!(complete, "{stream_name}");
+        assert_eq!(parts(&docs), vec![("tnef:1", name)], "{stream_name}");
+        assert_eq!(docs[0].mime, mime, "{stream_name}");
+        assert_eq!(docs[0].data, cfb, "{stream_name}");
+        assert!(docs[0].data.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]));
+    }
+    // Office's stream below the root (inside a sub-storage) does not make
+    // the storage a document: not unpacked, winmail.dat kept.
+    let mut file = Cfb::create(IoCursor::new(Vec::new())).expect("create");
+    file.create_storage("/ObjectPool").expect("storage");
+    let mut s = file
+        .create_stream("/ObjectPool/WordDocument")
+        .expect("stream");
+    s.write_all(b"doc").expect("write");
+    drop(s);
+    file.flush().expect("flush");
+    let nested = file.into_inner().into_inner();
+    let (docs, complete) = unpack_tnef(&stream(None, &[ole(&nested)]), true);
+    assert!(docs.is_empty() && !complete);
+}
