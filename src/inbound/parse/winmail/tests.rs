@@ -521,3 +521,63 @@ fn tnef_ole_package_stream_and_office_storages() {
     let (docs, complete) = unpack_tnef(&stream(None, &[ole(&nested)]), true);
     assert!(docs.is_empty() && !complete);
 }
+
+/// A zip of stored (uncompressed) entries, local headers only: the first
+/// bytes of an Office Open XML file.
+fn zip_of(names: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for name in names {
+        out.extend(b"PK\x03\x04");
+        out.extend([20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend([0u8; 12]); // crc, sizes: an empty entry
+        out.extend((name.len() as u16).to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+        out.extend(name.as_bytes());
+    }
+    out
+}
+
+#[test]
+fn tnef_ole_package_of_office_open_xml_is_that_document() {
+    // Outlook embeds a .docx/.xlsx/.pptx as a `Package` stream holding the
+    // file: a Word, Excel or PowerPoint document, not a `.zip`.
+    for (entries, mime, name) in [
+        (
+            ["[Content_Types].xml", "_rels/.rels", "word/document.xml"],
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "Paket.docx",
+        ),
+        (
+            ["[Content_Types].xml", "_rels/.rels", "xl/workbook.xml"],
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "Paket.xlsx",
+        ),
+        (
+            ["[Content_Types].xml", "_rels/.rels", "ppt/presentation.xml"],
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            "Paket.pptx",
+        ),
+        (
+            ["readme.txt", "src/word/x.xml", "docs/xl/y.xml"],
+            "application/zip",
+            "Paket.zip",
+        ),
+    ] {
+        let zip = zip_of(&entries);
+        let (object, _) = storage(&[("/Package", &zip)]);
+        let (docs, complete) = unpack_tnef(&stream(None, &[ole(&object)]), true);
+        assert!(complete, "{name}");
+        assert_eq!(parts(&docs), vec![("tnef:1", name)]);
+        assert_eq!(docs[0].mime, mime);
+        assert_eq!(docs[0].data, zip);
+    }
+    // Local headers cut anywhere, or claiming names past the end: typed
+    // as a zip at most, never a panic.
+    let zip = zip_of(&["[Content_Types].xml", "word/document.xml"]);
+    for cut in 0..zip.len() {
+        let _ = sniff(&zip[..cut]);
+    }
+    let mut lying = zip_of(&["word/document.xml"]);
+    lying[26..28].copy_from_slice(&u16::MAX.to_le_bytes());
+    assert_eq!(sniff(&lying), Some("application/zip"));
+}
