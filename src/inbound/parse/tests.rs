@@ -223,7 +223,13 @@ const WINMAIL_OLE: &[u8] = include_bytes!(concat!(
     "/fixtures/winmail-ole-object.eml"
 ));
 
+const WINMAIL_CONTACT: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/winmail-contact.eml"
+));
+
 const ALL_FIXTURES: &[(&str, &[u8])] = &[
+    ("winmail-contact", WINMAIL_CONTACT),
     ("base64-without-padding", BASE64_NO_PADDING),
     ("winmail-embedded-message", WINMAIL_MESSAGE),
     ("winmail-appointment", WINMAIL_APPOINTMENT),
@@ -1797,6 +1803,53 @@ fn winmail_ole_object_yields_the_packaged_file() {
             PDF_69
         )]
     );
+}
+
+#[test]
+fn winmail_contact_is_a_vcard() {
+    // A referee's contact card forwarded from Outlook (IPM.Contact): a
+    // vCard a recruiter can import, not the card's note as a `.txt`.
+    let p = parse(WINMAIL_CONTACT, false);
+    assert_eq!(
+        docs(&p),
+        vec![
+            // Kept: the item's other properties are only there.
+            doc(
+                "2",
+                "winmail.dat",
+                "application/ms-tnef",
+                1714,
+                "6c0be9b5717ccc4a1ec9f420e48d3f251e01ddbd49ecd88e50c656af3e1c1096"
+            ),
+            doc(
+                "2/tnef:1",
+                "Dr. Anna Berg.vcf",
+                "text/vcard",
+                447,
+                "d6c0e9679d0b273ef323958976896167f81d36e7c652b5ad769d5225edba3842"
+            ),
+            doc("2/tnef:2", "Lebenslauf.pdf", "application/pdf", 69, PDF_69),
+        ]
+    );
+    let vcf = String::from_utf8_lossy(&p.documents[1].bytes).into_owned();
+    assert_eq!(
+        vcf,
+        "BEGIN:VCARD\r\n\
+VERSION:3.0\r\n\
+PRODID:-//jobmail//winmail.dat//EN\r\n\
+N:Berg;Anna;;Dr.;\r\n\
+FN:Dr. Anna Berg\r\n\
+ORG:Berg\\, Schmidt & Partner\\; Köln;Logistik\r\n\
+TITLE:Leiterin Logistik\r\n\
+EMAIL;TYPE=INTERNET,PREF:anna.berg@example.org\r\n\
+EMAIL;TYPE=INTERNET:a.berg@example.com\r\n\
+TEL;TYPE=WORK,VOICE:+49 221 123456-0\r\n\
+TEL;TYPE=HOME,VOICE:0221 987654\r\n\
+TEL;TYPE=CELL:+49 171 2345678\r\n\
+NOTE:Referenz für Jan Berg (2019–2024).\\nAm besten vormittags anrufen.\r\n\
+END:VCARD\r\n"
+    );
+    assert!(!p.documents_truncated);
 }
 
 /// The winmail.dat of a fixture, as attached.

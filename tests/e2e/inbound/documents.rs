@@ -288,6 +288,26 @@ fn every_shape_yields_the_documents_a_mail_client_shows() {
             "winmail-ole-object.eml",
             vec![pdf("2/tnef:1", "Lebenslauf.pdf")],
         ),
+        (
+            "winmail-contact.eml",
+            vec![
+                (
+                    "2",
+                    "winmail.dat",
+                    "application/ms-tnef",
+                    1714,
+                    "6c0be9b5717ccc4a1ec9f420e48d3f251e01ddbd49ecd88e50c656af3e1c1096",
+                ),
+                (
+                    "2/tnef:1",
+                    "Dr. Anna Berg.vcf",
+                    "text/vcard",
+                    447,
+                    "d6c0e9679d0b273ef323958976896167f81d36e7c652b5ad769d5225edba3842",
+                ),
+                pdf("2/tnef:2", "Lebenslauf.pdf"),
+            ],
+        ),
     ];
     for (name, want) in &cases {
         let show = deliver(&d, name);

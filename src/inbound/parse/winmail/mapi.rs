@@ -1,7 +1,8 @@
 //! MAPI property lists inside a TNEF stream (attAttachment, attMAPIProps;
 //! MS-OXTNEF 2.1.3.4): the few properties jobmail reads from an
 //! attachment (names, type, method, data, embedded object) and from a
-//! message (class, subject, bodies, appointment times).
+//! message (class, subject, bodies, appointment times, a contact's names,
+//! phones and e-mail addresses).
 //!
 //! Part of [`super`]: pure, bounded work, never panics on input. A list it
 //! does not understand is read up to that point and no further.
@@ -208,6 +209,80 @@ pub(crate) const LID_LOCATION: u32 = 0x8208;
 pub(crate) const LID_START_WHOLE: u32 = 0x820D;
 pub(crate) const LID_END_WHOLE: u32 = 0x820E;
 
+/// PSETID_Address {00062004-0000-0000-C000-000000000046}: a contact's
+/// e-mail addresses (MS-OXOCNTC 2.2.1.2).
+pub(crate) const PSETID_ADDRESS: [u8; 16] = [
+    0x04, 0x20, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
+];
+/// PidLidEmail1EmailAddress, PidLidEmail2EmailAddress, PidLidEmail3EmailAddress.
+pub(crate) const LID_EMAIL_ADDRESS: [u32; 3] = [0x8083, 0x8093, 0x80A3];
+/// PidLidEmail1OriginalDisplayName, …2…, …3…: the SMTP address when the
+/// address itself is an Exchange one (`/o=…/cn=…`).
+pub(crate) const LID_EMAIL_ORIGINAL_NAME: [u32; 3] = [0x8084, 0x8094, 0x80A4];
+
+pub(crate) const PR_GENERATION: u16 = 0x3A05;
+pub(crate) const PR_GIVEN_NAME: u16 = 0x3A06;
+pub(crate) const PR_BUSINESS_TELEPHONE_NUMBER: u16 = 0x3A08;
+pub(crate) const PR_HOME_TELEPHONE_NUMBER: u16 = 0x3A09;
+pub(crate) const PR_SURNAME: u16 = 0x3A11;
+pub(crate) const PR_COMPANY_NAME: u16 = 0x3A16;
+pub(crate) const PR_TITLE: u16 = 0x3A17;
+pub(crate) const PR_DEPARTMENT_NAME: u16 = 0x3A18;
+pub(crate) const PR_MOBILE_TELEPHONE_NUMBER: u16 = 0x3A1C;
+pub(crate) const PR_MIDDLE_NAME: u16 = 0x3A44;
+pub(crate) const PR_DISPLAY_NAME_PREFIX: u16 = 0x3A45;
+
+/// What a contact's (IPM.Contact) properties say of the person; each as
+/// the property holds it, untrimmed.
+#[derive(Default)]
+pub(crate) struct ContactProps {
+    pub(crate) display_name: Option<String>,
+    pub(crate) prefix: Option<String>,
+    pub(crate) given: Option<String>,
+    pub(crate) middle: Option<String>,
+    pub(crate) surname: Option<String>,
+    pub(crate) suffix: Option<String>,
+    pub(crate) company: Option<String>,
+    pub(crate) department: Option<String>,
+    pub(crate) title: Option<String>,
+    pub(crate) business_phone: Option<String>,
+    pub(crate) home_phone: Option<String>,
+    pub(crate) mobile_phone: Option<String>,
+    /// E-mail 1 to 3 (PidLidEmailNEmailAddress).
+    pub(crate) email: [Option<String>; 3],
+    /// Their original display names (PidLidEmailNOriginalDisplayName).
+    pub(crate) email_original: [Option<String>; 3],
+}
+
+/// Where a contact's string property goes, if it is one jobmail reads.
+fn contact_slot<'c>(c: &'c mut ContactProps, p: &Prop<'_>) -> Option<&'c mut Option<String>> {
+    if let Some((set, lid)) = p.named {
+        if set != PSETID_ADDRESS {
+            return None;
+        }
+        if let Some(i) = LID_EMAIL_ADDRESS.iter().position(|&l| l == lid) {
+            return c.email.get_mut(i);
+        }
+        let i = LID_EMAIL_ORIGINAL_NAME.iter().position(|&l| l == lid)?;
+        return c.email_original.get_mut(i);
+    }
+    Some(match p.id {
+        PR_DISPLAY_NAME => &mut c.display_name,
+        PR_DISPLAY_NAME_PREFIX => &mut c.prefix,
+        PR_GIVEN_NAME => &mut c.given,
+        PR_MIDDLE_NAME => &mut c.middle,
+        PR_SURNAME => &mut c.surname,
+        PR_GENERATION => &mut c.suffix,
+        PR_COMPANY_NAME => &mut c.company,
+        PR_DEPARTMENT_NAME => &mut c.department,
+        PR_TITLE => &mut c.title,
+        PR_BUSINESS_TELEPHONE_NUMBER => &mut c.business_phone,
+        PR_HOME_TELEPHONE_NUMBER => &mut c.home_phone,
+        PR_MOBILE_TELEPHONE_NUMBER => &mut c.mobile_phone,
+        _ => return None,
+    })
+}
+
 /// What a message's attMAPIProps say of it.
 #[derive(Default)]
 pub(crate) struct MapiMessageProps<'a> {
@@ -219,6 +294,8 @@ pub(crate) struct MapiMessageProps<'a> {
     pub(crate) start: Option<i64>,
     pub(crate) end: Option<i64>,
     pub(crate) location: Option<String>,
+    /// The person, when the message is a contact.
+    pub(crate) contact: ContactProps,
 }
 
 pub(crate) fn mapi_message_props(props: &[u8]) -> MapiMessageProps<'_> {
@@ -244,6 +321,10 @@ pub(crate) fn mapi_message_props(props: &[u8]) -> MapiMessageProps<'_> {
             out.start = out.start.or(p.time());
         } else if p.is(PR_END_DATE) {
             out.end = out.end.or(p.time());
+        } else if let Some(text) = p.text()
+            && let Some(slot) = contact_slot(&mut out.contact, &p)
+        {
+            *slot = Some(text);
         }
     });
     out

@@ -2,8 +2,10 @@
 //! compound file (CFB) in PR_ATTACH_DATA_OBJ, opened with the `cfb` crate,
 //! and the file a sender packed into it: the `\x01Ole10Native` stream of
 //! an OLE Package (a file dragged into an RTF mail), a `CONTENTS` or
-//! `Package` stream (an embedded PDF or other document), or the storage
-//! itself when it is an Office 97 document (Word, Excel, PowerPoint).
+//! `Package` stream (an embedded PDF or other document; a `.docx`,
+//! `.xlsx` or `.pptx` is told from other zips by its parts), or the
+//! storage itself when it is an Office 97 document (Word, Excel,
+//! PowerPoint).
 //!
 //! Part of [`super`]: pure, bounded work (no stream is read past the size
 //! of the object it sits in), never panics on input (the crate is called
@@ -137,8 +139,56 @@ pub(crate) fn sniff(data: &[u8]) -> Option<&'static str> {
         (b"GIF8", "image/gif"),
         (b"PK\x03\x04", "application/zip"),
     ];
-    magic
+    let found = magic
         .iter()
         .find(|(m, _)| data.starts_with(m))
-        .map(|(_, t)| *t)
+        .map(|(_, t)| *t)?;
+    Some(if found == "application/zip" {
+        office_open_xml(data).unwrap_or(found)
+    } else {
+        found
+    })
+}
+
+/// A zip that is an Office Open XML document (ECMA-376 Part 2): it has a
+/// `[Content_Types].xml` part, and its main part is below `word/`, `xl/`
+/// or `ppt/`. Read from the names in the local file headers (each a
+/// signature, 26 bytes, the name's length at 26, the name at 30), looked
+/// for anywhere in the data, so that entries whose sizes are only in a
+/// data descriptor are found too; one pass over the data.
+fn office_open_xml(data: &[u8]) -> Option<&'static str> {
+    let kinds = [
+        (
+            &b"word/"[..],
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
+        (
+            b"xl/",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        (
+            b"ppt/",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        ),
+    ];
+    let mut content_types = false;
+    let mut kind = None;
+    for at in memchr::memmem::find_iter(data, b"PK\x03\x04") {
+        let Some(len) = data.get(at + 26..at + 28) else {
+            continue;
+        };
+        let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+        let Some(name) = data.get(at + 30..at + 30 + len) else {
+            continue;
+        };
+        if name == b"[Content_Types].xml" {
+            content_types = true;
+        } else if kind.is_none() {
+            kind = kinds.iter().find(|(p, _)| name.starts_with(p)).map(|k| k.1);
+        }
+        if content_types && kind.is_some() {
+            return kind;
+        }
+    }
+    None
 }

@@ -48,12 +48,18 @@ fn props(entries: &[Vec<u8>]) -> Vec<u8> {
 }
 
 fn stream(msg_props: Option<&[u8]>, attachments: &[Vec<u8>]) -> Vec<u8> {
+    stream_of("IPM.Note", msg_props, attachments)
+}
+
+fn stream_of(class: &str, msg_props: Option<&[u8]>, attachments: &[Vec<u8>]) -> Vec<u8> {
     let mut out = vec![0x78, 0x9f, 0x3e, 0x22, 0x01, 0x00];
     out.extend(attr(1, 0x0008_9006, &[0, 0, 1, 0]));
     let mut cp = 1252u32.to_le_bytes().to_vec();
     cp.extend([0, 0, 0, 0]);
     out.extend(attr(1, 0x0006_9007, &cp));
-    out.extend(attr(1, ATT_MESSAGE_CLASS, b"IPM.Note\0"));
+    let mut c = class.as_bytes().to_vec();
+    c.push(0);
+    out.extend(attr(1, ATT_MESSAGE_CLASS, &c));
     if let Some(p) = msg_props {
         out.extend(attr(1, ATT_MAPI_PROPS, p));
     }
@@ -318,4 +324,260 @@ fn mapi_named_and_hostile_props() {
     // Dates that are not dates.
     assert_eq!(dtr_seconds(&[0xff; 14]), None);
     assert_eq!(dtr_seconds(&[1, 2]), None);
+}
+
+fn p_text(id: u16, text: &str) -> Vec<u8> {
+    let mut v: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    v.extend([0, 0]);
+    p_var(PT_UNICODE, id, &v)
+}
+
+/// A named PT_UNICODE property of PSETID_Address.
+fn p_address(lid: u32, text: &str) -> Vec<u8> {
+    let mut out = PT_UNICODE.to_le_bytes().to_vec();
+    out.extend(0x8000u16.to_le_bytes());
+    out.extend(PSETID_ADDRESS);
+    out.extend(0u32.to_le_bytes());
+    out.extend(lid.to_le_bytes());
+    let mut v: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    v.extend([0, 0]);
+    out.extend(1u32.to_le_bytes());
+    out.extend((v.len() as u32).to_le_bytes());
+    out.extend(padded(&v));
+    out
+}
+
+/// The one document of a winmail.dat holding `class` with these props.
+fn item_doc(class: &str, entries: &[Vec<u8>]) -> Vec<TnefDoc> {
+    let card = stream_of(class, Some(&props(entries)), &[]);
+    unpack_tnef(&stream(None, &[embedded("Karte", &card)]), true).0
+}
+
+/// The logical lines of a vCard, each physical line checked: CRLF ends
+/// every one, none longer than 75 octets, a folded one goes on after one
+/// space.
+fn unfolded(card: &[u8]) -> Vec<String> {
+    let text = std::str::from_utf8(card).expect("UTF-8");
+    assert!(text.ends_with("\r\n"));
+    let mut lines: Vec<String> = Vec::new();
+    for line in text[..text.len() - 2].split("\r\n") {
+        assert!(line.len() <= 75, "{} octets: {line:?}", line.len());
+        assert!(!line.contains(['\r', '\n', '\0']), "{line:?}");
+        match (line.strip_prefix(' '), lines.last_mut()) {
+            (Some(rest), Some(last)) => last.push_str(rest),
+            _ => lines.push(line.to_string()),
+        }
+    }
+    lines
+}
+
+#[test]
+fn tnef_contact_hostile_values() {
+    // A MAPI string ends at its NUL; the name is trimmed.
+    let hostile = "Anna\r\nEND:VCARD\r\nBEGIN:VCARD\rFN:Mallory;x,y\\\n\0\u{7}";
+    let huge = "ä".repeat(100_000);
+    let docs = item_doc(
+        "IPM.Contact",
+        &[
+            p_text(PR_DISPLAY_NAME, hostile),
+            p_text(PR_GIVEN_NAME, "An;na"),
+            p_text(PR_SURNAME, "Be,rg"),
+            p_text(PR_COMPANY_NAME, &huge),
+            p_text(PR_TITLE, "\r\n"),
+            p_text(PR_MOBILE_TELEPHONE_NUMBER, "+49\n171"),
+            p_address(LID_EMAIL_ADDRESS[0], "a@b.example\r\nX-EVIL:1"),
+            // An Exchange address without an SMTP one: no EMAIL.
+            p_address(LID_EMAIL_ADDRESS[1], "/o=Org/ou=Group/cn=Recipients/cn=x"),
+            p_text(PR_BODY, &huge),
+        ],
+    );
+    assert_eq!(parts(&docs), vec![("tnef:1", "Karte.vcf")]);
+    assert_eq!(docs[0].mime, "text/vcard");
+    let lines = unfolded(&docs[0].data);
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split([':', ';']).next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "BEGIN", "VERSION", "PRODID", "N", "FN", "ORG", "TEL", "NOTE", "END"
+        ]
+    );
+    assert_eq!(lines[3], "N:Be\\,rg;An\\;na;;;");
+    assert_eq!(
+        lines[4],
+        "FN:Anna\\nEND:VCARD\\nBEGIN:VCARD\\nFN:Mallory\\;x\\,y\\\\"
+    );
+    assert_eq!(lines[5], format!("ORG:{huge}"));
+    assert_eq!(lines[6], "TEL;TYPE=CELL:+49\\n171");
+    assert_eq!(lines[7], format!("NOTE:{huge}"));
+    // Within the document budget: about the input's size.
+    assert!(docs[0].data.len() < 2 * 2 * huge.len() + 4096);
+    // A contact form derived from IPM.Contact is a contact; a contact
+    // with nothing that names the person, and no title, is its body.
+    let docs = item_doc(
+        "IPM.Contact.Bewerber",
+        &[p_address(LID_EMAIL_ORIGINAL_NAME[2], "jan@example.org")],
+    );
+    assert_eq!(parts(&docs), vec![("tnef:1", "Karte.vcf")]);
+    let lines = unfolded(&docs[0].data);
+    assert!(lines.contains(&"EMAIL;TYPE=INTERNET,PREF:jan@example.org".to_string()));
+    let card = stream_of(
+        "IPM.Contact",
+        Some(&props(&[p_text(PR_BODY, "Notiz")])),
+        &[],
+    );
+    let mut object = IID_IMESSAGE.to_vec();
+    object.extend(&card);
+    let nameless = attachment(
+        "",
+        None,
+        &props(&[
+            p_long(PR_ATTACH_METHOD, ATTACH_EMBEDDED_MSG),
+            p_var(PT_OBJECT, PR_ATTACH_DATA, &object),
+        ]),
+    );
+    let (docs, _) = unpack_tnef(&stream(None, &[nameless]), true);
+    assert_eq!(parts(&docs), vec![("tnef:1", "Outlook item.txt")]);
+    // Not a contact: IPM.ContactX, IPM.DistList.
+    for class in ["IPM.ContactX", "IPM.DistList"] {
+        let docs = item_doc(class, &[p_text(PR_BODY, "Liste")]);
+        assert_eq!(parts(&docs), vec![("tnef:1", "Karte.txt")], "{class}");
+    }
+    // Every truncation of a contact's properties: never a panic.
+    let list = props(&[
+        p_text(PR_DISPLAY_NAME, "Anna Berg"),
+        p_address(LID_EMAIL_ADDRESS[0], "anna@example.org"),
+        p_text(PR_BUSINESS_TELEPHONE_NUMBER, "0221 1"),
+    ]);
+    for cut in 0..list.len() {
+        let _ = mapi_message_props(&list[..cut]);
+    }
+}
+
+/// A compound file with these streams at its root, made with the `cfb`
+/// crate, behind IID_IStorage as PR_ATTACH_DATA_OBJ holds it.
+fn storage(streams: &[(&str, &[u8])]) -> (Vec<u8>, Vec<u8>) {
+    let mut file = Cfb::create(IoCursor::new(Vec::new())).expect("create");
+    for (name, data) in streams {
+        let mut s = file.create_stream(name).expect("stream");
+        s.write_all(data).expect("write");
+    }
+    file.flush().expect("flush");
+    let cfb = file.into_inner().into_inner();
+    let mut object = vec![0x0b, 0, 0, 0, 0, 0, 0, 0, 0xc0, 0, 0, 0, 0, 0, 0, 0x46];
+    object.extend(&cfb);
+    (object, cfb)
+}
+
+#[test]
+fn tnef_ole_package_stream_and_office_storages() {
+    // A `Package` stream holding a PDF: the PDF, typed by its bytes and
+    // named after the attachment's title.
+    let (object, _) = storage(&[("/\u{1}CompObj", b"\x01\x00\xfe\xff"), ("/Package", PDF)]);
+    let (docs, complete) = unpack_tnef(&stream(None, &[ole(&object)]), true);
+    assert!(complete);
+    assert_eq!(parts(&docs), vec![("tnef:1", "Paket.pdf")]);
+    assert_eq!(
+        (docs[0].mime.as_str(), &docs[0].data[..]),
+        ("application/pdf", PDF)
+    );
+    // Office 97 storages: the compound file itself (without the interface
+    // id before it), typed from the stream that makes it one.
+    for (stream_name, mime, name) in [
+        ("/WordDocument", "application/msword", "Paket.doc"),
+        ("/Workbook", "application/vnd.ms-excel", "Paket.xls"),
+        ("/Book", "application/vnd.ms-excel", "Paket.xls"),
+        (
+            "/PowerPoint Document",
+            "application/vnd.ms-powerpoint",
+            "Paket.ppt",
+        ),
+    ] {
+        let (object, cfb) = storage(&[
+            ("/\u{1}CompObj", b"\x01\x00\xfe\xff"),
+            (stream_name, b"\xec\xa5\xc1\x00 some document"),
+            ("/1Table", b"table"),
+        ]);
+        let (docs, complete) = unpack_tnef(&stream(None, &[ole(&object)]), true);
+        assert!(complete, "{stream_name}");
+        assert_eq!(parts(&docs), vec![("tnef:1", name)], "{stream_name}");
+        assert_eq!(docs[0].mime, mime, "{stream_name}");
+        assert_eq!(docs[0].data, cfb, "{stream_name}");
+        assert!(docs[0].data.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]));
+    }
+    // Office's stream below the root (inside a sub-storage) does not make
+    // the storage a document: not unpacked, winmail.dat kept.
+    let mut file = Cfb::create(IoCursor::new(Vec::new())).expect("create");
+    file.create_storage("/ObjectPool").expect("storage");
+    let mut s = file
+        .create_stream("/ObjectPool/WordDocument")
+        .expect("stream");
+    s.write_all(b"doc").expect("write");
+    drop(s);
+    file.flush().expect("flush");
+    let nested = file.into_inner().into_inner();
+    let (docs, complete) = unpack_tnef(&stream(None, &[ole(&nested)]), true);
+    assert!(docs.is_empty() && !complete);
+}
+
+/// A zip of stored (uncompressed) entries, local headers only: the first
+/// bytes of an Office Open XML file.
+fn zip_of(names: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for name in names {
+        out.extend(b"PK\x03\x04");
+        out.extend([20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend([0u8; 12]); // crc, sizes: an empty entry
+        out.extend((name.len() as u16).to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+        out.extend(name.as_bytes());
+    }
+    out
+}
+
+#[test]
+fn tnef_ole_package_of_office_open_xml_is_that_document() {
+    // Outlook embeds a .docx/.xlsx/.pptx as a `Package` stream holding the
+    // file: a Word, Excel or PowerPoint document, not a `.zip`.
+    for (entries, mime, name) in [
+        (
+            ["[Content_Types].xml", "_rels/.rels", "word/document.xml"],
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "Paket.docx",
+        ),
+        (
+            ["[Content_Types].xml", "_rels/.rels", "xl/workbook.xml"],
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "Paket.xlsx",
+        ),
+        (
+            ["[Content_Types].xml", "_rels/.rels", "ppt/presentation.xml"],
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            "Paket.pptx",
+        ),
+        (
+            ["readme.txt", "src/word/x.xml", "docs/xl/y.xml"],
+            "application/zip",
+            "Paket.zip",
+        ),
+    ] {
+        let zip = zip_of(&entries);
+        let (object, _) = storage(&[("/Package", &zip)]);
+        let (docs, complete) = unpack_tnef(&stream(None, &[ole(&object)]), true);
+        assert!(complete, "{name}");
+        assert_eq!(parts(&docs), vec![("tnef:1", name)]);
+        assert_eq!(docs[0].mime, mime);
+        assert_eq!(docs[0].data, zip);
+    }
+    // Local headers cut anywhere, or claiming names past the end: typed
+    // as a zip at most, never a panic.
+    let zip = zip_of(&["[Content_Types].xml", "word/document.xml"]);
+    for cut in 0..zip.len() {
+        let _ = sniff(&zip[..cut]);
+    }
+    let mut lying = zip_of(&["word/document.xml"]);
+    lying[26..28].copy_from_slice(&u16::MAX.to_le_bytes());
+    assert_eq!(sniff(&lying), Some("application/zip"));
 }
