@@ -339,12 +339,12 @@ try {
   await ops.getByRole("link", { name: "Warteschlange" }).click();
   await ops.waitForURL(`${s.base}/queue`);
   const row = ops.locator(`#item-${s.scheduled_item}`);
-  check((await row.textContent()).includes("scheduled"), "the scheduled mail is listed as scheduled");
-  check((await ops.locator(".states").textContent()).includes("scheduled"), "the states are counted");
+  check((await row.textContent()).includes("geplant"), "the scheduled mail is listed as scheduled (geplant)");
+  check((await ops.locator(".states").textContent()).includes("geplant"), "the states are counted, in German");
   await ops.screenshot({ path: `${s.shots}/queue.png`, fullPage: true });
   await row.getByRole("button", { name: /Stornieren/ }).click();
   await ops.waitForURL(/\/queue/);
-  check((await ops.locator(`#item-${s.scheduled_item}`).textContent()).includes("cancelled"), "cancelled before it went");
+  check((await ops.locator(`#item-${s.scheduled_item}`).textContent()).includes("storniert"), "cancelled (storniert) before it went");
   check(dialogs.length === 0, `no hostile string ran anywhere: ${dialogs.join("; ")}`);
   console.log("all checks passed");
 } catch (e) {

@@ -336,6 +336,110 @@ const WORDS: &[(&str, &str, &str)] = &[
         "Wie die Regeln sie einordnen",
     ),
     ("upload_button", "Upload", "Hochladen"),
+    // Values, looked up by name (`t["status_" ~ a.status]`).
+    ("status_new", "new", "neu"),
+    ("status_in-review", "in review", "in Prüfung"),
+    ("status_interview", "interview", "Gespräch"),
+    ("status_offer", "offer", "Angebot"),
+    ("status_hired", "hired", "eingestellt"),
+    ("status_rejected", "rejected", "abgelehnt"),
+    ("status_withdrawn", "withdrawn", "zurückgezogen"),
+    ("gender_female", "female", "weiblich"),
+    ("gender_male", "male", "männlich"),
+    ("gender_diverse", "diverse", "divers"),
+    ("gender_unknown", "unknown", "unbekannt"),
+    ("source_email", "e-mail", "E-Mail"),
+    ("source_form", "online form", "Online-Formular"),
+    ("confidence_certain", "certain", "sicher"),
+    ("confidence_high", "high", "hoch"),
+    ("confidence_medium", "medium", "mittel"),
+    ("confidence_low", "low", "gering"),
+    ("confidence_new", "new", "neu"),
+    ("confidence_none", "none", "keine"),
+    ("decision_pending", "pending", "ausstehend"),
+    ("decision_queued", "sent", "gesendet"),
+    ("decision_suppressed", "not sent", "nicht gesendet"),
+    ("decision_failed", "failed", "fehlgeschlagen"),
+    ("reason_reply-token", "reply token", "Antwort-Token"),
+    (
+        "reason_in-reply-to",
+        "reply in the thread",
+        "Antwort im Verlauf",
+    ),
+    (
+        "reason_references",
+        "thread (references)",
+        "Verlauf (Verweise)",
+    ),
+    ("reason_subject-tag", "subject tag", "Betreff-Kennung"),
+    ("reason_sender", "known sender", "bekannter Absender"),
+    (
+        "reason_original-sender",
+        "original sender",
+        "ursprünglicher Absender",
+    ),
+    (
+        "reason_forwarded-author",
+        "forwarded by a colleague",
+        "von Kolleg:in weitergeleitet",
+    ),
+    (
+        "reason_new-application",
+        "new application",
+        "neue Bewerbung",
+    ),
+    (
+        "reason_conflict",
+        "conflicting evidence",
+        "widersprüchliche Hinweise",
+    ),
+    (
+        "reason_ambiguous-sender",
+        "address of several candidates",
+        "Adresse mehrerer Kandidat:innen",
+    ),
+    (
+        "reason_forward-author-unknown",
+        "forward, author unknown",
+        "Weiterleitung, Verfasser:in unbekannt",
+    ),
+    ("reason_colleague", "from a colleague", "von Kolleg:in"),
+    (
+        "reason_unknown-author",
+        "author unknown",
+        "Verfasser:in unbekannt",
+    ),
+    ("reason_automatic", "automatic mail", "automatische Mail"),
+    ("reason_manual", "assigned by hand", "von Hand zugeordnet"),
+    ("reason_bounce", "bounce", "Unzustellbarkeitsbericht"),
+    (
+        "reason_unverified-report",
+        "unverified report",
+        "ungeprüfter Bericht",
+    ),
+    (
+        "reason_legacy-subject-tag",
+        "old subject tag",
+        "alte Betreff-Kennung",
+    ),
+    (
+        "reason_unauthenticated-sender",
+        "sender not authenticated",
+        "Absender nicht bestätigt",
+    ),
+];
+
+/// The kinds of value the templates look up by name, and every value of
+/// each (the word test checks each is in the table).
+pub const VALUE_WORDS: &[(&str, &[&str])] = &[
+    ("status", &crate::store::candidates::STATUSES),
+    ("gender", &["female", "male", "diverse", "unknown"]),
+    ("source", &["email", "form"]),
+    (
+        "confidence",
+        &["certain", "high", "medium", "low", "new", "none"],
+    ),
+    ("decision", &["pending", "queued", "suppressed", "failed"]),
 ];
 
 /// The words of `lang`, for the templates (`{{ t.inbox }}`).
@@ -397,6 +501,20 @@ mod tests {
                 if !key.is_empty() && !known.contains_key(key.as_str()) {
                     missing.push(key);
                 }
+            }
+        }
+        for (kind, values) in VALUE_WORDS {
+            for value in *values {
+                let key = format!("{kind}_{value}");
+                if !known.contains_key(key.as_str()) {
+                    missing.push(key);
+                }
+            }
+        }
+        for reason in crate::matcher::Reason::ALL {
+            let key = format!("reason_{}", reason.as_str());
+            if !known.contains_key(key.as_str()) {
+                missing.push(key);
             }
         }
         // Looked up by name: `t["state_" ~ state]`.
