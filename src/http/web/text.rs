@@ -429,19 +429,6 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// The kinds of value the templates look up by name, and every value of
-/// each (the word test checks each is in the table).
-pub const VALUE_WORDS: &[(&str, &[&str])] = &[
-    ("status", &crate::store::candidates::STATUSES),
-    ("gender", &["female", "male", "diverse", "unknown"]),
-    ("source", &["email", "form"]),
-    (
-        "confidence",
-        &["certain", "high", "medium", "low", "new", "none"],
-    ),
-    ("decision", &["pending", "queued", "suppressed", "failed"]),
-];
-
 /// The words of `lang`, for the templates (`{{ t.inbox }}`).
 pub fn words(lang: Lang) -> BTreeMap<&'static str, &'static str> {
     WORDS
@@ -454,6 +441,19 @@ pub fn words(lang: Lang) -> BTreeMap<&'static str, &'static str> {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    /// The kinds of value the templates look up by name, and every value of
+    /// each (the word test checks each is in the table).
+    const VALUE_WORDS: &[(&str, &[&str])] = &[
+        ("status", &crate::store::candidates::STATUSES),
+        ("gender", &["female", "male", "diverse", "unknown"]),
+        ("source", &["email", "form"]),
+        (
+            "confidence",
+            &["certain", "high", "medium", "low", "new", "none"],
+        ),
+        ("decision", &["pending", "queued", "suppressed", "failed"]),
+    ];
 
     #[test]
     fn the_language_is_asked_then_the_cookie_then_the_browsers() {
