@@ -80,8 +80,17 @@ pub(super) fn unpack_tnef(data: &[u8], has_body: bool) -> (Vec<TnefDoc>, bool) {
         return (Vec::new(), false);
     };
     u.complete &= stream.complete;
+    let body = message_body(&stream.message);
+    // An object pasted into the RTF body (`\objdata`) is not unpacked:
+    // winmail.dat keeps it (the RTF itself is a document only without a
+    // text body).
+    if let Body::Some(_, "application/rtf", rtf) = &body
+        && rtf.windows(8).any(|w| w == b"\\objdata")
+    {
+        u.complete = false;
+    }
     if !has_body {
-        match message_body(&stream.message) {
+        match body {
             Body::Some(name_ext, mime, bytes) => {
                 let name = sanitize_filename(&format!("body.{name_ext}"), mime);
                 u.push("tnef:body".to_string(), name, mime.to_string(), bytes);

@@ -299,6 +299,33 @@ fn tnef_rtf_body_hostile() {
     assert_eq!(parts(&docs), vec![("tnef:1", "cv.pdf")]);
 }
 
+/// A file embedded in the RTF body (`\objdata`, an object pasted into an
+/// Outlook mail) is not unpacked: winmail.dat is kept for it, whether or
+/// not the mail has a text body of its own.
+#[test]
+fn tnef_rtf_body_with_an_embedded_object_keeps_winmail_dat() {
+    let rtf = compressed_rtf::compress_rtf(
+        "{\\rtf1 Anbei {\\object\\objemb{\\*\\objclass Package}{\\*\\objdata 01050000020000000800000050616b6574}}}",
+    )
+    .expect("rtf");
+    let tnef = stream(
+        Some(&props(&[p_var(PT_BINARY, PR_RTF_COMPRESSED, &rtf)])),
+        &[file("cv.pdf")],
+    );
+    for has_body in [true, false] {
+        let (docs, complete) = unpack_tnef(&tnef, has_body);
+        assert!(!complete, "has_body {has_body}: winmail.dat must be kept");
+        assert!(parts(&docs).contains(&("tnef:1", "cv.pdf")));
+    }
+    // Without an object the RTF body beside a text body changes nothing.
+    let plain = compressed_rtf::compress_rtf("{\\rtf1 Anbei mein Lebenslauf}").expect("rtf");
+    let tnef = stream(
+        Some(&props(&[p_var(PT_BINARY, PR_RTF_COMPRESSED, &plain)])),
+        &[file("cv.pdf")],
+    );
+    assert!(unpack_tnef(&tnef, true).1);
+}
+
 #[test]
 fn mapi_named_and_hostile_props() {
     // A named property with a string name, then one with an id.
