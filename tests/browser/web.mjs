@@ -288,6 +288,15 @@ try {
   await page.waitForURL(/\/compose$/);
   const summary = await page.locator("table").textContent();
   check(summary.includes("erika@example.org") && summary.includes("kim@example.org"), `both queued: ${summary}`);
+  // A candidate named twice in a bulk: one mail, and the summary says why not two.
+  await page.goto(`${s.base}/compose?candidate=${s.erika}&candidate=${s.erika}`);
+  await page.getByLabel("Vorlage").selectOption("interview-invitation");
+  await page.getByRole("button", { name: "Senden" }).click();
+  await page.waitForURL(/\/compose$/);
+  const twice = await page.locator("table tbody").textContent();
+  check(twice.includes("erika@example.org") && twice.includes("übersprungen") && twice.includes("already in this batch"),
+    `one queued, one skipped and why: ${twice}`);
+  await page.screenshot({ path: `${s.shots}/sent-skipped.png`, fullPage: true });
 
   // ---- Scheduled from the page: an invitation to Kim for later, in the server's zone.
   await page.goto(`${s.base}/candidates/${s.kim_weber}/compose`);

@@ -368,6 +368,7 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n--a\r\nContent-Type: tex
         "candidate-delivery",
         "sent-scheduled",
         "document-pdf",
+        "sent-skipped",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),
