@@ -23,6 +23,13 @@ pub(super) enum Driver {
     /// The filed mails not yet in the search index (`search_backlog`: at
     /// most about a second of mail), read row by row beside `Search`.
     Backlog,
+    /// The mails of the candidates a user may see, when their subsidiaries
+    /// have few applications; read beside `Nobody`.
+    Visible,
+    /// The mails filed on nobody (everyone's to file), newest first; a
+    /// search reads them row by row (they are the unassigned inbox and the
+    /// automatic mail: few beside a user's own).
+    Nobody,
 }
 
 /// At most this many rows picked by a filter are sorted; above it the
@@ -39,7 +46,7 @@ pub(super) fn inbox_sql(filter: &InboxFilter, driver: Driver) -> String {
     let application = application_conditions(filter);
     let category = " d.category = :category AND d.deleted_at IS NULL";
     let (from, id) = match (driver, &search) {
-        (Driver::Search, Some(_)) | (Driver::Scan, Some(_)) => (
+        (Driver::Search | Driver::Scan, Some(_)) => (
             "message_search s JOIN messages m ON m.id = s.rowid".to_string(),
             "s.rowid",
         ),
@@ -62,6 +69,13 @@ pub(super) fn inbox_sql(filter: &InboxFilter, driver: Driver) -> String {
             "search_backlog b JOIN messages m ON m.id = b.message_id".to_string(),
             "b.message_id",
         ),
+        (Driver::Visible, _) => (
+            "(SELECT DISTINCT ap.candidate_id FROM applications ap
+              WHERE ap.subsidiary IN (SELECT value FROM json_each(:visible))) picked
+             CROSS JOIN messages m ON m.candidate_id = picked.candidate_id"
+                .to_string(),
+            "m.id",
+        ),
         _ => ("messages m".to_string(), "m.id"),
     };
     let mut conditions = format!("{id} < :before");
@@ -76,7 +90,7 @@ pub(super) fn inbox_sql(filter: &InboxFilter, driver: Driver) -> String {
             None => {}
         }
     }
-    if driver == Driver::Backlog {
+    if matches!(driver, Driver::Backlog | Driver::Visible | Driver::Nobody) {
         // What the index would match: the mail's text as the writer will
         // index it; the candidate's name folded in case as the trigram
         // index folds it (the short search's `instr` above does not).
@@ -106,7 +120,10 @@ pub(super) fn inbox_sql(filter: &InboxFilter, driver: Driver) -> String {
             " AND EXISTS (SELECT 1 FROM applications ap WHERE ap.candidate_id = m.candidate_id{application})"
         ));
     }
-    if filter.visible.is_some() {
+    if driver == Driver::Nobody {
+        conditions.push_str(" AND m.candidate_id IS NULL");
+    }
+    if filter.visible.is_some() && !matches!(driver, Driver::Visible | Driver::Nobody) {
         // Mail filed on nobody is everyone's to file.
         conditions.push_str(
             " AND (m.candidate_id IS NULL OR EXISTS (SELECT 1 FROM applications ap
@@ -161,8 +178,22 @@ fn few_sql(filter: &InboxFilter, driver: Driver) -> Option<String> {
              WHERE d.category = :category AND d.deleted_at IS NULL LIMIT :few)"
                 .to_string(),
         ),
-        Driver::Scan | Driver::Search | Driver::Backlog => None,
+        Driver::Visible => Some(
+            "SELECT count(*) FROM (SELECT 1 FROM applications ap
+             WHERE ap.subsidiary IN (SELECT value FROM json_each(:visible)) LIMIT :few)"
+                .to_string(),
+        ),
+        Driver::Scan | Driver::Search | Driver::Backlog | Driver::Nobody => None,
     }
+}
+
+/// The user's subsidiaries as the JSON array `json_each` reads.
+fn visible_json(filter: &InboxFilter) -> Result<Option<String>> {
+    filter
+        .visible
+        .as_ref()
+        .map(|v| serde_json::to_string(v).map_err(|e| StoreError(e.to_string())))
+        .transpose()
 }
 
 /// Binds a named parameter if the statement has it (listings build their
@@ -376,11 +407,19 @@ impl Store {
     pub fn inbox(&self, filter: &InboxFilter) -> Result<Vec<InboxEntry>> {
         let driver = self.inbox_driver(filter)?;
         // The backlog first: a mail the writer indexes between the two
-        // reads is then read twice (and once kept), never missed.
-        let newest = match filter.search_text() {
-            Some(_) => self.inbox_rows(filter, Driver::Backlog)?,
-            None => Vec::new(),
+        // reads is then read twice (and once kept), never missed. A user
+        // of few applications' subsidiaries: their candidates' mails, and
+        // the mails filed on nobody.
+        let beside: &[Driver] = match (filter.search_text(), driver) {
+            (Some(_), Driver::Visible) => &[Driver::Backlog, Driver::Nobody],
+            (Some(_), _) => &[Driver::Backlog],
+            (None, Driver::Visible) => &[Driver::Nobody],
+            (None, _) => &[],
         };
+        let mut newest = Vec::new();
+        for d in beside {
+            newest.extend(self.inbox_rows(filter, *d)?);
+        }
         let mut entries = self.inbox_rows(filter, driver)?;
         if !newest.is_empty() {
             entries.extend(newest);
@@ -414,11 +453,7 @@ impl Store {
         bind_named(&mut stmt, ":position", filter.position.as_deref())?;
         bind_named(&mut stmt, ":status", filter.status.as_deref())?;
         bind_named(&mut stmt, ":category", filter.category.as_deref())?;
-        let visible = match &filter.visible {
-            Some(v) => Some(serde_json::to_string(v).map_err(|e| StoreError(e.to_string()))?),
-            None => None,
-        };
-        bind_named(&mut stmt, ":visible", visible)?;
+        bind_named(&mut stmt, ":visible", visible_json(filter)?)?;
         let rows = stmt.raw_query().mapped(|r| {
             Ok(InboxEntry {
                 id: r.get(0)?,
@@ -448,7 +483,11 @@ impl Store {
     /// count of a few thousand rows).
     pub(super) fn inbox_driver(&self, filter: &InboxFilter) -> Result<Driver> {
         if filter.search_text().is_some() {
-            return Ok(Driver::Search);
+            // A user of few applications' subsidiaries: their candidates'
+            // mails searched row by row, beside the index for the mails
+            // filed on nobody (the index walk would find none of theirs).
+            let few = filter.visible.is_some() && self.few(filter, Driver::Visible)?;
+            return Ok(if few { Driver::Visible } else { Driver::Search });
         }
         if filter.unassigned || filter.candidate.is_some() {
             // Their own indexes walk newest first.
@@ -459,26 +498,33 @@ impl Store {
         for (given, driver) in [
             (application_filter, Driver::Applications),
             (filter.category.is_some(), Driver::Category),
+            (filter.visible.is_some(), Driver::Visible),
         ] {
-            let Some(sql) = given.then(|| few_sql(filter, driver)).flatten() else {
-                continue;
-            };
-            let mut stmt = self.conn.prepare_cached(&sql)?;
-            bind_named(&mut stmt, ":subsidiary", filter.subsidiary.as_deref())?;
-            bind_named(&mut stmt, ":position", filter.position.as_deref())?;
-            bind_named(&mut stmt, ":status", filter.status.as_deref())?;
-            bind_named(&mut stmt, ":category", filter.category.as_deref())?;
-            bind_named(&mut stmt, ":few", FEW + 1)?;
-            let mut rows = stmt.raw_query();
-            let picked: i64 = match rows.next()? {
-                Some(row) => row.get(0)?,
-                None => 0,
-            };
-            if picked <= FEW {
+            if given && self.few(filter, driver)? {
                 return Ok(driver);
             }
         }
         Ok(Driver::Scan)
+    }
+
+    /// Whether `driver` picks at most `FEW` rows for `filter`.
+    fn few(&self, filter: &InboxFilter, driver: Driver) -> Result<bool> {
+        let Some(sql) = few_sql(filter, driver) else {
+            return Ok(false);
+        };
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        bind_named(&mut stmt, ":subsidiary", filter.subsidiary.as_deref())?;
+        bind_named(&mut stmt, ":position", filter.position.as_deref())?;
+        bind_named(&mut stmt, ":status", filter.status.as_deref())?;
+        bind_named(&mut stmt, ":category", filter.category.as_deref())?;
+        bind_named(&mut stmt, ":visible", visible_json(filter)?)?;
+        bind_named(&mut stmt, ":few", FEW + 1)?;
+        let mut rows = stmt.raw_query();
+        let picked: i64 = match rows.next()? {
+            Some(row) => row.get(0)?,
+            None => 0,
+        };
+        Ok(picked <= FEW)
     }
 
     pub fn documents(&self, message_id: i64) -> Result<Vec<DocumentSummary>> {

@@ -434,6 +434,34 @@ mod tests {
                 );
             }
         }
+        // A user of few applications' subsidiaries: their candidates' mails
+        // and the mails filed on nobody, merged, as a walk would find them.
+        let mut nobody = String::new();
+        for m in 301..=320 {
+            nobody.push_str(&format!(
+                "INSERT INTO messages (id, received_at, session_id, envelope_sender, client_addr, helo,
+                     size, sha256, subject, assignment)
+                 VALUES ({m}, {m}, 's', 'x@y.z', '', '', 1, 'h{m}', 'Frage {m}', 'unassigned');"
+            ));
+        }
+        store.conn.execute_batch(&nobody).unwrap();
+        for visible in [
+            vec!["acme-fr"],
+            vec!["acme-de", "acme-fr"],
+            vec!["elsewhere"],
+        ] {
+            for (before, limit) in [(None, 7), (Some(310), 7), (Some(200), 7), (None, 400)] {
+                let f = InboxFilter {
+                    visible: Some(visible.iter().map(|v| v.to_string()).collect()),
+                    before,
+                    limit,
+                    ..Default::default()
+                };
+                assert_eq!(store.inbox_driver(&f).unwrap(), Driver::Visible, "{f:?}");
+                let listed: Vec<i64> = store.inbox(&f).unwrap().iter().map(|e| e.id).collect();
+                assert_eq!(listed, ids(&f, Driver::Scan), "{f:?}");
+            }
+        }
         // Many: more than FEW applications in the status, read newest first.
         let mut more = String::new();
         for c in 31..=(31 + FEW) {
@@ -576,7 +604,40 @@ mod tests {
                          {candidate}, '{assignment}');"
             ));
         }
+        // Jörg applied to acme-de: a user of acme-de sees his mails and
+        // the ones filed on nobody.
+        sql.push_str(
+            "INSERT INTO applications (candidate_id, subsidiary, position, source, status, received_at)
+             VALUES (1, 'acme-de', 'dev', 'email', 'new', 0);",
+        );
         store.conn.execute_batch(&sql).unwrap();
+        let texts = ["jorg", "bewerbung", "li", "sender 7", "frage", "nobody"];
+        let restricted = |store: &Store| {
+            for text in texts {
+                for before in [None, Some(60)] {
+                    let f = |visible: Option<Vec<String>>, limit| InboxFilter {
+                        search: Some(text.into()),
+                        before,
+                        visible,
+                        limit,
+                        ..Default::default()
+                    };
+                    let seen: Vec<i64> = store
+                        .inbox(&f(None, 100))
+                        .unwrap()
+                        .into_iter()
+                        .filter(|e| e.candidate.as_ref().is_none_or(|c| c.id == 1))
+                        .map(|e| e.id)
+                        .take(7)
+                        .collect();
+                    let only = f(Some(vec!["acme-de".into()]), 7);
+                    assert_eq!(store.inbox_driver(&only).unwrap(), Driver::Visible);
+                    let listed: Vec<i64> =
+                        store.inbox(&only).unwrap().iter().map(|e| e.id).collect();
+                    assert_eq!(listed, seen, "{text} below {before:?}");
+                }
+            }
+        };
         let filters: Vec<InboxFilter> = [
             ("jorg", None, false),
             ("WEISS", Some(1), false),
@@ -612,6 +673,7 @@ mod tests {
             .unwrap();
         assert_eq!(waiting, 80);
         let in_backlog = ids(&store);
+        restricted(&store);
         assert_eq!(in_backlog[0], [76, 71, 66, 61, 56, 51, 46], "Jörg's mails");
         // (Each text twice: from the newest, and below 60.)
         assert_eq!(
@@ -628,6 +690,7 @@ mod tests {
         // Half indexed (the oldest), half waiting; then all indexed.
         search::index_backlog(&mut store.conn, 40).unwrap();
         assert_eq!(ids(&store), in_backlog);
+        restricted(&store);
         search::index_backlog(&mut store.conn, search::BACKLOG_PASS).unwrap();
         let waiting: i64 = store
             .conn
@@ -635,6 +698,7 @@ mod tests {
             .unwrap();
         assert_eq!(waiting, 0);
         assert_eq!(ids(&store), in_backlog);
+        restricted(&store);
     }
 
     #[test]
@@ -719,6 +783,28 @@ mod tests {
                     Driver::Scan,
                 ),
                 "USING INDEX documents_message (message_id=?)",
+            ),
+            // A user of few applications' subsidiaries: their candidates,
+            // then each one's mails; and the mails filed on nobody.
+            (
+                inbox_sql(
+                    &InboxFilter {
+                        visible: Some(vec!["acme-de".into()]),
+                        ..inbox(false, None, Some(10))
+                    },
+                    Driver::Visible,
+                ),
+                "applications_subsidiary",
+            ),
+            (
+                inbox_sql(
+                    &InboxFilter {
+                        visible: Some(vec!["acme-de".into()]),
+                        ..inbox(false, None, Some(10))
+                    },
+                    Driver::Nobody,
+                ),
+                "SEARCH m USING INDEX messages_candidate (candidate_id=? AND id<?)",
             ),
             // The backlog (a second of mail), each of its mails by id.
             (

@@ -436,6 +436,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER search_backlog_delete AFTER DELETE ON messages BEGIN
         DELETE FROM search_backlog WHERE message_id = old.id;
     END;
+    -- The candidates of a user's subsidiaries, for the inbox of a user
+    -- whose subsidiaries have few applications (`Driver::Visible`).
+    CREATE INDEX applications_subsidiary ON applications(subsidiary, candidate_id);
     "#,
 ];
 
