@@ -406,14 +406,14 @@ impl Store {
     /// and merges them: the same mails as if all were indexed.
     pub fn inbox(&self, filter: &InboxFilter) -> Result<Vec<InboxEntry>> {
         let driver = self.inbox_driver(filter)?;
-        // The backlog first: a mail the writer indexes between the two
-        // reads is then read twice (and once kept), never missed. A user
-        // of few applications' subsidiaries: their candidates' mails, and
-        // the mails filed on nobody.
+        // A search of the index: the backlog too, first (a mail the writer
+        // indexes between the two reads is then read twice and once kept,
+        // never missed). A user of few applications' subsidiaries: their
+        // candidates' mails and the mails filed on nobody, both read from
+        // `messages` itself (so the backlog's are among them).
         let beside: &[Driver] = match (filter.search_text(), driver) {
-            (Some(_), Driver::Visible) => &[Driver::Backlog, Driver::Nobody],
+            (_, Driver::Visible) => &[Driver::Nobody],
             (Some(_), _) => &[Driver::Backlog],
-            (None, Driver::Visible) => &[Driver::Nobody],
             (None, _) => &[],
         };
         let mut newest = Vec::new();
