@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::{Shared, call, checked_form, path_id, signed_in};
+use super::{Shared, call, checked_form, path_id, posted_to, signed_in};
 use crate::app::Error;
 
 pub async fn upload(
@@ -63,15 +63,8 @@ pub async fn categorise(
     Path(raw): Path<String>,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
-    let (app, caller, frame) = match signed_in(&shared, &headers, None) {
+    let (app, caller, frame, document) = match posted_to(&shared, &headers, &form, &raw) {
         Ok(x) => x,
-        Err(r) => return *r,
-    };
-    if let Err(r) = checked_form(&frame, &form) {
-        return *r;
-    }
-    let document = match path_id(&frame, &raw) {
-        Ok(id) => id,
         Err(r) => return *r,
     };
     let category = form.get("category").cloned().unwrap_or_default();

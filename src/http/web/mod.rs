@@ -444,6 +444,20 @@ async fn sign_out(
     r
 }
 
+/// The start of every form posted to `/…/{id}/…`: the signed-in user, the
+/// form's CSRF token checked, then the id of the path.
+fn posted_to(
+    shared: &Shared,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    raw: &str,
+) -> Result<(Arc<App>, Caller, Frame, i64), Early> {
+    let (app, caller, frame) = signed_in(shared, headers, None)?;
+    checked_form(&frame, form)?;
+    let id = path_id(&frame, raw)?;
+    Ok((app, caller, frame, id))
+}
+
 fn path_id(frame: &Frame, raw: &str) -> Result<i64, Early> {
     raw.parse::<i64>()
         .ok()

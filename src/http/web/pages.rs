@@ -326,15 +326,8 @@ pub(super) async fn assign(
     Path(raw): Path<String>,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
-    let (app, caller, frame) = match signed_in(&shared, &headers, None) {
+    let (app, caller, frame, message) = match posted_to(&shared, &headers, &form, &raw) {
         Ok(x) => x,
-        Err(r) => return *r,
-    };
-    if let Err(r) = checked_form(&frame, &form) {
-        return *r;
-    }
-    let message = match path_id(&frame, &raw) {
-        Ok(id) => id,
         Err(r) => return *r,
     };
     let Some(candidate) = form
@@ -359,15 +352,8 @@ pub(super) async fn application_status(
     Path(raw): Path<String>,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
-    let (app, caller, frame) = match signed_in(&shared, &headers, None) {
+    let (app, caller, frame, application) = match posted_to(&shared, &headers, &form, &raw) {
         Ok(x) => x,
-        Err(r) => return *r,
-    };
-    if let Err(r) = checked_form(&frame, &form) {
-        return *r;
-    }
-    let application = match path_id(&frame, &raw) {
-        Ok(id) => id,
         Err(r) => return *r,
     };
     let status = form.get("status").cloned().unwrap_or_default();

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{Value, context};
 use serde::Deserialize;
 
-use super::{Shared, call, checked_form, path_id, signed_in};
+use super::{Shared, call, posted_to, signed_in};
 use crate::store::outbox::{QueueEntry, QueueFilter, RETRYABLE, WAITING};
 
 /// Items on one page.
@@ -95,15 +95,8 @@ pub async fn action(
     Path((raw, action)): Path<(String, String)>,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
-    let (app, caller, frame) = match signed_in(&shared, &headers, None) {
+    let (app, caller, frame, item) = match posted_to(&shared, &headers, &form, &raw) {
         Ok(x) => x,
-        Err(r) => return *r,
-    };
-    if let Err(r) = checked_form(&frame, &form) {
-        return *r;
-    }
-    let item = match path_id(&frame, &raw) {
-        Ok(id) => id,
         Err(r) => return *r,
     };
     match call(&app, &frame, move |app| {
